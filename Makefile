@@ -1,0 +1,57 @@
+# fedbench: set-up and the project's commands.
+# Every target that needs Python depends on `.venv/.stamp`, which is rebuilt only
+# when requirements.lock or pyproject.toml change (content hash, not mtime).
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp
+DEPS_HASH := $(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+# Python 3.11 exactly: TensorFlow Federated 0.87 needs >=3.9,<3.12 and the lock is built for 3.11.
+PYTHON311 := $(shell for p in python3.11 python3 python; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null && { command -v $$p; break; }; done)
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-all bench figures lint format clean-venv
+.DEFAULT_GOAL := run
+
+setup:
+	@if [ -z "$(PYTHON311)" ]; then \
+		echo "fedbench: no Python 3.11 interpreter found on PATH (TensorFlow Federated 0.87 needs 3.11); install python3.11 and re-run make." >&2; exit 1; fi
+	@if [ -f $(STAMP) ] && [ "$$(cat $(STAMP))" = "$(DEPS_HASH)" ]; then \
+		echo "fedbench: environment up to date ($(VENV), deps $(DEPS_HASH))"; \
+	else \
+		set -e; echo "fedbench: installing the pinned stack into $(VENV) (deps $(DEPS_HASH))"; \
+		[ -x $(PY) ] || $(PYTHON311) -m venv $(VENV); \
+		$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==24.3.1; \
+		$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock; \
+		$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .; \
+		echo "$(DEPS_HASH)" > $(STAMP); \
+	fi
+
+run: setup
+	$(VENV)/bin/fedbench -m +sweep=default
+	$(PY) -m analysis.figures --results results
+
+test: setup
+	$(PY) -m pytest -m "not slow and not benchmark" $(PYTEST_ARGS)
+
+test-all: setup
+	$(PY) -m pytest -m "not benchmark" $(PYTEST_ARGS)
+
+bench: setup
+	mkdir -p results/benchmarks
+	$(PY) -m pytest tests/benchmarks -m benchmark --benchmark-only \
+		--benchmark-json=results/benchmarks/bench-$$(date -u +%Y%m%dT%H%M%SZ).json $(PYTEST_ARGS)
+
+figures: setup
+	$(PY) -m analysis.figures --results results
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+clean-venv:
+	rm -rf $(VENV)

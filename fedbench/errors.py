@@ -1,0 +1,50 @@
+"""Errors that end a fedbench command with one clear line.
+
+Every error a user can cause derives from :class:`FedbenchError`. The command-line
+entry points catch it, print ``fedbench: error: <message>`` on stderr and exit with
+status 2, before any training starts. Messages follow one shape so they teach:
+the key, the value, what is allowed, and how to fix it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FedbenchError(Exception):
+    """Base class for every error caused by user input (config, data files, parameters)."""
+
+
+class ConfigError(FedbenchError, ValueError):
+    """A configuration key has a value that is not allowed."""
+
+
+class DataError(FedbenchError):
+    """A data file or folder is missing, truncated, corrupt or in the wrong format."""
+
+
+class PartitionError(FedbenchError, ValueError):
+    """Partition parameters do not fit each other or the data."""
+
+
+def invalid(key: str, value: Any, allowed: str, fix: str | None = None) -> str:
+    """Format the one-line message for an invalid value.
+
+    Parameters
+    ----------
+    key
+        The config key or parameter name, e.g. ``"partition.alpha"``.
+    value
+        The offending value.
+    allowed
+        What is allowed, e.g. ``"a float > 0"``.
+    fix
+        How to fix it; defaults to "set {key} to {allowed}".
+
+    Returns
+    -------
+    str
+        ``"{key}={value!r} is invalid: allowed is {allowed}; {fix}"``.
+    """
+    fix = fix or f"set {key} to {allowed}"
+    return f"{key}={value!r} is invalid: allowed is {allowed}; {fix}"
