@@ -1,0 +1,135 @@
+"""From a composed config to the pieces of a run: data, partition, heterogeneity, clients.
+
+Shared by training (:mod:`fedbench.experiment`), the partition report and the
+pre-flight check, so all three see the same partition for the same config.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fedbench.data import FederatedDataset, load_dataset
+from fedbench.errors import ConfigError, invalid
+from fedbench.heterogeneity import heterogeneity
+from fedbench.partitioning import STRATEGIES, client_noise_sigmas, partition
+from fedbench.training.client_data import (
+    ClientArrays,
+    build_client_arrays,
+    holdout_split,
+    writer_test_parts,
+)
+
+log = logging.getLogger(__name__)
+#: Strategy arguments that come from the data, not from the config.
+_DATA_ARGUMENTS = frozenset({"labels", "num_clients", "rng", "writer_ids"})
+
+
+def options(group_config: Mapping[str, Any]) -> dict[str, Any]:
+    """A group's config as keyword arguments: every key but ``name``, and no null values."""
+    return {k: v for k, v in group_config.items() if k != "name" and v is not None}
+
+
+def strategy_parameters(strategy: str) -> tuple[str, ...]:
+    """The config parameters a partition strategy takes (from its signature)."""
+    if strategy not in STRATEGIES:
+        raise ConfigError(invalid("partition", strategy, f"one of {sorted(STRATEGIES)}"))
+    signature = inspect.signature(STRATEGIES[strategy])
+    return tuple(p for p in signature.parameters if p not in _DATA_ARGUMENTS)
+
+
+def normalize(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Null the partition parameters the chosen strategy does not take.
+
+    A sweep crossing ``partition=iid,dirichlet`` with ``partition.alpha=...`` then
+    gives IID runs with ``alpha`` null, identical to each other, so they hash to one
+    run and are trained once.
+
+    Returns
+    -------
+    dict
+        A copy of ``config`` with the partition section normalised.
+
+    """
+    section = dict(config["partition"])
+    used = strategy_parameters(section["name"])
+    ignored = sorted(
+        k for k, v in section.items() if k != "name" and v is not None and k not in used
+    )
+    if ignored:
+        log.debug("partition=%s does not take %s; ignored", section["name"], ignored)
+    section = {k: (v if k == "name" or k in used else None) for k, v in section.items()}
+    return {**config, "partition": section}
+
+
+@dataclass(frozen=True)
+class PartitionedData:
+    """A dataset, its client partition and the partition's measured heterogeneity."""
+
+    dataset: FederatedDataset
+    parts: list[np.ndarray]
+    metrics: dict[str, float]
+
+    @property
+    def unassigned(self) -> int:
+        """Training examples that no client holds."""
+        return len(self.dataset.train) - int(sum(len(p) for p in self.parts))
+
+
+def load_and_partition(config: Mapping[str, Any]) -> PartitionedData:
+    """Load ``config['dataset']`` and partition its training split as ``config['partition']`` says.
+
+    Parameters
+    ----------
+    config
+        The resolved run config as plain containers.
+
+    Returns
+    -------
+    PartitionedData
+
+    """
+    dataset = load_dataset(config["dataset"]["name"], options(config["dataset"]))
+    params = options(config["partition"])
+    if config["partition"]["name"] == "natural":
+        params["writer_ids"] = dataset.train.writers
+    parts = partition(
+        config["partition"]["name"],
+        dataset.train.y,
+        config["fl"]["num_clients"],
+        seed=config["seed"],
+        **params,
+    )
+    metrics = heterogeneity(dataset.train.y, parts, dataset.num_classes)
+    return PartitionedData(dataset, parts, metrics)
+
+
+def build_clients(config: Mapping[str, Any], data: PartitionedData) -> ClientArrays:
+    """Build every client's arrays: feature noise, and held-out data for per-client evaluation.
+
+    Natural data (writer ids) always evaluates each client on its writers' own test
+    examples; pooled data holds out ``fl.client_holdout`` of each client's examples
+    when that is above 0.
+    """
+    fl, seed = config["fl"], config["seed"]
+    sigmas = None
+    if config["partition"]["name"] == "feature_noise":
+        sigmas = client_noise_sigmas(config["partition"]["sigma"], len(data.parts))
+    parts, holdout, from_test = data.parts, None, False
+    if data.dataset.has_writers and data.dataset.test.writers is not None:
+        holdout, from_test = writer_test_parts(data.dataset, data.parts), True
+    elif fl["client_holdout"] > 0:
+        parts, holdout = holdout_split(data.parts, fl["client_holdout"], seed)
+    return build_client_arrays(
+        data.dataset,
+        parts,
+        seed=seed,
+        holdout_parts=holdout,
+        holdout_from_test=from_test,
+        noise_sigmas=sigmas,
+    )

@@ -1,0 +1,1 @@
+"""Training with TensorFlow Federated: models, algorithms, client data, the round loop."""

@@ -1,0 +1,153 @@
+"""Keras model factories by name; shapes adapt to the dataset's examples and classes.
+
+Every model outputs logits (no softmax layer); the loss is sparse categorical
+cross-entropy from logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import tensorflow as tf
+
+from fedbench.errors import ConfigError, invalid
+
+ModelFactory = Callable[[tuple[int, ...], int], tf.keras.Model]
+
+
+def linear(input_shape: tuple[int, ...], num_classes: int) -> tf.keras.Model:
+    """Softmax regression on flattened features, as in TFF's image-classification tutorial."""
+    return tf.keras.Sequential(
+        [
+            tf.keras.layers.InputLayer(input_shape=input_shape),
+            tf.keras.layers.Flatten(),
+            tf.keras.layers.Dense(num_classes, kernel_initializer="zeros"),
+        ],
+        name="linear",
+    )
+
+
+def mlp(input_shape: tuple[int, ...], num_classes: int, hidden: int = 128) -> tf.keras.Model:
+    """Flatten -> Dense(hidden, relu) -> Dense(num_classes)."""
+    return tf.keras.Sequential(
+        [
+            tf.keras.layers.InputLayer(input_shape=input_shape),
+            tf.keras.layers.Flatten(),
+            tf.keras.layers.Dense(hidden, activation="relu"),
+            tf.keras.layers.Dense(num_classes),
+        ],
+        name="mlp",
+    )
+
+
+def _image_input(input_shape: tuple[int, ...], model: str, min_side: int) -> list:
+    """Input layers adding a channel axis; a clear error for non-images or too-small ones."""
+    if len(input_shape) != 2:
+        raise ConfigError(
+            invalid(
+                "model",
+                model,
+                "a model for flat features (linear or mlp) with this dataset",
+                f"its examples have shape {input_shape}, not (height, width); use model=mlp",
+            )
+        )
+    if min(input_shape) < min_side:
+        raise ConfigError(
+            invalid(
+                "model",
+                model,
+                f"images of at least {min_side}x{min_side} for model={model}",
+                f"the dataset's images are {input_shape[0]}x{input_shape[1]}; "
+                "use model=mlp or model=linear",
+            )
+        )
+    return [
+        tf.keras.layers.InputLayer(input_shape=input_shape),
+        tf.keras.layers.Reshape((*input_shape, 1)),
+    ]
+
+
+def cnn(input_shape: tuple[int, ...], num_classes: int) -> tf.keras.Model:
+    """NIID-Bench's simple CNN (Li et al., ICDE 2022), a LeNet-5 variant.
+
+    conv 6@5x5 (relu) -> maxpool 2 -> conv 16@5x5 (relu) -> maxpool 2 -> Dense 120 (relu)
+    -> Dense 84 (relu) -> Dense C. Valid padding as in the reference; needs images of
+    at least 12x12.
+    """
+    layers = _image_input(input_shape, "cnn", 12)
+    return tf.keras.Sequential(
+        [
+            *layers,
+            tf.keras.layers.Conv2D(6, 5, activation="relu"),
+            tf.keras.layers.MaxPool2D(2),
+            tf.keras.layers.Conv2D(16, 5, activation="relu"),
+            tf.keras.layers.MaxPool2D(2),
+            tf.keras.layers.Flatten(),
+            tf.keras.layers.Dense(120, activation="relu"),
+            tf.keras.layers.Dense(84, activation="relu"),
+            tf.keras.layers.Dense(num_classes),
+        ],
+        name="cnn",
+    )
+
+
+def cnn_emnist(input_shape: tuple[int, ...], num_classes: int) -> tf.keras.Model:
+    """The EMNIST CNN of TFF's baselines and Reddi et al. 2021 ("Adaptive Federated Optimization").
+
+    conv 32@3x3 (relu) -> conv 64@3x3 (relu) -> maxpool 2 -> dropout 0.25 -> Dense 128
+    (relu) -> dropout 0.5 -> Dense C. Needs images of at least 6x6.
+    """
+    layers = _image_input(input_shape, "cnn_emnist", 6)
+    return tf.keras.Sequential(
+        [
+            *layers,
+            tf.keras.layers.Conv2D(32, 3, activation="relu"),
+            tf.keras.layers.Conv2D(64, 3, activation="relu"),
+            tf.keras.layers.MaxPool2D(2),
+            tf.keras.layers.Dropout(0.25),
+            tf.keras.layers.Flatten(),
+            tf.keras.layers.Dense(128, activation="relu"),
+            tf.keras.layers.Dropout(0.5),
+            tf.keras.layers.Dense(num_classes),
+        ],
+        name="cnn_emnist",
+    )
+
+
+MODELS: dict[str, ModelFactory] = {
+    "linear": linear,
+    "mlp": mlp,
+    "cnn": cnn,
+    "cnn_emnist": cnn_emnist,
+}
+
+
+def build_model(
+    name: str, input_shape: tuple[int, ...], num_classes: int, **options: object
+) -> tf.keras.Model:
+    """Build the Keras model registered as ``name``.
+
+    Parameters
+    ----------
+    name
+        A key of :data:`MODELS` (the ``model=`` config value).
+    input_shape
+        One example's shape, e.g. ``(28, 28)`` or ``(60,)``.
+    num_classes
+        Number of output logits.
+    **options
+        The model config's other keys (e.g. ``hidden`` for ``mlp``).
+
+    Returns
+    -------
+    tf.keras.Model
+
+    """
+    if name not in MODELS:
+        raise ConfigError(invalid("model", name, f"one of {sorted(MODELS)}"))
+    return MODELS[name](tuple(input_shape), num_classes, **options)
+
+
+def check_model_fits(name: str, input_shape: tuple[int, ...], options: dict | None = None) -> None:
+    """Raise :class:`ConfigError` now if ``name`` cannot take examples of ``input_shape``."""
+    build_model(name, input_shape, 2, **(options or {}))

@@ -1,0 +1,162 @@
+"""Own TFF's C++ worker process for exactly the span of a run.
+
+TFF 0.87's default execution context starts ``tensorflow_federated/data/worker_binary``
+the first time a computation runs and only stops it from a ``__del__``: it was seen
+outliving Python, holding the parent's stdout and stderr open (a caller reading
+them to EOF hangs). :func:`tff_worker` instead starts the worker itself, installs an
+execution context that talks to it over gRPC, and stops it when the block exits,
+whether it ends normally, by an exception, by Ctrl-C (SIGINT) or by SIGTERM. On
+Linux the worker also gets ``PR_SET_PDEATHSIG``, so it dies with the Python
+process even if that is killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+#: How long to wait for the worker's gRPC server to come up.
+_STARTUP_TIMEOUT_S = 60.0
+#: How long the worker gets to exit after SIGINT before it is killed.
+_STOP_TIMEOUT_S = 10.0
+_GRPC_OPTIONS = [
+    ("grpc.max_message_length", 2_000_000_000),
+    ("grpc.max_receive_message_length", 2_000_000_000),
+    ("grpc.max_send_message_length", 2_000_000_000),
+]
+_PR_SET_PDEATHSIG = 1
+
+
+def worker_binary_path() -> Path:
+    """Return the path of TFF's ``worker_binary`` inside the installed package."""
+    import tensorflow_federated
+
+    return Path(tensorflow_federated.__file__).parent / "data" / "worker_binary"
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class WorkerTerminated(RuntimeError):
+    """Raised in the main thread when the process receives SIGTERM during a run."""
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)  # what TFF itself sends
+    try:
+        process.wait(timeout=_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into an exception so ``finally`` blocks run (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise WorkerTerminated(f"received signal {signum}; stopping")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def tff_worker(log_path: Path | None = None) -> Iterator[subprocess.Popen]:
+    """Run TFF computations against a worker process owned by this block.
+
+    Parameters
+    ----------
+    log_path
+        Where the worker's stdout and stderr go; ``None`` discards them. The worker
+        never inherits this process's streams.
+
+    Yields
+    ------
+    subprocess.Popen
+        The worker process (its ``pid`` is what tests check is gone afterwards).
+
+    Notes
+    -----
+    The previous default execution context is restored on exit, so nested or
+    sequential blocks each get a fresh worker.
+
+    """
+    import grpc
+    import tensorflow_federated as tff
+
+    binary = worker_binary_path()
+    if not binary.is_file():
+        raise RuntimeError(f"TFF worker binary not found at {binary}; reinstall the environment")
+    import portpicker
+
+    port = portpicker.pick_unused_port()
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [str(binary), f"--port={port}", "--max_concurrent_computation_calls=-1"],
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+    )
+    context_stack = tff.framework.get_context_stack()
+    previous_context = context_stack.current
+    channel = None
+    try:
+        with _sigterm_raises():
+            channel = grpc.insecure_channel(f"localhost:{port}", _GRPC_OPTIONS)
+            stub = tff.framework.RemoteExecutorGrpcStub(channel)
+            deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+            while not stub.is_ready:
+                if process.poll() is not None:
+                    raise RuntimeError(f"TFF worker exited with code {process.returncode}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"TFF worker not ready after {_STARTUP_TIMEOUT_S:.0f} s")
+                time.sleep(0.05)
+
+            def executor_fn(cardinalities: dict) -> tff.framework.RemoteExecutor:
+                if process.poll() is not None:
+                    raise RuntimeError(f"TFF worker died with exit code {process.returncode}")
+                executor = tff.framework.RemoteExecutor(stub)
+                cardinalities.setdefault(tff.CLIENTS, 0)
+                executor.set_cardinalities(cardinalities)
+                return executor
+
+            context = tff.framework.SyncExecutionContext(
+                executor_fn=tff.framework.ResourceManagingExecutorFactory(executor_fn),
+                compiler_fn=tff.backends.native.desugar_and_transform_to_native,
+                transform_args=tff.tensorflow.transform_args,
+                transform_result=tff.tensorflow.transform_result,
+            )
+            context_stack.set_default_context(context)
+            log.debug("TFF worker pid %d on port %d", process.pid, port)
+            yield process
+    finally:
+        context_stack.set_default_context(previous_context)
+        if channel is not None:
+            channel.close()
+        _stop(process)
+        if log_path:
+            out.close()

@@ -1,0 +1,86 @@
+"""Range and combination checks on a composed config, before any data is touched.
+
+Types and key names are already enforced by the schemas in :mod:`fedbench.config`;
+this module checks values against each other. Each failed check raises
+:class:`~fedbench.errors.ConfigError` with one line naming key, value, what is
+allowed and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fedbench.errors import ConfigError, invalid
+from fedbench.partitioning import validate_params
+
+EXPORT_FORMATS = ("tff_sql", "leaf_json")
+
+
+def _positive_int(key: str, value: int) -> None:
+    if value < 1:
+        raise ConfigError(invalid(key, value, "an integer >= 1"))
+
+
+def _positive_float(key: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(invalid(key, value, "a float > 0"))
+
+
+def _unit_interval(key: str, value: float, *, closed_right: bool = False) -> None:
+    ok = 0.0 <= value <= 1.0 if closed_right else 0.0 <= value < 1.0
+    if not ok:
+        raise ConfigError(invalid(key, value, f"a float in [0, 1{']' if closed_right else ')'}"))
+
+
+def check_fl(fl: Mapping[str, Any]) -> None:
+    """Check the ``fl.*`` keys' ranges and that ``clients_per_round <= num_clients``."""
+    for key in ("num_clients", "clients_per_round", "rounds", "local_epochs", "batch_size"):
+        _positive_int(f"fl.{key}", fl[key])
+    _positive_int("fl.eval_every", fl["eval_every"])
+    if fl["clients_per_round"] > fl["num_clients"]:
+        raise ConfigError(
+            invalid(
+                "fl.clients_per_round",
+                fl["clients_per_round"],
+                f"at most fl.num_clients={fl['num_clients']}",
+                "lower fl.clients_per_round or raise fl.num_clients",
+            )
+        )
+    _positive_float("fl.client_lr", fl["client_lr"])
+    _positive_float("fl.server_lr", fl["server_lr"])
+    _unit_interval("fl.client_momentum", fl["client_momentum"])
+    _unit_interval("fl.client_holdout", fl["client_holdout"])
+
+
+def check_algorithm(algorithm: Mapping[str, Any]) -> None:
+    """Check the algorithm options' ranges (momenta and betas in [0, 1), mu >= 0, epsilon > 0)."""
+    for key in ("server_momentum", "beta_1", "beta_2"):
+        if key in algorithm:
+            _unit_interval(f"algorithm.{key}", algorithm[key])
+    if "mu" in algorithm and algorithm["mu"] < 0:
+        raise ConfigError(invalid("algorithm.mu", algorithm["mu"], "a float >= 0"))
+    if "epsilon" in algorithm:
+        _positive_float("algorithm.epsilon", algorithm["epsilon"])
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Run every data-free check on a resolved config (plain containers).
+
+    Raises
+    ------
+    ConfigError
+        On the first invalid value.
+
+    """
+    if config["seed"] < 0:
+        raise ConfigError(invalid("seed", config["seed"], "an integer >= 0"))
+    check_fl(config["fl"])
+    check_algorithm(config["algorithm"])
+    if config["model"].get("hidden", 1) < 1:
+        raise ConfigError(invalid("model.hidden", config["model"]["hidden"], "an integer >= 1"))
+    params = {k: v for k, v in config["partition"].items() if k != "name" and v is not None}
+    validate_params(config["partition"]["name"], config["fl"]["num_clients"], **params)
+    export = config.get("export")
+    if export is not None and export not in EXPORT_FORMATS:
+        raise ConfigError(invalid("export", export, f"one of {list(EXPORT_FORMATS)} or null"))
