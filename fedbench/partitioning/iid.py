@@ -1,0 +1,42 @@
+"""``partition=iid``: a shuffled, equal split."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedbench.partitioning import _core, _validation
+
+
+def iid(labels: np.ndarray, num_clients: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Split the examples uniformly at random into ``num_clients`` near-equal parts.
+
+    The standard IID baseline (McMahan et al. 2017, "Communication-Efficient
+    Learning of Deep Networks from Decentralized Data", AISTATS). The split
+    shuffles itself: it is IID whatever the order of ``labels``.
+
+    Parameters
+    ----------
+    labels
+        Class id of every example, shape ``(n,)``.
+    num_clients
+        Number of clients ``K``, ``1 <= K <= n``.
+    rng
+        The partition's random generator.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``K`` sorted int64 index arrays; sizes are ``n // K`` or ``n // K + 1``.
+
+    Raises
+    ------
+    PartitionError
+        ``num_clients`` is not an integer >= 1 or exceeds the number of examples.
+
+    """
+    _validation.check_params("iid", num_clients, {})
+    labels = _validation.as_labels(labels)
+    _validation.check_enough_examples(len(labels), num_clients)
+    num_classes = int(labels.max()) + 1
+    sizes = _core.even_sizes(len(labels), num_clients)
+    return _core.parts_from_sizes(labels, num_classes, sizes, rng)

@@ -1,0 +1,113 @@
+"""``partition=pathological``: every client holds exactly k classes (NIID-Bench's #C=k)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from fedbench.errors import PartitionError, invalid
+from fedbench.partitioning import _core, _validation
+
+
+def class_holders(
+    num_clients: int, num_classes: int, classes_per_client: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Return the ``(K, C)`` boolean table "client k holds class c".
+
+    Client ``k`` holds class ``k mod C`` and ``classes_per_client - 1`` other
+    distinct classes drawn uniformly at random: the ``k - 1`` smallest of ``C``
+    uniform keys, with the first class's key forced to the front.
+    """
+    keys = rng.random((num_clients, num_classes))
+    clients = np.arange(num_clients)
+    keys[clients, clients % num_classes] = -1.0
+    chosen = np.argpartition(keys, classes_per_client - 1, axis=1)[:, :classes_per_client]
+    holds = np.zeros((num_clients, num_classes), dtype=bool)
+    holds[clients[:, None], chosen] = True
+    return holds
+
+
+def pathological(
+    labels: np.ndarray,
+    num_clients: int,
+    rng: np.random.Generator,
+    *,
+    classes_per_client: int,
+) -> list[np.ndarray]:
+    """Give every client exactly ``classes_per_client`` classes, each class split evenly.
+
+    NIID-Bench's "#C=k" label skew (Li, Diao, Chen and He, "Federated Learning on
+    Non-IID Data Silos: An Experimental Study", ICDE 2022, ``partition ==
+    "noniid-#label<k>"``): client ``i`` holds class ``i mod C`` plus ``k - 1``
+    other distinct classes at random; the examples of each class are shuffled
+    and split evenly (``numpy.array_split``) among the clients holding it, in
+    client order. ``C`` is ``max(labels) + 1``.
+
+    A class no client holds (possible when ``K * k`` is small next to ``C``) is
+    left unassigned: an :class:`UnassignedExamplesWarning` says how many
+    examples, and ``heterogeneity()`` reports them as ``dropped_fraction``.
+    NIID-Bench drops them silently.
+
+    Parameters
+    ----------
+    labels
+        Class id of every example, shape ``(n,)``.
+    num_clients
+        Number of clients ``K``, ``1 <= K <= n``.
+    rng
+        The partition's random generator.
+    classes_per_client
+        Classes per client ``k``, ``1 <= k <= C``.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``K`` sorted int64 index arrays.
+
+    Raises
+    ------
+    PartitionError
+        ``k`` is out of range (``k > C`` included) or there are more clients than
+        examples.
+
+    Warns
+    -----
+    UnassignedExamplesWarning
+        When some class is held by no client.
+
+    """
+    params = {"classes_per_client": classes_per_client}
+    _validation.check_params("pathological", num_clients, params)
+    labels = _validation.as_labels(labels)
+    _validation.check_enough_examples(len(labels), num_clients)
+    class_sizes = np.bincount(labels)
+    num_classes = len(class_sizes)
+    if classes_per_client > num_classes:
+        raise PartitionError(
+            invalid(
+                "partition.classes_per_client",
+                classes_per_client,
+                f"at most the number of classes ({num_classes})",
+                f"set partition.classes_per_client <= {num_classes}",
+            )
+        )
+    holds = class_holders(num_clients, num_classes, classes_per_client, rng)
+    holders = holds.sum(axis=0)  # (C,) clients holding each class
+    rank = np.cumsum(holds, axis=0) - 1  # a holder's position among its class's holders
+    base, extra = np.divmod(class_sizes, np.maximum(holders, 1))
+    counts = holds * (base + (rank < extra))  # (K, C): numpy.array_split sizes per class
+    unheld = class_sizes[holders == 0]
+    if unheld.sum() > 0:
+        warnings.warn(
+            _core.unassigned_message(
+                "pathological",
+                int(unheld.sum()),
+                len(labels),
+                f"{len(unheld)} of {num_classes} classes are held by no client",
+                "raise fl.num_clients or partition.classes_per_client",
+            ),
+            _core.UnassignedExamplesWarning,
+            stacklevel=2,
+        )
+    return _core.parts_from_class_counts(labels, counts.T.astype(np.int64), rng)
