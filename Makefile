@@ -29,8 +29,12 @@ setup:
 		echo "$(DEPS_HASH)" > $(STAMP); \
 	fi
 
+SWEEP ?= default
+
+# The default sweep (sweeps/default.yaml), its partition reports, then every figure.
 run: setup
-	$(VENV)/bin/fedbench -m +sweep=default
+	$(VENV)/bin/fedbench -m -cd sweeps -cn $(SWEEP)
+	$(VENV)/bin/fedbench-partition -m -cd sweeps -cn $(SWEEP) plot=true
 	$(PY) -m analysis.figures --results results
 
 test: setup

@@ -27,6 +27,15 @@ class PartitionError(FedbenchError, ValueError):
     """Partition parameters do not fit each other or the data."""
 
 
+def unknown_key(key: str, allowed: list[str]) -> str:
+    """Format the one-line message for a key that is not in the config schema."""
+    parent = key.rpartition(".")[0]
+    where = f"under {parent}" if parent else "at the top level"
+    return (
+        f"{key} is not a config key: allowed keys {where} are {sorted(allowed)}; check the spelling"
+    )
+
+
 def invalid(key: str, value: Any, allowed: str, fix: str | None = None) -> str:
     """Format the one-line message for an invalid value.
 
@@ -45,6 +54,7 @@ def invalid(key: str, value: Any, allowed: str, fix: str | None = None) -> str:
     -------
     str
         ``"{key}={value!r} is invalid: allowed is {allowed}; {fix}"``.
+
     """
     fix = fix or f"set {key} to {allowed}"
     return f"{key}={value!r} is invalid: allowed is {allowed}; {fix}"

@@ -42,6 +42,7 @@ def seed_sequence(seed: int, stream: str, *keys: int) -> np.random.SeedSequence:
     Returns
     -------
     numpy.random.SeedSequence
+
     """
     if seed < 0 or any(k < 0 for k in keys):
         raise ValueError(f"seed and stream keys must be non-negative, got {seed}, {keys}")
@@ -57,6 +58,7 @@ def rng(seed: int, stream: str, *keys: int) -> np.random.Generator:
     >>> b = rng(0, SAMPLING, 3).integers(1000)
     >>> bool(a == b)
     True
+
     """
     return np.random.default_rng(seed_sequence(seed, stream, *keys))
 

@@ -8,10 +8,13 @@ allowed and how to fix it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from fedbench.errors import ConfigError, invalid
+from fedbench.config.register import GROUP_SCHEMAS
+from fedbench.config.root import Config, FLConfig
+from fedbench.errors import ConfigError, invalid, unknown_key
 from fedbench.partitioning import validate_params
 
 EXPORT_FORMATS = ("tff_sql", "leaf_json")
@@ -64,6 +67,18 @@ def check_algorithm(algorithm: Mapping[str, Any]) -> None:
         _positive_float("algorithm.epsilon", algorithm["epsilon"])
 
 
+def check_known_keys(config: Mapping[str, Any]) -> None:
+    """Reject keys added with ``+key=...`` that no schema declares (they would be ignored)."""
+    nodes = {"": (config, Config), "fl": (config["fl"], FLConfig)}
+    for group, schemas in GROUP_SCHEMAS.items():
+        nodes[group] = (config[group], schemas[config[group]["name"]])
+    for path, (node, schema) in nodes.items():
+        allowed = [f.name for f in dataclasses.fields(schema)]
+        for key in node:
+            if key not in allowed and key != "hydra":
+                raise ConfigError(unknown_key(f"{path}.{key}" if path else key, allowed))
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Run every data-free check on a resolved config (plain containers).
 
@@ -73,6 +88,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         On the first invalid value.
 
     """
+    check_known_keys(config)
     if config["seed"] < 0:
         raise ConfigError(invalid("seed", config["seed"], "an integer >= 0"))
     check_fl(config["fl"])

@@ -38,6 +38,7 @@ class FLConfig:
         For pooled datasets: share of each client's examples held out for
         per-client evaluation (0 = off, the literature's usual setup). Natural
         datasets use each writer's own test examples regardless.
+
     """
 
     num_clients: int = 10
@@ -72,6 +73,7 @@ class Config:
     export
         ``fedbench-partition`` only: ``tff_sql`` or ``leaf_json`` to also write
         the partitioned data in that format; ``null`` for none.
+
     """
 
     dataset: Any = MISSING

@@ -12,6 +12,7 @@ process even if that is killed with SIGKILL.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import logging
@@ -36,6 +37,31 @@ _GRPC_OPTIONS = [
     ("grpc.max_send_message_length", 2_000_000_000),
 ]
 _PR_SET_PDEATHSIG = 1
+
+
+def _idle_context() -> object:
+    """An execution context that starts nothing and says where computations must run."""
+    import tensorflow_federated as tff
+
+    def refuse(cardinalities: dict) -> None:
+        raise RuntimeError("run TFF computations inside fedbench.training.runtime.tff_worker()")
+
+    return tff.framework.SyncExecutionContext(tff.framework.ResourceManagingExecutorFactory(refuse))
+
+
+def _release_tff_default_context() -> None:
+    """Drop TFF's import-time context while the interpreter is intact.
+
+    Its ``ServiceManager.__del__`` otherwise runs during interpreter teardown, when
+    ``subprocess`` is already gone, and prints an ignored AttributeError on stderr.
+    """
+    with contextlib.suppress(Exception):
+        import tensorflow_federated as tff
+
+        tff.framework.get_context_stack().set_default_context(_idle_context())
+
+
+atexit.register(_release_tff_default_context)
 
 
 def worker_binary_path() -> Path:

@@ -1,0 +1,94 @@
+"""The real commands, as a user types them: exit codes, one-line errors, results untouched."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fedbench import results as R
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fedbench(*args, module="fedbench", timeout=300):
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    env.pop("FEDBENCH_TRACEBACK", None)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["partition=dirchlet"], "partition='dirchlet' is invalid"),
+        (["fl.rouns=3"], "fl.rouns is not a config key"),
+        (["fl.clients_per_round=11"], "fl.clients_per_round=11 is invalid"),
+        (["-m", "fl.rounds=3,0"], "fl.rounds=0 is invalid"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_leaves_results_alone(results_dir, argv, fragment):
+    existing = R.write_run(
+        [{R.RUN_ID: "x", R.CONFIG_HASH: "x", R.STATUS: "completed"}], results_dir, "x"
+    )
+    before = _snapshot(results_dir)
+    done = fedbench(*argv, f"results_dir={results_dir}")
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("fedbench: error: ") and fragment in lines[0]
+    assert "Traceback" not in done.stderr
+    assert _snapshot(results_dir) == before and existing.exists()
+
+
+def test_a_run_writes_its_parquet_and_a_second_run_skips_it(results_dir):
+    args = [
+        "fl.rounds=2",
+        "fl.num_clients=4",
+        "fl.clients_per_round=2",
+        f"results_dir={results_dir}",
+    ]
+    first = fedbench(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    files = sorted(R.runs_dir(results_dir).glob("*.parquet"))
+    assert len(files) == 1
+    frame = pd.read_parquet(R.runs_dir(results_dir))
+    assert frame[R.ROUND].tolist() == [1, 2]
+    stamp = files[0].stat().st_mtime_ns
+    second = fedbench(*args)
+    assert second.returncode == 0
+    assert files[0].stat().st_mtime_ns == stamp
+
+
+def test_partition_command_prints_a_summary_and_writes_the_client_table(results_dir):
+    done = fedbench(
+        "partition=pathological",
+        "partition.classes_per_client=1",
+        f"results_dir={results_dir}",
+        "plot=true",
+        module="fedbench.partition",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    tables = sorted((results_dir / "partitions").glob("*.parquet"))
+    assert len(tables) == 1
+    table = pd.read_parquet(tables[0])
+    assert list(table.columns[:2]) == ["client_id", "num_examples"]
+    assert [c for c in table.columns if c.startswith("count_")] == [f"count_{c}" for c in range(10)]
+    # #C=1 with 10 clients over 10 classes: client i holds exactly class i.
+    counts = table.filter(like="count_").to_numpy()
+    assert ((counts > 0).sum(axis=1) == 1).all()
+    assert "label_emd" in done.stdout
+    assert tables[0].with_suffix(".png").is_file()

@@ -1,0 +1,103 @@
+"""Config composition and the one-line errors for bad input (checked before any training)."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from fedbench.config import register_schemas
+from fedbench.config.register import GROUP_SCHEMAS
+from fedbench.errors import FedbenchError
+from fedbench.preflight import CONF_DIR, check_argv, expand_jobs, parse_argv
+from fedbench.validation import check_config
+
+SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
+register_schemas()
+
+
+def _compose(overrides):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
+
+
+@pytest.mark.parametrize(
+    ("group", "option"),
+    [(g, o) for g, schemas in GROUP_SCHEMAS.items() for o in schemas],
+)
+def test_every_group_option_composes_and_passes_the_data_free_checks(group, option):
+    yaml = CONF_DIR / group / f"{option}.yaml"
+    assert yaml.is_file(), f"schema {group}/{option} has no {yaml}"
+    config = _compose([f"{group}={option}", "fl.rounds=1"])
+    assert config[group]["name"] == option
+    if group != "dataset":  # dataset options may need files; checked in tests/data
+        check_config(config)
+
+
+def test_every_yaml_option_has_a_schema():
+    for group, schemas in GROUP_SCHEMAS.items():
+        files = {p.stem for p in (CONF_DIR / group).glob("*.yaml")}
+        assert files == set(schemas), group
+
+
+def test_defaults_are_digits_iid_linear_fedavg():
+    config = _compose([])
+    names = [config[g]["name"] for g in ("dataset", "partition", "model", "algorithm")]
+    assert names == ["digits", "iid", "linear", "fedavg"]
+
+
+def _error(argv):
+    with pytest.raises(FedbenchError) as caught:
+        check_argv(argv)
+    message = str(caught.value)
+    assert "\n" not in message, message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("argv", "must_name"),
+    [
+        (["partition=dirchlet"], ["partition", "dirchlet", "dirichlet", "iid"]),
+        (["fl.rouns=5"], ["fl.rouns", "rounds"]),
+        (["fl.rounds=0"], ["fl.rounds", "0", ">= 1"]),
+        (["fl.num_clients=-3"], ["fl.num_clients", "-3"]),
+        (["fl.clients_per_round=20"], ["fl.clients_per_round", "20", "fl.num_clients=10"]),
+        (["fl.rounds=many"], ["fl.rounds", "many"]),
+        (["partition=dirichlet", "partition.alpha=0"], ["partition.alpha", "0"]),
+        (["fl.client_lr=-0.1"], ["fl.client_lr", "-0.1"]),
+        (["algorithm=fedprox", "algorithm.mu=-1"], ["algorithm.mu", "-1"]),
+        (["export=csv"], ["export", "csv", "tff_sql"]),
+    ],
+)
+def test_bad_input_is_one_line_naming_key_value_and_what_is_allowed(argv, must_name):
+    message = _error(argv)
+    for fragment in must_name:
+        assert fragment in message, (fragment, message)
+
+
+def test_a_bad_job_anywhere_in_a_sweep_fails_the_check_up_front():
+    message = _error(["-m", "fl.rounds=2,0"])
+    assert "fl.rounds=0" in message
+
+
+def test_model_that_does_not_fit_the_dataset_is_caught_before_training():
+    message = _error(["model=cnn"])  # digits are 8x8; the CNN needs 12x12
+    assert "model='cnn'" in message and "8x8" in message
+
+
+def test_sweep_expansion_matches_hydra_grid_and_the_default_sweep_checks():
+    jobs = list(expand_jobs(parse_argv(["-m", "-cd", str(SWEEPS), "-cn", "default"])))
+    # partition: iid,dirichlet x partition.alpha: 0.5,0.05 -> 4 jobs (the two IID jobs
+    # normalise to one run).
+    assert len(jobs) == 4
+    assert check_argv(["-m", "-cd", str(SWEEPS), "-cn", "default"]) == 4
+
+
+def test_every_sweep_file_passes_the_checks():
+    for sweep in sorted(SWEEPS.glob("*.yaml")):
+        assert check_argv(["-m", "-cd", str(SWEEPS), "-cn", sweep.stem]) >= 1, sweep
+
+
+def test_help_and_cfg_flags_skip_the_checks():
+    assert check_argv(["--help"]) == 0
+    assert check_argv(["--cfg", "job"]) == 0

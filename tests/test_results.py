@@ -1,0 +1,128 @@
+import datetime as dt
+import os
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from fedbench import results as R
+from fedbench.experiment import config_columns, identity
+
+
+def _row(**overrides):
+    row = {
+        R.RUN_ID: "abc-1",
+        R.CONFIG_HASH: "abc",
+        R.STATUS: R.STATUS_COMPLETED,
+        R.DATASET: "digits",
+        R.PARTITION: "iid",
+        R.ROUND: 1,
+        R.TEST_ACCURACY: 0.5,
+        R.STARTED_AT: dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    }
+    row.update(overrides)
+    return row
+
+
+def test_interface_columns_are_all_in_the_schema():
+    # The column list of shared/interface.md, verbatim.
+    interface = """run_id, config_hash, status, dataset, partition, model, algorithm, seed,
+    num_clients, clients_per_round, rounds, local_epochs, batch_size, client_lr,
+    server_lr, alpha, classes_per_client, shards_per_client, sigma, round,
+    train_loss, train_accuracy, test_loss, test_accuracy, round_seconds,
+    examples_per_second, label_emd, label_jsd, label_hellinger, effective_classes,
+    size_cv, fedbench_version, tensorflow_version, tff_version, git_commit, started_at,
+    client_accuracy_mean, client_accuracy_p10, client_drift"""
+    expected = {c.strip() for c in interface.replace("\n", " ").split(",")}
+    assert expected <= set(R.COLUMNS)
+
+
+def test_files_with_null_and_set_parameters_concatenate(results_dir):
+    R.write_run([_row(**{R.ALPHA: None})], results_dir, "h1")
+    R.write_run([_row(**{R.ALPHA: 0.5, R.CONFIG_HASH: "h2", R.RUN_ID: "h2-1"})], results_dir, "h2")
+    frame = pd.read_parquet(R.runs_dir(results_dir))
+    assert sorted(frame[R.ALPHA].fillna(-1).tolist()) == [-1.0, 0.5]
+    assert list(R.load_runs(results_dir).columns) == list(R.COLUMNS)
+
+
+def test_unknown_column_is_an_error_not_a_silent_drop(results_dir):
+    with pytest.raises(KeyError, match="test_acuracy"):
+        R.write_run([_row(test_acuracy=0.9)], results_dir, "h")
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(results_dir, monkeypatch):
+    path = R.write_run([_row()], results_dir, "h")
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", crash)
+    with pytest.raises(OSError, match="disk full"):
+        R.write_run([_row(**{R.TEST_ACCURACY: 0.9})], results_dir, "h")
+    assert path.read_bytes() == before
+    assert os.listdir(path.parent) == [path.name]  # no temporary file left behind
+
+
+def test_finished_status_counts_completed_and_diverged_but_not_failed(results_dir):
+    assert R.finished_status(results_dir, "h") is None
+    R.write_run([_row(**{R.STATUS: R.STATUS_FAILED})], results_dir, "h")
+    assert R.finished_status(results_dir, "h") is None
+    R.write_run([_row(**{R.STATUS: R.STATUS_DIVERGED})], results_dir, "h")
+    assert R.finished_status(results_dir, "h") == R.STATUS_DIVERGED
+    R.run_path(results_dir, "h").write_bytes(b"not parquet")
+    assert R.finished_status(results_dir, "h") is None
+
+
+def test_claim_is_exclusive_and_stale_claims_are_taken_over(results_dir):
+    with R.claimed(results_dir, "h") as first:
+        assert first
+        with R.claimed(results_dir, "h") as second:
+            assert not second
+    stale = R.runs_dir(results_dir) / "h.lock"
+    stale.write_text("999999999")  # no such pid
+    with R.claimed(results_dir, "h") as third:
+        assert third
+    assert not stale.exists()
+
+
+def test_config_hash_ignores_where_results_go_but_not_the_seed():
+    config = {
+        "dataset": {"name": "digits"},
+        "partition": {"name": "iid"},
+        "model": {"name": "linear"},
+        "algorithm": {"name": "fedavg"},
+        "fl": {"num_clients": 10},
+        "seed": 0,
+        "results_dir": "a",
+        "plot": False,
+        "export": None,
+    }
+    moved = {**config, "results_dir": "b", "plot": True}
+    reseeded = {**config, "seed": 1}
+    assert R.config_hash(identity(config)) == R.config_hash(identity(moved))
+    assert R.config_hash(identity(config)) != R.config_hash(identity(reseeded))
+
+
+def test_config_columns_leave_inapplicable_parameters_null():
+    config = {
+        "dataset": {"name": "digits"},
+        "partition": {"name": "iid", "alpha": None, "classes_per_client": None},
+        "model": {"name": "linear"},
+        "algorithm": {"name": "fedavg"},
+        "fl": {
+            "num_clients": 10,
+            "clients_per_round": 5,
+            "rounds": 3,
+            "local_epochs": 1,
+            "batch_size": 20,
+            "client_lr": 0.1,
+            "server_lr": 1.0,
+            "client_momentum": 0.0,
+            "eval_every": 1,
+        },
+        "seed": 0,
+    }
+    row = config_columns(config)
+    assert row[R.ALPHA] is None and row[R.SIGMA] is None
+    assert row[R.CLIENTS_PER_ROUND] == 5

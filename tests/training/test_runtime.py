@@ -1,0 +1,91 @@
+"""The TFF worker process is stopped at the end of a block, on errors, Ctrl-C and SIGTERM."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from fedbench.training.runtime import tff_worker
+
+
+@tff.tensorflow.computation(tf.int32)
+def _add_one(x):
+    return x + 1
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_worker_runs_computations_and_is_stopped_after_the_block():
+    with tff_worker() as worker:
+        assert _add_one(41) == 42
+        assert psutil.Process(worker.pid).is_running()
+    assert _gone(worker.pid)
+
+
+def test_worker_is_stopped_when_the_block_raises():
+    with pytest.raises(ZeroDivisionError), tff_worker() as worker:
+        _add_one(1)
+        1 / 0  # noqa: B018
+    assert _gone(worker.pid)
+
+
+def test_sequential_blocks_each_get_a_fresh_worker():
+    with tff_worker() as first:
+        assert _add_one(1) == 2
+    with tff_worker() as second:
+        assert _add_one(2) == 3
+    assert first.pid != second.pid
+    assert _gone(first.pid) and _gone(second.pid)
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import tensorflow as tf, tensorflow_federated as tff
+    from fedbench.training.runtime import tff_worker
+
+    @tff.tensorflow.computation(tf.int32)
+    def add_one(x):
+        return x + 1
+
+    with tff_worker() as worker:
+        add_one(1)
+        print(worker.pid, flush=True)
+        time.sleep(120)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("sig", "meaning"),
+    [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM"), (signal.SIGKILL, "kill -9")],
+)
+def test_no_worker_survives_a_signal_to_python(sig, meaning):
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        worker_pid = int(child.stdout.readline())
+        assert psutil.Process(worker_pid).is_running()
+        child.send_signal(sig)
+        child.wait(timeout=60)
+        deadline = time.monotonic() + 15
+        while not _gone(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(worker_pid), f"worker {worker_pid} survived {meaning}"
+        # EOF arrives: no process holds Python's stdout open after it exits.
+        assert child.stdout.read() == ""
+    finally:
+        if child.poll() is None:
+            child.kill()
