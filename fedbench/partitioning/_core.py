@@ -12,6 +12,8 @@ unchanged.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -188,11 +190,20 @@ def draw_until_min_size(
     )
 
 
-def unassigned_message(strategy: str, unassigned: int, total: int, why: str, fix: str) -> str:
-    """Format the warning for examples left out of every client."""
+def warn_unassigned(strategy: str, unassigned: int, total: int, why: str, fix: str) -> None:
+    """Warn that ``unassigned`` of ``total`` examples are in no client, and why.
+
+    The warning points at the first caller outside :mod:`fedbench.partitioning`
+    (``stacklevel=2`` as seen from the user's call, whether they called a
+    strategy directly or through ``partition``).
+    """
     share = unassigned / total if total else 0.0
-    return (
+    message = (
         f"partition={strategy}: {unassigned} of {total} examples ({share:.1%}) are in no "
         f"client because {why}; they are excluded from training and counted in "
         f"dropped_fraction. To use them, {fix}."
     )
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UnassignedExamplesWarning, stacklevel=level)

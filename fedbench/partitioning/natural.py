@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from fedbench.errors import PartitionError, invalid
@@ -17,7 +15,8 @@ def _compact_writers(writer_ids: object, num_examples: int) -> tuple[np.ndarray,
             invalid(
                 "partition",
                 "natural",
-                "a dataset with writer ids (this one has none)",
+                "a strategy the dataset supports: partition=natural needs writer ids and "
+                "this dataset has none",
                 "use dataset=femnist_leaf or dataset=emnist, or another partition",
             )
         )
@@ -120,15 +119,11 @@ def natural(
     client_of = client_of_writer[writers]
     unassigned = int((client_of == _core.UNASSIGNED).sum())
     if unassigned:
-        warnings.warn(
-            _core.unassigned_message(
-                "natural",
-                unassigned,
-                len(labels),
-                f"writer_mode=sample keeps {num_clients} of {num_writers} writers",
-                "set partition.writer_mode=merge or raise fl.num_clients",
-            ),
-            _core.UnassignedExamplesWarning,
-            stacklevel=2,
+        _core.warn_unassigned(
+            "natural",
+            unassigned,
+            len(labels),
+            f"writer_mode=sample keeps {num_clients} of {num_writers} writers",
+            "set partition.writer_mode=merge or raise fl.num_clients",
         )
     return _core.parts_from_clients(client_of, num_clients)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from fedbench.errors import PartitionError, invalid
@@ -99,15 +97,11 @@ def pathological(
     counts = holds * (base + (rank < extra))  # (K, C): numpy.array_split sizes per class
     unheld = class_sizes[holders == 0]
     if unheld.sum() > 0:
-        warnings.warn(
-            _core.unassigned_message(
-                "pathological",
-                int(unheld.sum()),
-                len(labels),
-                f"{len(unheld)} of {num_classes} classes are held by no client",
-                "raise fl.num_clients or partition.classes_per_client",
-            ),
-            _core.UnassignedExamplesWarning,
-            stacklevel=2,
+        _core.warn_unassigned(
+            "pathological",
+            int(unheld.sum()),
+            len(labels),
+            f"{len(unheld)} of {num_classes} classes are held by no client",
+            "raise fl.num_clients or partition.classes_per_client",
         )
     return _core.parts_from_class_counts(labels, counts.T.astype(np.int64), rng)

@@ -72,8 +72,26 @@ def summary_line(metrics: Mapping[str, float], unassigned: int) -> str:
     )
 
 
-def _rows_to_show(sizes: np.ndarray, max_rows: int) -> tuple[np.ndarray, str]:
-    """Pick the clients to draw and say which: all of them, or an evenly spaced sample by size."""
+def heatmap_rows(sizes: np.ndarray, max_rows: int) -> tuple[np.ndarray, str]:
+    """Pick the clients a heatmap draws, and say which in words.
+
+    Parameters
+    ----------
+    sizes
+        ``(K,)`` client sizes.
+    max_rows
+        Most rows to draw.
+
+    Returns
+    -------
+    rows : numpy.ndarray
+        Client ids in drawing order: all clients in id order when ``K <= max_rows``,
+        else ``max_rows`` clients evenly spaced over the clients sorted by size
+        (largest first, ties by id), from the largest to the smallest.
+    caption : str
+        E.g. ``"all 10 clients"`` or ``"100 of 1,000 clients, evenly spaced by size rank ..."``.
+
+    """
     num_clients = len(sizes)
     if num_clients <= max_rows:
         return np.arange(num_clients), f"all {num_clients:,} clients"
@@ -116,7 +134,7 @@ def plot_label_heatmap(
     """
     counts = np.asarray(counts)
     sizes = counts.sum(axis=1)
-    rows, shown = _rows_to_show(sizes, max_rows)
+    rows, shown = heatmap_rows(sizes, max_rows)
     shown_counts = counts[rows]
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = shown_counts / shown_counts.sum(axis=1, keepdims=True)
