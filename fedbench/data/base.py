@@ -28,6 +28,7 @@ class Split:
         For naturally federated data, the index (into
         :attr:`FederatedDataset.writer_names`) of the writer of each example,
         shape ``(n,)``, int64; ``None`` for pooled data.
+
     """
 
     x: np.ndarray
@@ -60,6 +61,7 @@ class FederatedDataset:
     writer_names
         Writer ids (e.g. ``"f3313_11"``) indexed by ``Split.writers``; ``None``
         for pooled data.
+
     """
 
     name: str

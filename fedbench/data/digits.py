@@ -29,6 +29,7 @@ def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> FederatedDat
     -------
     FederatedDataset
         8x8 images in ``[0, 1]`` (0 = background), 10 classes, no writers.
+
     """
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(invalid("dataset.test_fraction", test_fraction, "a float in (0, 1)"))
