@@ -180,3 +180,26 @@ def check_min_client_size(min_client_size: int, num_clients: int, num_examples: 
                 "lower partition.min_client_size or fl.num_clients",
             )
         )
+
+
+def checked_labels(
+    strategy: str, labels: Any, num_clients: int, params: Mapping[str, Any]
+) -> np.ndarray:
+    """Run a strategy's prologue: parameter checks, then the labels and the data checks.
+
+    Checks ``params`` (data-free), converts ``labels`` with :func:`as_labels`,
+    refuses more clients than examples and, when the strategy takes
+    ``min_client_size``, more than ``min_client_size * num_clients`` examples.
+
+    Returns
+    -------
+    numpy.ndarray
+        The labels as int64.
+
+    """
+    check_params(strategy, num_clients, params)
+    labels = as_labels(labels)
+    check_enough_examples(len(labels), num_clients)
+    if "min_client_size" in params:
+        check_min_client_size(params["min_client_size"], num_clients, len(labels))
+    return labels

@@ -147,10 +147,7 @@ def dirichlet(
 
     """
     params = {"alpha": alpha, "min_client_size": min_client_size}
-    _validation.check_params("dirichlet", num_clients, params)
-    labels = _validation.as_labels(labels)
-    _validation.check_enough_examples(len(labels), num_clients)
-    _validation.check_min_client_size(min_client_size, num_clients, len(labels))
+    labels = _validation.checked_labels("dirichlet", labels, num_clients, params)
     targets = np.full(num_clients, len(labels) / num_clients)
     counts = draw_label_skew(np.bincount(labels), targets, alpha, min_client_size, rng)
     return _core.parts_from_class_counts(labels, counts, rng)

@@ -72,11 +72,8 @@ def dirichlet_quantity(
 
     """
     params = {"alpha": alpha, "quantity_alpha": quantity_alpha, "min_client_size": min_client_size}
-    _validation.check_params("dirichlet_quantity", num_clients, params)
-    labels = _validation.as_labels(labels)
+    labels = _validation.checked_labels("dirichlet_quantity", labels, num_clients, params)
     n = len(labels)
-    _validation.check_enough_examples(n, num_clients)
-    _validation.check_min_client_size(min_client_size, num_clients, n)
     relax_sizes = "raise partition.quantity_alpha"
     targets = draw_sizes(n, num_clients, quantity_alpha, min_client_size, rng, relax=relax_sizes)
     counts = draw_label_skew(np.bincount(labels), targets, alpha, min_client_size, rng)

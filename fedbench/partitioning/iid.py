@@ -34,9 +34,7 @@ def iid(labels: np.ndarray, num_clients: int, rng: np.random.Generator) -> list[
         ``num_clients`` is not an integer >= 1 or exceeds the number of examples.
 
     """
-    _validation.check_params("iid", num_clients, {})
-    labels = _validation.as_labels(labels)
-    _validation.check_enough_examples(len(labels), num_clients)
+    labels = _validation.checked_labels("iid", labels, num_clients, {})
     num_classes = int(labels.max()) + 1
     sizes = _core.even_sizes(len(labels), num_clients)
     return _core.parts_from_sizes(labels, num_classes, sizes, rng)

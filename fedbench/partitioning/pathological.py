@@ -76,9 +76,7 @@ def pathological(
 
     """
     params = {"classes_per_client": classes_per_client}
-    _validation.check_params("pathological", num_clients, params)
-    labels = _validation.as_labels(labels)
-    _validation.check_enough_examples(len(labels), num_clients)
+    labels = _validation.checked_labels("pathological", labels, num_clients, params)
     class_sizes = np.bincount(labels)
     num_classes = len(class_sizes)
     if classes_per_client > num_classes:

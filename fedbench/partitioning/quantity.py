@@ -87,10 +87,6 @@ def quantity(
 
     """
     params = {"alpha": alpha, "min_client_size": min_client_size}
-    _validation.check_params("quantity", num_clients, params)
-    labels = _validation.as_labels(labels)
-    n = len(labels)
-    _validation.check_enough_examples(n, num_clients)
-    _validation.check_min_client_size(min_client_size, num_clients, n)
-    sizes = draw_sizes(n, num_clients, alpha, min_client_size, rng)
+    labels = _validation.checked_labels("quantity", labels, num_clients, params)
+    sizes = draw_sizes(len(labels), num_clients, alpha, min_client_size, rng)
     return _core.parts_from_sizes(labels, int(labels.max()) + 1, sizes, rng)

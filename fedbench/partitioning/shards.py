@@ -52,9 +52,8 @@ def shards(
         A parameter is out of range or there are fewer examples than shards.
 
     """
-    _validation.check_params("shards", num_clients, {"shards_per_client": shards_per_client})
-    labels = _validation.as_labels(labels)
-    _validation.check_enough_examples(len(labels), num_clients)
+    params = {"shards_per_client": shards_per_client}
+    labels = _validation.checked_labels("shards", labels, num_clients, params)
     num_shards = num_clients * shards_per_client
     if num_shards > len(labels):
         raise PartitionError(
