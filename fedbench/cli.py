@@ -12,7 +12,7 @@ import os
 
 # Before TensorFlow is imported: keep its C++ start-up chatter off stderr, which
 # carries fedbench's own one-line errors. Set TF_CPP_MIN_LOG_LEVEL=0 to see it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import logging
 import sys

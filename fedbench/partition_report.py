@@ -67,7 +67,9 @@ def report(config: Mapping[str, Any]) -> Path:
     if config.get("export"):
         from fedbench.data.export import EXPORTERS
 
-        test_parts = writer_test_parts(dataset, data.parts) if dataset.has_writers else None
+        # Per-client test data is defined by writers, so only for a natural partition.
+        natural = config["partition"]["name"] == "natural" and dataset.has_writers
+        test_parts = writer_test_parts(dataset, data.parts) if natural else None
         exported = EXPORTERS[config["export"]](
             dataset, data.parts, test_parts, out_dir / f"{stem}-{config['export']}"
         )

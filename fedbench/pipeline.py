@@ -112,16 +112,17 @@ def load_and_partition(config: Mapping[str, Any]) -> PartitionedData:
 def build_clients(config: Mapping[str, Any], data: PartitionedData) -> ClientArrays:
     """Build every client's arrays: feature noise, and held-out data for per-client evaluation.
 
-    Natural data (writer ids) always evaluates each client on its writers' own test
-    examples; pooled data holds out ``fl.client_holdout`` of each client's examples
-    when that is above 0.
+    A natural partition evaluates each client on its writers' own test examples;
+    any other partition holds out ``fl.client_holdout`` of each client's examples
+    when that is above 0 (else there is no per-client evaluation).
     """
     fl, seed = config["fl"], config["seed"]
     sigmas = None
     if config["partition"]["name"] == "feature_noise":
         sigmas = client_noise_sigmas(config["partition"]["sigma"], len(data.parts))
     parts, holdout, from_test = data.parts, None, False
-    if data.dataset.has_writers and data.dataset.test.writers is not None:
+    natural = config["partition"]["name"] == "natural"
+    if natural and data.dataset.test.writers is not None:
         holdout, from_test = writer_test_parts(data.dataset, data.parts), True
     elif fl["client_holdout"] > 0:
         parts, holdout = holdout_split(data.parts, fl["client_holdout"], seed)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Dataset caches of the tests go to a throwaway folder, never to ~/.cache/fedbench.
+_CACHE = tempfile.mkdtemp(prefix="fedbench-test-cache-")
+os.environ["FEDBENCH_CACHE_DIR"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
-from pathlib import Path
+from pathlib import Path  # noqa: E402
 
-import psutil
-import pytest
+import psutil  # noqa: E402
+import pytest  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FEMNIST_TARBALL = SHARED / "data" / "femnist-leaf-subset" / "femnist-leaf-subset.tar.gz"
@@ -40,3 +47,17 @@ def no_leaked_tff_worker():
 @pytest.fixture
 def results_dir(tmp_path: Path) -> Path:
     return tmp_path / "results"
+
+
+@pytest.fixture(scope="session")
+def femnist_leaf_dir(tmp_path_factory) -> Path:
+    """The shared real FEMNIST subset, unpacked once per session (the LEAF data/ folder)."""
+    import tarfile
+
+    if not FEMNIST_TARBALL.is_file():
+        pytest.skip(f"shared FEMNIST subset not found at {FEMNIST_TARBALL}")
+    root = tmp_path_factory.mktemp("femnist")
+    with tarfile.open(FEMNIST_TARBALL) as archive:
+        archive.extractall(root, filter="data")
+    (train,) = root.rglob("train")
+    return train.parent

@@ -87,15 +87,23 @@ def test_model_that_does_not_fit_the_dataset_is_caught_before_training():
 
 def test_sweep_expansion_matches_hydra_grid_and_the_default_sweep_checks():
     jobs = list(expand_jobs(parse_argv(["-m", "-cd", str(SWEEPS), "-cn", "default"])))
-    # partition: iid,dirichlet x partition.alpha: 0.5,0.05 -> 4 jobs (the two IID jobs
-    # normalise to one run).
-    assert len(jobs) == 4
-    assert check_argv(["-m", "-cd", str(SWEEPS), "-cn", "default"]) == 4
+    # partition: iid,dirichlet x partition.alpha: 0.5,0.05 x seed: 0,1 -> 8 jobs (per
+    # seed, the two IID jobs normalise to one run).
+    assert len(jobs) == 8
+    assert check_argv(["-m", "-cd", str(SWEEPS), "-cn", "default"]) == 8
 
 
-def test_every_sweep_file_passes_the_checks():
-    for sweep in sorted(SWEEPS.glob("*.yaml")):
-        assert check_argv(["-m", "-cd", str(SWEEPS), "-cn", sweep.stem]) >= 1, sweep
+FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.parametrize("sweep", sorted(p.stem for p in SWEEPS.glob("*.yaml")))
+def test_every_sweep_file_passes_the_checks(sweep, femnist_leaf_dir):
+    extra = []
+    if sweep.startswith("fmnist") and not FMNIST_DIR.is_dir():
+        pytest.skip(f"no Fashion-MNIST at {FMNIST_DIR} (apt-get install dataset-fashion-mnist)")
+    if sweep.startswith("femnist"):
+        extra = [f"dataset.path={femnist_leaf_dir}"]
+    assert check_argv(["-m", "-cd", str(SWEEPS), "-cn", sweep, *extra]) >= 1
 
 
 def test_help_and_cfg_flags_skip_the_checks():
