@@ -1,13 +1,14 @@
 """Array mechanics shared by the strategies (no Python loop over examples).
 
-Every strategy decides *how many* examples of each class (or in total) each
-client gets from the class counts and the random generator alone, then hands
-out concrete examples through :func:`class_sorted_slots`: the examples grouped
-by class, in random order within each class. Two consequences hold for every
-strategy built this way: which examples of a class a client gets is random
-(never "the first ones in input order"), and the per-client label-count table
-depends only on the class counts and the seed, so permuting the input leaves it
-unchanged.
+Every label-based strategy decides *how many* examples of each class (or in
+total) each client gets from the class counts and the random generator alone,
+then hands out concrete examples through :func:`class_sorted_slots`: the
+examples grouped by class, in random order within each class. Two consequences
+hold for every strategy built this way: which examples of a class a client gets
+is random (never "the first ones in input order"), and the per-client
+label-count table depends only on the class counts and the seed, so permuting
+the input leaves it unchanged. (``natural`` works on writers instead; its table
+depends on the writers' examples and the seed, equally order-free.)
 """
 
 from __future__ import annotations
