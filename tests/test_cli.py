@@ -92,3 +92,43 @@ def test_partition_command_prints_a_summary_and_writes_the_client_table(results_
     assert ((counts > 0).sum(axis=1) == 1).all()
     assert "label_emd" in done.stdout
     assert tables[0].with_suffix(".png").is_file()
+
+
+def test_ctrl_c_during_training_stops_the_worker_and_keeps_the_rounds_so_far(results_dir):
+    import signal
+    import time
+
+    import psutil
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "fedbench", "fl.rounds=500", f"results_dir={results_dir}"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        for line in child.stdout:  # Hydra logs each round
+            if "round 3/500" in line:
+                break
+        workers = [
+            p
+            for p in psutil.Process(child.pid).children(recursive=True)
+            if "worker_binary" in " ".join(p.cmdline())
+        ]
+        assert len(workers) == 1
+        child.send_signal(signal.SIGINT)
+        rest = child.communicate(timeout=60)[0]  # returns: nothing holds the pipe open
+        assert child.returncode != 0, rest
+        deadline = time.monotonic() + 10
+        while workers[0].is_running() and workers[0].status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "worker_binary survived Ctrl-C"
+            time.sleep(0.1)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    frame = pd.read_parquet(R.runs_dir(results_dir))
+    assert (frame[R.STATUS] == R.STATUS_FAILED).all()
+    assert frame[R.ROUND].min() == 1 and 3 <= frame[R.ROUND].max() < 500
+    assert frame[R.ERROR].str.contains("KeyboardInterrupt").all()
