@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from fedbench import pipeline
 from fedbench import results as R
+from fedbench.data.export import client_names
 from fedbench.heterogeneity import label_counts
 from fedbench.partitioning.report import client_table, plot_label_heatmap, summary_line
 from fedbench.training.client_data import writer_test_parts
@@ -34,7 +35,8 @@ def report(config: Mapping[str, Any]) -> Path:
     """Partition as configured, print a summary line and write the report files.
 
     Writes ``<results_dir>/partitions/<stem>.parquet`` (one row per client:
-    ``client_id``, ``num_examples``, ``count_<label>``; the metrics as JSON in the
+    ``client_id``, ``client_name`` (the writer id for one-writer clients, as in
+    exports), ``num_examples``, ``count_<label>``; the metrics as JSON in the
     file's metadata under ``fedbench.heterogeneity``), ``<stem>.metrics.json``, with
     ``plot=true`` ``<stem>.png`` (clients x classes heatmap) and with ``export=...``
     the partitioned data under ``<stem>-<format>/``.
@@ -50,7 +52,10 @@ def report(config: Mapping[str, Any]) -> Path:
     out_dir = Path(config["results_dir"]) / PARTITIONS_SUBDIR
     stem = report_stem(config)
     metrics = {**data.metrics, "unassigned_examples": data.unassigned}
-    table = pa.Table.from_pandas(client_table(dataset.train.y, data.parts, dataset.num_classes))
+    frame = client_table(dataset.train.y, data.parts, dataset.num_classes)
+    # The name the client has in exports: its writer's id when it is one writer.
+    frame.insert(1, "client_name", client_names(dataset, data.parts))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), METRICS_METADATA_KEY: json.dumps(metrics).encode()}
     )

@@ -85,7 +85,7 @@ def test_partition_command_prints_a_summary_and_writes_the_client_table(results_
     tables = sorted((results_dir / "partitions").glob("*.parquet"))
     assert len(tables) == 1
     table = pd.read_parquet(tables[0])
-    assert list(table.columns[:2]) == ["client_id", "num_examples"]
+    assert list(table.columns[:3]) == ["client_id", "client_name", "num_examples"]
     assert [c for c in table.columns if c.startswith("count_")] == [f"count_{c}" for c in range(10)]
     # #C=1 with 10 clients over 10 classes: client i holds exactly class i.
     counts = table.filter(like="count_").to_numpy()
@@ -132,3 +132,39 @@ def test_ctrl_c_during_training_stops_the_worker_and_keeps_the_rounds_so_far(res
     assert (frame[R.STATUS] == R.STATUS_FAILED).all()
     assert frame[R.ROUND].min() == 1 and 3 <= frame[R.ROUND].max() < 500
     assert frame[R.ERROR].str.contains("KeyboardInterrupt").all()
+
+
+def test_partition_command_on_real_femnist_exports_tff_sql_that_tff_reads_back(
+    results_dir, femnist_leaf_dir
+):
+    import collections
+
+    import tensorflow as tf
+    import tensorflow_federated as tff
+
+    done = fedbench(
+        "dataset=femnist_leaf",
+        f"dataset.path={femnist_leaf_dir}",
+        "partition=natural",
+        "fl.num_clients=10",
+        "fl.clients_per_round=10",
+        "export=tff_sql",
+        f"results_dir={results_dir}",
+        module="fedbench.partition",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (table_path,) = (results_dir / "partitions").glob("*.parquet")
+    table = pd.read_parquet(table_path)
+    assert len(table) == 10  # a seeded sample of 10 of the 105 writers
+    (sqlite,) = (results_dir / "partitions").rglob("*.sqlite")
+    spec = collections.OrderedDict(
+        label=tf.TensorSpec([], tf.int32), pixels=tf.TensorSpec([28, 28], tf.float32)
+    )
+    for split in ("train", "test"):
+        data = tff.simulation.datasets.load_and_parse_sql_client_data(str(sqlite), spec, split)
+        assert sorted(data.client_ids) == sorted(table["client_name"])  # the writers' own ids
+    train = tff.simulation.datasets.load_and_parse_sql_client_data(str(sqlite), spec, "train")
+    sizes = {
+        cid: sum(1 for _ in train.create_tf_dataset_for_client(cid)) for cid in train.client_ids
+    }
+    assert sizes == dict(zip(table["client_name"], table["num_examples"], strict=True))
