@@ -119,8 +119,8 @@ def test_pixels_or_labels_out_of_range(tmp_path):
         load_dataset("femnist_leaf", {"path": str(root)})
 
 
-def test_real_femnist_subset(femnist_subset):
-    d = load_dataset("femnist_leaf", {"path": str(femnist_subset)})
+def test_real_femnist_leaf_dir(femnist_leaf_dir):
+    d = load_dataset("femnist_leaf", {"path": str(femnist_leaf_dir)})
     # Subset README: train 105 writers / 14,708 examples; test 184 writers / 4,088
     # examples; all 105 train writers have test data, 79 writers appear only in test.
     assert len(d.train) == 14_708 and len(d.test) == 4_088
