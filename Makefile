@@ -12,7 +12,7 @@ PYTHON311 := $(shell for p in python3.11 python3 python; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null && { command -v $$p; break; }; done)
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-all bench figures lint format clean-venv
+.PHONY: setup bench-setup run test test-all bench figures lint format clean-venv
 .DEFAULT_GOAL := run
 
 setup:
@@ -43,7 +43,18 @@ test: setup
 test-all: setup
 	$(PY) -m pytest -m "not benchmark" $(PYTEST_ARGS)
 
-bench: setup
+BENCH_STAMP := $(VENV)/.stamp-bench
+BENCH_HASH := $(shell cat requirements-bench.lock | sha256sum | cut -c1-16)
+
+# flwr-datasets (the comparison library) goes into .venv only for the benchmarks.
+bench-setup: setup
+	@if [ -f $(BENCH_STAMP) ] && [ "$$(cat $(BENCH_STAMP))" = "$(BENCH_HASH)" ]; then :; else \
+		set -e; echo "fedbench: installing benchmark extras (requirements-bench.lock)"; \
+		$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-bench.lock; \
+		echo "$(BENCH_HASH)" > $(BENCH_STAMP); \
+	fi
+
+bench: bench-setup
 	mkdir -p results/benchmarks
 	$(PY) -m pytest tests/benchmarks -m benchmark --benchmark-only \
 		--benchmark-json=results/benchmarks/bench-$$(date -u +%Y%m%dT%H%M%SZ).json $(PYTEST_ARGS)

@@ -1,0 +1,89 @@
+"""Training throughput: one FedAvg round through TFF vs the same round as a plain Keras loop.
+
+Run with ``make bench`` (or ``.venv/bin/pytest tests/benchmarks/test_training_throughput.py
+-m benchmark --benchmark-only``). Both cases train the same clients on the same data in
+the same run, so compare them as a ratio; absolute times drift on a shared machine.
+The Keras loop is the yardstick: it pays no serialization or gRPC, so the ratio is
+what TFF's execution costs fedbench per round.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fedbench.data.digits import load_digits
+from fedbench.partitioning import partition
+from fedbench.training.algorithms import OptimizerSettings, build_process
+from fedbench.training.client_data import build_client_arrays, round_dataset
+from fedbench.training.models import build_model
+from fedbench.training.runtime import tff_worker
+from fedbench.training.tff_model import initial_keras_model, make_model_fn
+
+pytestmark = pytest.mark.benchmark
+CLIENTS, BATCH, LR = 10, 20, 0.1
+
+
+@pytest.fixture(scope="module")
+def clients():
+    dataset = load_digits()
+    parts = partition("iid", dataset.train.y, CLIENTS, seed=0)
+    return build_client_arrays(dataset, parts, seed=0), dataset.example_shape
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_tff_round(benchmark, clients, model):
+    arrays, shape = clients
+    benchmark.group = f"one FedAvg round, digits, {CLIENTS} clients, {model}"
+    with tff_worker():
+        process = build_process(
+            "fedavg", make_model_fn(model, {}, shape, 10), OptimizerSettings(LR, 0.0, 1.0)
+        )
+        init = initial_keras_model(model, {}, shape, 10, init_seed=0)
+        from tensorflow_federated.python.learning.models.model_weights import ModelWeights
+
+        state = process.set_model_weights(process.initialize(), ModelWeights.from_model(init))
+        process.next(state, _datasets(arrays))  # the first call traces and compiles
+
+        def one_round():
+            return process.next(state, _datasets(arrays))
+
+        output = benchmark.pedantic(one_round, rounds=10, warmup_rounds=1)
+    examples = int(output.metrics["client_work"]["train"]["num_examples"])
+    benchmark.extra_info["examples_per_second"] = examples / benchmark.stats["median"]
+
+
+def _datasets(arrays):
+    return [
+        round_dataset(x, y, batch_size=BATCH, local_epochs=1, shuffle_rng=None)
+        for x, y in zip(arrays.train_x, arrays.train_y, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_keras_round(benchmark, clients, model):
+    arrays, shape = clients
+    benchmark.group = f"one FedAvg round, digits, {CLIENTS} clients, {model}"
+    keras_model = build_model(model, shape, 10)
+    keras_model.compile(
+        optimizer=tf.keras.optimizers.SGD(LR),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    start = keras_model.get_weights()
+    sizes = np.array([len(y) for y in arrays.train_y], float)
+
+    def one_round():
+        weights = []
+        for x, y in zip(arrays.train_x, arrays.train_y, strict=True):
+            keras_model.set_weights(start)
+            keras_model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+            weights.append(keras_model.get_weights())
+        return [
+            np.tensordot(sizes / sizes.sum(), np.stack(w), axes=1)
+            for w in zip(*weights, strict=True)
+        ]
+
+    one_round()
+    benchmark.pedantic(one_round, rounds=10, warmup_rounds=1)
+    benchmark.extra_info["examples_per_second"] = sizes.sum() / benchmark.stats["median"]
