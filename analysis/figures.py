@@ -122,7 +122,17 @@ def label_distributions(reports: list[Path], out: Path) -> list[Path]:
         counts = table.filter(like="count_").head(50)
         counts.index = table["client_id"].head(50)
         fig, ax = plt.subplots(figsize=(8, 3.8))
-        counts.plot.bar(stacked=True, ax=ax, legend=False, colormap="tab20", width=0.9)
+        legend = counts.shape[1] <= 20  # a legend of 62 classes would hide the bars
+        counts.plot.bar(stacked=True, ax=ax, legend=legend, colormap="tab20", width=0.9)
+        if legend:
+            ax.legend(
+                [c.removeprefix("count_") for c in counts.columns],
+                title="class",
+                fontsize=6,
+                ncol=2,
+                bbox_to_anchor=(1.01, 1),
+                loc="upper left",
+            )
         shown = f" (first 50 of {len(table)} clients)" if len(table) > 50 else ""
         ax.set_title(f"{path.stem}: labels per client{shown}", fontsize=9)
         ax.set_xlabel("client")

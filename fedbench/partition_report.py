@@ -25,8 +25,9 @@ def report_stem(config: Mapping[str, Any]) -> str:
     """File stem naming a partition: dataset, strategy, clients, seed and a hash of all of it."""
     what = {k: config[k] for k in ("dataset", "partition", "seed")}
     what["num_clients"] = config["fl"]["num_clients"]
+    params = "".join(f"-{k}{v}" for k, v in pipeline.options(config["partition"]).items())
     return (
-        f"{config['dataset']['name']}-{config['partition']['name']}"
+        f"{config['dataset']['name']}-{config['partition']['name']}{params}"
         f"-K{config['fl']['num_clients']}-seed{config['seed']}-{R.config_hash(what)[:8]}"
     )
 
@@ -65,9 +66,7 @@ def report(config: Mapping[str, Any]) -> Path:
     print(f"per-client table: {path}")
     if config.get("plot"):
         counts = label_counts(dataset.train.y, data.parts, dataset.num_classes)
-        png = plot_label_heatmap(
-            counts, out_dir / f"{stem}.png", title=f"{dataset.name} / {config['partition']['name']}"
-        )
+        png = plot_label_heatmap(counts, out_dir / f"{stem}.png", title=stem.rsplit("-", 1)[0])
         print(f"heatmap: {png}")
     if config.get("export"):
         from fedbench.data.export import EXPORTERS

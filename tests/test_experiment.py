@@ -120,3 +120,34 @@ def test_a_failing_run_is_written_as_failed_and_redone_on_resume(results_dir, mo
     monkeypatch.setattr(experiment, "run_rounds", real)
     assert experiment.run(config) == R.STATUS_COMPLETED
     assert read_run(config)[R.ROUND].tolist() == [1, 2, 3]
+
+
+def test_natural_femnist_records_per_writer_accuracy_and_drift(results_dir, femnist_leaf_dir):
+    config = make_config(
+        results_dir,
+        "dataset=femnist_leaf",
+        f"dataset.path={femnist_leaf_dir}",
+        "partition=natural",
+        "fl.num_clients=8",
+        "fl.clients_per_round=4",
+        "fl.rounds=2",
+    )
+    assert experiment.run(config) == R.STATUS_COMPLETED
+    frame = read_run(config)
+    # Per-client accuracy comes from each sampled writer's own test examples.
+    assert frame[R.CLIENT_ACCURACY_MEAN].between(0, 1).all()
+    assert (frame[R.CLIENT_ACCURACY_P10] <= frame[R.CLIENT_ACCURACY_MEAN]).all()
+    assert np.isfinite(frame[R.CLIENT_DRIFT]).all() and (frame[R.CLIENT_DRIFT] > 0).all()
+    # 8 of 105 writers sampled: the other writers' examples are unassigned and reported.
+    assert 0.8 < frame[R.DROPPED_FRACTION].iloc[0] < 1.0
+
+
+def test_pooled_data_has_per_client_accuracy_only_with_a_holdout(results_dir):
+    without = make_config(results_dir, "fl.rounds=1")
+    held = make_config(results_dir, "fl.rounds=1", "fl.client_holdout=0.2")
+    experiment.run(without)
+    experiment.run(held)
+    assert read_run(without)[R.CLIENT_ACCURACY_MEAN].isna().all()
+    assert read_run(held)[R.CLIENT_ACCURACY_MEAN].between(0, 1).all()
+    # 20% of each client's ~144 examples held out: ~1,150 of 1,437 train each round.
+    assert read_run(held)[R.TRAIN_EXAMPLES].iloc[0] == pytest.approx(0.8 * 1437, abs=10)
