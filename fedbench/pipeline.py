@@ -6,7 +6,6 @@ pre-flight check, so all three see the same partition for the same config.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from fedbench.config.partition import PARTITION_DEFAULTS
 from fedbench.data import FederatedDataset, load_dataset
 from fedbench.errors import ConfigError, invalid
 from fedbench.heterogeneity import heterogeneity
-from fedbench.partitioning import STRATEGIES, client_noise_sigmas, partition
+from fedbench.partitioning import client_noise_sigmas, partition
 from fedbench.training.client_data import (
     ClientArrays,
     build_client_arrays,
@@ -26,21 +26,11 @@ from fedbench.training.client_data import (
 )
 
 log = logging.getLogger(__name__)
-#: Strategy arguments that come from the data, not from the config.
-_DATA_ARGUMENTS = frozenset({"labels", "num_clients", "rng", "writer_ids"})
 
 
 def options(group_config: Mapping[str, Any]) -> dict[str, Any]:
     """A group's config as keyword arguments: every key but ``name``, and no null values."""
     return {k: v for k, v in group_config.items() if k != "name" and v is not None}
-
-
-def strategy_parameters(strategy: str) -> tuple[str, ...]:
-    """The config parameters a partition strategy takes (from its signature)."""
-    if strategy not in STRATEGIES:
-        raise ConfigError(invalid("partition", strategy, f"one of {sorted(STRATEGIES)}"))
-    signature = inspect.signature(STRATEGIES[strategy])
-    return tuple(p for p in signature.parameters if p not in _DATA_ARGUMENTS)
 
 
 def normalize(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -57,7 +47,10 @@ def normalize(config: Mapping[str, Any]) -> dict[str, Any]:
 
     """
     section = dict(config["partition"])
-    used = strategy_parameters(section["name"])
+    if section["name"] not in PARTITION_DEFAULTS:
+        allowed = f"one of {sorted(PARTITION_DEFAULTS)}"
+        raise ConfigError(invalid("partition", section["name"], allowed))
+    used = tuple(PARTITION_DEFAULTS[section["name"]])  # the strategy's parameters
     ignored = sorted(
         k for k, v in section.items() if k != "name" and v is not None and k not in used
     )

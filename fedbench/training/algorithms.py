@@ -28,30 +28,36 @@ def _client_sgd(settings: OptimizerSettings) -> tff.learning.optimizers.Optimize
     return tff.learning.optimizers.build_sgdm(settings.client_lr, momentum=momentum)
 
 
+def _with_server_optimizer(
+    model_fn: Callable,
+    settings: OptimizerSettings,
+    server_optimizer: tff.learning.optimizers.Optimizer,
+) -> tff.learning.templates.LearningProcess:
+    """Weighted FedAvg with client SGD, the given server optimizer and the drift aggregator."""
+    return tff.learning.algorithms.build_weighted_fed_avg(
+        model_fn,
+        client_optimizer_fn=_client_sgd(settings),
+        server_optimizer_fn=server_optimizer,
+        model_aggregator=DriftMeasuringFactory(),
+    )
+
+
 def fedavg(
     model_fn: Callable, settings: OptimizerSettings
 ) -> tff.learning.templates.LearningProcess:
     """Weighted FedAvg (McMahan et al. 2017): client SGD, server SGD at ``server_lr``."""
-    return tff.learning.algorithms.build_weighted_fed_avg(
-        model_fn,
-        client_optimizer_fn=_client_sgd(settings),
-        server_optimizer_fn=tff.learning.optimizers.build_sgdm(settings.server_lr),
-        model_aggregator=DriftMeasuringFactory(),
-    )
+    server = tff.learning.optimizers.build_sgdm(settings.server_lr)
+    return _with_server_optimizer(model_fn, settings, server)
 
 
 def fedavgm(
     model_fn: Callable, settings: OptimizerSettings, server_momentum: float = 0.9
 ) -> tff.learning.templates.LearningProcess:
     """FedAvgM (Hsu et al. 2019): FedAvg whose server applies SGD with momentum."""
-    return tff.learning.algorithms.build_weighted_fed_avg(
-        model_fn,
-        client_optimizer_fn=_client_sgd(settings),
-        server_optimizer_fn=tff.learning.optimizers.build_sgdm(
-            settings.server_lr, momentum=server_momentum or None
-        ),
-        model_aggregator=DriftMeasuringFactory(),
+    server = tff.learning.optimizers.build_sgdm(
+        settings.server_lr, momentum=server_momentum or None
     )
+    return _with_server_optimizer(model_fn, settings, server)
 
 
 def fedprox(
@@ -79,14 +85,10 @@ def fedadam(
     Reddi et al. tune the server step on a log grid (often 1e-2 .. 1e-1 for EMNIST)
     and use epsilon = 1e-3; ``fl.server_lr=1.0`` (the FedAvg default) is usually too large.
     """
-    return tff.learning.algorithms.build_weighted_fed_avg(
-        model_fn,
-        client_optimizer_fn=_client_sgd(settings),
-        server_optimizer_fn=tff.learning.optimizers.build_adam(
-            settings.server_lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
-        ),
-        model_aggregator=DriftMeasuringFactory(),
+    server = tff.learning.optimizers.build_adam(
+        settings.server_lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
     )
+    return _with_server_optimizer(model_fn, settings, server)
 
 
 ALGORITHMS: dict[str, Callable[..., tff.learning.templates.LearningProcess]] = {
