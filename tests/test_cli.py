@@ -38,6 +38,8 @@ def _snapshot(folder: Path) -> dict:
         (["fl.rouns=3"], "fl.rouns is not a config key"),
         (["fl.clients_per_round=11"], "fl.clients_per_round=11 is invalid"),
         (["-m", "fl.rounds=3,0"], "fl.rounds=0 is invalid"),
+        (["dataset=fmnist", "dataset.path=/nonexistent/fmnist"], "/nonexistent/fmnist"),
+        (["partition=natural"], "partition='natural' is invalid"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_leaves_results_alone(results_dir, argv, fragment):
