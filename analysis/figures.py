@@ -80,37 +80,73 @@ def convergence(runs: pd.DataFrame, out: Path) -> Path:
 
 
 def throughput(runs: pd.DataFrame, benchmarks: list[Path], out: Path) -> Path | None:
-    """Training throughput (examples/s) per model and algorithm; benchmark ratios if present."""
-    panels = [runs] if not runs.empty else []
+    """Training throughput of the runs, and the newest benchmark JSON as side-by-side ratios.
+
+    Panels (each only when its data exists): client examples/s per model and
+    algorithm from the runs; for every benchmark group whose cases do the same work
+    in two or more ways (libraries, or TFF vs plain Keras) in one run, each way's
+    median time as a multiple of the group's fastest; the median time of every other
+    case.
+    """
     bench = _benchmark_frame(benchmarks)
-    if not panels and bench.empty:
+    # A comparison: one group, two or more ways (library / test function) of doing it.
+    compared = (
+        bench[bench.groupby("group")["case"].transform("nunique") > 1] if len(bench) else bench
+    )
+    single = bench[~bench.index.isin(compared.index)] if len(bench) else bench
+    panels = [
+        p for p, frame in (("runs", runs), ("ratio", compared), ("time", single)) if len(frame)
+    ]
+    if not panels:
         return None
-    fig, axes = plt.subplots(1, 2 if (panels and not bench.empty) else 1, figsize=(11, 4.2))
-    axes = list(axes) if hasattr(axes, "__len__") else [axes]
-    if panels:
-        ax = axes.pop(0)
-        sns.barplot(data=runs, x=R.MODEL, y=R.EXAMPLES_PER_SECOND, hue=R.ALGORITHM, ax=ax)
-        ax.set_title("FedAvg training throughput (client examples / s)")
-    if not bench.empty:
-        ax = axes.pop(0)
-        sns.barplot(data=bench, y="name", x="median_ms", ax=ax, orient="h")
-        ax.set_xscale("log")
-        ax.set_xlabel("median time (ms, log scale)")
-        ax.set_ylabel("")
-        ax.set_title(f"pytest-benchmark: {bench['file'].iloc[0]}")
-        ax.tick_params(axis="y", labelsize=6)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.5), squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        if panel == "runs":
+            sns.barplot(data=runs, x=R.MODEL, y=R.EXAMPLES_PER_SECOND, hue=R.ALGORITHM, ax=ax)
+            ax.set_title("FedAvg training throughput (client examples / s)")
+        elif panel == "ratio":
+            ratio = compared.assign(
+                ratio=compared["median_ms"]
+                / compared.groupby("group")["median_ms"].transform("min")
+            )
+            sns.barplot(data=ratio, y="group", x="ratio", hue="case", orient="h", ax=ax)
+            ax.set_xscale("log")
+            ax.set_xlabel("median time / fastest in its group (log scale; 1 = fastest)")
+            ax.set_ylabel("")
+            ax.set_title("Side by side in one benchmark run")
+            ax.legend(fontsize=7)
+        else:
+            sns.barplot(data=single, y="param", x="median_ms", hue="group", orient="h", ax=ax)
+            ax.set_xscale("log")
+            ax.set_xlabel("median time (ms, log scale)")
+            ax.set_ylabel("")
+            ax.set_title("Benchmark medians")
+            ax.legend(fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+    if len(bench):
+        fig.suptitle(f"benchmarks: {bench['file'].iloc[0]}", fontsize=8)
     return _save(fig, out / "throughput.png")
 
 
 def _benchmark_frame(files: list[Path]) -> pd.DataFrame:
+    """The newest pytest-benchmark JSON as one row per case (group, case label, median ms)."""
     if not files:
         return pd.DataFrame()
     newest = max(files, key=lambda p: p.stat().st_mtime)
-    data = json.loads(newest.read_text())
-    rows = [
-        {"name": b["name"], "median_ms": b["stats"]["median"] * 1e3, "file": newest.name}
-        for b in data.get("benchmarks", [])
-    ]
+    rows = []
+    for case in json.loads(newest.read_text()).get("benchmarks", []):
+        params = case.get("params") or {}
+        label = params.get("library") or case["name"].split("[")[0].removeprefix("test_")
+        rows.append(
+            {
+                "group": case.get("group") or case["name"],
+                "name": case["name"],
+                "param": case.get("param") or case["name"],
+                "case": label,
+                "median_ms": case["stats"]["median"] * 1e3,
+                "file": newest.name,
+            }
+        )
     return pd.DataFrame(rows)
 
 
