@@ -21,7 +21,7 @@ from fedbench.training.tff_model import initial_keras_model, make_model_fn
 log = logging.getLogger(__name__)
 
 #: Keys that do not change a run's result and so are not part of its identity.
-_NON_IDENTITY_KEYS = ("results_dir", "plot", "export")
+_NON_IDENTITY_KEYS = ("results_dir", "plot", "export", "export_split_names")
 #: Partition parameters that have their own result column.
 _PARTITION_COLUMNS = (
     R.ALPHA,

@@ -74,8 +74,11 @@ def report(config: Mapping[str, Any]) -> Path:
         # Per-client test data is defined by writers, so only for a natural partition.
         natural = config["partition"]["name"] == "natural" and dataset.has_writers
         test_parts = writer_test_parts(dataset, data.parts) if natural else None
+        options = {}
+        if config["export"] == "tff_sql":
+            options["split_names"] = tuple(config["export_split_names"])
         exported = EXPORTERS[config["export"]](
-            dataset, data.parts, test_parts, out_dir / f"{stem}-{config['export']}"
+            dataset, data.parts, test_parts, out_dir / f"{stem}-{config['export']}", **options
         )
         print(f"exported ({config['export']}): {exported}")
     return path

@@ -100,3 +100,9 @@ def check_config(config: Mapping[str, Any]) -> None:
     export = config.get("export")
     if export is not None and export not in EXPORT_FORMATS:
         raise ConfigError(invalid("export", export, f"one of {list(EXPORT_FORMATS)} or null"))
+    names = config.get("export_split_names", ["train", "test"])
+    if len(names) != 2 or len(set(names)) != 2 or not all(names):
+        allowed = "two distinct non-empty names, [train split, test split]"
+        raise ConfigError(
+            invalid("export_split_names", names, allowed, "e.g. [all_train,all_test]")
+        )

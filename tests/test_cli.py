@@ -136,37 +136,54 @@ def test_ctrl_c_during_training_stops_the_worker_and_keeps_the_rounds_so_far(res
     assert frame[R.ERROR].str.contains("KeyboardInterrupt").all()
 
 
-def test_partition_command_on_real_femnist_exports_tff_sql_that_tff_reads_back(
-    results_dir, femnist_leaf_dir
-):
+def test_real_femnist_writers_round_trip_through_tff_emnist_sqlite(results_dir, femnist_leaf_dir):
+    """LEAF JSON -> natural partition -> TFF's SqlClientData with EMNIST's split names ->
+    read by TFF itself and by dataset=emnist with a natural partition: the same writers
+    with the same label counts come back."""
     import collections
+    import shutil
 
     import tensorflow as tf
     import tensorflow_federated as tff
 
+    common = ["partition=natural", "fl.num_clients=10", "fl.clients_per_round=10"]
+    leaf_dir, emnist_dir = results_dir / "from_leaf", results_dir / "from_emnist"
     done = fedbench(
         "dataset=femnist_leaf",
         f"dataset.path={femnist_leaf_dir}",
-        "partition=natural",
-        "fl.num_clients=10",
-        "fl.clients_per_round=10",
+        *common,
         "export=tff_sql",
-        f"results_dir={results_dir}",
+        "export_split_names=[all_train,all_test]",
+        f"results_dir={leaf_dir}",
         module="fedbench.partition",
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    (table_path,) = (results_dir / "partitions").glob("*.parquet")
-    table = pd.read_parquet(table_path)
-    assert len(table) == 10  # a seeded sample of 10 of the 105 writers
-    (sqlite,) = (results_dir / "partitions").rglob("*.sqlite")
+    (leaf_table,) = (leaf_dir / "partitions").glob("*.parquet")
+    leaf = pd.read_parquet(leaf_table).set_index("client_name")
+    assert len(leaf) == 10  # a seeded sample of 10 of the 105 writers
+
+    (sqlite,) = (leaf_dir / "partitions").rglob("*.sqlite")
     spec = collections.OrderedDict(
         label=tf.TensorSpec([], tf.int32), pixels=tf.TensorSpec([28, 28], tf.float32)
     )
-    for split in ("train", "test"):
-        data = tff.simulation.datasets.load_and_parse_sql_client_data(str(sqlite), spec, split)
-        assert sorted(data.client_ids) == sorted(table["client_name"])  # the writers' own ids
-    train = tff.simulation.datasets.load_and_parse_sql_client_data(str(sqlite), spec, "train")
-    sizes = {
-        cid: sum(1 for _ in train.create_tf_dataset_for_client(cid)) for cid in train.client_ids
-    }
-    assert sizes == dict(zip(table["client_name"], table["num_examples"], strict=True))
+    train = tff.simulation.datasets.load_and_parse_sql_client_data(str(sqlite), spec, "all_train")
+    assert sorted(train.client_ids) == sorted(leaf.index)  # the writers' own ids
+    sizes = {c: sum(1 for _ in train.create_tf_dataset_for_client(c)) for c in train.client_ids}
+    assert sizes == leaf["num_examples"].to_dict()
+
+    tff_cache = results_dir / "tff_cache"
+    tff_cache.mkdir()
+    shutil.copy(sqlite, tff_cache / "emnist_all.sqlite")
+    done = fedbench(
+        "dataset=emnist",
+        f"dataset.cache_dir={tff_cache}",
+        "dataset.only_digits=false",
+        *common,
+        f"results_dir={emnist_dir}",
+        module="fedbench.partition",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (emnist_table,) = (emnist_dir / "partitions").glob("*.parquet")
+    emnist = pd.read_parquet(emnist_table).set_index("client_name")
+    columns = ["num_examples", *[f"count_{c}" for c in range(62)]]
+    pd.testing.assert_frame_equal(emnist.loc[leaf.index, columns], leaf[columns])

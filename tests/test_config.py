@@ -67,6 +67,7 @@ def _error(argv):
         (["fl.client_lr=-0.1"], ["fl.client_lr", "-0.1"]),
         (["algorithm=fedprox", "algorithm.mu=-1"], ["algorithm.mu", "-1"]),
         (["export=csv"], ["export", "csv", "tff_sql"]),
+        (["export_split_names=[train,train]"], ["export_split_names", "distinct"]),
     ],
 )
 def test_bad_input_is_one_line_naming_key_value_and_what_is_allowed(argv, must_name):

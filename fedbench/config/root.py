@@ -73,6 +73,11 @@ class Config:
     export
         ``fedbench-partition`` only: ``tff_sql`` or ``leaf_json`` to also write
         the partitioned data in that format; ``null`` for none.
+    export_split_names
+        ``export=tff_sql`` only: the SqlClientData split names of the train and
+        test rows. ``[all_train,all_test]`` (62 classes) or
+        ``[digits_only_train,digits_only_test]`` (10) make the file an
+        ``emnist_all.sqlite`` that TFF's ``emnist.load_data`` and ``dataset=emnist`` read.
 
     """
 
@@ -85,3 +90,4 @@ class Config:
     results_dir: str = "results"
     plot: bool = False
     export: str | None = None
+    export_split_names: list[str] = field(default_factory=lambda: ["train", "test"])
