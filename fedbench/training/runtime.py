@@ -77,8 +77,13 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-class WorkerTerminated(RuntimeError):
-    """Raised in the main thread when the process receives SIGTERM during a run."""
+class WorkerTerminated(SystemExit):
+    """Raised in the main thread when the process receives SIGTERM during a run.
+
+    A ``SystemExit`` (exit status 128 + signal number), not an ``Exception``: like
+    Ctrl-C it unwinds through ``finally`` blocks (the worker is stopped, the rounds
+    so far are written) and ends the whole sweep instead of failing one job.
+    """
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -100,7 +105,7 @@ def _sigterm_raises() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise WorkerTerminated(f"received signal {signum}; stopping")
+        raise WorkerTerminated(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
