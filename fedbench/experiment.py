@@ -14,6 +14,7 @@ from fedbench import pipeline, seeding
 from fedbench import results as R
 from fedbench.provenance import provenance
 from fedbench.training.algorithms import OptimizerSettings, build_process
+from fedbench.training.client_data import ClientArrays
 from fedbench.training.loop import LoopSettings, run_rounds
 from fedbench.training.runtime import tff_worker
 from fedbench.training.tff_model import initial_keras_model, make_model_fn
@@ -128,7 +129,14 @@ def _train_and_write(config: Mapping[str, Any], hash_: str) -> str:
     return status
 
 
-def _train(config, data, clients, base: dict, rows: list) -> str:
+def _train(
+    config: Mapping[str, Any],
+    data: pipeline.PartitionedData,
+    clients: ClientArrays,
+    base: dict[str, Any],
+    rows: list[dict[str, Any]],
+) -> str:
+    """Train through TFF, appending one row per round to ``rows``; return the status."""
     fl, seed = config["fl"], config["seed"]
     model_name, model_options = config["model"]["name"], pipeline.options(config["model"])
     dataset = data.dataset
