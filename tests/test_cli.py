@@ -194,3 +194,34 @@ def test_real_femnist_writers_round_trip_through_tff_emnist_sqlite(results_dir, 
     emnist = pd.read_parquet(emnist_table).set_index("client_name")
     columns = ["num_examples", *[f"count_{c}" for c in range(62)]]
     pd.testing.assert_frame_equal(emnist.loc[leaf.index, columns], leaf[columns])
+
+
+@pytest.mark.slow
+def test_two_sweeps_started_together_share_the_work_without_duplicates(results_dir):
+    import time
+
+    sweep = ["-m", "seed=0,1,2,3", "fl.rounds=2", f"results_dir={results_dir}"]
+    env = {**os.environ}
+    children = []
+    for _ in range(2):
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "fedbench", *sweep],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env=env,
+            )
+        )
+        time.sleep(1.0)
+    outputs = [c.communicate(timeout=600)[0] for c in children]
+    assert [c.returncode for c in children] == [0, 0], outputs
+    frame = pd.read_parquet(R.runs_dir(results_dir))
+    # 4 seeds -> 4 runs of 2 rounds, each trained once: one file per run, no duplicate rows.
+    assert frame.groupby(R.CONFIG_HASH)[R.RUN_ID].nunique().tolist() == [1, 1, 1, 1]
+    assert len(frame) == 8 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
+    trained = sum(o.count(" completed: ") for o in outputs)
+    assert trained == 4, outputs
+    assert not list(R.runs_dir(results_dir).glob("*.lock"))
