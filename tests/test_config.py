@@ -1,5 +1,6 @@
 """Config composition and the one-line errors for bad input (checked before any training)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,19 @@ def test_every_sweep_file_passes_the_checks(sweep, femnist_leaf_dir):
 def test_help_and_cfg_flags_skip_the_checks():
     assert check_argv(["--help"]) == 0
     assert check_argv(["--cfg", "job"]) == 0
+
+
+def _readme_commands():
+    """The fedbench command lines shown in README.md (those without placeholders)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    found = re.findall(
+        r"^\.venv/bin/(?:fedbench(?:-partition)?|python -m fedbench) (.+)$", readme, re.M
+    )
+    return [line for line in found if "<" not in line and not line.endswith("\\")]
+
+
+@pytest.mark.parametrize("command", _readme_commands())
+def test_the_commands_the_readme_shows_pass_the_checks(command):
+    if "dataset=fmnist" in command and not FMNIST_DIR.is_dir():
+        pytest.skip(f"no Fashion-MNIST at {FMNIST_DIR}")
+    assert check_argv(command.split()) >= 1
