@@ -136,7 +136,11 @@ def _benchmark_frame(files: list[Path]) -> pd.DataFrame:
     rows = []
     for case in json.loads(newest.read_text()).get("benchmarks", []):
         params = case.get("params") or {}
-        label = params.get("library") or case["name"].split("[")[0].removeprefix("test_")
+        label = (
+            (case.get("extra_info") or {}).get("case")
+            or params.get("library")
+            or case["name"].split("[")[0].removeprefix("test_")
+        )
         rows.append(
             {
                 "group": case.get("group") or case["name"],

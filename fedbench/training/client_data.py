@@ -168,6 +168,26 @@ def element_spec(example_shape: tuple[int, ...]) -> collections.OrderedDict:
     )
 
 
+def compact_pixels(x: np.ndarray) -> np.ndarray | None:
+    """``x`` as uint8 codes ``k`` when every value is exactly ``float32(k) / 255``, else ``None``.
+
+    Image pixels of every loader lie on that 8-bit grid; shipping the codes to TFF's
+    worker is 4x smaller than float32, and ``tf.cast(k, float32) / 255`` decodes them
+    bit for bit (float32 division is correctly rounded in numpy and TensorFlow alike,
+    and the check below is that very decoding). Data off the grid (feature noise,
+    digits' k/16, synthetic features) returns ``None`` and ships as float32.
+    """
+    if x.size == 0:
+        return None
+    codes = np.rint(x * 255.0)
+    if codes.min() < 0 or codes.max() > 255:
+        return None
+    codes = codes.astype(np.uint8)
+    if not np.array_equal(codes.astype(np.float32) / np.float32(255.0), x):
+        return None
+    return codes
+
+
 def round_dataset(
     x: np.ndarray,
     y: np.ndarray,
@@ -175,15 +195,30 @@ def round_dataset(
     batch_size: int,
     local_epochs: int,
     shuffle_rng: np.random.Generator | None,
+    compact: bool = True,
 ) -> tf.data.Dataset:
     """One client's data for one round: ``local_epochs`` passes of mini-batches.
 
     Each epoch is a fresh permutation drawn from ``shuffle_rng`` (or the stored
     order when it is ``None``); batches never straddle two epochs, as in a
-    per-epoch Keras loop.
+    per-epoch Keras loop. The client's arrays are embedded in the dataset once and
+    batches gathered by index; with ``compact`` (default), 8-bit pixels are embedded
+    as uint8 and decoded exactly (:func:`compact_pixels`): a round of a linear model
+    on Fashion-MNIST's 60,000 examples went from ~5 s to ~1 s.
     """
     n = len(y)
-    features = tf.constant(x, dtype=tf.float32)
+    codes = compact_pixels(x) if compact else None
+    if codes is None:
+        features = tf.constant(x, dtype=tf.float32)
+
+        def decode(batch: tf.Tensor) -> tf.Tensor:
+            return batch
+    else:
+        features = tf.constant(codes, dtype=tf.uint8)
+
+        def decode(batch: tf.Tensor) -> tf.Tensor:
+            return tf.cast(batch, tf.float32) / 255.0
+
     labels = tf.constant(y, dtype=tf.int64)
     orders = [
         shuffle_rng.permutation(n) if shuffle_rng else np.arange(n) for _ in range(local_epochs)
@@ -193,6 +228,6 @@ def round_dataset(
         indices = indices.concatenate(tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
     return indices.map(
         lambda idx: collections.OrderedDict(
-            [(X, tf.gather(features, idx)), (Y, tf.gather(labels, idx))]
+            [(X, decode(tf.gather(features, idx))), (Y, tf.gather(labels, idx))]
         )
     )

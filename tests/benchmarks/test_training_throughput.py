@@ -36,6 +36,7 @@ def clients():
 def test_tff_round(benchmark, clients, model):
     arrays, shape = clients
     benchmark.group = f"one FedAvg round, digits, {CLIENTS} clients, {model}"
+    benchmark.extra_info["case"] = "TFF"
     with tff_worker():
         process = build_process(
             "fedavg", make_model_fn(model, {}, shape, 10), OptimizerSettings(LR, 0.0, 1.0)
@@ -54,17 +55,47 @@ def test_tff_round(benchmark, clients, model):
     benchmark.extra_info["examples_per_second"] = examples / benchmark.stats["median"]
 
 
-def _datasets(arrays):
+def _datasets(arrays, compact=True):
     return [
-        round_dataset(x, y, batch_size=BATCH, local_epochs=1, shuffle_rng=None)
+        round_dataset(x, y, batch_size=BATCH, local_epochs=1, shuffle_rng=None, compact=compact)
         for x, y in zip(arrays.train_x, arrays.train_y, strict=True)
     ]
+
+
+@pytest.fixture(scope="module")
+def fmnist_clients():
+    from fedbench.data import load_dataset
+    from fedbench.errors import DataError
+
+    try:
+        dataset = load_dataset("fmnist", {})
+    except DataError as error:
+        pytest.skip(f"Fashion-MNIST not available: {error}")
+    parts = partition("iid", dataset.train.y, CLIENTS, seed=0)
+    return build_client_arrays(dataset, parts, seed=0)
+
+
+@pytest.mark.parametrize("compact", [True, False], ids=["uint8", "float32"])
+def test_tff_round_fmnist_pixel_shipping(benchmark, fmnist_clients, compact):
+    """60,000 28x28 images to the worker per round: 8-bit codes vs float32."""
+    benchmark.group = f"one FedAvg round, Fashion-MNIST, {CLIENTS} clients, linear: pixels as"
+    benchmark.extra_info["case"] = "uint8" if compact else "float32"
+    with tff_worker():
+        process = build_process(
+            "fedavg", make_model_fn("linear", {}, (28, 28), 10), OptimizerSettings(0.01, 0.0, 1.0)
+        )
+        state = process.initialize()
+        process.next(state, _datasets(fmnist_clients, compact))
+        benchmark.pedantic(
+            lambda: process.next(state, _datasets(fmnist_clients, compact)), rounds=3
+        )
 
 
 @pytest.mark.parametrize("model", ["linear", "mlp"])
 def test_keras_round(benchmark, clients, model):
     arrays, shape = clients
     benchmark.group = f"one FedAvg round, digits, {CLIENTS} clients, {model}"
+    benchmark.extra_info["case"] = "plain Keras"
     keras_model = build_model(model, shape, 10)
     keras_model.compile(
         optimizer=tf.keras.optimizers.SGD(LR),
