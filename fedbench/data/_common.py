@@ -70,6 +70,19 @@ def unit_from_u8(q: np.ndarray) -> np.ndarray:
     return q.astype(np.float32) / _LEVELS
 
 
+def u8_codes(x: np.ndarray) -> np.ndarray | None:
+    """Return ``k`` as uint8 if float32 ``x`` is exactly :func:`unit_from_u8` ``(k)`` throughout.
+
+    ``None`` when ``x`` is empty, not float32, or off the 8-bit grid (feature noise,
+    digits' ``k / 16``, synthetic features). The check is the decoding itself, so
+    ``unit_from_u8(u8_codes(x))`` gives back ``x`` bit for bit.
+    """
+    if x.dtype != np.float32 or not x.size or x.min() < 0.0 or x.max() > 1.0:
+        return None
+    codes = np.rint(x * 255.0).astype(np.uint8)
+    return codes if np.array_equal(unit_from_u8(codes), x) else None
+
+
 def to_unit(x: np.ndarray, *, invert: bool, source: Path | str) -> np.ndarray:
     """Convert float pixels in ``[0, 1]`` to fedbench's convention (float32, 0 = background).
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from fedbench.data._common import expand, unit_from_u8
+from fedbench.data._common import expand, u8_codes, unit_from_u8
 from fedbench.data.base import FederatedDataset, Split
 
 #: Environment variable that overrides the cache folder.
@@ -141,11 +141,8 @@ def _freeze(dataset: FederatedDataset) -> FederatedDataset:
 
 def _compact(x: np.ndarray) -> tuple[str, np.ndarray]:
     """Return ``("x_u8", uint8)`` if ``x`` is exactly ``k / 255`` throughout, else ``("x", x)``."""
-    if x.dtype == np.float32 and x.size and x.min() >= 0.0 and x.max() <= 1.0:
-        q = np.rint(x * 255.0).astype(np.uint8)
-        if np.array_equal(unit_from_u8(q), x):
-            return "x_u8", q
-    return "x", x
+    codes = u8_codes(x)
+    return ("x", x) if codes is None else ("x_u8", codes)
 
 
 def _arrays(dataset: FederatedDataset) -> dict[str, np.ndarray]:

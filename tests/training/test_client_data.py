@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from fedbench.training.client_data import compact_pixels, round_dataset
+from fedbench.data._common import u8_codes
+from fedbench.training.client_data import round_dataset
 
 
 def _batches(dataset):
@@ -20,7 +21,7 @@ def pixels():
 
 def test_pixels_on_the_8_bit_grid_ship_as_uint8_and_decode_bit_for_bit(pixels):
     x, y = pixels
-    codes = compact_pixels(x)
+    codes = u8_codes(x)
     assert codes is not None and codes.dtype == np.uint8
     compact = _batches(round_dataset(x, y, batch_size=3, local_epochs=1, shuffle_rng=None))
     plain = _batches(
@@ -41,7 +42,7 @@ def test_pixels_on_the_8_bit_grid_ship_as_uint8_and_decode_bit_for_bit(pixels):
     ],
 )
 def test_data_off_the_grid_ships_as_float32(values):
-    assert compact_pixels(values) is None
+    assert u8_codes(values) is None
 
 
 def test_batches_never_straddle_epochs():
