@@ -14,7 +14,6 @@ from fedbench import results as R
 from fedbench.data.export import client_names
 from fedbench.heterogeneity import label_counts
 from fedbench.partitioning.report import client_table, plot_label_heatmap, summary_line
-from fedbench.training.client_data import writer_test_parts
 
 PARTITIONS_SUBDIR = "partitions"
 #: Parquet schema-metadata key holding the heterogeneity metrics as JSON.
@@ -71,9 +70,7 @@ def report(config: Mapping[str, Any]) -> Path:
     if config.get("export"):
         from fedbench.data.export import EXPORTERS
 
-        # Per-client test data is defined by writers, so only for a natural partition.
-        natural = config["partition"]["name"] == "natural" and dataset.has_writers
-        test_parts = writer_test_parts(dataset, data.parts) if natural else None
+        test_parts = pipeline.client_test_parts(config, data)
         options = {}
         if config["export"] == "tff_sql":
             options["split_names"] = tuple(config["export_split_names"])

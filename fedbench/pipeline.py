@@ -102,6 +102,17 @@ def load_and_partition(config: Mapping[str, Any]) -> PartitionedData:
     return PartitionedData(dataset, parts, metrics)
 
 
+def client_test_parts(config: Mapping[str, Any], data: PartitionedData) -> list[np.ndarray] | None:
+    """Each client's own test examples (indices into the test split), where they are defined.
+
+    Defined by writers, so only for a natural partition of a dataset whose test split
+    carries writer ids; ``None`` otherwise.
+    """
+    if config["partition"]["name"] != "natural" or data.dataset.test.writers is None:
+        return None
+    return writer_test_parts(data.dataset, data.parts)
+
+
 def build_clients(config: Mapping[str, Any], data: PartitionedData) -> ClientArrays:
     """Build every client's arrays: feature noise, and held-out data for per-client evaluation.
 
@@ -113,11 +124,9 @@ def build_clients(config: Mapping[str, Any], data: PartitionedData) -> ClientArr
     sigmas = None
     if config["partition"]["name"] == "feature_noise":
         sigmas = client_noise_sigmas(config["partition"]["sigma"], len(data.parts))
-    parts, holdout, from_test = data.parts, None, False
-    natural = config["partition"]["name"] == "natural"
-    if natural and data.dataset.test.writers is not None:
-        holdout, from_test = writer_test_parts(data.dataset, data.parts), True
-    elif fl["client_holdout"] > 0:
+    parts, holdout = data.parts, client_test_parts(config, data)
+    from_test = holdout is not None
+    if holdout is None and fl["client_holdout"] > 0:
         parts, holdout = holdout_split(data.parts, fl["client_holdout"], seed)
     return build_client_arrays(
         data.dataset,

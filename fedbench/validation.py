@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from fedbench import pipeline
 from fedbench.config.register import GROUP_SCHEMAS
 from fedbench.config.root import Config, FLConfig
 from fedbench.errors import ConfigError, invalid, unknown_key
@@ -95,7 +96,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     check_algorithm(config["algorithm"])
     if config["model"].get("hidden", 1) < 1:
         raise ConfigError(invalid("model.hidden", config["model"]["hidden"], "an integer >= 1"))
-    params = {k: v for k, v in config["partition"].items() if k != "name" and v is not None}
+    params = pipeline.options(config["partition"])
     validate_params(config["partition"]["name"], config["fl"]["num_clients"], **params)
     export = config.get("export")
     if export is not None and export not in EXPORT_FORMATS:
