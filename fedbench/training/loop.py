@@ -14,7 +14,7 @@ import tensorflow_federated as tff
 from tqdm.auto import tqdm
 
 from fedbench import seeding
-from fedbench.training import evaluation
+from fedbench.training import evaluation, runtime
 from fedbench.training.client_data import ClientArrays, round_dataset
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ def run_rounds(
     )
     bar = tqdm(range(1, settings.rounds + 1), desc=describe(), unit="round", disable=None)
     for round_num in bar:
+        runtime.raise_if_interrupted()  # a signal whose exception a gc callback swallowed
         started = time.perf_counter()
         sampled = sample_clients(
             settings.seed, round_num, clients.num_clients, settings.clients_per_round

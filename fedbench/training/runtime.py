@@ -97,21 +97,57 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+#: The exception of a signal received inside :func:`tff_worker` and not yet seen to end it.
+_pending_interrupt: BaseException | None = None
+
+
+def raise_if_interrupted() -> None:
+    """Raise again the exception of a SIGINT or SIGTERM that was swallowed.
+
+    Python runs a signal handler between two bytecodes of the main thread, which
+    may be inside a ``__del__`` or a garbage-collector callback (JAX registers one,
+    ``_xla_gc_callback``). An exception raised there is printed as "Exception
+    ignored" and dropped, and training would go on. The round loop calls this
+    between rounds, so such a signal still ends the run one round later.
+
+    Raises
+    ------
+    KeyboardInterrupt or WorkerTerminated
+        If a signal arrived inside the current :func:`tff_worker` block.
+
+    """
+    if _pending_interrupt is not None:
+        raise _pending_interrupt
+
+
 @contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Turn SIGTERM into an exception so ``finally`` blocks run (main thread only)."""
+def _signals_raise() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into exceptions that are also remembered (main thread only)."""
+    global _pending_interrupt
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise WorkerTerminated(128 + signum)
+        global _pending_interrupt
+        if signum == signal.SIGINT:
+            _pending_interrupt = KeyboardInterrupt()
+        else:
+            _pending_interrupt = WorkerTerminated(128 + signum)
+        raise _pending_interrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    _pending_interrupt = None
+    previous = {
+        sig: signal.signal(sig, handler)
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(sig) is not signal.SIG_IGN  # e.g. nohup: stay ignored
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        _pending_interrupt = None
 
 
 @contextlib.contextmanager
@@ -156,7 +192,7 @@ def tff_worker(log_path: Path | None = None) -> Iterator[subprocess.Popen]:
     previous_context = context_stack.current
     channel = None
     try:
-        with _sigterm_raises():
+        with _signals_raise():
             channel = grpc.insecure_channel(f"localhost:{port}", _GRPC_OPTIONS)
             stub = tff.framework.RemoteExecutorGrpcStub(channel)
             deadline = time.monotonic() + _STARTUP_TIMEOUT_S

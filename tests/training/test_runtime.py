@@ -1,5 +1,6 @@
 """The TFF worker process is stopped at the end of a block, on errors, Ctrl-C and SIGTERM."""
 
+import gc
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from fedbench.training.runtime import tff_worker
+from fedbench.training.runtime import WorkerTerminated, raise_if_interrupted, tff_worker
 
 
 @tff.tensorflow.computation(tf.int32)
@@ -89,3 +90,26 @@ def test_no_worker_survives_a_signal_to_python(sig, meaning):
     finally:
         if child.poll() is None:
             child.kill()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowing
+@pytest.mark.parametrize(
+    ("sig", "expected"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, WorkerTerminated)]
+)
+def test_a_signal_swallowed_by_a_gc_callback_is_raised_again_between_rounds(sig, expected):
+    """What CI saw: SIGTERM landed inside JAX's gc callback, whose exception Python
+    prints as "Exception ignored" and drops, and training went on."""
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc.callbacks.remove(callback)
+            signal.raise_signal(sig)  # the handler runs here, inside the callback
+
+    with pytest.raises(expected), tff_worker():
+        raise_if_interrupted()  # nothing pending yet
+        gc.callbacks.append(callback)
+        gc.collect()  # survives: the callback's exception is swallowed
+        raise_if_interrupted()
+    raise_if_interrupted()  # the block's end forgets it
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
