@@ -36,6 +36,25 @@ def unknown_key(key: str, allowed: list[str]) -> str:
     )
 
 
+def bad_file(path: object, problem: str) -> str:
+    """Format the one-line message for a data file that exists but cannot be used.
+
+    Parameters
+    ----------
+    path
+        The file (or folder) at fault.
+    problem
+        What is wrong with it, e.g. ``"not an IDX file (bad magic number 1f8b0800)"``.
+
+    Returns
+    -------
+    str
+        ``"{path}: {problem}; replace it with an intact copy of the original file"``.
+
+    """
+    return f"{path}: {problem}; replace it with an intact copy of the original file"
+
+
 def invalid(key: str, value: Any, allowed: str, fix: str | None = None) -> str:
     """Format the one-line message for an invalid value.
 

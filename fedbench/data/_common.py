@@ -38,9 +38,15 @@ def require_path(key: str, value: Any, what: str) -> Path:
 def require_dir(key: str, folder: Path, what: str) -> Path:
     """Check that ``folder`` is an existing folder, else raise a one-line :class:`DataError`."""
     if not folder.exists():
-        raise DataError(f"{key}={str(folder)!r}: folder not found; it should be {what}")
+        raise DataError(
+            f"{key}={str(folder)!r}: folder not found; allowed is {what}; "
+            f"set {key} to the folder that holds them"
+        )
     if not folder.is_dir():
-        raise DataError(f"{key}={str(folder)!r} is a file, not a folder; it should be {what}")
+        raise DataError(
+            f"{key}={str(folder)!r} is a file, not a folder; allowed is {what}; "
+            f"set {key} to its parent folder"
+        )
     return folder
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from fedbench.data._common import check_labels, expand, require_dir, unit_from_u8
 from fedbench.data.base import FederatedDataset, Split
 from fedbench.data.cache import cached_load
-from fedbench.errors import DataError
+from fedbench.errors import DataError, bad_file
 
 _TYPE_CODES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
@@ -73,21 +73,28 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path}: file not found") from None
     except (OSError, EOFError, zlib.error) as err:
         raise DataError(
-            f"{path}: cannot read it as a gzip'd IDX file ({err}); it is truncated or corrupt"
+            bad_file(
+                path, f"cannot read it as a gzip'd IDX file ({err}); it is truncated or corrupt"
+            )
         ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _TYPE_CODES or raw[3] == 0:
-        raise DataError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
+        raise DataError(
+            bad_file(path, f"not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
+        )
     dtype, ndim = _TYPE_CODES[raw[2]], raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes, {header} needed)")
+        raise DataError(bad_file(path, f"truncated IDX header ({len(raw)} bytes, {header} needed)"))
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) != expected:
         problem = "truncated" if len(raw) < expected else "has trailing bytes"
         raise DataError(
-            f"{path}: IDX file {problem}: header says {shape} {dtype.name} "
-            f"({expected} bytes), file has {len(raw)} bytes"
+            bad_file(
+                path,
+                f"IDX file {problem}: header says {shape} {dtype.name} "
+                f"({expected} bytes), file has {len(raw)} bytes",
+            )
         )
     return (
         np.frombuffer(raw, dtype=dtype, offset=header)
@@ -108,12 +115,15 @@ def read_images_labels(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarr
     x, y = read_idx(images), read_idx(labels)
     if x.ndim != 3 or x.dtype != np.uint8:
         raise DataError(
-            f"{images}: expected ubyte images of shape (n, H, W), found {x.dtype} {x.shape}"
+            bad_file(images, f"expected ubyte images of shape (n, H, W), found {x.dtype} {x.shape}")
         )
     if y.ndim != 1:
-        raise DataError(f"{labels}: expected a 1-D labels file, found shape {y.shape}")
+        raise DataError(bad_file(labels, f"expected a 1-D labels file, found shape {y.shape}"))
     if len(x) != len(y):
-        raise DataError(f"{images} has {len(x)} images but {labels} has {len(y)} labels")
+        raise DataError(
+            f"{images} has {len(x)} images but {labels} has {len(y)} labels; "
+            "replace both with intact copies of the same release"
+        )
     return x, y
 
 
@@ -178,7 +188,7 @@ def load_idx_folder(
 
 def _find_folder(path: str | None, search: tuple[str, ...], what: str, install: str) -> Path:
     if path is not None and str(path).strip():
-        return require_dir("dataset.path", expand(path), what)
+        return require_dir("dataset.path", expand(path), f"a folder holding {what}")
     for candidate in map(expand, search):
         if all(
             (candidate / n).is_file() or (candidate / n.removesuffix(".gz")).is_file()

@@ -23,7 +23,7 @@ import numpy as np
 from fedbench.data._common import check_labels, require_dir, require_path, to_unit, writer_table
 from fedbench.data.base import FederatedDataset, Split
 from fedbench.data.cache import cached_load
-from fedbench.errors import DataError
+from fedbench.errors import DataError, bad_file
 
 NUM_CLASSES = 62
 IMAGE_SHAPE = (28, 28)
@@ -87,20 +87,22 @@ def _read_shard(path: Path) -> list[tuple[str, Any, Any]]:
             doc = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(
-            f"{path}: not a readable JSON file ({err}); it is truncated or corrupt"
+            bad_file(path, f"not a readable JSON file ({err}); it is truncated or corrupt")
         ) from None
     if not isinstance(doc, dict) or not {"users", "user_data"} <= doc.keys():
         raise DataError(
-            f"{path}: not a LEAF file: expected keys 'users', 'num_samples', 'user_data'"
+            bad_file(path, "not a LEAF file: expected keys 'users', 'num_samples', 'user_data'")
         )
     out = []
     for user in doc["users"]:
         data = doc["user_data"].get(user)
         if not isinstance(data, dict) or "x" not in data or "y" not in data:
-            raise DataError(f"{path}: user {user!r} has no 'x' and 'y' in user_data")
+            raise DataError(bad_file(path, f"user {user!r} has no 'x' and 'y' in user_data"))
         if len(data["x"]) != len(data["y"]):
             raise DataError(
-                f"{path}: user {user!r} has {len(data['x'])} x rows but {len(data['y'])} labels"
+                bad_file(
+                    path, f"user {user!r} has {len(data['x'])} x rows but {len(data['y'])} labels"
+                )
             )
         out.append((str(user), data["x"], data["y"]))
     return out
@@ -123,12 +125,15 @@ def _read_split(files: list[Path]) -> tuple[list[str], np.ndarray, np.ndarray]:
                 rows = np.asarray(x, dtype=np.float64).reshape(len(y), -1)
             except (ValueError, TypeError):
                 raise DataError(
-                    f"{path}: user {user!r}: x is not a list of equal-length number lists"
+                    bad_file(path, f"user {user!r}: x is not a list of equal-length number lists")
                 ) from None
             if rows.shape[1] != size:
                 raise DataError(
-                    f"{path}: user {user!r}: rows of x have {rows.shape[1]} values, "
-                    f"expected {size} (28x28)"
+                    bad_file(
+                        path,
+                        f"user {user!r}: rows of x have {rows.shape[1]} values, "
+                        f"expected {size} (28x28)",
+                    )
                 )
             xs.append(to_unit(rows.reshape(-1, *IMAGE_SHAPE), invert=True, source=path))
             ys.append(check_labels(np.asarray(y), NUM_CLASSES, path))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fedbench.errors import DataError
+from fedbench.errors import DataError, bad_file
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _REQUIRED = {
@@ -42,11 +42,14 @@ def connect(path: Path) -> sqlite3.Connection:
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as err:
-        raise DataError(f"{path}: cannot read it ({err})") from None
+        raise DataError(f"{path}: cannot read it ({err}); check its permissions") from None
     if header != _SQLITE_HEADER:
         raise DataError(
-            f"{path}: not an SQLite database (TFF's SqlClientData format); "
-            "the file is corrupt or of another kind"
+            bad_file(
+                path,
+                "not an SQLite database (TFF's SqlClientData format); "
+                "the file is corrupt or of another kind",
+            )
         )
     try:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
@@ -56,12 +59,15 @@ def connect(path: Path) -> sqlite3.Connection:
                 con.close()
                 have = f"columns {sorted(columns)}" if columns else "no such table"
                 raise DataError(
-                    f"{path}: not TFF's SqlClientData format: table {table!r} needs columns "
-                    f"{sorted(needed)} ({have})"
+                    bad_file(
+                        path,
+                        f"not TFF's SqlClientData format: table {table!r} needs columns "
+                        f"{sorted(needed)} ({have})",
+                    )
                 )
     except sqlite3.DatabaseError as err:
         raise DataError(
-            f"{path}: unreadable SQLite database ({err}); it is truncated or corrupt"
+            bad_file(path, f"unreadable SQLite database ({err}); it is truncated or corrupt")
         ) from None
     return con
 
@@ -116,7 +122,9 @@ def read_split(
         if n == 0:
             present = sorted(r[0] for r in con.execute("SELECT DISTINCT split_name FROM examples"))
             raise DataError(
-                f"{path}: no examples with split_name={split_name!r} (the file has {present})"
+                bad_file(
+                    path, f"no examples with split_name={split_name!r} (the file has {present})"
+                )
             )
         ids: list[str] = []
         x = np.empty((n, *shape), dtype=np.float32)
@@ -134,8 +142,11 @@ def read_split(
             except (tf.errors.InvalidArgumentError, ValueError) as err:
                 first = str(err).strip().splitlines()[0][:200]
                 raise DataError(
-                    f"{path}: split {split_name!r} has examples that are not "
-                    f"{{{key}: float32{list(shape)}, {label}: int}} ({first})"
+                    bad_file(
+                        path,
+                        f"split {split_name!r} has examples that are not "
+                        f"{{{key}: float32{list(shape)}, {label}: int}} ({first})",
+                    )
                 ) from None
             values = parsed[key].numpy()
             stop = start + len(rows)
@@ -145,7 +156,7 @@ def read_split(
             start = stop
     except sqlite3.DatabaseError as err:
         raise DataError(
-            f"{path}: unreadable SQLite database ({err}); it is truncated or corrupt"
+            bad_file(path, f"unreadable SQLite database ({err}); it is truncated or corrupt")
         ) from None
     finally:
         con.close()

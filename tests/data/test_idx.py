@@ -62,7 +62,9 @@ def test_truncated_gzip_names_the_file(tmp_path):
     folder = _folder(tmp_path)
     f = folder / MNIST_NAMES["train_images"]
     f.write_bytes(f.read_bytes()[:200])
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz.*truncated or corrupt") as err:
+    with pytest.raises(
+        DataError, match=r"train-images-idx3-ubyte.gz.*corrupt; replace it with an intact"
+    ) as err:
         load_dataset("mnist", {"path": str(folder)})
     assert "\n" not in str(err.value)
 
@@ -79,7 +81,9 @@ def test_truncated_payload_names_the_file(tmp_path):
 def test_wrong_format_names_the_file(tmp_path):
     folder = _folder(tmp_path)
     (folder / MNIST_NAMES["test_labels"]).write_bytes(gzip.compress(b"PK\x03\x04 not idx"))
-    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz: not an IDX file"):
+    with pytest.raises(
+        DataError, match=r"t10k-labels-idx1-ubyte.gz: not an IDX file .*; replace it"
+    ):
         load_dataset("mnist", {"path": str(folder)})
 
 
@@ -104,7 +108,9 @@ def test_missing_file_and_folder(tmp_path):
         DataError, match=f"dataset.path='{folder}': missing t10k-images-idx3-ubyte.gz"
     ):
         load_dataset("mnist", {"path": str(folder)})
-    with pytest.raises(DataError, match=r"folder not found"):
+    with pytest.raises(
+        DataError, match=r"folder not found; allowed is a folder .*; set dataset.path to the folder"
+    ):
         load_dataset("mnist", {"path": str(tmp_path / "nope")})
 
 
