@@ -117,6 +117,9 @@ def _one_line(error: Exception, inv: Invocation) -> ConfigError:
         return ConfigError(
             invalid("--config-name", value, f"a YAML file in {where}", "check the name and -cd")
         )
+    no_match = re.search(r"Could not override '([^']+)'\. No match in the defaults list", text)
+    if no_match:  # a group=option override for a group the config does not select
+        return _unknown_key(no_match.group(1), inv)
     if re.search(r"Key '[^']+' (?:is )?not in ", text):
         key = full_key or re.search(r"Key '([^']+)'", text).group(1)
         return _unknown_key(key, inv)

@@ -56,6 +56,14 @@ def test_bad_input_exits_2_with_one_line_and_leaves_results_alone(results_dir, a
     assert _snapshot(results_dir) == before and existing.exists()
 
 
+def test_help_lists_the_group_options_without_the_schema_groups():
+    done = fedbench("--help")
+    assert done.returncode == 0, done.stderr
+    groups = done.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    assert "model: cnn, cnn_emnist, linear, mlp" in groups
+    assert "schema" not in groups
+
+
 def test_a_run_writes_its_parquet_and_a_second_run_skips_it(results_dir):
     args = [
         "fl.rounds=2",

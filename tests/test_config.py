@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from fedbench.config import register_schemas
-from fedbench.config.register import GROUP_SCHEMAS
+from fedbench.config.register import GROUP_SCHEMAS, config_groups_help
 from fedbench.errors import FedbenchError
 from fedbench.preflight import CONF_DIR, check_argv, expand_jobs, parse_argv
 from fedbench.validation import check_config
@@ -59,6 +59,9 @@ def _error(argv):
     ("argv", "must_name"),
     [
         (["partition=dirchlet"], ["partition", "dirchlet", "dirichlet", "iid"]),
+        # The structured-config schemas are not options (they compose a silent IID).
+        (["partition=schema_dirichlet"], ["partition", "schema_dirichlet", "'dirichlet'"]),
+        (["schema/partition=iid"], ["schema/partition", "not a config key", "'partition'"]),
         (["fl.rouns=5"], ["fl.rouns", "rounds"]),
         (["fl.rounds=0"], ["fl.rounds", "0", ">= 1"]),
         (["fl.num_clients=-3"], ["fl.num_clients", "-3"]),
@@ -106,6 +109,15 @@ def test_every_sweep_file_passes_the_checks(sweep, femnist_leaf_dir):
     if sweep.startswith("femnist"):
         extra = [f"dataset.path={femnist_leaf_dir}"]
     assert check_argv(["-m", "-cd", str(SWEEPS), "-cn", sweep, *extra]) >= 1
+
+
+def test_help_lists_every_group_option_and_no_schema_group():
+    lines = config_groups_help().splitlines()
+    assert lines == [
+        f"{group}: {', '.join(sorted(schemas))}" for group, schemas in sorted(GROUP_SCHEMAS.items())
+    ]
+    assert "partition: dirichlet, dirichlet_quantity," in lines[3]
+    assert not any("schema" in line for line in lines)
 
 
 def test_help_and_cfg_flags_skip_the_checks():

@@ -1,9 +1,9 @@
 """Structured (dataclass) schemas for every config group, registered with Hydra.
 
 Each group option has its own dataclass, stored in Hydra's ConfigStore as
-``<group>/schema_<option>``; the YAML file of the option (``conf/<group>/<option>.yaml``)
-lists it first in its defaults, so a misspelt key or a wrong type fails when
-the config is composed, naming the key.
+``schema/<group>/<option>``; the YAML file of the option (``conf/<group>/<option>.yaml``)
+lists it first in its defaults (``/schema/<group>/<option>@_here_``), so a misspelt
+key or a wrong type fails when the config is composed, naming the key.
 """
 
 from fedbench.config.register import register_schemas

@@ -29,7 +29,7 @@ def test_schema_yaml_and_loader_share_keys_and_defaults(name):
     check = {p.name: p.default for p in inspect.signature(CHECKS[name]).parameters.values()}
     assert loader == schema == check
     doc = yaml.safe_load((CONF / f"{name}.yaml").read_text())
-    assert doc.pop("defaults") == [f"schema_{name}", "_self_"]
+    assert doc.pop("defaults") == [f"/schema/dataset/{name}@_here_", "_self_"]
     assert doc.pop("name") == name
     assert doc == schema
 
