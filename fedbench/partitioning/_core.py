@@ -184,8 +184,8 @@ def draw_until_min_size(
         invalid(
             "partition.min_client_size",
             min_client_size,
-            f"a size every client reaches; in {MAX_DRAWS} draws the smallest client "
-            f"had at most {best} examples",
+            f"a size every client reaches; the best of {MAX_DRAWS} draws still left "
+            f"a client with only {best} examples",
             f"lower partition.min_client_size, {relax}, or use fewer fl.num_clients",
         )
     )

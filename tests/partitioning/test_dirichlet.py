@@ -49,7 +49,7 @@ def test_exhausted_redraws_say_what_was_reached_and_what_to_relax():
         partition("dirichlet", LABELS, 20, seed=0, alpha=0.05, min_client_size=200)
     message = str(error.value)
     assert "partition.min_client_size=200" in message
-    assert f"in {MAX_DRAWS} draws the smallest client had at most" in message
+    assert f"the best of {MAX_DRAWS} draws still left a client with only" in message
     assert "raise partition.alpha" in message and "fewer fl.num_clients" in message
 
 
