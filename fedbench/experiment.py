@@ -95,6 +95,11 @@ def run(config: Mapping[str, Any]) -> str:
         if not mine:
             log.info("run %s is being run by another process; skipping", hash_)
             return "skipped"
+        # Another process may have finished it between the look above and the claim.
+        done = R.finished_status(results_dir, hash_)
+        if done:
+            log.info("run %s was %s by another process meanwhile; skipping", hash_, done)
+            return "skipped"
         return _train_and_write(config, hash_)
 
 

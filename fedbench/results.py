@@ -9,11 +9,10 @@ parameter is null in one and set in another) always concatenate.
 from __future__ import annotations
 
 import contextlib
-import errno
+import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from fedbench import atomic
 
 RUNS_SUBDIR = "runs"
 
@@ -221,25 +222,8 @@ def to_table(rows: list[Mapping[str, Any]]) -> pa.Table:
 
 
 def write_atomic(table: pa.Table, path: str | os.PathLike) -> Path:
-    """Write ``table`` to ``path`` atomically: a temporary file in the same folder, then rename.
-
-    A reader (or a resumed sweep) sees either the previous file or the complete
-    new one, never a partial file, even if the process dies mid-write.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write ``table`` to ``path`` as Parquet atomically (:func:`fedbench.atomic.write_atomic`)."""
+    return atomic.write_atomic(path, lambda handle: pq.write_table(table, handle))
 
 
 def write_run(rows: list[Mapping[str, Any]], results_dir: str | os.PathLike, hash_: str) -> Path:
@@ -259,51 +243,57 @@ def load_runs(results_dir: str | os.PathLike) -> pd.DataFrame:
 class RunLock:
     """An exclusive claim on one configuration, so parallel jobs never run it twice.
 
-    The claim is a ``<config_hash>.lock`` file created with ``O_EXCL`` holding the
-    owner's pid; a lock whose owner is no longer alive is taken over.
+    The claim is an advisory ``flock`` on ``<config_hash>.lock`` (which also holds the
+    owner's pid, for people). The kernel drops the lock when its owner exits, however
+    it exits, so a claim left by a dead process is free without guessing from pids,
+    and there is no window in which a claim exists but its owner is not yet known.
+    The owner unlinks the file while still holding the lock; a process that locked
+    the file just before that notices the path now names another file and retries.
     """
 
     def __init__(self, results_dir: str | os.PathLike, hash_: str) -> None:
         self.path = runs_dir(results_dir) / f"{hash_}.lock"
-        self.acquired = False
+        self._fd: int | None = None
+
+    @property
+    def acquired(self) -> bool:
+        """Whether this object holds the claim."""
+        return self._fd is not None
 
     def acquire(self) -> bool:
-        """Try to take the claim; return whether this process now holds it."""
+        """Try to take the claim without waiting; return whether this process now holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
+        while True:
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if self._owner_alive():
-                    return False
-                with contextlib.suppress(FileNotFoundError):
-                    self.path.unlink()
-                continue
-            with os.fdopen(fd, "w") as handle:
-                handle.write(str(os.getpid()))
-            self.acquired = True
-            return True
-        return False
-
-    def _owner_alive(self) -> bool:
-        try:
-            pid = int(self.path.read_text().strip() or 0)
-        except (FileNotFoundError, ValueError):
-            return False
-        if pid <= 0:
-            return False
-        try:
-            os.kill(pid, 0)
-        except OSError as error:
-            return error.errno == errno.EPERM
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            if self._still_names(fd):
+                break
+            os.close(fd)  # the previous owner unlinked it after we opened it: try again
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
         return True
+
+    def _still_names(self, fd: int) -> bool:
+        try:
+            on_disk = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(fd)
+        return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
 
     def release(self) -> None:
         """Give up the claim (a no-op if it was not acquired)."""
-        if self.acquired:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-            self.acquired = False
+        if self._fd is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        os.close(self._fd)  # closing drops the lock
+        self._fd = None
 
 
 @contextlib.contextmanager

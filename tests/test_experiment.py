@@ -123,6 +123,28 @@ def test_a_failing_run_is_written_as_failed_and_redone_on_resume(results_dir, mo
     assert read_run(config)[R.ROUND].tolist() == [1, 2, 3]
 
 
+def test_a_run_finished_by_another_process_just_before_the_claim_is_not_redone(
+    results_dir, monkeypatch
+):
+    # Another sweep finishes the run between this one's first look and its claim.
+    config = make_config(results_dir, *FAST)
+    hash_ = R.config_hash(experiment.identity(config))
+    real_claimed = R.claimed
+
+    def finished_meanwhile(results, claimed_hash):
+        R.write_run(
+            [{R.RUN_ID: "other", R.CONFIG_HASH: hash_, R.STATUS: R.STATUS_COMPLETED}],
+            results,
+            claimed_hash,
+        )
+        return real_claimed(results, claimed_hash)
+
+    monkeypatch.setattr(R, "claimed", finished_meanwhile)
+    monkeypatch.setattr(experiment, "_train_and_write", pytest.fail)
+    assert experiment.run(config) == "skipped"
+    assert read_run(config)[R.RUN_ID].tolist() == ["other"]
+
+
 def test_natural_femnist_records_per_writer_accuracy_and_drift(results_dir, femnist_leaf_dir):
     config = make_config(
         results_dir,

@@ -1,5 +1,7 @@
 import datetime as dt
 import os
+import subprocess
+import sys
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -74,15 +76,54 @@ def test_finished_status_counts_completed_and_diverged_but_not_failed(results_di
     assert R.finished_status(results_dir, "h") is None
 
 
-def test_claim_is_exclusive_and_stale_claims_are_taken_over(results_dir):
+def test_claim_is_exclusive_and_released_on_exit(results_dir):
     with R.claimed(results_dir, "h") as first:
         assert first
+        assert (R.runs_dir(results_dir) / "h.lock").read_text() == str(os.getpid())
         with R.claimed(results_dir, "h") as second:
             assert not second
+    assert not (R.runs_dir(results_dir) / "h.lock").exists()
+    with R.claimed(results_dir, "h") as again:
+        assert again
+
+
+_HOLD_CLAIM = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_claim_held_by_another_process_is_respected_even_before_it_names_itself(results_dir):
+    # The other process holds the lock on a still-empty file: the moment between
+    # creating the claim and writing its pid. That claim must not look stale.
+    lock = R.runs_dir(results_dir) / "h.lock"
+    lock.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_CLAIM, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert lock.read_text() == ""
+        with R.claimed(results_dir, "h") as mine:
+            assert not mine
+        assert lock.exists()  # a claim that was not ours is left alone
+    finally:
+        holder.kill()
+        holder.wait()
+    with R.claimed(results_dir, "h") as mine:  # its owner died: the kernel freed it
+        assert mine
+
+
+def test_a_claim_file_left_by_a_dead_process_is_taken_over(results_dir):
     stale = R.runs_dir(results_dir) / "h.lock"
-    stale.write_text("999999999")  # no such pid
-    with R.claimed(results_dir, "h") as third:
-        assert third
+    stale.parent.mkdir(parents=True)
+    stale.write_text("999999999")  # no lock held on it: whoever wrote it is gone
+    with R.claimed(results_dir, "h") as mine:
+        assert mine
+        assert stale.read_text() == str(os.getpid())
     assert not stale.exists()
 
 

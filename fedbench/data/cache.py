@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from collections import OrderedDict
@@ -39,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from fedbench.atomic import write_atomic
 from fedbench.data._common import expand, u8_codes, unit_from_u8
 from fedbench.data.base import FederatedDataset, Split
 
@@ -59,12 +59,18 @@ def cache_dir() -> Path:
     return expand(os.environ.get(ENV_VAR) or DEFAULT_DIR)
 
 
-def source_identity(files: Iterable[Path]) -> list[tuple[str, int, int]]:
-    """Return ``(resolved path, size, mtime_ns)`` of each file, in the given order."""
+def source_identity(files: Iterable[Path]) -> list[tuple[str, int, int, int, int]]:
+    """Return ``(resolved path, size, mtime_ns, inode, ctime_ns)`` of each file, in order.
+
+    Size and mtime alone miss a file replaced by one of the same size with its mtime
+    kept (``cp -p``, ``rsync -a``, unpacking an archive); the inode and the status
+    change time, which no user call can set back, catch those.
+    """
     out = []
     for f in files:
         st = Path(f).stat()
-        out.append((str(Path(f).resolve()), st.st_size, st.st_mtime_ns))
+        identity = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        out.append((str(Path(f).resolve()), *identity))
     return out
 
 
@@ -163,18 +169,9 @@ def _arrays(dataset: FederatedDataset) -> dict[str, np.ndarray]:
 
 def _write(dataset: FederatedDataset, path: Path) -> None:
     """Write ``dataset`` to ``path`` atomically; warn (do not fail) when that is impossible."""
-    tmp_name = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp", delete=False
-        ) as tmp:
-            tmp_name = tmp.name
-            np.savez(tmp, **_arrays(dataset))
-        os.replace(tmp_name, path)
+        write_atomic(path, lambda handle: np.savez(handle, **_arrays(dataset)))
     except OSError as err:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)
         warnings.warn(
             f"fedbench: could not write the dataset cache {path} ({err}); the data is "
             f"parsed again next time. Set {ENV_VAR} to a writable folder to cache it.",

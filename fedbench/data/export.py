@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fedbench.atomic import give_default_mode, write_atomic
 from fedbench.data._common import unit_from_u8
 from fedbench.data.base import FederatedDataset, Split
 
@@ -175,6 +176,7 @@ def export_tff_sql(
             )
             files.append(db)
         _merge_sqlite(files[0], files[1:])
+        give_default_mode(files[0])
         os.replace(files[0], final)
     return final
 
@@ -237,8 +239,10 @@ def export_leaf_json(
             x = _source_features(split.x[p], dataset.is_image).reshape(len(p), width)
             doc["num_samples"].append(len(p))
             doc["user_data"][cid] = {"x": _float_lists(x), "y": split.y[p].tolist()}
-        _write_atomic(
-            out_dir / name / f"{dataset.name}_{name}.json", lambda f, doc=doc: json.dump(doc, f)
+        write_atomic(
+            out_dir / name / f"{dataset.name}_{name}.json",
+            lambda f, doc=doc: json.dump(doc, f),
+            mode="w",
         )
     return out_dir
 
@@ -247,20 +251,8 @@ def _float_lists(x: np.ndarray) -> list[list[float]]:
     """Rows as Python floats; values on the 8-bit grid as the float64 ``k / 255`` LEAF writes."""
     q = np.rint(x * 255.0)
     if x.size and np.array_equal(unit_from_u8(np.clip(q, 0, 255).astype(np.uint8)), x):
-        return (q / 255.0).tolist()
+        return (q.astype(np.float64) / 255.0).tolist()
     return x.astype(np.float64).tolist()
-
-
-def _write_atomic(path: Path, write: Callable) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 #: Export format name (the ``export=`` config value) -> exporter.

@@ -66,6 +66,26 @@ def test_changed_source_is_parsed_again(tmp_path, private_cache):
     assert len(list(private_cache.glob("femnist_leaf-*.npz"))) == 2
 
 
+def test_a_source_replaced_with_same_size_and_mtime_is_parsed_again(tmp_path, private_cache):
+    # cp -p / rsync -a / tar x keep size and mtime; the new inode and ctime give it away.
+    root = _leaf(tmp_path / "data")
+    target = root / "test" / "t.json"
+    load_dataset("femnist_leaf", {"path": str(root)})
+    before = target.stat()
+    replacement = tmp_path / "t.json"
+    text = target.read_text()
+    assert text.count('"y": [4]') == 1
+    replacement.write_text(text.replace('"y": [4]', '"y": [7]'))  # same size, other label
+    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(replacement, target)
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    d = load_dataset("femnist_leaf", {"path": str(root)})
+    np.testing.assert_array_equal(d.test.y, [7])
+
+
 def test_unreadable_cache_is_rebuilt_with_a_warning(tmp_path, private_cache):
     opts = {"path": str(_leaf(tmp_path / "data"))}
     load_dataset("femnist_leaf", opts)

@@ -106,7 +106,9 @@ def test_leaf_json_round_trip_through_the_loader(natural, tmp_path):
     assert doc["users"] == ["wa", "wb", "wc"] and doc["num_samples"] == [4, 3, 2]
     # LEAF's convention: flattened rows, 1.0 = background, float64 k / 255.
     assert len(doc["user_data"]["wa"]["x"][0]) == 784
-    assert doc["user_data"]["wa"]["x"][0][0] == 1.0 - natural.train.x[0, 0, 0]
+    # Pixels k / 255 (1 = ink) are written as LEAF's own float64 (255 - k) / 255, exactly.
+    k = np.rint(natural.train.x[0].ravel() * 255.0).astype(np.float64)
+    np.testing.assert_array_equal(doc["user_data"]["wa"]["x"][0], (255.0 - k) / 255.0)
     back = load_dataset("femnist_leaf", {"path": str(out)})
     assert back.writer_names == natural.writer_names
     for a, b in ((natural.train, back.train), (natural.test, back.test)):
