@@ -140,6 +140,11 @@ def to_unit(x: np.ndarray, *, invert: bool, source: Path | str) -> np.ndarray:
 def check_labels(y: np.ndarray, num_classes: int, source: Path | str) -> np.ndarray:
     """Return ``y`` as int64 after checking every label is an integer in ``[0, num_classes)``."""
     y = np.asarray(y)
+    if y.size and y.dtype.kind not in "iuf":
+        raise DataError(
+            f"{source}: labels must be integers, found {y.flat[0]!r} ({y.dtype}); "
+            "the file is not in the expected format"
+        )
     if y.size and not np.issubdtype(y.dtype, np.integer):
         if not np.array_equal(y, np.round(y)):
             raise DataError(f"{source}: labels must be integers, found {y[y != np.round(y)][0]!r}")

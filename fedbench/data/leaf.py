@@ -15,6 +15,7 @@ natural partition only uses ``train.writers``. (In the shared FEMNIST subset,
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -93,18 +94,41 @@ def _read_shard(path: Path) -> list[tuple[str, Any, Any]]:
         raise DataError(
             bad_file(path, "not a LEAF file: expected keys 'users', 'num_samples', 'user_data'")
         )
+    users, user_data = doc["users"], doc["user_data"]
+    if not isinstance(users, list) or not isinstance(user_data, dict):
+        raise DataError(
+            bad_file(path, "not a LEAF file: 'users' must be a list and 'user_data' an object")
+        )
+    num_samples = doc.get("num_samples")
+    if num_samples is not None and (
+        not isinstance(num_samples, list) or len(num_samples) != len(users)
+    ):
+        raise DataError(
+            bad_file(path, f"'num_samples' must be a list of {len(users)} counts, one per user")
+        )
+    repeated = next((u for u, n in Counter(map(str, users)).items() if n > 1), None)
+    if repeated is not None:
+        raise DataError(bad_file(path, f"user {repeated!r} is listed more than once in 'users'"))
     out = []
-    for user in doc["users"]:
-        data = doc["user_data"].get(user)
+    for i, user in enumerate(users):
+        data = user_data.get(str(user))
         if not isinstance(data, dict) or "x" not in data or "y" not in data:
             raise DataError(bad_file(path, f"user {user!r} has no 'x' and 'y' in user_data"))
-        if len(data["x"]) != len(data["y"]):
+        x, y = data["x"], data["y"]
+        if not isinstance(x, list) or not isinstance(y, list):
+            raise DataError(bad_file(path, f"user {user!r}: 'x' and 'y' must be lists"))
+        if len(x) != len(y):
+            raise DataError(
+                bad_file(path, f"user {user!r} has {len(x)} x rows but {len(y)} labels")
+            )
+        if num_samples is not None and num_samples[i] != len(y):
             raise DataError(
                 bad_file(
-                    path, f"user {user!r} has {len(data['x'])} x rows but {len(data['y'])} labels"
+                    path,
+                    f"user {user!r}: num_samples says {num_samples[i]}, user_data has {len(y)}",
                 )
             )
-        out.append((str(user), data["x"], data["y"]))
+        out.append((str(user), x, y))
     return out
 
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from fedbench.data import load_dataset
 from fedbench.errors import ConfigError, DataError
-from tests.data.builders import glyph_f, write_leaf
+from tests.data.builders import glyph_f, leaf_doc, write_leaf
 
 
 def _img(value: int, n: int = 1) -> np.ndarray:
@@ -100,6 +102,19 @@ def test_truncated_json_names_the_file(tmp_path):
         ('{"users": ["u"], "user_data": {"u": {"x": [], "y": [1]}}}', "0 x rows but 1 labels"),
         ('{"users": ["u"], "user_data": {}}', "user 'u' has no 'x' and 'y'"),
         ("[1, 2]", "not a LEAF file"),
+        ('{"users": ["u"], "user_data": [1, 2]}', "'user_data' an object"),
+        ('{"users": "u", "user_data": {}}', "'users' must be a list"),
+        ('{"users": ["u"], "user_data": {"u": {"x": null, "y": [1]}}}', "must be lists"),
+        ('{"users": ["u"], "user_data": {"u": {"x": [[0.5]], "y": 5}}}', "must be lists"),
+        (
+            '{"users": ["u", "u"], "user_data": {"u": {"x": [], "y": []}}}',
+            "user 'u' is listed more than once",
+        ),
+        (
+            '{"users": ["u"], "num_samples": [2], "user_data": {"u": {"x": [], "y": []}}}',
+            "num_samples says 2, user_data has 0",
+        ),
+        ('{"users": ["u"], "num_samples": 2, "user_data": {}}', "'num_samples' must be a list"),
     ],
 )
 def test_wrong_format_names_the_file(tmp_path, doc, message):
@@ -116,6 +131,11 @@ def test_pixels_or_labels_out_of_range(tmp_path):
         load_dataset("femnist_leaf", {"path": str(root)})
     write_leaf(root / "test" / "z_test.json", {"u": (_img(0), [62])})
     with pytest.raises(DataError, match=r"z_test.json: labels must lie in \[0, 62\)"):
+        load_dataset("femnist_leaf", {"path": str(root)})
+    doc = leaf_doc({"u": (_img(0), [1])})
+    doc["user_data"]["u"]["y"] = ["1"]
+    (root / "test" / "z_test.json").write_text(json.dumps(doc))
+    with pytest.raises(DataError, match=r"z_test.json: labels must be integers, found '1'"):
         load_dataset("femnist_leaf", {"path": str(root)})
 
 
