@@ -40,12 +40,15 @@ def pathological(
     "noniid-#label<k>"``): client ``i`` holds class ``i mod C`` plus ``k - 1``
     other distinct classes at random; the examples of each class are shuffled
     and split evenly (``numpy.array_split``) among the clients holding it, in
-    client order. ``C`` is ``max(labels) + 1``.
+    client order. ``C`` counts the classes present in ``labels``, in increasing
+    id order (a class id with no example is not a class a client can hold;
+    NIID-Bench takes ``C`` from the dataset, where every class is present).
 
     A class no client holds (possible when ``K * k`` is small next to ``C``) is
     left unassigned: an :class:`UnassignedExamplesWarning` says how many
     examples, and ``heterogeneity()`` reports them as ``dropped_fraction``.
-    NIID-Bench drops them silently.
+    NIID-Bench cannot split a class among zero holders (``numpy.array_split``
+    raises there).
 
     Parameters
     ----------
@@ -66,8 +69,9 @@ def pathological(
     Raises
     ------
     PartitionError
-        ``k`` is out of range (``k > C`` included) or there are more clients than
-        examples.
+        ``k`` is out of range (``k > C`` included), there are more clients than
+        examples, or a class has fewer examples than clients holding it, so some
+        client would get nothing.
 
     Warns
     -----
@@ -77,14 +81,16 @@ def pathological(
     """
     params = {"classes_per_client": classes_per_client}
     labels = _validation.checked_labels("pathological", labels, num_clients, params)
-    class_sizes = np.bincount(labels)
-    num_classes = len(class_sizes)
+    all_sizes = np.bincount(labels)
+    present = np.flatnonzero(all_sizes)
+    class_sizes = all_sizes[present]
+    num_classes = len(present)
     if classes_per_client > num_classes:
         raise PartitionError(
             invalid(
                 "partition.classes_per_client",
                 classes_per_client,
-                f"at most the number of classes ({num_classes})",
+                f"at most the number of classes present ({num_classes})",
                 f"set partition.classes_per_client <= {num_classes}",
             )
         )
@@ -93,6 +99,7 @@ def pathological(
     rank = np.cumsum(holds, axis=0) - 1  # a holder's position among its class's holders
     base, extra = np.divmod(class_sizes, np.maximum(holders, 1))
     counts = holds * (base + (rank < extra))  # (K, C): numpy.array_split sizes per class
+    _check_no_client_empty(counts, holders, class_sizes, present)
     unheld = class_sizes[holders == 0]
     if unheld.sum() > 0:
         _core.warn_unassigned(
@@ -102,4 +109,22 @@ def pathological(
             f"{len(unheld)} of {num_classes} classes are held by no client",
             "raise fl.num_clients or partition.classes_per_client",
         )
-    return _core.parts_from_class_counts(labels, counts.T.astype(np.int64), rng)
+    table = np.zeros((len(all_sizes), num_clients), dtype=np.int64)
+    table[present] = counts.T
+    return _core.parts_from_class_counts(labels, table, rng)
+
+
+def _check_no_client_empty(
+    counts: np.ndarray, holders: np.ndarray, class_sizes: np.ndarray, class_ids: np.ndarray
+) -> None:
+    """Refuse a split in which a class has fewer examples than holders, leaving a client empty."""
+    empty = int((counts.sum(axis=1) == 0).sum())
+    if not empty:
+        return
+    short = np.flatnonzero(class_sizes < holders)
+    c = short[np.argmin(class_sizes[short] - holders[short])]
+    raise PartitionError(
+        f"partition=pathological: {empty} of {len(counts)} clients would get no examples "
+        f"(class {class_ids[c]} has {class_sizes[c]} examples for {holders[c]} clients holding "
+        f"it); lower fl.num_clients or raise partition.classes_per_client"
+    )

@@ -52,9 +52,34 @@ def test_classes_no_client_holds_are_reported_not_silent():
 def test_more_classes_per_client_than_classes_is_refused():
     with pytest.raises(
         PartitionError,
-        match=r"partition\.classes_per_client=11 .*at most the number of classes \(10\)",
+        match=r"partition\.classes_per_client=11 .*at most the number of classes present \(10\)",
     ):
         partition("pathological", LABELS, 10, seed=0, classes_per_client=11)
+
+
+def test_class_ids_with_no_example_are_not_classes_a_client_can_hold():
+    # Ids 0 and 5 only: C = 2 present classes, not max + 1 = 6. Client i starts with the
+    # (i mod 2)-th present class, so 6 clients split as 3 holders of 50 per class:
+    # 17/17/16 each, nobody empty, nothing lost.
+    labels = np.repeat([0, 5], 50)
+    parts = partition("pathological", labels, 6, seed=0, classes_per_client=1)
+    counts = label_counts(labels, parts, 6)
+    assert counts[:, 0].tolist() == [17, 0, 17, 0, 16, 0]
+    assert counts[:, 5].tolist() == [0, 17, 0, 17, 0, 16]
+    with pytest.raises(PartitionError, match=r"classes_per_client=3 .*classes present \(2\)"):
+        partition("pathological", labels, 6, seed=0, classes_per_client=3)
+
+
+def test_a_class_with_fewer_examples_than_holders_is_refused_not_an_empty_client():
+    # Classes 0 (1 example) and 1 (99) over 4 clients with k = 1: clients 0 and 2 hold
+    # class 0, whose single example leaves one of them with nothing.
+    labels = np.array([0] + [1] * 99)
+    with pytest.raises(
+        PartitionError,
+        match=r"1 of 4 clients would get no examples \(class 0 has 1 examples for 2 clients"
+        r".*lower fl\.num_clients",
+    ):
+        partition("pathological", labels, 4, seed=0, classes_per_client=1)
 
 
 def test_zero_classes_per_client_is_refused():
