@@ -69,7 +69,9 @@ def label_counts(
     Raises
     ------
     ValueError
-        A label of an assigned example lies outside ``[0, C)``.
+        An index is outside ``[0, N)`` or in more than one place (``parts`` is not a
+        partition of ``labels``), or a label of an assigned example lies outside
+        ``[0, C)``.
 
     Examples
     --------
@@ -83,6 +85,7 @@ def label_counts(
     num_clients = len(parts)
     sizes = np.fromiter((len(part) for part in parts), dtype=np.int64, count=num_clients)
     indices = np.concatenate([np.empty(0, np.int64), *(np.asarray(p, np.int64) for p in parts)])
+    _check_partition_of(indices, len(labels))
     assigned = labels[indices].astype(np.int64)
     if assigned.size and (assigned.min() < 0 or assigned.max() >= num_classes):
         raise ValueError(
@@ -91,6 +94,22 @@ def label_counts(
     client = np.repeat(np.arange(num_clients, dtype=np.int64), sizes)
     flat = np.bincount(client * num_classes + assigned, minlength=num_clients * num_classes)
     return flat.reshape(num_clients, num_classes)
+
+
+def _check_partition_of(indices: np.ndarray, n: int) -> None:
+    """Raise unless ``indices`` are distinct positions in ``[0, n)`` (negatives would wrap)."""
+    if not indices.size:
+        return
+    if indices.min() < 0 or indices.max() >= n:
+        raise ValueError(
+            f"parts must index the {n} labels (0..{n - 1}), got {indices.min()}..{indices.max()}"
+        )
+    repeated = np.flatnonzero(np.bincount(indices, minlength=n) > 1)
+    if repeated.size:
+        raise ValueError(
+            f"parts must not share examples: index {repeated[0]} is in more than one place "
+            f"({repeated.size} such indices)"
+        )
 
 
 def _kl_bits(a: np.ndarray, b: np.ndarray) -> np.ndarray:

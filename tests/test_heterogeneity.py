@@ -106,6 +106,20 @@ def test_label_counts_rejects_labels_outside_the_classes():
         label_counts(np.array([0, 1, 2]), [np.array([0, 2])], num_classes=2)
 
 
+@pytest.mark.parametrize(
+    ("parts", "message"),
+    [
+        # Index 3 appears twice: 8 "examples" of 4, and dropped_fraction would be -1.
+        ([[0, 1, 3], [2, 3]], r"index 3 is in more than one place"),
+        ([[0, 1], [2, 4]], r"parts must index the 4 labels \(0\.\.3\), got 0\.\.4"),
+        ([[-1, 0], [1]], r"got -1\.\.1"),  # -1 would silently mean the last label
+    ],
+)
+def test_parts_that_are_not_a_partition_are_refused(parts, message):
+    with pytest.raises(ValueError, match=message):
+        heterogeneity(np.array([0, 0, 1, 1]), [np.array(p) for p in parts])
+
+
 def test_from_counts_matches():
     labels, parts = ONE_CLASS_EACH
     counts = label_counts(labels, parts, 10)
