@@ -25,8 +25,8 @@ def label_skew_counts(
     once; the renormalisation makes them Dirichlet. For tiny ``alpha`` every open
     client's gamma can underflow to 0 (a Dirichlet draw that puts all its mass
     on clients already full); the whole class then goes to one open client
-    picked with probability proportional to its target, the limit of the draw as
-    ``alpha -> 0``. NIID-Bench divides by zero there.
+    picked uniformly, the limit of the draw as ``alpha -> 0`` (the largest gamma
+    then dominates any ratio of targets). NIID-Bench divides by zero there.
 
     Parameters
     ----------
@@ -58,9 +58,7 @@ def label_skew_counts(
         if shares.sum() > 0:
             counts[c] = _core.cut_sizes(shares, int(class_size))
         else:
-            open_ids = np.flatnonzero(is_open)
-            w = weights[open_ids]
-            counts[c, rng.choice(open_ids, p=w / w.sum())] = class_size
+            counts[c, rng.choice(np.flatnonzero(is_open))] = class_size
         sizes += counts[c]
     return counts
 

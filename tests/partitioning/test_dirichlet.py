@@ -4,6 +4,7 @@ import pytest
 from fedbench.errors import PartitionError
 from fedbench.heterogeneity import heterogeneity, label_counts
 from fedbench.partitioning import MAX_DRAWS, partition
+from fedbench.partitioning.dirichlet import label_skew_counts
 from tests.partitioning.helpers import balanced_labels, strictly_decreasing
 
 LABELS = balanced_labels(10, 500)  # n = 5,000, 10 classes
@@ -67,3 +68,17 @@ def test_tiny_alpha_gives_one_class_per_client_and_loses_nothing():
     counts = label_counts(LABELS, parts, 10)
     assert sorted(counts.max(axis=1).tolist()) == [500] * 10
     assert (counts > 0).sum(axis=1).tolist() == [1] * 10
+
+
+def test_an_underflowed_draw_goes_to_an_open_client_uniformly_not_by_target():
+    # alpha = 1e-300: both Gamma(alpha) draws underflow to 0, so the one class of 10
+    # goes whole to one client. As alpha -> 0 the largest gamma wins whatever the
+    # targets (9 and 1), so each client is chosen with probability 1/2. Over 2,000 draws
+    # the share for client 0 has sd sqrt(0.25 / 2000) = 0.011: 0.45..0.55 is +-4.5 sd,
+    # and a choice weighted by target (0.9) is far outside.
+    rng = np.random.default_rng(0)
+    targets = np.array([9, 1])
+    draws = [label_skew_counts(np.array([10]), targets, 1e-300, rng)[0] for _ in range(2000)]
+    to_first = np.mean([d[0] == 10 for d in draws])
+    assert all(sorted(d.tolist()) == [0, 10] for d in draws)
+    assert 0.45 <= to_first <= 0.55
