@@ -36,8 +36,10 @@ def report(config: Mapping[str, Any]) -> Path:
 
     Writes ``<results_dir>/partitions/<stem>.parquet`` (one row per client:
     ``client_id``, ``client_name`` (the writer id for one-writer clients, as in
-    exports), ``num_examples``, ``count_<label>``; the metrics as JSON in the
-    file's metadata under ``fedbench.heterogeneity``), ``<stem>.metrics.json``, with
+    exports), ``num_examples``, for ``feature_noise`` ``noise_sigma`` (the standard
+    deviation of the noise added to the client's features), ``count_<label>``; the
+    metrics as JSON in the file's metadata under ``fedbench.heterogeneity``),
+    ``<stem>.metrics.json``, with
     ``plot=true`` ``<stem>.png`` (clients x classes heatmap) and with ``export=...``
     the partitioned data under ``<stem>-<format>/``.
 
@@ -55,6 +57,9 @@ def report(config: Mapping[str, Any]) -> Path:
     frame = client_table(dataset.train.y, data.parts, dataset.num_classes)
     # The name the client has in exports: its writer's id when it is one writer.
     frame.insert(1, "client_name", client_names(dataset, data.parts))
+    sigmas = pipeline.noise_sigmas(config, len(data.parts))
+    if sigmas is not None:  # feature skew: the noise each client's features get in training
+        frame.insert(3, "noise_sigma", sigmas)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), METRICS_METADATA_KEY: json.dumps(metrics).encode()}

@@ -113,6 +113,13 @@ def client_test_parts(config: Mapping[str, Any], data: PartitionedData) -> list[
     return writer_test_parts(data.dataset, data.parts)
 
 
+def noise_sigmas(config: Mapping[str, Any], num_clients: int) -> np.ndarray | None:
+    """Each client's feature-noise standard deviation for ``partition=feature_noise``, else None."""
+    if config["partition"]["name"] != "feature_noise":
+        return None
+    return client_noise_sigmas(config["partition"]["sigma"], num_clients)
+
+
 def build_clients(config: Mapping[str, Any], data: PartitionedData) -> ClientArrays:
     """Build every client's arrays: feature noise, and held-out data for per-client evaluation.
 
@@ -121,9 +128,7 @@ def build_clients(config: Mapping[str, Any], data: PartitionedData) -> ClientArr
     when that is above 0 (else there is no per-client evaluation).
     """
     fl, seed = config["fl"], config["seed"]
-    sigmas = None
-    if config["partition"]["name"] == "feature_noise":
-        sigmas = client_noise_sigmas(config["partition"]["sigma"], len(data.parts))
+    sigmas = noise_sigmas(config, len(data.parts))
     parts, holdout = data.parts, client_test_parts(config, data)
     from_test = holdout is not None
     if holdout is None and fl["client_holdout"] > 0:

@@ -103,24 +103,19 @@ def heatmap_rows(sizes: np.ndarray, max_rows: int) -> tuple[np.ndarray, str]:
     )
 
 
-def plot_label_heatmap(
-    counts: np.ndarray, path: str | Path, *, title: str, max_rows: int = 100
-) -> Path:
-    """Draw a clients x classes heatmap of each client's label distribution as a PNG.
+def label_heatmap(counts: np.ndarray, *, title: str, max_rows: int = 100) -> Figure:
+    """Draw a clients x classes heatmap of each client's label distribution.
 
     Each row is one client's share of examples per class (rows sum to 1, so
     small and large clients read alike; colour on a square-root scale; empty
-    clients are grey); a bar beside
-    each row shows the client's size. With more than ``max_rows`` clients the
-    figure shows ``max_rows`` clients evenly spaced over the clients sorted by
-    size, and its title says so.
+    clients are grey); a bar beside each row shows the client's size. With more
+    than ``max_rows`` clients the figure shows ``max_rows`` clients evenly spaced
+    over the clients sorted by size, and its title says so.
 
     Parameters
     ----------
     counts
         ``(K, C)`` label counts (:func:`fedbench.heterogeneity.label_counts`).
-    path
-        Where to write the PNG; parent folders are created.
     title
         First line of the figure title (e.g. dataset and strategy).
     max_rows
@@ -128,8 +123,8 @@ def plot_label_heatmap(
 
     Returns
     -------
-    pathlib.Path
-        ``path``.
+    matplotlib.figure.Figure
+        The figure; its ``suptitle`` says which clients it shows.
 
     """
     counts = np.asarray(counts)
@@ -176,7 +171,21 @@ def plot_label_heatmap(
         shown += f"; {empty} empty (grey)"
     fig.suptitle(f"{title}\n{shown}", fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def plot_label_heatmap(
+    counts: np.ndarray, path: str | Path, *, title: str, max_rows: int = 100
+) -> Path:
+    """Write :func:`label_heatmap` of ``counts`` to ``path`` as a PNG (parents created).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    label_heatmap(counts, title=title, max_rows=max_rows).savefig(path, dpi=110)
     return path
