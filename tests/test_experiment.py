@@ -59,12 +59,20 @@ def test_iid_digits_learns_far_above_chance_and_resume_skips_it(results_dir):
     assert path.stat().st_mtime_ns == written
 
 
-def test_same_seed_same_metrics_and_another_seed_differs(tmp_path):
+# linear starts from zeros, so there the seed acts through partition, sampling and
+# shuffling; cnn_emnist adds random initial weights and dropout masks.
+@pytest.mark.parametrize("model", ["linear", "cnn_emnist"])
+def test_same_seed_same_metrics_and_another_seed_differs(tmp_path, model):
     metrics = [R.TRAIN_LOSS, R.TEST_ACCURACY, R.CLIENT_DRIFT]
     runs = []
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
         config = make_config(
-            tmp_path / name, *FAST, "partition=dirichlet", "fl.clients_per_round=5", f"seed={seed}"
+            tmp_path / name,
+            *FAST,
+            "partition=dirichlet",
+            "fl.clients_per_round=5",
+            f"model={model}",
+            f"seed={seed}",
         )
         experiment.run(config)
         runs.append(read_run(config)[metrics].to_numpy())

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from fedbench.errors import ConfigError, invalid
+from fedbench.training.layers import InputKeyedDropout
 
 ModelFactory = Callable[[tuple[int, ...], int], tf.keras.Model]
 
@@ -95,7 +96,9 @@ def cnn_emnist(input_shape: tuple[int, ...], num_classes: int) -> tf.keras.Model
     """The EMNIST CNN of TFF's baselines and Reddi et al. 2021 ("Adaptive Federated Optimization").
 
     conv 32@3x3 (relu) -> conv 64@3x3 (relu) -> maxpool 2 -> dropout 0.25 -> Dense 128
-    (relu) -> dropout 0.5 -> Dense C. Needs images of at least 6x6.
+    (relu) -> dropout 0.5 -> Dense C. Needs images of at least 6x6. The dropout layers
+    are :class:`~fedbench.training.layers.InputKeyedDropout` (Keras' own draws masks
+    that the same seed does not reproduce under TFF).
     """
     layers = _image_input(input_shape, "cnn_emnist", 6)
     return tf.keras.Sequential(
@@ -104,10 +107,10 @@ def cnn_emnist(input_shape: tuple[int, ...], num_classes: int) -> tf.keras.Model
             tf.keras.layers.Conv2D(32, 3, activation="relu"),
             tf.keras.layers.Conv2D(64, 3, activation="relu"),
             tf.keras.layers.MaxPool2D(2),
-            tf.keras.layers.Dropout(0.25),
+            InputKeyedDropout(0.25, salt=1),
             tf.keras.layers.Flatten(),
             tf.keras.layers.Dense(128, activation="relu"),
-            tf.keras.layers.Dropout(0.5),
+            InputKeyedDropout(0.5, salt=2),
             tf.keras.layers.Dense(num_classes),
         ],
         name="cnn_emnist",
