@@ -71,10 +71,18 @@ def worker_binary_path() -> Path:
     return Path(tensorflow_federated.__file__).parent / "data" / "worker_binary"
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def _prepare_worker() -> None:  # runs in the child between fork and exec
+    """Let the worker die with its parent and hear SIGINT even if Python ignores it.
+
+    A process started under ``nohup`` or in the background of a script ignores
+    SIGINT, and an exec'd child inherits that; :func:`_stop` would then wait out
+    its timeout on every run before killing the worker. Plain libc calls only:
+    this runs between ``fork`` and ``exec``.
+    """
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.signal(signal.SIGINT, ctypes.c_void_p(0))  # SIG_DFL
 
 
 class WorkerTerminated(SystemExit):
@@ -186,7 +194,7 @@ def tff_worker(log_path: Path | None = None) -> Iterator[subprocess.Popen]:
         stdin=subprocess.DEVNULL,
         stdout=out,
         stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL,
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        preexec_fn=_prepare_worker if sys.platform.startswith("linux") else None,
     )
     context_stack = tff.framework.get_context_stack()
     previous_context = context_stack.current

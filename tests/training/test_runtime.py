@@ -41,6 +41,28 @@ def test_worker_is_stopped_when_the_block_raises():
     assert _gone(worker.pid)
 
 
+def _ignored_signals(pid: int) -> int:
+    """The SigIgn mask of /proc/<pid>/status: bit (n - 1) set means signal n is ignored."""
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("SigIgn:"))
+    return int(line.split()[1], 16)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_worker_hears_sigint_even_when_python_ignores_it():
+    # Under nohup, or in a script's background, Python ignores SIGINT and a child would
+    # inherit that: the worker would shrug off the SIGINT that stops it, and every run
+    # would wait out the stop timeout before killing it.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with tff_worker() as worker:
+            assert _add_one(1) == 2
+            assert not _ignored_signals(worker.pid) & (1 << (signal.SIGINT - 1))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert _gone(worker.pid)
+
+
 def test_sequential_blocks_each_get_a_fresh_worker():
     with tff_worker() as first:
         assert _add_one(1) == 2
