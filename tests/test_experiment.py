@@ -107,8 +107,23 @@ def test_divergence_is_recorded_with_the_rounds_so_far(results_dir):
     frame = read_run(config)
     assert (frame[R.STATUS] == R.STATUS_DIVERGED).all()
     assert len(frame) < 10
-    assert not np.isfinite(frame[R.TRAIN_LOSS].iloc[-1]) or frame[R.EVALUATED].iloc[-1] == False  # noqa: E712
+    assert not np.isfinite(frame[R.TRAIN_LOSS].iloc[-1])  # the loss is what gave it away
+    assert not frame[R.EVALUATED].iloc[-1]  # non-finite weights are not evaluated
+    assert np.isfinite(frame[R.TRAIN_LOSS].iloc[:-1]).all()  # it ended at the first bad round
     assert experiment.run(config) == "skipped"  # divergence is a finished outcome
+
+
+def test_non_finite_weights_with_a_finite_loss_are_divergence_too(results_dir):
+    # FedAdam's first server step is about server_lr in every coordinate (m / sqrt(v) ~ 1
+    # after bias correction): at 1e39, beyond float32's 3.4e38, the new global weights
+    # are inf, while round 1's loss was measured on the clients at the finite start.
+    config = make_config(
+        results_dir, "algorithm=fedadam", "fl.server_lr=1e39", "fl.rounds=5", "model=mlp"
+    )
+    assert experiment.run(config) == R.STATUS_DIVERGED
+    frame = read_run(config)
+    assert frame[R.ROUND].tolist() == [1]
+    assert np.isfinite(frame[R.TRAIN_LOSS].iloc[0])
 
 
 def test_a_failing_run_is_written_as_failed_and_redone_on_resume(results_dir, monkeypatch):

@@ -11,6 +11,11 @@ FedAvg applies. It is 0 when every client sends the same update and grows as
 updates disagree; 1 means clients stray from the average by as much as the
 average's own length. When ||Δ̄|| = 0 it is reported as 0 if all updates are 0
 and +inf otherwise.
+
+The aggregator also reports ``client_weight_total`` = sum_k w_k (float64). TFF
+gives a client whose update is not finite weight 0 and drops it without a word;
+the round loop compares this total with the examples the sampled clients hold to
+notice that and end the run as diverged.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ def _global_norm(structure: object) -> tf.Tensor:
 
 
 class DriftMeasuringFactory(tff.aggregators.WeightedAggregationFactory):
-    """Wrap a weighted aggregation factory and add ``client_drift`` to its measurements.
+    """Wrap a weighted aggregation factory; add ``client_drift`` and ``client_weight_total``.
 
     Parameters
     ----------
@@ -77,8 +82,13 @@ class DriftMeasuringFactory(tff.aggregators.WeightedAggregationFactory):
             drift = tff.federated_map(
                 ratio, (mean_distance, tff.federated_map(norm, output.result))
             )
+            weight_total = tff.federated_sum(tff.federated_map(_to_float64, weight))
             measurements = tff.federated_zip(
-                collections.OrderedDict(inner=output.measurements, client_drift=drift)
+                collections.OrderedDict(
+                    inner=output.measurements,
+                    client_drift=drift,
+                    client_weight_total=weight_total,
+                )
             )
             return tff.templates.MeasuredProcessOutput(
                 state=output.state, result=output.result, measurements=measurements
@@ -90,3 +100,8 @@ class DriftMeasuringFactory(tff.aggregators.WeightedAggregationFactory):
 @tff.tensorflow.computation(tf.float32)
 def _to_float(weight: tf.Tensor) -> tf.Tensor:
     return tf.cast(weight, tf.float32)
+
+
+@tff.tensorflow.computation(tf.float32)
+def _to_float64(weight: tf.Tensor) -> tf.Tensor:
+    return tf.cast(weight, tf.float64)

@@ -39,7 +39,10 @@ class RoundRecord:
 
     ``round_seconds`` is the whole round's wall time (datasets, TFF round, evaluation);
     ``examples_per_second`` is client training examples over the TFF round's wall
-    time alone (evaluation excluded).
+    time alone (evaluation excluded; round 1 includes TFF compiling the round).
+    ``train_loss`` and ``train_accuracy`` are TFF's running means over every local
+    step of the sampled clients (client models while training, not the new global
+    model); NaN when those clients hold no example.
     """
 
     round: int
@@ -76,6 +79,23 @@ def sample_clients(
 
 def _all_finite(weights: tff.learning.models.ModelWeights) -> bool:
     return all(np.all(np.isfinite(np.asarray(w))) for w in tf.nest.flatten(weights.trainable))
+
+
+def _dropped_updates(
+    output: tff.learning.templates.LearningProcessOutput,
+    clients: ClientArrays,
+    sampled: np.ndarray,
+    local_epochs: int,
+) -> int:
+    """Examples whose client's update TFF zeroed for not being finite (0 when none).
+
+    TFF weighs each client by the examples it trained on and gives weight 0 to a
+    client whose update holds a NaN or an infinity; the aggregator's
+    ``client_weight_total`` then falls short of what the sampled clients hold.
+    """
+    expected = local_epochs * sum(len(clients.train_y[k]) for k in sampled)
+    aggregated = float(output.metrics["aggregator"]["client_weight_total"])
+    return max(0, round(expected - aggregated))
 
 
 def run_rounds(
@@ -142,10 +162,21 @@ def run_rounds(
         train_seconds = time.perf_counter() - train_started
         state = output.state
         train = output.metrics["client_work"]["train"]
-        train_loss = float(train["loss"])
         examples = int(train["num_examples"])
+        # Running means over the local steps; with no example at all there is no mean.
+        train_loss = float(train["loss"]) if examples else math.nan
+        train_accuracy = float(train["sparse_categorical_accuracy"]) if examples else math.nan
         weights = process.get_model_weights(state)
-        diverged = not (math.isfinite(train_loss) and _all_finite(weights))
+        dropped = _dropped_updates(output, clients, sampled, settings.local_epochs)
+        if dropped:
+            log.warning(
+                "round %d: %d examples' worth of client updates were not finite; "
+                "TFF left them out of the average",
+                round_num,
+                dropped,
+            )
+        loss_blew_up = examples > 0 and not math.isfinite(train_loss)
+        diverged = loss_blew_up or not _all_finite(weights) or dropped > 0
         evaluated = not diverged and (
             round_num % settings.eval_every == 0 or round_num == settings.rounds
         )
@@ -165,7 +196,7 @@ def run_rounds(
             round=round_num,
             evaluated=evaluated,
             train_loss=train_loss,
-            train_accuracy=float(train["sparse_categorical_accuracy"]),
+            train_accuracy=train_accuracy,
             test_loss=test_loss,
             test_accuracy=test_acc,
             client_accuracy_mean=client_mean,

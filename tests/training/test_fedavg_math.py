@@ -5,7 +5,7 @@ import pytest
 
 from fedbench.training.algorithms import OptimizerSettings, build_process
 from fedbench.training.client_data import ClientArrays
-from fedbench.training.loop import LoopSettings, run_rounds
+from fedbench.training.loop import LoopSettings, run_rounds, sample_clients
 from fedbench.training.runtime import tff_worker
 from fedbench.training.tff_model import initial_keras_model, make_model_fn
 
@@ -67,3 +67,66 @@ def test_one_round_equals_the_example_weighted_average_of_local_steps(two_client
     assert record.train_examples == 8
     # Train loss is measured during the step, at W = 0: log(C) for every example.
     assert record.train_loss == pytest.approx(np.log(CLASSES), rel=1e-5)
+
+
+def test_a_client_update_tff_drops_for_being_non_finite_ends_the_run_as_diverged():
+    # One step at lr 1e37 from W = 0: the gradient X^T (P - Y) / n has entries of order
+    # |x|, so client 0 (features ~100) moves W by ~1e39 > float32's max 3.4e38: its update
+    # is inf, and TFF silently gives it weight 0. Client 1 (features ~0.01) moves by
+    # ~1e35, finite, so the average, the new global weights and the loss (measured at
+    # W = 0: log C) all stay finite; only the missing 5 examples tell.
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(5, FEATURES)).astype(np.float32) * s for s in (100.0, 0.01)]
+    ys = [rng.integers(0, CLASSES, size=5) for _ in xs]
+    clients = ClientArrays(train_x=xs, train_y=ys)
+    settings = LoopSettings(
+        rounds=3,
+        clients_per_round=2,
+        local_epochs=1,
+        batch_size=8,
+        eval_every=1,
+        shuffle_clients=False,
+        seed=0,
+    )
+    model_fn = make_model_fn("linear", {}, (FEATURES,), CLASSES)
+    with tff_worker():
+        process = build_process("fedavg", model_fn, OptimizerSettings(1e37, 0.0, 1.0))
+        model = initial_keras_model("linear", {}, (FEATURES,), CLASSES, init_seed=0)
+        records = list(
+            run_rounds(process, model, clients, np.concatenate(xs), np.concatenate(ys), settings)
+        )
+    assert len(records) == 1 and records[0].diverged
+    assert records[0].train_loss == pytest.approx(np.log(CLASSES), rel=1e-5)
+
+
+def test_a_round_whose_sampled_clients_hold_nothing_has_no_train_loss():
+    # Client 0 is empty; with one client per round, the rounds that sample it train on
+    # nothing: TFF reports a loss of 0 there, which is no measurement (NaN), and the
+    # global model is left as it was, so the run goes on.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, FEATURES)).astype(np.float32)
+    y = rng.integers(0, CLASSES, size=6)
+    clients = ClientArrays(
+        train_x=[np.zeros((0, FEATURES), np.float32), x], train_y=[np.zeros(0, np.int64), y]
+    )
+    settings = LoopSettings(
+        rounds=6,
+        clients_per_round=1,
+        local_epochs=1,
+        batch_size=8,
+        eval_every=1,
+        shuffle_clients=False,
+        seed=0,
+    )
+    empty_rounds = [r for r in range(1, 7) if sample_clients(0, r, 2, 1).tolist() == [0]]
+    assert 0 < len(empty_rounds) < 6  # seed 0 samples both kinds of round
+    model_fn = make_model_fn("linear", {}, (FEATURES,), CLASSES)
+    with tff_worker():
+        process = build_process("fedavg", model_fn, OptimizerSettings(LR, 0.0, 1.0))
+        model = initial_keras_model("linear", {}, (FEATURES,), CLASSES, init_seed=0)
+        records = list(run_rounds(process, model, clients, x, y, settings))
+    assert len(records) == 6 and not any(r.diverged for r in records)
+    for r in records:
+        empty = r.round in empty_rounds
+        assert r.train_examples == (0 if empty else 6)
+        assert np.isnan(r.train_loss) == empty and np.isnan(r.train_accuracy) == empty
