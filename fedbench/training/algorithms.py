@@ -84,6 +84,8 @@ def fedadam(
 
     Reddi et al. tune the server step on a log grid (often 1e-2 .. 1e-1 for EMNIST)
     and use epsilon = 1e-3; ``fl.server_lr=1.0`` (the FedAvg default) is usually too large.
+    Deviation: TFF's ``build_adam`` applies Adam's bias correction to the moments,
+    which Reddi et al.'s Algorithm 2 does not; it matters only in the first rounds.
     """
     server = tff.learning.optimizers.build_adam(
         settings.server_lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
