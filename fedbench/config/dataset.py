@@ -28,12 +28,16 @@ class EmnistDataset:
         TFF's cache folder holding ``emnist_all.sqlite`` (TFF's default ``~/.tff``).
     only_digits
         ``true``: 10 classes, 3,383 writers; ``false``: 62 classes, 3,400 writers.
+    download
+        ``true``: when the file is missing, TFF's ``emnist.load_data`` fetches it
+        into ``cache_dir`` (needs the internet).
 
     """
 
     name: str = "emnist"
     cache_dir: str = "~/.tff"
     only_digits: bool = True
+    download: bool = False
 
 
 @dataclass

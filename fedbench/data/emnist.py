@@ -7,7 +7,10 @@ writers); elements ``label`` (int) and ``pixels`` (float32 28x28, **1.0 =
 background**, inverted on load). Every writer has examples in both splits; the
 writer index is shared between train and test, so each writer's own test data
 is known. The file is read directly (:mod:`fedbench.data.tff_sql`), not through
-TFF's ``ClientData``, and never downloaded: nothing can be fetched at run time.
+TFF's ``ClientData``, so that it can be cached and indexed by writer. When it is
+missing and ``download=True``, ``tff.simulation.datasets.emnist.load_data`` fetches
+it into ``cache_dir`` first (TFF's own download, needs the internet); by default
+nothing is fetched and a missing file is a one-line error saying where to put it.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ SPLITS = {True: ("digits_only_train", "digits_only_test", 10), False: ("all_trai
 IMAGE_SHAPE = (28, 28)
 
 
-def emnist_file(cache_dir: str | None = DEFAULT_CACHE_DIR, only_digits: bool = True) -> Path:
-    """Check the options and that ``emnist_all.sqlite`` exists; nothing is read.
+def emnist_file(
+    cache_dir: str | None = DEFAULT_CACHE_DIR, only_digits: bool = True, download: bool = False
+) -> Path:
+    """Check the options and that ``emnist_all.sqlite`` exists (fetching it if asked to).
 
     Returns
     -------
@@ -40,28 +45,49 @@ def emnist_file(cache_dir: str | None = DEFAULT_CACHE_DIR, only_digits: bool = T
     Raises
     ------
     ConfigError
-        ``only_digits`` is not a boolean, or ``cache_dir`` is empty.
+        ``only_digits`` or ``download`` is not a boolean, or ``cache_dir`` is empty.
     DataError
-        The file is missing: says where to place it and how TFF fetches it when online.
+        The file is missing (and could not be downloaded): says where to place it
+        and how TFF fetches it when online.
 
     """
-    if not isinstance(only_digits, bool):
-        raise ConfigError(invalid("dataset.only_digits", only_digits, "true or false"))
+    for key, value in (("only_digits", only_digits), ("download", download)):
+        if not isinstance(value, bool):
+            raise ConfigError(invalid(f"dataset.{key}", value, "true or false"))
     folder = require_path("dataset.cache_dir", cache_dir, "the folder holding emnist_all.sqlite")
     path = folder / FILE_NAME
+    if not path.is_file() and download:
+        _download(folder, only_digits)
     if not path.is_file():
         raise DataError(
             f"dataset.cache_dir={str(folder)!r}: {FILE_NAME} not found; place TFF's "
             f"federated EMNIST file {FILE_NAME} in {folder} "
-            "(or set dataset.cache_dir to the folder that has it). "
-            'TFF downloads it itself when online: python -c "import tensorflow_federated as tff; '
+            "(or set dataset.cache_dir to the folder that has it), "
+            "or set dataset.download=true to have TFF fetch it when online: "
+            'python -c "import tensorflow_federated as tff; '
             f"tff.simulation.datasets.emnist.load_data(cache_dir='{folder}')\""
         )
     return path
 
 
+def _download(folder: Path, only_digits: bool) -> None:
+    """Let TFF fetch ``emnist_all.sqlite`` into ``folder``; a failure is one line."""
+    import tensorflow_federated as tff
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tff.simulation.datasets.emnist.load_data(only_digits=only_digits, cache_dir=str(folder))
+    except Exception as err:  # network, disk, or a bad archive: all end the same way
+        reason = (str(err).strip().splitlines() or [""])[0]
+        raise DataError(
+            f"dataset.download=true: TFF could not download {FILE_NAME} into {folder} "
+            f"({type(err).__name__}: {reason}); place the file there yourself, "
+            "or run once where the internet is reachable"
+        ) from None
+
+
 def load_emnist(
-    cache_dir: str | None = DEFAULT_CACHE_DIR, only_digits: bool = True
+    cache_dir: str | None = DEFAULT_CACHE_DIR, only_digits: bool = True, download: bool = False
 ) -> FederatedDataset:
     """Load TFF's federated EMNIST from ``<cache_dir>/emnist_all.sqlite`` (cached).
 
@@ -72,6 +98,8 @@ def load_emnist(
     only_digits
         ``True``: digits only, 10 classes, 3,383 writers (341,873 train / 40,832 test).
         ``False``: 62 classes, 3,400 writers (671,585 train / 77,483 test).
+    download
+        Fetch the file with TFF's ``emnist.load_data`` when it is missing.
 
     Returns
     -------
@@ -80,7 +108,7 @@ def load_emnist(
         ``writer_names`` sorted (train writers first, as in :func:`writer_table`).
 
     """
-    path = emnist_file(cache_dir, only_digits)
+    path = emnist_file(cache_dir, only_digits, download)
     train_split, test_split, num_classes = SPLITS[only_digits]
     convert = partial(to_unit, invert=True, source=path)
 

@@ -82,11 +82,53 @@ def test_missing_file_says_where_and_how(tmp_path):
     assert "\n" not in message
     assert f"{FILE_NAME} not found" in message and f"in {tmp_path}" in message
     assert f"tff.simulation.datasets.emnist.load_data(cache_dir='{tmp_path}')" in message
+    assert "dataset.download=true" in message
+
+
+def test_download_true_lets_tff_fetch_a_missing_file(tff_cache, tmp_path, monkeypatch):
+    # TFF's load_data, standing in for the network: it leaves emnist_all.sqlite in cache_dir.
+    import shutil
+
+    import tensorflow_federated as tff
+
+    source, train, _ = tff_cache
+    calls = []
+
+    def fetch(only_digits, cache_dir):
+        calls.append((only_digits, cache_dir))
+        shutil.copy(source / FILE_NAME, cache_dir)
+
+    monkeypatch.setattr(tff.simulation.datasets.emnist, "load_data", fetch)
+    folder = tmp_path / "fresh"
+    d = load_dataset("emnist", {"cache_dir": str(folder), "download": True})
+    assert calls == [(True, str(folder))]
+    assert (folder / FILE_NAME).is_file() and len(d.train) == sum(len(y) for _, y in train.values())
+    load_dataset("emnist", {"cache_dir": str(folder), "download": True})
+    assert len(calls) == 1  # present now: not fetched again
+
+
+def test_a_failed_download_is_one_line_naming_the_folder(tmp_path, monkeypatch):
+    import urllib.error
+
+    import tensorflow_federated as tff
+
+    def offline(only_digits, cache_dir):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(tff.simulation.datasets.emnist, "load_data", offline)
+    with pytest.raises(DataError) as err:
+        load_dataset("emnist", {"cache_dir": str(tmp_path), "download": True})
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"dataset.download=true: TFF could not download {FILE_NAME} into")
+    assert "URLError" in message and "place the file there yourself" in message
 
 
 def test_bad_options():
     with pytest.raises(ConfigError, match=r"dataset.only_digits='yes' is invalid"):
         load_dataset("emnist", {"only_digits": "yes"})
+    with pytest.raises(ConfigError, match=r"dataset.download='no' is invalid"):
+        load_dataset("emnist", {"download": "no"})
 
 
 def test_not_sqlite_names_the_file(tmp_path):
