@@ -243,7 +243,7 @@ def load_runs(results_dir: str | os.PathLike) -> pd.DataFrame:
 class RunLock:
     """An exclusive claim on one configuration, so parallel jobs never run it twice.
 
-    The claim is an advisory ``flock`` on ``<config_hash>.lock`` (which also holds the
+    The claim is an advisory ``flock`` on ``.<config_hash>.lock`` (which also holds the
     owner's pid, for people). The kernel drops the lock when its owner exits, however
     it exits, so a claim left by a dead process is free without guessing from pids,
     and there is no window in which a claim exists but its owner is not yet known.
@@ -252,7 +252,8 @@ class RunLock:
     """
 
     def __init__(self, results_dir: str | os.PathLike, hash_: str) -> None:
-        self.path = runs_dir(results_dir) / f"{hash_}.lock"
+        # A leading dot: pyarrow and pandas skip it when reading the runs/ folder.
+        self.path = runs_dir(results_dir) / f".{hash_}.lock"
         self._fd: int | None = None
 
     @property

@@ -79,10 +79,10 @@ def test_finished_status_counts_completed_and_diverged_but_not_failed(results_di
 def test_claim_is_exclusive_and_released_on_exit(results_dir):
     with R.claimed(results_dir, "h") as first:
         assert first
-        assert (R.runs_dir(results_dir) / "h.lock").read_text() == str(os.getpid())
+        assert (R.runs_dir(results_dir) / ".h.lock").read_text() == str(os.getpid())
         with R.claimed(results_dir, "h") as second:
             assert not second
-    assert not (R.runs_dir(results_dir) / "h.lock").exists()
+    assert not (R.runs_dir(results_dir) / ".h.lock").exists()
     with R.claimed(results_dir, "h") as again:
         assert again
 
@@ -99,7 +99,7 @@ time.sleep(60)
 def test_a_claim_held_by_another_process_is_respected_even_before_it_names_itself(results_dir):
     # The other process holds the lock on a still-empty file: the moment between
     # creating the claim and writing its pid. That claim must not look stale.
-    lock = R.runs_dir(results_dir) / "h.lock"
+    lock = R.runs_dir(results_dir) / ".h.lock"
     lock.parent.mkdir(parents=True)
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLD_CLAIM, str(lock)], stdout=subprocess.PIPE, text=True
@@ -118,13 +118,23 @@ def test_a_claim_held_by_another_process_is_respected_even_before_it_names_itsel
 
 
 def test_a_claim_file_left_by_a_dead_process_is_taken_over(results_dir):
-    stale = R.runs_dir(results_dir) / "h.lock"
+    stale = R.runs_dir(results_dir) / ".h.lock"
     stale.parent.mkdir(parents=True)
     stale.write_text("999999999")  # no lock held on it: whoever wrote it is gone
     with R.claimed(results_dir, "h") as mine:
         assert mine
         assert stale.read_text() == str(os.getpid())
     assert not stale.exists()
+
+
+def test_the_runs_folder_reads_while_a_claim_is_held_or_left_behind(results_dir):
+    # The README's reader, pd.read_parquet("results/runs"), must not trip over claims:
+    # one held now, and one a killed process left.
+    R.write_run([_row()], results_dir, "done")
+    (R.runs_dir(results_dir) / ".dead.lock").write_text("999999999")
+    with R.claimed(results_dir, "h") as mine:
+        assert mine
+        assert pd.read_parquet(R.runs_dir(results_dir))[R.RUN_ID].tolist() == ["abc-1"]
 
 
 def test_config_hash_ignores_where_results_go_but_not_the_seed():
