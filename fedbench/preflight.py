@@ -11,6 +11,8 @@ allowed and how to fix it.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -123,6 +125,11 @@ def _one_line(error: Exception, inv: Invocation) -> ConfigError:
     if re.search(r"Key '[^']+' (?:is )?not in ", text):
         key = full_key or re.search(r"Key '([^']+)'", text).group(1)
         return _unknown_key(key, inv)
+    not_bool = re.search(r"Value '([^']*)' is not a valid bool", text)
+    merging = re.search(r"Error merging override ([^=\s]+)=", text)
+    if not_bool and (full_key or merging):
+        key = full_key or merging.group(1)
+        return ConfigError(invalid(key, not_bool.group(1), "true or false"))
     convert = re.search(r"Value '([^']*)' (?:of type '\w+' )?could not be converted to (\w+)", text)
     if convert and full_key:
         kind = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}.get(
@@ -134,7 +141,20 @@ def _one_line(error: Exception, inv: Invocation) -> ConfigError:
 
 
 def _unknown_key(key: str, inv: Invocation) -> ConfigError:
-    return ConfigError(unknown_key(key, _keys_of(key.rpartition(".")[0], inv)))
+    parent, _, leaf = key.rpartition(".")
+    owners = [
+        option
+        for option, schema in sorted(GROUP_SCHEMAS.get(parent, {}).items())
+        if leaf in {f.name for f in dataclasses.fields(schema)}
+    ]
+    if owners:  # spelt right, but an option of another choice in the group
+        choices = " or ".join(f"{parent}={o}" for o in owners)
+        return ConfigError(
+            f"{key} does not apply to the selected {parent}: it is a key of {choices}; "
+            f"select {choices} with it, or drop {key} (to sweep {parent}s with their own "
+            f"keys, use one sweep per {parent}, as sweeps/fmnist_fedadam.yaml does)"
+        )
+    return ConfigError(unknown_key(key, _keys_of(parent, inv)))
 
 
 def _keys_of(parent: str, inv: Invocation) -> list[str]:
@@ -148,13 +168,20 @@ def _keys_of(parent: str, inv: Invocation) -> list[str]:
         return [*sorted(GROUP_SCHEMAS), "fl", "seed", "results_dir"]
 
 
-def _compose(inv: Invocation, overrides: list[str], *, with_hydra: bool = False) -> Any:
+@contextlib.contextmanager
+def _hydra(inv: Invocation) -> Iterator[list[str]]:
+    """Initialise Hydra for ``inv``'s config folders; yield the overrides that add ``conf/``."""
     # Like ``-cd``: the extra folder is searched first (it holds the primary config),
     # conf/ after it (for the groups and the base config a sweep file extends).
     primary_dir = inv.config_dir or CONF_DIR
     extra = [f"hydra.searchpath=[file://{CONF_DIR}]"] if inv.config_dir else []
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(primary_dir), version_base="1.3"):
+        yield extra
+
+
+def _compose(inv: Invocation, overrides: list[str], *, with_hydra: bool = False) -> Any:
+    with _hydra(inv) as extra:
         return compose(inv.config_name, overrides=overrides + extra, return_hydra_config=with_hydra)
 
 
@@ -163,15 +190,33 @@ def expand_jobs(inv: Invocation) -> Iterator[list[str]]:
     if not inv.multirun:
         yield inv.overrides
         return
-    base = _compose(
-        inv, [o for o in inv.overrides if "," not in o and "(" not in o], with_hydra=True
-    )
-    params = base.hydra.sweeper.params
-    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
-    arguments = [f"{k}={v}" for k, v in params.items()] + inv.overrides
-    parsed = OverridesParser.create().parse_overrides(arguments)
-    for batch in BasicSweeper.split_arguments(parsed, None):
+    with _hydra(inv) as extra:
+        fixed = [o for o in inv.overrides if "," not in o and "(" not in o]
+        base = compose(inv.config_name, overrides=fixed + extra, return_hydra_config=True)
+        params = base.hydra.sweeper.params
+        params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
+        arguments = [f"{k}={v}" for k, v in params.items()] + inv.overrides
+        # With the config loader, glob(...) sweeps over group options expand as in Hydra.
+        parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+        batches = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
+    for batch in batches:
         yield from (list(job) for job in batch)
+
+
+def _check_group_selections(inv: Invocation) -> None:
+    """Refuse ``group=[a,b]``: Hydra merges both options into one job, which reads as a sweep."""
+    for override in OverridesParser.create().parse_overrides(inv.overrides):
+        group = override.key_or_group
+        if group in GROUP_SCHEMAS and isinstance(override.value(), list):
+            options = ",".join(str(v) for v in override.value())
+            raise ConfigError(
+                invalid(
+                    group,
+                    f"[{options}]",
+                    f"one {group} per job",
+                    f"to run each, sweep them: fedbench -m {group}={options}",
+                )
+            )
 
 
 def check_argv(argv: Sequence[str]) -> int:
@@ -197,23 +242,29 @@ def check_argv(argv: Sequence[str]) -> int:
     if not inv.runs_task:
         return 0
     try:
+        _check_group_selections(inv)
         jobs = list(expand_jobs(inv))
         configs = [OmegaConf.to_container(_compose(inv, job), resolve=True) for job in jobs]
         configs = [pipeline.normalize(config) for config in configs]
     except (HydraException, OmegaConfBaseException) as error:
         raise _one_line(error, inv) from error
-    partitions_seen: set[str] = set()
     for config in configs:
         check_config(config)
-        key = repr(
+    shapes: dict[str, tuple[int, ...]] = {}
+    partitions_seen: set[str] = set()
+    models_seen: set[str] = set()
+    for config in configs:
+        dataset_key = repr(config["dataset"])
+        partition_key = repr(
             (config["dataset"], config["partition"], config["fl"]["num_clients"], config["seed"])
         )
-        if key not in partitions_seen:
-            partitions_seen.add(key)
-            data = pipeline.load_and_partition(config)
+        if partition_key not in partitions_seen:  # cheap, and catches data-dependent errors
+            partitions_seen.add(partition_key)
+            shapes[dataset_key] = pipeline.load_and_partition(config).dataset.example_shape
+        model_key = repr((config["model"], shapes[dataset_key]))
+        if model_key not in models_seen:
+            models_seen.add(model_key)
             check_model_fits(
-                config["model"]["name"],
-                data.dataset.example_shape,
-                pipeline.options(config["model"]),
+                config["model"]["name"], shapes[dataset_key], pipeline.options(config["model"])
             )
     return len(configs)

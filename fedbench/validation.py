@@ -9,7 +9,11 @@ allowed and how to fix it.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from fedbench import pipeline
@@ -19,6 +23,8 @@ from fedbench.errors import ConfigError, invalid, unknown_key
 from fedbench.partitioning import validate_params
 
 EXPORT_FORMATS = ("tff_sql", "leaf_json")
+#: Seeds are stored in an int64 column.
+MAX_SEED = 2**63 - 1
 
 
 def _positive_int(key: str, value: int) -> None:
@@ -27,14 +33,41 @@ def _positive_int(key: str, value: int) -> None:
 
 
 def _positive_float(key: str, value: float) -> None:
-    if not value > 0:
-        raise ConfigError(invalid(key, value, "a float > 0"))
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(invalid(key, value, "a finite float > 0"))
 
 
 def _unit_interval(key: str, value: float, *, closed_right: bool = False) -> None:
     ok = 0.0 <= value <= 1.0 if closed_right else 0.0 <= value < 1.0
     if not ok:
         raise ConfigError(invalid(key, value, f"a float in [0, 1{']' if closed_right else ')'}"))
+
+
+def check_results_dir(results_dir: str) -> None:
+    """Check that ``results_dir`` is, or can be made, a folder this process can write in.
+
+    Its nearest existing ancestor must be a writable folder (so the missing levels
+    can be created), and ``results_dir/runs``, where it exists, a folder too.
+    """
+    path = Path(results_dir).expanduser()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    fix = "point results_dir at a folder you can write to"
+    for must_be_dir in (existing, path / "runs"):
+        if must_be_dir.exists() and not must_be_dir.is_dir():
+            raise ConfigError(
+                invalid("results_dir", results_dir, "a folder", f"{must_be_dir} is a file; {fix}")
+            )
+    try:  # a real probe: permissions alone do not tell (root, read-only or virtual mounts)
+        os.rmdir(tempfile.mkdtemp(prefix=".fedbench-probe-", dir=existing))
+    except OSError as err:
+        raise ConfigError(
+            invalid(
+                "results_dir",
+                results_dir,
+                "a folder fedbench can create and write in",
+                f"nothing can be created in {existing} ({err.strerror}); {fix}",
+            )
+        ) from None
 
 
 def check_fl(fl: Mapping[str, Any]) -> None:
@@ -90,8 +123,9 @@ def check_config(config: Mapping[str, Any]) -> None:
 
     """
     check_known_keys(config)
-    if config["seed"] < 0:
-        raise ConfigError(invalid("seed", config["seed"], "an integer >= 0"))
+    if not 0 <= config["seed"] <= MAX_SEED:
+        raise ConfigError(invalid("seed", config["seed"], f"an integer in [0, {MAX_SEED}]"))
+    check_results_dir(config["results_dir"])
     check_fl(config["fl"])
     check_algorithm(config["algorithm"])
     if config["model"].get("hidden", 1) < 1:

@@ -72,6 +72,16 @@ def _error(argv):
         (["algorithm=fedprox", "algorithm.mu=-1"], ["algorithm.mu", "-1"]),
         (["export=csv"], ["export", "csv", "tff_sql"]),
         (["export_split_names=[train,train]"], ["export_split_names", "distinct"]),
+        (["plot=maybe"], ["plot='maybe'", "true or false"]),
+        (["fl.shuffle_clients=maybe"], ["fl.shuffle_clients='maybe'", "true or false"]),
+        (["fl.client_lr=inf"], ["fl.client_lr=inf", "finite"]),
+        # Seeds land in an int64 column: 2**64 would train, then fail to be written.
+        (["seed=18446744073709551616"], ["seed=18446744073709551616", "9223372036854775807"]),
+        # Spelt right, but a key of another algorithm / model: say which.
+        (["algorithm.mu=0.1"], ["algorithm.mu", "key of algorithm=fedprox", "drop algorithm.mu"]),
+        (["model.hidden=64"], ["model.hidden", "key of model=mlp"]),
+        # A list selects (merges) several options into one job; a sweep was meant.
+        (["partition=[iid,dirichlet]"], ["partition='[iid,dirichlet]'", "-m partition=iid,dir"]),
     ],
 )
 def test_bad_input_is_one_line_naming_key_value_and_what_is_allowed(argv, must_name):
@@ -88,6 +98,29 @@ def test_a_bad_job_anywhere_in_a_sweep_fails_the_check_up_front():
 def test_model_that_does_not_fit_the_dataset_is_caught_before_training():
     message = _error(["model=cnn"])  # digits are 8x8; the CNN needs 12x12
     assert "model='cnn'" in message and "8x8" in message
+
+
+def test_every_model_of_a_sweep_is_checked_against_the_data_not_only_the_first():
+    # One partition, two models: mlp fits the 8x8 digits, cnn does not.
+    message = _error(["-m", "model=mlp,cnn"])
+    assert "model='cnn'" in message and "8x8" in message
+
+
+def test_glob_sweeps_over_group_options_expand_as_in_hydra():
+    jobs = list(expand_jobs(parse_argv(["-m", "partition=glob(dirichlet*)"])))
+    assert jobs == [["partition=dirichlet"], ["partition=dirichlet_quantity"]]
+
+
+def test_results_dir_must_be_a_folder_that_can_be_written(tmp_path):
+    a_file = tmp_path / "f"
+    a_file.write_text("")
+    for where in (a_file, a_file / "below"):
+        message = _error([f"results_dir={where}"])
+        assert f"results_dir='{where}'" in message and f"{a_file} is a file" in message
+    message = _error(["results_dir=/proc/fedbench-results"])
+    assert "nothing can be created in /proc" in message
+    assert check_argv([f"results_dir={tmp_path / 'new' / 'results'}"]) == 1
+    assert not (tmp_path / "new").exists()  # checking creates nothing
 
 
 def test_sweep_expansion_matches_hydra_grid_and_the_default_sweep_checks():
