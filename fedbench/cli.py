@@ -25,9 +25,13 @@ from fedbench.config import register_schemas
 from fedbench.errors import FedbenchError
 from fedbench.pipeline import normalize
 from fedbench.preflight import CONF_DIR, PRIMARY_CONFIG, check_argv
+from fedbench.training.runtime import WorkerTerminated
 
 log = logging.getLogger("fedbench")
 EXIT_USAGE = 2
+#: 128 + the signal number, as shells report a process ended by SIGINT / SIGTERM.
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 def _fail(error: BaseException) -> None:
@@ -69,7 +73,19 @@ def _launch(task: Callable[[dict], object]) -> None:
     except FedbenchError as error:
         _fail(error)
     app = hydra.main(config_path=str(CONF_DIR), config_name=PRIMARY_CONFIG, version_base="1.3")
-    app(_guarded(task))()
+    try:
+        app(_guarded(task))()
+    except (KeyboardInterrupt, WorkerTerminated) as stop:
+        if os.environ.get("FEDBENCH_TRACEBACK"):
+            raise
+        code = stop.code if isinstance(stop, WorkerTerminated) else EXIT_INTERRUPTED
+        print(
+            f"fedbench: stopped by {'SIGTERM' if code == EXIT_TERMINATED else 'Ctrl-C'}; "
+            "finished runs are kept and the interrupted one is saved as failed: "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        sys.exit(code)
 
 
 def train_main() -> None:

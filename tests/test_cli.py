@@ -40,6 +40,7 @@ def _snapshot(folder: Path) -> dict:
         (["-m", "fl.rounds=3,0"], "fl.rounds=0 is invalid"),
         (["dataset=fmnist", "dataset.path=/nonexistent/fmnist"], "/nonexistent/fmnist"),
         (["partition=natural"], "partition='natural' is invalid"),
+        (["-m", "model=mlp,cnn", "fl.rounds=1"], "model='cnn' is invalid"),  # mlp must not train
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_leaves_results_alone(results_dir, argv, fragment):
@@ -105,10 +106,11 @@ def test_partition_command_prints_a_summary_and_writes_the_client_table(results_
 
 
 @pytest.mark.parametrize(
-    ("signame", "error"), [("SIGINT", "KeyboardInterrupt"), ("SIGTERM", "WorkerTerminated")]
+    ("signame", "error", "exit_code"),
+    [("SIGINT", "KeyboardInterrupt", 130), ("SIGTERM", "WorkerTerminated", 143)],
 )
 def test_a_signal_during_training_stops_the_worker_and_keeps_the_rounds_so_far(
-    results_dir, signame, error
+    results_dir, signame, error, exit_code
 ):
     import signal
     import time
@@ -135,7 +137,9 @@ def test_a_signal_during_training_stops_the_worker_and_keeps_the_rounds_so_far(
         assert len(workers) == 1
         child.send_signal(getattr(signal, signame))
         rest = child.communicate(timeout=60)[0]  # returns: nothing holds the pipe open
-        assert child.returncode != 0, rest
+        assert child.returncode == exit_code, rest  # 128 + the signal, as shells expect
+        assert "Traceback" not in rest
+        assert rest.strip().splitlines()[-1].startswith("fedbench: stopped by ")
         deadline = time.monotonic() + 10
         while workers[0].is_running() and workers[0].status() != psutil.STATUS_ZOMBIE:
             assert time.monotonic() < deadline, "worker_binary survived Ctrl-C"
