@@ -29,6 +29,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from fedbench import pipeline
 from fedbench.config.register import GROUP_SCHEMAS
+from fedbench.config.root import Config
 from fedbench.errors import ConfigError, invalid, unknown_key
 from fedbench.training.models import check_model_fits
 from fedbench.validation import check_config
@@ -158,6 +159,8 @@ def _unknown_key(key: str, inv: Invocation) -> ConfigError:
 
 
 def _keys_of(parent: str, inv: Invocation) -> list[str]:
+    if not parent:  # the root schema declares every top-level key
+        return sorted(f.name for f in dataclasses.fields(Config))
     try:
         cfg = _compose(
             inv, [o for o in inv.overrides if "," not in o and o.split("=")[0].count(".") == 0]

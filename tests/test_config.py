@@ -63,6 +63,7 @@ def _error(argv):
         (["partition=schema_dirichlet"], ["partition", "schema_dirichlet", "'dirichlet'"]),
         (["schema/partition=iid"], ["schema/partition", "not a config key", "'partition'"]),
         (["fl.rouns=5"], ["fl.rouns", "rounds"]),
+        (["seeed=1"], ["seeed is not a config key", "'seed'", "'plot'", "'export'"]),
         (["fl.rounds=0"], ["fl.rounds", "0", ">= 1"]),
         (["fl.num_clients=-3"], ["fl.num_clients", "-3"]),
         (["fl.clients_per_round=20"], ["fl.clients_per_round", "20", "fl.num_clients=10"]),

@@ -17,7 +17,8 @@ def _compact_writers(writer_ids: object, num_examples: int) -> tuple[np.ndarray,
                 "natural",
                 "a strategy the dataset supports: partition=natural needs writer ids and "
                 "this dataset has none",
-                "use dataset=femnist_leaf or dataset=emnist, or another partition",
+                "use dataset=femnist_leaf, dataset=emnist or dataset=synthetic, "
+                "or another partition",
             )
         )
     writers = np.asarray(writer_ids)
