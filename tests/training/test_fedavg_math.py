@@ -23,6 +23,27 @@ def _one_step_update(x, y):
     return -LR * x.T @ p_minus_y / len(y), -LR * p_minus_y.mean(axis=0)
 
 
+def _train_linear(clients, lr, *, rounds, clients_per_round, test=None):
+    """Train the zero-initialised linear model with FedAvg: one full batch per client
+    and epoch (batch 8 >= every client's size), no shuffling, seed 0."""
+    settings = LoopSettings(
+        rounds=rounds,
+        clients_per_round=clients_per_round,
+        local_epochs=1,
+        batch_size=8,
+        eval_every=1,
+        shuffle_clients=False,
+        seed=0,
+    )
+    test_x, test_y = test or (np.concatenate(clients.train_x), np.concatenate(clients.train_y))
+    model_fn = make_model_fn("linear", {}, (FEATURES,), CLASSES)
+    with tff_worker():
+        process = build_process("fedavg", model_fn, OptimizerSettings(lr, 0.0, 1.0))
+        model = initial_keras_model("linear", {}, (FEATURES,), CLASSES, init_seed=0)
+        records = list(run_rounds(process, model, clients, test_x, test_y, settings))
+    return records, model
+
+
 @pytest.fixture(scope="module")
 def two_clients():
     rng = np.random.default_rng(0)
@@ -44,21 +65,7 @@ def test_one_round_equals_the_example_weighted_average_of_local_steps(two_client
     expected_drift = np.dot(n, [np.linalg.norm(f - mean) for f in flat]) / n.sum()
     expected_drift /= np.linalg.norm(mean)
 
-    settings = LoopSettings(
-        rounds=1,
-        clients_per_round=2,
-        local_epochs=1,
-        batch_size=8,  # >= every client's size: exactly one step per client
-        eval_every=1,
-        shuffle_clients=False,
-        seed=0,
-    )
-    model_fn = make_model_fn("linear", {}, (FEATURES,), CLASSES)
-    test_x, test_y = np.concatenate(xs), np.concatenate(ys)
-    with tff_worker():
-        process = build_process("fedavg", model_fn, OptimizerSettings(LR, 0.0, 1.0))
-        model = initial_keras_model("linear", {}, (FEATURES,), CLASSES, init_seed=0)
-        (record,) = list(run_rounds(process, model, two_clients, test_x, test_y, settings))
+    (record,), model = _train_linear(two_clients, LR, rounds=1, clients_per_round=2)
 
     kernel, bias = model.get_weights()  # the loop copied the new global weights in
     np.testing.assert_allclose(kernel, expected_w, rtol=1e-5, atol=1e-6)
@@ -79,22 +86,7 @@ def test_a_client_update_tff_drops_for_being_non_finite_ends_the_run_as_diverged
     xs = [rng.normal(size=(5, FEATURES)).astype(np.float32) * s for s in (100.0, 0.01)]
     ys = [rng.integers(0, CLASSES, size=5) for _ in xs]
     clients = ClientArrays(train_x=xs, train_y=ys)
-    settings = LoopSettings(
-        rounds=3,
-        clients_per_round=2,
-        local_epochs=1,
-        batch_size=8,
-        eval_every=1,
-        shuffle_clients=False,
-        seed=0,
-    )
-    model_fn = make_model_fn("linear", {}, (FEATURES,), CLASSES)
-    with tff_worker():
-        process = build_process("fedavg", model_fn, OptimizerSettings(1e37, 0.0, 1.0))
-        model = initial_keras_model("linear", {}, (FEATURES,), CLASSES, init_seed=0)
-        records = list(
-            run_rounds(process, model, clients, np.concatenate(xs), np.concatenate(ys), settings)
-        )
+    records, _ = _train_linear(clients, 1e37, rounds=3, clients_per_round=2)
     assert len(records) == 1 and records[0].diverged
     assert records[0].train_loss == pytest.approx(np.log(CLASSES), rel=1e-5)
 
@@ -109,22 +101,9 @@ def test_a_round_whose_sampled_clients_hold_nothing_has_no_train_loss():
     clients = ClientArrays(
         train_x=[np.zeros((0, FEATURES), np.float32), x], train_y=[np.zeros(0, np.int64), y]
     )
-    settings = LoopSettings(
-        rounds=6,
-        clients_per_round=1,
-        local_epochs=1,
-        batch_size=8,
-        eval_every=1,
-        shuffle_clients=False,
-        seed=0,
-    )
     empty_rounds = [r for r in range(1, 7) if sample_clients(0, r, 2, 1).tolist() == [0]]
     assert 0 < len(empty_rounds) < 6  # seed 0 samples both kinds of round
-    model_fn = make_model_fn("linear", {}, (FEATURES,), CLASSES)
-    with tff_worker():
-        process = build_process("fedavg", model_fn, OptimizerSettings(LR, 0.0, 1.0))
-        model = initial_keras_model("linear", {}, (FEATURES,), CLASSES, init_seed=0)
-        records = list(run_rounds(process, model, clients, x, y, settings))
+    records, _ = _train_linear(clients, LR, rounds=6, clients_per_round=1, test=(x, y))
     assert len(records) == 6 and not any(r.diverged for r in records)
     for r in records:
         empty = r.round in empty_rounds
