@@ -12,8 +12,13 @@ parse, a disk-cache hit (after emptying the memo), an in-process hit.
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# Before TensorFlow is imported (the emnist loader uses it): keep its start-up chatter
+# off stderr, which carries the one-line errors. TF_CPP_MIN_LOG_LEVEL=0 shows it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import argparse
 import shutil
 import sys
 import tempfile
