@@ -38,7 +38,8 @@ def normalize(config: Mapping[str, Any]) -> dict[str, Any]:
 
     A sweep crossing ``partition=iid,dirichlet`` with ``partition.alpha=...`` then
     gives IID runs with ``alpha`` null, identical to each other, so they hash to one
-    run and are trained once.
+    run and are trained once. Likewise ``fl.client_holdout`` is 0 for ``natural``,
+    whose clients are evaluated on their writers' own test data.
 
     Returns
     -------
@@ -57,7 +58,13 @@ def normalize(config: Mapping[str, Any]) -> dict[str, Any]:
     if ignored:
         log.debug("partition=%s does not take %s; ignored", section["name"], ignored)
     section = {k: (v if k == "name" or k in used else None) for k, v in section.items()}
-    return {**config, "partition": section}
+    fl = config["fl"]
+    if section["name"] == "natural" and fl.get("client_holdout"):
+        # Writers bring their own test data (every dataset with writers has it), so a
+        # natural run never holds out; the same run must hash the same either way.
+        log.debug("partition=natural evaluates writers on their own test data; client_holdout=0")
+        fl = {**fl, "client_holdout": 0.0}
+    return {**config, "partition": section, "fl": fl}
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,19 @@ def test_natural_femnist_records_per_writer_accuracy_and_drift(results_dir, femn
     assert np.isfinite(frame[R.CLIENT_DRIFT]).all() and (frame[R.CLIENT_DRIFT] > 0).all()
     # 8 of 105 writers sampled: the other writers' examples are unassigned and reported.
     assert 0.8 < frame[R.DROPPED_FRACTION].iloc[0] < 1.0
+    # A holdout does not apply to writers with their own test data: the same run.
+    with_holdout = make_config(
+        results_dir,
+        "dataset=femnist_leaf",
+        f"dataset.path={femnist_leaf_dir}",
+        "partition=natural",
+        "fl.num_clients=8",
+        "fl.clients_per_round=4",
+        "fl.rounds=2",
+        "fl.client_holdout=0.2",
+    )
+    assert with_holdout["fl"]["client_holdout"] == 0.0
+    assert experiment.run(with_holdout) == "skipped"
 
 
 def test_pooled_data_has_per_client_accuracy_only_with_a_holdout(results_dir):
