@@ -131,6 +131,18 @@ def _one_line(error: Exception, inv: Invocation) -> ConfigError:
     if not_bool and (full_key or merging):
         key = full_key or merging.group(1)
         return ConfigError(invalid(key, not_bool.group(1), "true or false"))
+    section = re.search(r"Invalid type assigned: \w+ is not a subclass of \w+", text)
+    if section and merging:
+        key = merging.group(1)
+        value = re.search(r"Error merging override [^=\s]+=(\S*)", text).group(1)
+        return ConfigError(
+            invalid(
+                key,
+                value,
+                "a section of keys, not one value",
+                f"set a key inside it, e.g. {key}.<key>=<value> (fedbench --help lists them)",
+            )
+        )
     convert = re.search(r"Value '([^']*)' (?:of type '\w+' )?could not be converted to (\w+)", text)
     if convert and full_key:
         kind = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}.get(

@@ -74,6 +74,7 @@ def _error(argv):
         (["export=csv"], ["export", "csv", "tff_sql"]),
         (["export_split_names=[train,train]"], ["export_split_names", "distinct"]),
         (["plot=maybe"], ["plot='maybe'", "true or false"]),
+        (["fl=3"], ["fl='3' is invalid", "a section of keys", "fl.<key>=<value>"]),
         (["fl.shuffle_clients=maybe"], ["fl.shuffle_clients='maybe'", "true or false"]),
         (["fl.client_lr=inf"], ["fl.client_lr=inf", "finite"]),
         # Seeds land in an int64 column: 2**64 would train, then fail to be written.
