@@ -66,33 +66,36 @@ def _report(config: dict) -> str:
     return str(partition_report.report(config))
 
 
-def _launch(task: Callable[[dict], object]) -> None:
+def _launch(task: Callable[[dict], object], *, kept_on_interrupt: str) -> None:
+    """Check every job, then run them; Ctrl-C or SIGTERM ends in one line saying what is kept."""
     register_schemas()
-    try:
-        check_argv(sys.argv[1:])
-    except FedbenchError as error:
-        _fail(error)
     app = hydra.main(config_path=str(CONF_DIR), config_name=PRIMARY_CONFIG, version_base="1.3")
+    kept = "before any job ran: nothing was written"  # while the jobs are checked
     try:
+        try:
+            check_argv(sys.argv[1:])
+        except FedbenchError as error:
+            _fail(error)
+        kept = kept_on_interrupt
         app(_guarded(task))()
     except (KeyboardInterrupt, WorkerTerminated) as stop:
         if os.environ.get("FEDBENCH_TRACEBACK"):
             raise
         code = stop.code if isinstance(stop, WorkerTerminated) else EXIT_INTERRUPTED
-        print(
-            f"fedbench: stopped by {'SIGTERM' if code == EXIT_TERMINATED else 'Ctrl-C'}; "
-            "finished runs are kept and the interrupted one is saved as failed: "
-            "run the same command again to resume",
-            file=sys.stderr,
-        )
+        signal = "SIGTERM" if code == EXIT_TERMINATED else "Ctrl-C"
+        print(f"fedbench: stopped by {signal} {kept}", file=sys.stderr)
         sys.exit(code)
 
 
 def train_main() -> None:
     """``fedbench``: train every configured run through TFF and write its Parquet."""
-    _launch(_train)
+    _launch(
+        _train,
+        kept_on_interrupt="; finished runs are kept and the interrupted one is saved as "
+        "failed: run the same command again to resume",
+    )
 
 
 def partition_main() -> None:
     """``fedbench-partition``: partition, measure and report, without training."""
-    _launch(_report)
+    _launch(_report, kept_on_interrupt="; the reports written so far are kept")

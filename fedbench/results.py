@@ -274,9 +274,13 @@ class RunLock:
             if self._still_names(fd):
                 break
             os.close(fd)  # the previous owner unlinked it after we opened it: try again
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
         self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:
+            self.release()
+            raise
         return True
 
     def _still_names(self, fd: int) -> bool:
@@ -291,8 +295,9 @@ class RunLock:
         """Give up the claim (a no-op if it was not acquired)."""
         if self._fd is None:
             return
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        if self._still_names(self._fd):  # not a file someone else made after ours was removed
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
         os.close(self._fd)  # closing drops the lock
         self._fd = None
 

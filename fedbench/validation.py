@@ -49,7 +49,7 @@ def check_results_dir(results_dir: str) -> None:
     Its nearest existing ancestor must be a writable folder (so the missing levels
     can be created), and ``results_dir/runs``, where it exists, a folder too.
     """
-    path = Path(results_dir).expanduser()
+    path = Path(results_dir)  # as the run writes it: no ~ expansion, relative to the cwd
     existing = next(p for p in (path, *path.parents) if p.exists())
     fix = "point results_dir at a folder you can write to"
     for must_be_dir in (existing, path / "runs"):

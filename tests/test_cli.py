@@ -237,3 +237,20 @@ def test_two_sweeps_started_together_share_the_work_without_duplicates(results_d
     trained = sum(o.count(" completed: ") for o in outputs)
     assert trained == 4, outputs
     assert not list(R.runs_dir(results_dir).glob("*.lock"))
+
+
+def test_ctrl_c_while_the_jobs_are_checked_is_one_line_and_exit_130(monkeypatch, capsys):
+    # Pre-flight loads and partitions every job's data: on EMNIST that takes a while.
+    from fedbench import cli
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "check_argv", interrupted)
+    monkeypatch.setattr(sys, "argv", ["fedbench", "fl.rounds=1"])
+    monkeypatch.delenv("FEDBENCH_TRACEBACK", raising=False)
+    with pytest.raises(SystemExit) as stop:
+        cli.train_main()
+    assert stop.value.code == 130
+    err = capsys.readouterr().err
+    assert err == "fedbench: stopped by Ctrl-C before any job ran: nothing was written\n"

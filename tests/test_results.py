@@ -127,6 +127,21 @@ def test_a_claim_file_left_by_a_dead_process_is_taken_over(results_dir):
     assert not stale.exists()
 
 
+def test_releasing_a_claim_whose_file_was_removed_leaves_the_new_owners_file(results_dir):
+    # Someone deletes runs/.h.lock while A holds it; B then claims a new file. A's
+    # release must not unlink B's file, or a third job could claim the run too.
+    first = R.RunLock(results_dir, "h")
+    assert first.acquire()
+    first.path.unlink()
+    second = R.RunLock(results_dir, "h")
+    assert second.acquire()
+    first.release()
+    assert second.path.exists()
+    assert not R.RunLock(results_dir, "h").acquire()
+    second.release()
+    assert not second.path.exists()
+
+
 def test_the_runs_folder_reads_while_a_claim_is_held_or_left_behind(results_dir):
     # The README's reader, pd.read_parquet("results/runs"), must not trip over claims:
     # one held now, and one a killed process left.

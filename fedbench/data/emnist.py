@@ -15,6 +15,8 @@ nothing is fetched and a missing file is a one-line error saying where to put it
 
 from __future__ import annotations
 
+import os
+import tempfile
 from functools import partial
 from pathlib import Path
 
@@ -71,12 +73,19 @@ def emnist_file(
 
 
 def _download(folder: Path, only_digits: bool) -> None:
-    """Let TFF fetch ``emnist_all.sqlite`` into ``folder``; a failure is one line."""
+    """Let TFF fetch ``emnist_all.sqlite`` into ``folder``; a failure is one line.
+
+    TFF writes the file in place as it decompresses, so an interrupted download
+    would leave a truncated file that looks present; it downloads into a temporary
+    folder here and the file is moved into ``folder`` only once complete.
+    """
     import tensorflow_federated as tff
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tff.simulation.datasets.emnist.load_data(only_digits=only_digits, cache_dir=str(folder))
+        with tempfile.TemporaryDirectory(prefix=".emnist-download.", dir=folder) as tmp:
+            tff.simulation.datasets.emnist.load_data(only_digits=only_digits, cache_dir=tmp)
+            os.replace(Path(tmp) / FILE_NAME, folder / FILE_NAME)
     except Exception as err:  # network, disk, or a bad archive: all end the same way
         reason = (str(err).strip().splitlines() or [""])[0]
         raise DataError(

@@ -81,7 +81,7 @@ def _all_finite(weights: tff.learning.models.ModelWeights) -> bool:
     return all(np.all(np.isfinite(np.asarray(w))) for w in tf.nest.flatten(weights.trainable))
 
 
-def _dropped_updates(
+def dropped_updates(
     output: tff.learning.templates.LearningProcessOutput,
     clients: ClientArrays,
     sampled: np.ndarray,
@@ -92,10 +92,27 @@ def _dropped_updates(
     TFF weighs each client by the examples it trained on and gives weight 0 to a
     client whose update holds a NaN or an infinity; the aggregator's
     ``client_weight_total`` then falls short of what the sampled clients hold.
+
+    Parameters
+    ----------
+    output
+        The round's ``process.next`` output (its ``aggregator`` measurements).
+    clients
+        Every client's arrays.
+    sampled
+        The clients of the round.
+    local_epochs
+        Passes each client made over its data.
+
+    Returns
+    -------
+    int
+        The shortfall in examples, after allowing for float32 rounding of the weights.
     """
     expected = local_epochs * sum(len(clients.train_y[k]) for k in sampled)
     aggregated = float(output.metrics["aggregator"]["client_weight_total"])
-    return max(0, round(expected - aggregated))
+    # TFF hands each weight over as float32, exact only below 2**24: allow its rounding.
+    return max(0, round(expected - aggregated - expected * 2.0**-24))
 
 
 def run_rounds(
@@ -167,7 +184,7 @@ def run_rounds(
         train_loss = float(train["loss"]) if examples else math.nan
         train_accuracy = float(train["sparse_categorical_accuracy"]) if examples else math.nan
         weights = process.get_model_weights(state)
-        dropped = _dropped_updates(output, clients, sampled, settings.local_epochs)
+        dropped = dropped_updates(output, clients, sampled, settings.local_epochs)
         if dropped:
             log.warning(
                 "round %d: %d examples' worth of client updates were not finite; "

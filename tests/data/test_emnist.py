@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,7 +102,9 @@ def test_download_true_lets_tff_fetch_a_missing_file(tff_cache, tmp_path, monkey
     monkeypatch.setattr(tff.simulation.datasets.emnist, "load_data", fetch)
     folder = tmp_path / "fresh"
     d = load_dataset("emnist", {"cache_dir": str(folder), "download": True})
-    assert calls == [(True, str(folder))]
+    # TFF downloads into a temporary folder inside cache_dir; the file is moved out whole.
+    assert len(calls) == 1 and calls[0][0] is True and Path(calls[0][1]).parent == folder
+    assert [p.name for p in folder.iterdir()] == [FILE_NAME]
     assert (folder / FILE_NAME).is_file() and len(d.train) == sum(len(y) for _, y in train.values())
     load_dataset("emnist", {"cache_dir": str(folder), "download": True})
     assert len(calls) == 1  # present now: not fetched again
@@ -122,6 +125,21 @@ def test_a_failed_download_is_one_line_naming_the_folder(tmp_path, monkeypatch):
     assert "\n" not in message
     assert message.startswith(f"dataset.download=true: TFF could not download {FILE_NAME} into")
     assert "URLError" in message and "place the file there yourself" in message
+
+
+def test_an_interrupted_download_leaves_no_file_that_looks_complete(tmp_path, monkeypatch):
+    # TFF decompresses straight into <cache_dir>/emnist_all.sqlite: a download cut off
+    # halfway must not leave that truncated file in dataset.cache_dir.
+    import tensorflow_federated as tff
+
+    def cut_off(only_digits, cache_dir):
+        (Path(cache_dir) / FILE_NAME).write_bytes(b"SQLite format 3\x00 and then nothing")
+        raise ConnectionResetError("[Errno 104] Connection reset by peer")
+
+    monkeypatch.setattr(tff.simulation.datasets.emnist, "load_data", cut_off)
+    with pytest.raises(DataError, match="ConnectionResetError"):
+        load_dataset("emnist", {"cache_dir": str(tmp_path), "download": True})
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_options():

@@ -109,3 +109,21 @@ def test_a_round_whose_sampled_clients_hold_nothing_has_no_train_loss():
         empty = r.round in empty_rounds
         assert r.train_examples == (0 if empty else 6)
         assert np.isnan(r.train_loss) == empty and np.isnan(r.train_accuracy) == empty
+
+
+def test_float32_rounding_of_large_client_weights_is_not_a_dropped_update():
+    # TFF hands weights over as float32: EMNIST-62's 671,585 examples x 25 epochs on one
+    # client is 16,789,625, which float32 rounds to 16,789,624. That is no dropped
+    # client; 5 examples' worth missing from a small round is.
+    from types import SimpleNamespace
+
+    from fedbench.training.loop import dropped_updates
+
+    def output(total):
+        return SimpleNamespace(metrics={"aggregator": {"client_weight_total": total}})
+
+    big = ClientArrays(train_x=[np.zeros((671_585, 1))], train_y=[np.zeros(671_585, np.int64)])
+    assert float(np.float32(671_585 * 25)) == 16_789_624.0
+    assert dropped_updates(output(16_789_624.0), big, np.array([0]), local_epochs=25) == 0
+    small = ClientArrays(train_x=[np.zeros((5, 1))] * 2, train_y=[np.zeros(5, np.int64)] * 2)
+    assert dropped_updates(output(5.0), small, np.array([0, 1]), local_epochs=1) == 5
