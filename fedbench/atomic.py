@@ -16,9 +16,14 @@ from typing import IO, Any
 
 
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """The process umask: read from /proc where it can be (setting it, even back, races threads)."""
+    try:
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0)
+        os.umask(mask)
+        return mask
 
 
 def give_default_mode(path: str | os.PathLike) -> None:
