@@ -127,14 +127,13 @@ def _one_line(error: Exception, inv: Invocation) -> ConfigError:
         key = full_key or re.search(r"Key '([^']+)'", text).group(1)
         return _unknown_key(key, inv)
     not_bool = re.search(r"Value '([^']*)' is not a valid bool", text)
-    merging = re.search(r"Error merging override ([^=\s]+)=", text)
+    merging = re.search(r"Error merging override ([^=\s]+)=(\S*)", text)
     if not_bool and (full_key or merging):
         key = full_key or merging.group(1)
         return ConfigError(invalid(key, not_bool.group(1), "true or false"))
     section = re.search(r"Invalid type assigned: \w+ is not a subclass of \w+", text)
     if section and merging:
-        key = merging.group(1)
-        value = re.search(r"Error merging override [^=\s]+=(\S*)", text).group(1)
+        key, value = merging.groups()
         return ConfigError(
             invalid(
                 key,

@@ -169,8 +169,7 @@ def test_a_run_finished_by_another_process_just_before_the_claim_is_not_redone(
 
 
 def test_natural_femnist_records_per_writer_accuracy_and_drift(results_dir, femnist_leaf_dir):
-    config = make_config(
-        results_dir,
+    natural = (
         "dataset=femnist_leaf",
         f"dataset.path={femnist_leaf_dir}",
         "partition=natural",
@@ -178,6 +177,7 @@ def test_natural_femnist_records_per_writer_accuracy_and_drift(results_dir, femn
         "fl.clients_per_round=4",
         "fl.rounds=2",
     )
+    config = make_config(results_dir, *natural)
     with pytest.warns(UnassignedExamplesWarning, match="keeps 8 of 105 writers"):
         assert experiment.run(config) == R.STATUS_COMPLETED
     frame = read_run(config)
@@ -188,16 +188,7 @@ def test_natural_femnist_records_per_writer_accuracy_and_drift(results_dir, femn
     # 8 of 105 writers sampled: the other writers' examples are unassigned and reported.
     assert 0.8 < frame[R.DROPPED_FRACTION].iloc[0] < 1.0
     # A holdout does not apply to writers with their own test data: the same run.
-    with_holdout = make_config(
-        results_dir,
-        "dataset=femnist_leaf",
-        f"dataset.path={femnist_leaf_dir}",
-        "partition=natural",
-        "fl.num_clients=8",
-        "fl.clients_per_round=4",
-        "fl.rounds=2",
-        "fl.client_holdout=0.2",
-    )
+    with_holdout = make_config(results_dir, *natural, "fl.client_holdout=0.2")
     assert with_holdout["fl"]["client_holdout"] == 0.0
     assert experiment.run(with_holdout) == "skipped"
 
