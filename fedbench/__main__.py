@@ -1,6 +1,6 @@
 """``python -m fedbench`` is the ``fedbench`` command."""
 
-from fedbench.cli import train_main
-
 if __name__ == "__main__":
+    from fedbench.app.cli import train_main
+
     train_main()

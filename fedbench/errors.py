@@ -8,6 +8,7 @@ the key, the value, what is allowed, and how to fix it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -24,7 +25,70 @@ class DataError(FedbenchError):
 
 
 class PartitionError(FedbenchError, ValueError):
-    """Partition parameters do not fit each other or the data."""
+    """Partition parameters do not fit each other or the data.
+
+    The message names Python parameters (``alpha``, ``num_clients``), as a caller of
+    :func:`fedbench.partition` passes them. It is kept as a template whose ``{name}``
+    fields are those names, so :meth:`keyed` can render the same message with the
+    command line's keys (``partition.alpha``, ``fl.num_clients``).
+
+    Parameters
+    ----------
+    template
+        The message, with each parameter name in braces and literal braces doubled
+        (:func:`literal`).
+
+    """
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        super().__init__(self.keyed(lambda name: name))
+
+    def keyed(self, key_of: Callable[[str], str]) -> str:
+        """Return the message with every parameter name replaced by ``key_of(name)``."""
+        return self.template.format_map(_Names(key_of))
+
+
+class _Names(dict):
+    """``str.format_map`` mapping that names every field through a function."""
+
+    def __init__(self, key_of: Callable[[str], str]) -> None:
+        super().__init__()
+        self.key_of = key_of
+
+    def __missing__(self, name: str) -> str:
+        return self.key_of(name)
+
+
+def literal(value: object) -> str:
+    """Return ``str(value)`` with its braces doubled, for a :class:`PartitionError` template."""
+    return str(value).replace("{", "{{").replace("}", "}}")
+
+
+def param_invalid(param: str, value: Any, allowed: str, fix: str | None = None) -> PartitionError:
+    """Build the :class:`PartitionError` for an invalid parameter value.
+
+    Parameters
+    ----------
+    param
+        The Python parameter's name, e.g. ``"alpha"``.
+    value
+        The offending value.
+    allowed
+        What is allowed (a template: other parameters in braces).
+    fix
+        How to fix it (a template); defaults to "set {param} to {allowed}".
+
+    Returns
+    -------
+    PartitionError
+        Reading ``"{param}={value!r} is invalid: allowed is {allowed}; {fix}"``.
+
+    """
+    fix = fix or f"set {{{param}}} to {allowed}"
+    return PartitionError(
+        f"{{{param}}}={literal(repr(value))} is invalid: allowed is {allowed}; {fix}"
+    )
 
 
 def unknown_key(key: str, allowed: list[str]) -> str:

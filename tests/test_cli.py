@@ -241,13 +241,15 @@ def test_two_sweeps_started_together_share_the_work_without_duplicates(results_d
 
 def test_ctrl_c_while_the_jobs_are_checked_is_one_line_and_exit_130(monkeypatch, capsys):
     # Pre-flight loads and partitions every job's data: on EMNIST that takes a while.
-    from fedbench import cli
+    from fedbench.app import cli, prepare
 
-    def interrupted(argv):
+    def interrupted(spec, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "check_argv", interrupted)
-    monkeypatch.setattr(sys, "argv", ["fedbench", "fl.rounds=1"])
+    monkeypatch.setattr(prepare, "load_and_partition", interrupted)
+    # Hydra would reconfigure logging (closing handlers bound to the captured streams).
+    quiet = ["hydra/job_logging=none", "hydra/hydra_logging=none"]
+    monkeypatch.setattr(sys, "argv", ["fedbench", "fl.rounds=1", *quiet])
     monkeypatch.delenv("FEDBENCH_TRACEBACK", raising=False)
     with pytest.raises(SystemExit) as stop:
         cli.train_main()

@@ -1,32 +1,32 @@
 """One configuration end to end through TFF: learning, resume, determinism, divergence, failure."""
 
-import copy
-
 import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from fedbench import experiment
 from fedbench import results as R
-from fedbench.config import register_schemas
+from fedbench.app import experiment
+from fedbench.app.prepare import PreparedRun, forget_all, prepare
+from fedbench.app.schemas import CONF_DIR, register_schemas
 from fedbench.partitioning import UnassignedExamplesWarning
-from fedbench.pipeline import normalize
-from fedbench.preflight import CONF_DIR
+from fedbench.spec import RunSpec
 
 register_schemas()
 
 
-def make_config(results_dir, *overrides):
+def make_config(results_dir, *overrides) -> PreparedRun:
+    """The prepared run of ``fedbench results_dir=... <overrides>``, composed as the CLI does."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[f"results_dir={results_dir}", *overrides])
-    return normalize(OmegaConf.to_container(cfg, resolve=True))
+    forget_all()
+    return prepare(RunSpec.from_config(OmegaConf.to_container(cfg, resolve=True)))
 
 
-def read_run(config) -> pd.DataFrame:
-    hash_ = R.config_hash(experiment.identity(config))
-    return pd.read_parquet(R.run_path(config["results_dir"], hash_))
+def read_run(prepared: PreparedRun) -> pd.DataFrame:
+    spec = prepared.spec
+    return pd.read_parquet(R.run_path(spec.results_dir, spec.config_hash))
 
 
 FAST = ("fl.rounds=3", "fl.eval_every=1")
@@ -36,7 +36,7 @@ def test_iid_digits_learns_far_above_chance_and_resume_skips_it(results_dir):
     config = make_config(results_dir, "fl.rounds=15", "fl.eval_every=5")
     assert experiment.run(config) == R.STATUS_COMPLETED
     frame = read_run(config)
-    assert list(frame.columns) == list(R.COLUMNS)
+    assert list(frame.columns) == list(R.column_names())
     assert frame[R.ROUND].tolist() == list(range(1, 16))
     assert frame[R.EVALUATED].tolist() == [r % 5 == 0 for r in range(1, 16)]
     final = frame[R.TEST_ACCURACY].iloc[-1]
@@ -127,21 +127,23 @@ def test_non_finite_weights_with_a_finite_loss_are_divergence_too(results_dir):
 
 
 def test_a_failing_run_is_written_as_failed_and_redone_on_resume(results_dir, monkeypatch):
+    from fedbench.training import train
+
     config = make_config(results_dir, *FAST)
-    real = experiment.run_rounds
+    real = train.run_rounds
 
     def fail_after_first_round(*args, **kwargs):
         for record in real(*args, **kwargs):
             yield record
             raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(experiment, "run_rounds", fail_after_first_round)
+    monkeypatch.setattr(train, "run_rounds", fail_after_first_round)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        experiment.run(copy.deepcopy(config))
+        experiment.run(config)
     frame = read_run(config)
     assert frame[R.STATUS].tolist() == [R.STATUS_FAILED]
     assert "simulated crash" in frame[R.ERROR].iloc[0]
-    monkeypatch.setattr(experiment, "run_rounds", real)
+    monkeypatch.setattr(train, "run_rounds", real)
     assert experiment.run(config) == R.STATUS_COMPLETED
     assert read_run(config)[R.ROUND].tolist() == [1, 2, 3]
 
@@ -151,7 +153,7 @@ def test_a_run_finished_by_another_process_just_before_the_claim_is_not_redone(
 ):
     # Another sweep finishes the run between this one's first look and its claim.
     config = make_config(results_dir, *FAST)
-    hash_ = R.config_hash(experiment.identity(config))
+    hash_ = config.spec.config_hash
     real_claimed = R.claimed
 
     def finished_meanwhile(results, claimed_hash):
@@ -177,9 +179,9 @@ def test_natural_femnist_records_per_writer_accuracy_and_drift(results_dir, femn
         "fl.clients_per_round=4",
         "fl.rounds=2",
     )
-    config = make_config(results_dir, *natural)
     with pytest.warns(UnassignedExamplesWarning, match="keeps 8 of 105 writers"):
-        assert experiment.run(config) == R.STATUS_COMPLETED
+        config = make_config(results_dir, *natural)
+    assert experiment.run(config) == R.STATUS_COMPLETED
     frame = read_run(config)
     # Per-client accuracy comes from each sampled writer's own test examples.
     assert frame[R.CLIENT_ACCURACY_MEAN].between(0, 1).all()
@@ -188,8 +190,9 @@ def test_natural_femnist_records_per_writer_accuracy_and_drift(results_dir, femn
     # 8 of 105 writers sampled: the other writers' examples are unassigned and reported.
     assert 0.8 < frame[R.DROPPED_FRACTION].iloc[0] < 1.0
     # A holdout does not apply to writers with their own test data: the same run.
-    with_holdout = make_config(results_dir, *natural, "fl.client_holdout=0.2")
-    assert with_holdout["fl"]["client_holdout"] == 0.0
+    with pytest.warns(UnassignedExamplesWarning):
+        with_holdout = make_config(results_dir, *natural, "fl.client_holdout=0.2")
+    assert with_holdout.spec.fl.client_holdout == 0.0
     assert experiment.run(with_holdout) == "skipped"
 
 

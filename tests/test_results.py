@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 import os
 import subprocess
@@ -8,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from fedbench import results as R
-from fedbench.experiment import config_columns, identity
+from fedbench.app.experiment import config_columns
+from fedbench.spec import RunSpec
 
 
 def _row(**overrides):
@@ -36,7 +38,7 @@ def test_interface_columns_are_all_in_the_schema():
     size_cv, fedbench_version, tensorflow_version, tff_version, git_commit, started_at,
     client_accuracy_mean, client_accuracy_p10, client_drift"""
     expected = {c.strip() for c in interface.replace("\n", " ").split(",")}
-    assert expected <= set(R.COLUMNS)
+    assert expected <= set(R.column_names())
 
 
 def test_files_with_null_and_set_parameters_concatenate(results_dir):
@@ -44,7 +46,7 @@ def test_files_with_null_and_set_parameters_concatenate(results_dir):
     R.write_run([_row(**{R.ALPHA: 0.5, R.CONFIG_HASH: "h2", R.RUN_ID: "h2-1"})], results_dir, "h2")
     frame = pd.read_parquet(R.runs_dir(results_dir))
     assert sorted(frame[R.ALPHA].fillna(-1).tolist()) == [-1.0, 0.5]
-    assert list(R.load_runs(results_dir).columns) == list(R.COLUMNS)
+    assert list(R.load_runs(results_dir).columns) == list(R.column_names())
 
 
 def test_unknown_column_is_an_error_not_a_silent_drop(results_dir):
@@ -152,43 +154,26 @@ def test_the_runs_folder_reads_while_a_claim_is_held_or_left_behind(results_dir)
         assert pd.read_parquet(R.runs_dir(results_dir))[R.RUN_ID].tolist() == ["abc-1"]
 
 
-def test_config_hash_ignores_where_results_go_but_not_the_seed():
-    config = {
-        "dataset": {"name": "digits"},
-        "partition": {"name": "iid"},
-        "model": {"name": "linear"},
-        "algorithm": {"name": "fedavg"},
-        "fl": {"num_clients": 10},
-        "seed": 0,
-        "results_dir": "a",
-        "plot": False,
-        "export": None,
+def test_config_hash_ignores_where_results_go_but_not_the_seed(tmp_path):
+    spec = RunSpec.create(results_dir=str(tmp_path / "a"))
+    moved = dataclasses.replace(spec, results_dir=str(tmp_path / "b"), plot=True)
+    reseeded = RunSpec.create(results_dir=str(tmp_path / "a"), seed=1)
+    assert spec.config_hash == moved.config_hash
+    assert spec.config_hash != reseeded.config_hash
+
+
+def test_registering_a_strategy_changes_no_existing_hash():
+    # The identity holds the chosen strategy's parameters only, so another strategy's
+    # parameter (a new null column) leaves every existing run's name unchanged.
+    spec = RunSpec.create(partition="dirichlet")
+    assert spec.identity()["partition"] == {
+        "name": "dirichlet",
+        "alpha": 0.5,
+        "min_client_size": 10,
     }
-    moved = {**config, "results_dir": "b", "plot": True}
-    reseeded = {**config, "seed": 1}
-    assert R.config_hash(identity(config)) == R.config_hash(identity(moved))
-    assert R.config_hash(identity(config)) != R.config_hash(identity(reseeded))
 
 
 def test_config_columns_leave_inapplicable_parameters_null():
-    config = {
-        "dataset": {"name": "digits"},
-        "partition": {"name": "iid", "alpha": None, "classes_per_client": None},
-        "model": {"name": "linear"},
-        "algorithm": {"name": "fedavg"},
-        "fl": {
-            "num_clients": 10,
-            "clients_per_round": 5,
-            "rounds": 3,
-            "local_epochs": 1,
-            "batch_size": 20,
-            "client_lr": 0.1,
-            "server_lr": 1.0,
-            "client_momentum": 0.0,
-            "eval_every": 1,
-        },
-        "seed": 0,
-    }
-    row = config_columns(config)
+    row = config_columns(RunSpec.create(clients_per_round=5))
     assert row[R.ALPHA] is None and row[R.SIGMA] is None
     assert row[R.CLIENTS_PER_ROUND] == 5

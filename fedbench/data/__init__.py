@@ -1,19 +1,18 @@
 """Dataset loaders: one module per source format, all returning :class:`FederatedDataset`.
 
-Also the preflight check (:func:`check_dataset`), the cache (:mod:`fedbench.data.cache`)
-and the exporters (:data:`fedbench.data.export.EXPORTERS`).
+Each dataset is one :class:`DatasetSpec` in :data:`DATASETS`; also the cache
+(:mod:`fedbench.data.cache`) and the exporters (:data:`fedbench.data.export.EXPORTERS`).
 """
 
 from fedbench.data.base import FederatedDataset, Split
-from fedbench.data.export import EXPORTERS
-from fedbench.data.registry import LOADERS, check_dataset, dataset_has_writers, load_dataset
+from fedbench.data.registry import DATASETS, DatasetSpec, get_dataset, load_dataset, register
 
 __all__ = [
-    "EXPORTERS",
-    "LOADERS",
+    "DATASETS",
+    "DatasetSpec",
     "FederatedDataset",
     "Split",
-    "check_dataset",
-    "dataset_has_writers",
+    "get_dataset",
     "load_dataset",
+    "register",
 ]

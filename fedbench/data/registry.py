@@ -1,14 +1,18 @@
-"""Dataset name -> loader, preflight check and writer flag.
+"""One :class:`DatasetSpec` per dataset: its loader, its check, whether it has writers.
 
-Add a dataset by writing a loader (and a check that reads no data), then
-registering both here, with its schema in :mod:`fedbench.config.dataset` and
-``conf/dataset/<name>.yaml``.
+A dataset's options and their defaults are its loader's keyword arguments; the
+command line's schema (``dataset.<option>``) is derived from them. Add a dataset by
+writing a loader and a check that reads no data (same keywords), then one
+:class:`DatasetSpec` in :data:`DATASETS` (or :func:`register`), and
+``conf/dataset/<name>.yaml`` if Hydra should list it as a file.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from fedbench.data._common import check_fraction, check_int
@@ -22,106 +26,127 @@ from fedbench.data.synthetic import check_synthetic, load_synthetic
 from fedbench.errors import ConfigError, invalid
 
 
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registered dataset.
+
+    Attributes
+    ----------
+    name
+        The ``dataset=`` value.
+    load
+        Returns the :class:`FederatedDataset`; its keyword arguments (each with a
+        default) are the dataset's options.
+    check
+        Same keywords as ``load``: validates the values and locates the files
+        without parsing them (cheap enough for every job of a sweep).
+    has_writers
+        Whether the data carries writer ids (``partition=natural`` needs them).
+    summary
+        One line for ``--help`` and the docs.
+    options
+        Each option's signature parameter (name, default, annotation), from ``load``.
+
+    """
+
+    name: str
+    load: Callable[..., FederatedDataset]
+    check: Callable[..., Any]
+    has_writers: bool
+    summary: str
+    options: Mapping[str, inspect.Parameter] = field(init=False)
+
+    def __post_init__(self) -> None:
+        options = inspect.signature(self.load, eval_str=True).parameters
+        no_default = [n for n, p in options.items() if p.default is inspect.Parameter.empty]
+        if no_default:
+            raise TypeError(f"dataset {self.name!r}: options without a default: {no_default}")
+        object.__setattr__(self, "options", MappingProxyType(dict(options)))
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Each option's default value."""
+        return {name: p.default for name, p in self.options.items()}
+
+    def checked_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Return ``options`` (less ``name``) after refusing unknown keys and running :attr:`check`.
+
+        Raises
+        ------
+        ConfigError
+            An unknown key or a value out of range.
+        DataError
+            A required file or folder is missing (the message says what to place where).
+
+        """
+        opts = {k: v for k, v in dict(options or {}).items() if k != "name"}
+        for key in opts:
+            if key not in self.options:
+                raise ConfigError(
+                    invalid(
+                        f"dataset.{key}",
+                        opts[key],
+                        f"a key of dataset={self.name}: {sorted(self.options)}",
+                        f"remove dataset.{key}",
+                    )
+                )
+        self.check(**opts)
+        return opts
+
+
 def _check_digits(test_fraction: float = 0.2, split_seed: int = 0) -> None:
     check_fraction("dataset.test_fraction", test_fraction)
     check_int("dataset.split_seed", split_seed, 0)
 
 
-#: Each loader takes the dataset config's keys (less ``name``) as keyword arguments.
-LOADERS: dict[str, Callable[..., FederatedDataset]] = {
-    "digits": load_digits,
-    "emnist": load_emnist,
-    "femnist_leaf": load_femnist_leaf,
-    "fmnist": load_fmnist,
-    "mnist": load_mnist,
-    "emnist_idx": load_emnist_idx,
-    "synthetic": load_synthetic,
-}
-
-#: Same keyword arguments as the loader; validate values and locate files without parsing them.
-CHECKS: dict[str, Callable[..., Any]] = {
-    "digits": _check_digits,
-    "emnist": emnist_file,
-    "femnist_leaf": leaf_files,
-    "fmnist": fmnist_files,
-    "mnist": mnist_files,
-    "emnist_idx": emnist_idx_files,
-    "synthetic": check_synthetic,
-}
-
-#: Whether the dataset carries writer ids (``partition=natural`` needs them).
-HAS_WRITERS: dict[str, bool] = {
-    "digits": False,
-    "emnist": True,
-    "femnist_leaf": True,
-    "fmnist": False,
-    "mnist": False,
-    "emnist_idx": False,
-    "synthetic": True,
+#: Dataset name -> its spec.
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec("digits", load_digits, _check_digits, False, "scikit-learn's 1,797 8x8 digits"),
+        DatasetSpec("emnist", load_emnist, emnist_file, True, "TFF's federated EMNIST (by writer)"),
+        DatasetSpec(
+            "femnist_leaf", load_femnist_leaf, leaf_files, True, "LEAF's FEMNIST JSON (by writer)"
+        ),
+        DatasetSpec("fmnist", load_fmnist, fmnist_files, False, "Fashion-MNIST (IDX files)"),
+        DatasetSpec("mnist", load_mnist, mnist_files, False, "MNIST-style IDX folder"),
+        DatasetSpec(
+            "emnist_idx", load_emnist_idx, emnist_idx_files, False, "NIST's EMNIST IDX, pooled"
+        ),
+        DatasetSpec(
+            "synthetic", load_synthetic, check_synthetic, True, "Synthetic(alpha, beta), FedProx"
+        ),
+    )
 }
 
 
-def _options(name: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Return ``options`` as a dict (less ``name``) after checking the dataset and keys exist."""
-    if name not in LOADERS:
-        raise ConfigError(invalid("dataset", name, f"one of {sorted(LOADERS)}"))
-    opts = {k: v for k, v in dict(options or {}).items() if k != "name"}
-    accepted = inspect.signature(LOADERS[name]).parameters
-    for key in opts:
-        if key not in accepted:
-            raise ConfigError(
-                invalid(
-                    f"dataset.{key}",
-                    opts[key],
-                    f"a key of dataset={name}: {sorted(accepted)}",
-                    f"remove dataset.{key}",
-                )
-            )
-    return opts
+def register(spec: DatasetSpec) -> DatasetSpec:
+    """Add ``spec`` to :data:`DATASETS`; return it.
+
+    Raises
+    ------
+    ValueError
+        The name is taken.
+
+    """
+    if spec.name in DATASETS:
+        raise ValueError(f"a dataset named {spec.name!r} is already registered")
+    DATASETS[spec.name] = spec
+    return spec
 
 
-def check_dataset(name: str, options: Mapping[str, Any] | None = None) -> None:
-    """Validate a dataset's options and that its files exist, without parsing anything.
-
-    Cheap enough to run for every job of a sweep before any training starts.
-
-    Parameters
-    ----------
-    name
-        A key of :data:`LOADERS` (the ``dataset=`` config value).
-    options
-        The rest of the ``dataset`` config group (``name`` is ignored).
+def get_dataset(name: Any) -> DatasetSpec:
+    """Return the spec of dataset ``name``.
 
     Raises
     ------
     ConfigError
-        Unknown dataset or key, or a value out of range.
-    DataError
-        A required file or folder is missing (the message says what to place where).
+        No dataset has that name.
 
     """
-    opts = _options(name, options)
-    CHECKS[name](**opts)
-
-
-def dataset_has_writers(name: str, options: Mapping[str, Any] | None = None) -> bool:
-    """Whether dataset ``name`` carries writer ids, known without loading it.
-
-    Parameters
-    ----------
-    name
-        A key of :data:`LOADERS`.
-    options
-        The dataset's options (checked for unknown keys; no dataset depends on them today).
-
-    Returns
-    -------
-    bool
-        ``True`` for ``femnist_leaf``, ``emnist`` and ``synthetic``.
-
-    """
-    _options(name, options)
-    return HAS_WRITERS[name]
+    if not isinstance(name, str) or name not in DATASETS:
+        raise ConfigError(invalid("dataset", name, f"one of {sorted(DATASETS)}"))
+    return DATASETS[name]
 
 
 def load_dataset(name: str, options: Mapping[str, Any] | None = None) -> FederatedDataset:
@@ -130,7 +155,7 @@ def load_dataset(name: str, options: Mapping[str, Any] | None = None) -> Federat
     Parameters
     ----------
     name
-        A key of :data:`LOADERS` (the ``dataset=`` config value).
+        A key of :data:`DATASETS` (the ``dataset=`` config value).
     options
         Keyword arguments for the loader (the rest of the ``dataset`` config group;
         ``name`` is ignored).
@@ -140,6 +165,5 @@ def load_dataset(name: str, options: Mapping[str, Any] | None = None) -> Federat
     FederatedDataset
 
     """
-    opts = _options(name, options)
-    CHECKS[name](**opts)
-    return LOADERS[name](**opts)
+    spec = get_dataset(name)
+    return spec.load(**spec.checked_options(options))

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fedbench.errors import PartitionError, invalid
+from fedbench.errors import param_invalid
 
 #: Upper bound on the draws of the strategies that resample until every client
 #: reaches ``min_client_size``.
@@ -160,7 +160,7 @@ def draw_until_min_size(
     sizes_of
         Maps an allocation to the client sizes.
     relax
-        What to change when the cap is hit, e.g. "raise partition.alpha".
+        What to change when the cap is hit, a message template, e.g. ``"raise {alpha}"``.
 
     Returns
     -------
@@ -180,14 +180,12 @@ def draw_until_min_size(
         if smallest >= min_client_size:
             return allocation
         best = max(best, smallest)
-    raise PartitionError(
-        invalid(
-            "partition.min_client_size",
-            min_client_size,
-            f"a size every client reaches; the best of {MAX_DRAWS} draws still left "
-            f"a client with only {best} examples",
-            f"lower partition.min_client_size, {relax}, or use fewer fl.num_clients",
-        )
+    raise param_invalid(
+        "min_client_size",
+        min_client_size,
+        f"a size every client reaches; the best of {MAX_DRAWS} draws still left "
+        f"a client with only {best} examples",
+        f"lower {{min_client_size}}, {relax}, or use fewer {{num_clients}}",
     )
 
 

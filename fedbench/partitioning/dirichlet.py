@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from fedbench.partitioning import _core, _validation
+from fedbench.partitioning.params import ALPHA, MIN_CLIENT_SIZE
+from fedbench.partitioning.spec import Strategy
 
 
 def label_skew_counts(
@@ -88,7 +90,7 @@ def draw_label_skew(
         lambda: label_skew_counts(class_sizes, targets, alpha, rng),
         min_client_size,
         sizes_of=lambda table: table.sum(axis=0),
-        relax="raise partition.alpha",
+        relax="raise {alpha}",
     )
 
 
@@ -97,8 +99,8 @@ def dirichlet(
     num_clients: int,
     rng: np.random.Generator,
     *,
-    alpha: float,
-    min_client_size: int,
+    alpha: float = 0.5,
+    min_client_size: int = 10,
 ) -> list[np.ndarray]:
     """Split each class over the clients by Dirichlet proportions (label skew).
 
@@ -145,7 +147,10 @@ def dirichlet(
 
     """
     params = {"alpha": alpha, "min_client_size": min_client_size}
-    labels = _validation.checked_labels("dirichlet", labels, num_clients, params)
+    labels = _validation.checked_labels(STRATEGY, labels, num_clients, params)
     targets = np.full(num_clients, len(labels) / num_clients)
     counts = draw_label_skew(np.bincount(labels), targets, alpha, min_client_size, rng)
     return _core.parts_from_class_counts(labels, counts, rng)
+
+
+STRATEGY = Strategy("dirichlet", dirichlet, (ALPHA, MIN_CLIENT_SIZE))

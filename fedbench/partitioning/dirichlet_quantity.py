@@ -6,7 +6,16 @@ import numpy as np
 
 from fedbench.partitioning import _core, _validation
 from fedbench.partitioning.dirichlet import draw_label_skew
+from fedbench.partitioning.params import ALPHA, MIN_CLIENT_SIZE
 from fedbench.partitioning.quantity import draw_sizes
+from fedbench.partitioning.spec import POSITIVE_FLOAT, Param, Strategy
+
+QUANTITY_ALPHA = Param(
+    "quantity_alpha",
+    POSITIVE_FLOAT,
+    "Dirichlet concentration of client sizes (dirichlet_quantity); smaller is more unequal.",
+    label="qα",
+)
 
 
 def dirichlet_quantity(
@@ -14,9 +23,9 @@ def dirichlet_quantity(
     num_clients: int,
     rng: np.random.Generator,
     *,
-    alpha: float,
-    quantity_alpha: float,
-    min_client_size: int,
+    alpha: float = 0.5,
+    quantity_alpha: float = 0.5,
+    min_client_size: int = 10,
 ) -> list[np.ndarray]:
     """Label skew of strength ``alpha`` and quantity skew of strength ``quantity_alpha``.
 
@@ -72,9 +81,14 @@ def dirichlet_quantity(
 
     """
     params = {"alpha": alpha, "quantity_alpha": quantity_alpha, "min_client_size": min_client_size}
-    labels = _validation.checked_labels("dirichlet_quantity", labels, num_clients, params)
+    labels = _validation.checked_labels(STRATEGY, labels, num_clients, params)
     n = len(labels)
-    relax_sizes = "raise partition.quantity_alpha"
+    relax_sizes = "raise {quantity_alpha}"
     targets = draw_sizes(n, num_clients, quantity_alpha, min_client_size, rng, relax=relax_sizes)
     counts = draw_label_skew(np.bincount(labels), targets, alpha, min_client_size, rng)
     return _core.parts_from_class_counts(labels, counts, rng)
+
+
+STRATEGY = Strategy(
+    "dirichlet_quantity", dirichlet_quantity, (ALPHA, QUANTITY_ALPHA, MIN_CLIENT_SIZE)
+)

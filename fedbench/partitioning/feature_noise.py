@@ -6,10 +6,11 @@ import numpy as np
 
 from fedbench.partitioning import _validation
 from fedbench.partitioning.iid import iid
+from fedbench.partitioning.spec import NON_NEGATIVE_FLOAT, Param, Strategy
 
 
 def feature_noise(
-    labels: np.ndarray, num_clients: int, rng: np.random.Generator, *, sigma: float
+    labels: np.ndarray, num_clients: int, rng: np.random.Generator, *, sigma: float = 0.1
 ) -> list[np.ndarray]:
     """Split IID; the feature skew comes from per-client Gaussian noise applied later.
 
@@ -33,7 +34,7 @@ def feature_noise(
         The IID parts.
 
     """
-    _validation.check_params("feature_noise", num_clients, {"sigma": sigma})
+    _validation.check_params(STRATEGY, num_clients, {"sigma": sigma})
     return iid(labels, num_clients, rng)
 
 
@@ -58,7 +59,21 @@ def client_noise_sigmas(sigma: float, num_clients: int) -> np.ndarray:
     [0.0, 0.1, 0.2, 0.3]
 
     """
-    _validation.check_params("feature_noise", num_clients, {"sigma": sigma})
+    _validation.check_params(STRATEGY, num_clients, {"sigma": sigma})
     if num_clients == 1:
         return np.zeros(1)
     return sigma * np.arange(num_clients) / (num_clients - 1)
+
+
+STRATEGY = Strategy(
+    "feature_noise",
+    feature_noise,
+    (
+        Param(
+            "sigma",
+            NON_NEGATIVE_FLOAT,
+            "Noise standard deviation of the last client (client k gets sigma*k/(K-1)).",
+            label="σ",
+        ),
+    ),
+)

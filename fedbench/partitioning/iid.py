@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fedbench.partitioning import _core, _validation
+from fedbench.partitioning.spec import Strategy
 
 
 def iid(labels: np.ndarray, num_clients: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -34,7 +35,10 @@ def iid(labels: np.ndarray, num_clients: int, rng: np.random.Generator) -> list[
         ``num_clients`` is not an integer >= 1 or exceeds the number of examples.
 
     """
-    labels = _validation.checked_labels("iid", labels, num_clients, {})
+    labels = _validation.checked_labels(STRATEGY, labels, num_clients, {})
     num_classes = int(labels.max()) + 1
     sizes = _core.even_sizes(len(labels), num_clients)
     return _core.parts_from_sizes(labels, num_classes, sizes, rng)
+
+
+STRATEGY = Strategy("iid", iid)

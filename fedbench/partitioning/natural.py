@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedbench.errors import PartitionError, invalid
+from fedbench.errors import param_invalid
 from fedbench.partitioning import _core, _validation
+from fedbench.partitioning.spec import Param, Strategy, one_of
 
 
 def _compact_writers(writer_ids: object, num_examples: int) -> tuple[np.ndarray, int]:
     """Return each example's writer renumbered ``0..W-1`` (ascending id order) and ``W``."""
     if writer_ids is None:
-        raise PartitionError(
-            invalid(
-                "partition",
-                "natural",
-                "a strategy the dataset supports: partition=natural needs writer ids and "
-                "this dataset has none",
-                "use dataset=femnist_leaf, dataset=emnist or dataset=synthetic, "
-                "or another partition",
-            )
+        raise param_invalid(
+            "strategy",
+            "natural",
+            "a strategy the data supports: natural needs writer ids and this data has none",
+            "pass {writer_ids}, use a dataset with writers, or another strategy",
         )
     writers = np.asarray(writer_ids)
     if (
@@ -27,13 +24,11 @@ def _compact_writers(writer_ids: object, num_examples: int) -> tuple[np.ndarray,
         or not np.issubdtype(writers.dtype, np.integer)
         or (writers.size and writers.min() < 0)
     ):
-        raise PartitionError(
-            invalid(
-                "writer_ids",
-                f"<array of shape {writers.shape}, dtype {writers.dtype}>",
-                f"one integer writer index >= 0 per example ({num_examples})",
-                "pass the dataset split's writers array",
-            )
+        raise param_invalid(
+            "writer_ids",
+            f"<array of shape {writers.shape}, dtype {writers.dtype}>",
+            f"one integer writer index >= 0 per example ({num_examples})",
+            "pass the dataset split's writers array",
         )
     present = np.bincount(writers) > 0
     new_id = np.cumsum(present) - 1
@@ -45,7 +40,7 @@ def natural(
     num_clients: int,
     rng: np.random.Generator,
     *,
-    writer_mode: str,
+    writer_mode: str = "sample",
     writer_ids: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Make each writer a client (LEAF's natural FEMNIST federation).
@@ -94,17 +89,15 @@ def natural(
         In ``sample`` mode with ``K < W``.
 
     """
-    _validation.check_params("natural", num_clients, {"writer_mode": writer_mode})
+    _validation.check_params(STRATEGY, num_clients, {"writer_mode": writer_mode})
     labels = _validation.as_labels(labels)
     writers, num_writers = _compact_writers(writer_ids, len(labels))
     if num_clients > num_writers:
-        raise PartitionError(
-            invalid(
-                "fl.num_clients",
-                num_clients,
-                f"at most the number of writers ({num_writers}) for partition=natural",
-                f"set fl.num_clients <= {num_writers}",
-            )
+        raise param_invalid(
+            "num_clients",
+            num_clients,
+            f"at most the number of writers ({num_writers}) for the natural strategy",
+            f"set {{num_clients}} <= {num_writers}",
         )
     client_of_writer = np.full(num_writers, _core.UNASSIGNED, dtype=np.int64)
     if num_clients == num_writers:
@@ -128,3 +121,18 @@ def natural(
             "set partition.writer_mode=merge or raise fl.num_clients",
         )
     return _core.parts_from_clients(client_of, num_clients)
+
+
+STRATEGY = Strategy(
+    "natural",
+    natural,
+    (
+        Param(
+            "writer_mode",
+            one_of("sample", "merge"),
+            "With fewer clients than writers: 'sample' a seeded subset of writers, or "
+            "'merge' writers into silos.",
+        ),
+    ),
+    data=("writer_ids",),
+)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedbench.errors import PartitionError, invalid
+from fedbench.errors import PartitionError, param_invalid
 from fedbench.partitioning import _core, _validation
+from fedbench.partitioning.spec import POSITIVE_INT, Param, Strategy
 
 
 def class_holders(
@@ -31,7 +32,7 @@ def pathological(
     num_clients: int,
     rng: np.random.Generator,
     *,
-    classes_per_client: int,
+    classes_per_client: int = 2,
 ) -> list[np.ndarray]:
     """Give every client exactly ``classes_per_client`` classes, each class split evenly.
 
@@ -80,19 +81,17 @@ def pathological(
 
     """
     params = {"classes_per_client": classes_per_client}
-    labels = _validation.checked_labels("pathological", labels, num_clients, params)
+    labels = _validation.checked_labels(STRATEGY, labels, num_clients, params)
     all_sizes = np.bincount(labels)
     present = np.flatnonzero(all_sizes)
     class_sizes = all_sizes[present]
     num_classes = len(present)
     if classes_per_client > num_classes:
-        raise PartitionError(
-            invalid(
-                "partition.classes_per_client",
-                classes_per_client,
-                f"at most the number of classes present ({num_classes})",
-                f"set partition.classes_per_client <= {num_classes}",
-            )
+        raise param_invalid(
+            "classes_per_client",
+            classes_per_client,
+            f"at most the number of classes present ({num_classes})",
+            f"set {{classes_per_client}} <= {num_classes}",
         )
     holds = class_holders(num_clients, num_classes, classes_per_client, rng)
     holders = holds.sum(axis=0)  # (C,) clients holding each class
@@ -124,7 +123,21 @@ def _check_no_client_empty(
     short = np.flatnonzero(class_sizes < holders)
     c = short[np.argmin(class_sizes[short] - holders[short])]
     raise PartitionError(
-        f"partition=pathological: {empty} of {len(counts)} clients would get no examples "
+        f"the pathological strategy: {empty} of {len(counts)} clients would get no examples "
         f"(class {class_ids[c]} has {class_sizes[c]} examples for {holders[c]} clients holding "
-        f"it); lower fl.num_clients or raise partition.classes_per_client"
+        "it); lower {num_clients} or raise {classes_per_client}"
     )
+
+
+STRATEGY = Strategy(
+    "pathological",
+    pathological,
+    (
+        Param(
+            "classes_per_client",
+            POSITIVE_INT,
+            "Classes each client holds (NIID-Bench's #C=k).",
+            label="#C",
+        ),
+    ),
+)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from fedbench.partitioning import _core, _validation
+from fedbench.partitioning.params import ALPHA, MIN_CLIENT_SIZE
+from fedbench.partitioning.spec import Strategy
 
 
 def draw_sizes(
@@ -13,7 +15,7 @@ def draw_sizes(
     alpha: float,
     min_client_size: int,
     rng: np.random.Generator,
-    relax: str = "raise partition.alpha",
+    relax: str = "raise {alpha}",
 ) -> np.ndarray:
     """Draw client sizes ``floor``-cut from ``Dir(alpha)`` until all reach ``min_client_size``.
 
@@ -43,8 +45,8 @@ def quantity(
     num_clients: int,
     rng: np.random.Generator,
     *,
-    alpha: float,
-    min_client_size: int,
+    alpha: float = 0.5,
+    min_client_size: int = 10,
 ) -> list[np.ndarray]:
     """Draw client sizes from Dir(alpha) and fill each client with random examples.
 
@@ -87,6 +89,9 @@ def quantity(
 
     """
     params = {"alpha": alpha, "min_client_size": min_client_size}
-    labels = _validation.checked_labels("quantity", labels, num_clients, params)
+    labels = _validation.checked_labels(STRATEGY, labels, num_clients, params)
     sizes = draw_sizes(len(labels), num_clients, alpha, min_client_size, rng)
     return _core.parts_from_sizes(labels, int(labels.max()) + 1, sizes, rng)
+
+
+STRATEGY = Strategy("quantity", quantity, (ALPHA, MIN_CLIENT_SIZE))

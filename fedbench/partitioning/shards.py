@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedbench.errors import PartitionError, invalid
+from fedbench.errors import param_invalid
 from fedbench.partitioning import _core, _validation
+from fedbench.partitioning.spec import POSITIVE_INT, Param, Strategy
 
 
 def shards(
@@ -13,7 +14,7 @@ def shards(
     num_clients: int,
     rng: np.random.Generator,
     *,
-    shards_per_client: int,
+    shards_per_client: int = 2,
 ) -> list[np.ndarray]:
     """Sort by label, cut into equal shards and deal ``shards_per_client`` to each client.
 
@@ -53,20 +54,32 @@ def shards(
 
     """
     params = {"shards_per_client": shards_per_client}
-    labels = _validation.checked_labels("shards", labels, num_clients, params)
+    labels = _validation.checked_labels(STRATEGY, labels, num_clients, params)
     num_shards = num_clients * shards_per_client
     if num_shards > len(labels):
-        raise PartitionError(
-            invalid(
-                "partition.shards_per_client",
-                shards_per_client,
-                f"at most {len(labels) // num_clients} ({len(labels)} examples / "
-                f"{num_clients} clients), so that no shard is empty",
-                "lower partition.shards_per_client or fl.num_clients",
-            )
+        raise param_invalid(
+            "shards_per_client",
+            shards_per_client,
+            f"at most {len(labels) // num_clients} ({len(labels)} examples / "
+            f"{num_clients} clients), so that no shard is empty",
+            "lower {shards_per_client} or {num_clients}",
         )
     slots = _core.class_sorted_slots(labels, int(labels.max()) + 1, rng)
     shard_of_slot = np.repeat(np.arange(num_shards), _core.even_sizes(len(labels), num_shards))
     owner = np.empty(num_shards, dtype=np.int64)
     owner[rng.permutation(num_shards)] = np.repeat(np.arange(num_clients), shards_per_client)
     return _core.parts_from_slot_clients(slots, owner[shard_of_slot], num_clients)
+
+
+STRATEGY = Strategy(
+    "shards",
+    shards,
+    (
+        Param(
+            "shards_per_client",
+            POSITIVE_INT,
+            "Shards dealt to each client (McMahan et al. 2017).",
+            label="shards",
+        ),
+    ),
+)

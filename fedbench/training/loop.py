@@ -14,8 +14,9 @@ import tensorflow_federated as tff
 from tqdm.auto import tqdm
 
 from fedbench import seeding
+from fedbench.clients import ClientArrays
 from fedbench.training import evaluation, runtime
-from fedbench.training.client_data import ClientArrays, round_dataset
+from fedbench.training.client_data import round_dataset
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,278 @@ def dropped_updates(
     return max(0, round(expected - aggregated - expected * 2.0**-24))
 
 
+@dataclass(frozen=True)
+class RoundMetrics:
+    """What TFF measured in one round (``process.next``'s metrics).
+
+    ``train_loss`` and ``train_accuracy`` are NaN when the sampled clients hold no
+    example: TFF then reports 0, which measures nothing.
+    """
+
+    train_examples: int
+    train_loss: float
+    train_accuracy: float
+    client_drift: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The global model's scores on the test set and on the clients' held-out data.
+
+    ``client_accuracy_mean`` and ``client_accuracy_p10`` are NaN without held-out data.
+    """
+
+    test_loss: float
+    test_accuracy: float
+    client_accuracy_mean: float = math.nan
+    client_accuracy_p10: float = math.nan
+
+
+_NOT_EVALUATED = Evaluation(test_loss=math.nan, test_accuracy=math.nan)
+
+
+def initial_state(
+    process: tff.learning.templates.LearningProcess, initial_model: tf.keras.Model
+) -> tff.learning.templates.LearningAlgorithmState:
+    """The process's initial state with the global weights set to ``initial_model``'s.
+
+    Returns
+    -------
+    tff.learning.templates.LearningAlgorithmState
+        ``process.initialize()`` holding the seeded initial weights.
+
+    """
+    state = process.initialize()
+    return process.set_model_weights(
+        state, tff.learning.models.ModelWeights.from_model(initial_model)
+    )
+
+
+def client_datasets(
+    clients: ClientArrays, sampled: np.ndarray, settings: LoopSettings, round_num: int
+) -> list[tf.data.Dataset]:
+    """The sampled clients' data for round ``round_num``.
+
+    Parameters
+    ----------
+    clients
+        Every client's arrays.
+    sampled
+        The clients of the round (:func:`sample_clients`).
+    settings
+        Batching, local epochs, shuffling and the seed.
+    round_num
+        The round (1-based); with ``settings.shuffle_clients``, client ``k`` is shuffled
+        by ``seeding.rng(seed, SHUFFLE, round_num, k)``, so any round replays.
+
+    Returns
+    -------
+    list of tf.data.Dataset
+        One dataset per sampled client, in the order of ``sampled``.
+
+    """
+    return [
+        round_dataset(
+            clients.train_x[k],
+            clients.train_y[k],
+            batch_size=settings.batch_size,
+            local_epochs=settings.local_epochs,
+            shuffle_rng=(
+                seeding.rng(settings.seed, seeding.SHUFFLE, round_num, int(k))
+                if settings.shuffle_clients
+                else None
+            ),
+        )
+        for k in sampled
+    ]
+
+
+def step(
+    process: tff.learning.templates.LearningProcess,
+    state: tff.learning.templates.LearningAlgorithmState,
+    datasets: list[tf.data.Dataset],
+) -> tuple[tff.learning.templates.LearningProcessOutput, float]:
+    """Run one TFF round on ``datasets``.
+
+    Returns
+    -------
+    output : tff.learning.templates.LearningProcessOutput
+        ``process.next``'s output: the new state and the round's metrics.
+    train_seconds : float
+        Wall time of ``process.next`` alone.
+
+    """
+    started = time.perf_counter()
+    output = process.next(state, datasets)
+    return output, time.perf_counter() - started
+
+
+def round_metrics(output: tff.learning.templates.LearningProcessOutput) -> RoundMetrics:
+    """Read the training metrics and the client drift off a round's output.
+
+    Returns
+    -------
+    RoundMetrics
+        TFF's running means over every local step of the sampled clients, and the
+        aggregator's ``client_drift``.
+
+    """
+    train = output.metrics["client_work"]["train"]
+    examples = int(train["num_examples"])
+    # Running means over the local steps; with no example at all there is no mean.
+    return RoundMetrics(
+        train_examples=examples,
+        train_loss=float(train["loss"]) if examples else math.nan,
+        train_accuracy=float(train["sparse_categorical_accuracy"]) if examples else math.nan,
+        client_drift=float(output.metrics["aggregator"]["client_drift"]),
+    )
+
+
+def check_divergence(
+    metrics: RoundMetrics, weights: tff.learning.models.ModelWeights, dropped: int
+) -> bool:
+    """Whether the run diverged in this round.
+
+    Parameters
+    ----------
+    metrics
+        The round's metrics.
+    weights
+        The new global weights.
+    dropped
+        Examples whose client's update TFF left out (:func:`dropped_updates`).
+
+    Returns
+    -------
+    bool
+        True if clients that held examples had a non-finite loss, a trainable global
+        weight is not finite, or TFF dropped a non-finite client update.
+
+    """
+    loss_blew_up = metrics.train_examples > 0 and not math.isfinite(metrics.train_loss)
+    return loss_blew_up or not _all_finite(weights) or dropped > 0
+
+
+def due_for_evaluation(round_num: int, settings: LoopSettings) -> bool:
+    """Whether round ``round_num`` is evaluated (when it did not diverge).
+
+    Returns
+    -------
+    bool
+        True every ``settings.eval_every`` rounds and on the last round.
+
+    """
+    return round_num % settings.eval_every == 0 or round_num == settings.rounds
+
+
+def evaluate(
+    model: tf.keras.Model,
+    weights: tff.learning.models.ModelWeights,
+    clients: ClientArrays,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+) -> Evaluation:
+    """Score the global ``weights`` on the test set and on each client's held-out data.
+
+    Parameters
+    ----------
+    model
+        A Keras model of the process's architecture; ``weights`` are copied into it.
+    weights
+        The global weights.
+    clients
+        Every client's arrays (``holdout_x``/``holdout_y`` for per-client accuracy).
+    test_x, test_y
+        The global test set.
+
+    Returns
+    -------
+    Evaluation
+        Test loss and accuracy; the mean and 10th percentile of the per-client held-out
+        accuracies over clients with held-out data (NaN when there is none).
+
+    """
+    weights.assign_weights_to(model)
+    logits = evaluation.predict_logits(model, test_x)
+    test_loss, test_accuracy = evaluation.loss_and_accuracy(logits, test_y)
+    if clients.holdout_y is not None:
+        accuracies = evaluation.per_client_accuracy(model, clients.holdout_x, clients.holdout_y)
+        if len(accuracies):
+            return Evaluation(
+                test_loss,
+                test_accuracy,
+                client_accuracy_mean=float(np.mean(accuracies)),
+                client_accuracy_p10=float(np.percentile(accuracies, 10)),
+            )
+    return Evaluation(test_loss, test_accuracy)
+
+
+def make_record(
+    round_num: int,
+    metrics: RoundMetrics,
+    scores: Evaluation | None,
+    *,
+    diverged: bool,
+    round_seconds: float,
+    train_seconds: float,
+) -> RoundRecord:
+    """Assemble a round's :class:`RoundRecord`.
+
+    Parameters
+    ----------
+    round_num
+        The round (1-based).
+    metrics
+        The round's training metrics and client drift.
+    scores
+        The evaluation, or ``None`` when the round was not evaluated (its fields are NaN).
+    diverged
+        Whether the run diverged in this round.
+    round_seconds
+        The whole round's wall time.
+    train_seconds
+        Wall time of the TFF round alone; ``examples_per_second`` is NaN when it is not > 0.
+
+    Returns
+    -------
+    RoundRecord
+        The round's record.
+
+    """
+    evaluated = scores is not None
+    if scores is None:
+        scores = _NOT_EVALUATED
+    examples = metrics.train_examples
+    return RoundRecord(
+        round=round_num,
+        evaluated=evaluated,
+        train_loss=metrics.train_loss,
+        train_accuracy=metrics.train_accuracy,
+        test_loss=scores.test_loss,
+        test_accuracy=scores.test_accuracy,
+        client_accuracy_mean=scores.client_accuracy_mean,
+        client_accuracy_p10=scores.client_accuracy_p10,
+        client_drift=metrics.client_drift,
+        round_seconds=round_seconds,
+        examples_per_second=examples / train_seconds if train_seconds > 0 else math.nan,
+        train_examples=examples,
+        diverged=diverged,
+    )
+
+
+def _log_round(record: RoundRecord, rounds: int) -> None:
+    log.info(
+        "round %d/%d: train_loss=%.4f train_acc=%.4f test_acc=%.4f drift=%.3f (%.2f s)",
+        record.round,
+        rounds,
+        record.train_loss,
+        record.train_accuracy,
+        record.test_accuracy,
+        record.client_drift,
+        record.round_seconds,
+    )
+
+
 def run_rounds(
     process: tff.learning.templates.LearningProcess,
     initial_model: tf.keras.Model,
@@ -123,8 +396,11 @@ def run_rounds(
     test_y: np.ndarray,
     settings: LoopSettings,
     describe: Callable[[], str] = lambda: "",
+    *,
+    start_round: int = 1,
+    state: tff.learning.templates.LearningAlgorithmState | None = None,
 ) -> Iterator[RoundRecord]:
-    """Train for ``settings.rounds`` rounds, yielding one :class:`RoundRecord` per round.
+    """Train rounds ``start_round`` to ``settings.rounds``, yielding one :class:`RoundRecord` each.
 
     Parameters
     ----------
@@ -141,6 +417,13 @@ def run_rounds(
         Rounds, sampling, batching and evaluation settings.
     describe
         Text for the progress bar.
+    start_round
+        The first round to train (1-based). Sampling and shuffling depend on the round
+        alone, so a run resumed at round ``r`` from the state after round ``r - 1``
+        replays the same clients and batches.
+    state
+        The process state to start from; by default :func:`initial_state` (the
+        weights of ``initial_model``).
 
     Yields
     ------
@@ -148,41 +431,34 @@ def run_rounds(
         One per round; the last one has ``diverged=True`` if the loss or the weights
         stopped being finite, and the loop ends there.
 
+    Raises
+    ------
+    ValueError
+        If ``start_round`` is below 1.
+
     """
-    state = process.initialize()
-    state = process.set_model_weights(
-        state, tff.learning.models.ModelWeights.from_model(initial_model)
+    if start_round < 1:
+        raise ValueError(f"start_round must be at least 1, got {start_round}")
+    if state is None:
+        state = initial_state(process, initial_model)
+    bar = tqdm(
+        range(start_round, settings.rounds + 1),
+        desc=describe(),
+        unit="round",
+        disable=None,
+        initial=start_round - 1,
+        total=max(settings.rounds, start_round - 1),
     )
-    bar = tqdm(range(1, settings.rounds + 1), desc=describe(), unit="round", disable=None)
     for round_num in bar:
         runtime.raise_if_interrupted()  # a signal whose exception a gc callback swallowed
         started = time.perf_counter()
         sampled = sample_clients(
             settings.seed, round_num, clients.num_clients, settings.clients_per_round
         )
-        datasets = [
-            round_dataset(
-                clients.train_x[k],
-                clients.train_y[k],
-                batch_size=settings.batch_size,
-                local_epochs=settings.local_epochs,
-                shuffle_rng=(
-                    seeding.rng(settings.seed, seeding.SHUFFLE, round_num, int(k))
-                    if settings.shuffle_clients
-                    else None
-                ),
-            )
-            for k in sampled
-        ]
-        train_started = time.perf_counter()
-        output = process.next(state, datasets)
-        train_seconds = time.perf_counter() - train_started
+        datasets = client_datasets(clients, sampled, settings, round_num)
+        output, train_seconds = step(process, state, datasets)
         state = output.state
-        train = output.metrics["client_work"]["train"]
-        examples = int(train["num_examples"])
-        # Running means over the local steps; with no example at all there is no mean.
-        train_loss = float(train["loss"]) if examples else math.nan
-        train_accuracy = float(train["sparse_categorical_accuracy"]) if examples else math.nan
+        metrics = round_metrics(output)
         weights = process.get_model_weights(state)
         dropped = dropped_updates(output, clients, sampled, settings.local_epochs)
         if dropped:
@@ -192,50 +468,21 @@ def run_rounds(
                 round_num,
                 dropped,
             )
-        loss_blew_up = examples > 0 and not math.isfinite(train_loss)
-        diverged = loss_blew_up or not _all_finite(weights) or dropped > 0
-        evaluated = not diverged and (
-            round_num % settings.eval_every == 0 or round_num == settings.rounds
-        )
-        test_loss = test_acc = client_mean = client_p10 = math.nan
-        if evaluated:
-            weights.assign_weights_to(initial_model)
-            logits = evaluation.predict_logits(initial_model, test_x)
-            test_loss, test_acc = evaluation.loss_and_accuracy(logits, test_y)
-            if clients.holdout_y is not None:
-                accuracies = evaluation.per_client_accuracy(
-                    initial_model, clients.holdout_x, clients.holdout_y
-                )
-                if len(accuracies):
-                    client_mean = float(np.mean(accuracies))
-                    client_p10 = float(np.percentile(accuracies, 10))
-        record = RoundRecord(
-            round=round_num,
-            evaluated=evaluated,
-            train_loss=train_loss,
-            train_accuracy=train_accuracy,
-            test_loss=test_loss,
-            test_accuracy=test_acc,
-            client_accuracy_mean=client_mean,
-            client_accuracy_p10=client_p10,
-            client_drift=float(output.metrics["aggregator"]["client_drift"]),
-            round_seconds=time.perf_counter() - started,
-            examples_per_second=examples / train_seconds if train_seconds > 0 else math.nan,
-            train_examples=examples,
-            diverged=diverged,
-        )
-        if evaluated:
-            bar.set_postfix(test_acc=f"{test_acc:.3f}", loss=f"{train_loss:.3f}")
-        log.info(
-            "round %d/%d: train_loss=%.4f train_acc=%.4f test_acc=%.4f drift=%.3f (%.2f s)",
+        diverged = check_divergence(metrics, weights, dropped)
+        scores = None
+        if not diverged and due_for_evaluation(round_num, settings):
+            scores = evaluate(initial_model, weights, clients, test_x, test_y)
+        record = make_record(
             round_num,
-            settings.rounds,
-            train_loss,
-            record.train_accuracy,
-            test_acc,
-            record.client_drift,
-            record.round_seconds,
+            metrics,
+            scores,
+            diverged=diverged,
+            round_seconds=time.perf_counter() - started,
+            train_seconds=train_seconds,
         )
+        if scores is not None:
+            bar.set_postfix(test_acc=f"{record.test_accuracy:.3f}", loss=f"{record.train_loss:.3f}")
+        _log_round(record, settings.rounds)
         yield record
         if diverged:
             log.warning("round %d: non-finite loss or weights; the run diverged", round_num)

@@ -55,9 +55,10 @@ def _release_tff_default_context() -> None:
     Its ``ServiceManager.__del__`` otherwise runs during interpreter teardown, when
     ``subprocess`` is already gone, and prints an ignored AttributeError on stderr.
     """
+    tff = sys.modules.get("tensorflow_federated")
+    if tff is None:  # never imported: nothing to release (importing it now would crash)
+        return
     with contextlib.suppress(Exception):
-        import tensorflow_federated as tff
-
         tff.framework.get_context_stack().set_default_context(_idle_context())
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from fedbench.config.partition import PARTITION_DEFAULTS
 from fedbench.partitioning import STRATEGIES, partition
 
 #: The issue's budget for one partition at EMNIST scale on this 2-core machine.
@@ -66,7 +65,7 @@ def params(strategy: str, scale: Scale) -> dict[str, object]:
     10 examples with probability erf(sqrt(10 / 480)) = 0.16, so no draw ever has all
     3,400 clients at 10 or more: the defaults raise there (by design, after MAX_DRAWS).
     """
-    out: dict[str, object] = dict(PARTITION_DEFAULTS[strategy])
+    out: dict[str, object] = dict(STRATEGIES[strategy].defaults)
     if scale.name == "emnist" and strategy in ("quantity", "dirichlet_quantity"):
         out["min_client_size"] = 0
     if strategy == "natural":

@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from fedbench.clients import build_client_arrays
 from fedbench.data.digits import load_digits
 from fedbench.partitioning import partition
-from fedbench.training.algorithms import OptimizerSettings, build_process
-from fedbench.training.client_data import build_client_arrays, round_dataset
+from fedbench.spec import RunSpec
+from fedbench.training.client_data import round_dataset
+from fedbench.training.loop import initial_state
 from fedbench.training.models import build_model
 from fedbench.training.runtime import tff_worker
-from fedbench.training.tff_model import initial_keras_model, make_model_fn
+from fedbench.training.train import learning_process
 
 pytestmark = pytest.mark.benchmark
 CLIENTS, BATCH, LR = 10, 20, 0.1
@@ -37,14 +39,10 @@ def test_tff_round(benchmark, clients, model):
     arrays, shape = clients
     benchmark.group = f"one FedAvg round, digits, {CLIENTS} clients, {model}"
     benchmark.extra_info["case"] = "TFF"
+    spec = RunSpec.create(model=model, client_lr=LR)
     with tff_worker():
-        process = build_process(
-            "fedavg", make_model_fn(model, {}, shape, 10), OptimizerSettings(LR, 0.0, 1.0)
-        )
-        init = initial_keras_model(model, {}, shape, 10, init_seed=0)
-        from tensorflow_federated.python.learning.models.model_weights import ModelWeights
-
-        state = process.set_model_weights(process.initialize(), ModelWeights.from_model(init))
+        process, init = learning_process(spec, shape, 10)
+        state = initial_state(process, init)
         process.next(state, _datasets(arrays))  # the first call traces and compiles
 
         def one_round():
@@ -80,11 +78,10 @@ def test_tff_round_fmnist_pixel_shipping(benchmark, fmnist_clients, compact):
     """60,000 28x28 images to the worker per round: 8-bit codes vs float32."""
     benchmark.group = f"one FedAvg round, Fashion-MNIST, {CLIENTS} clients, linear: pixels as"
     benchmark.extra_info["case"] = "uint8" if compact else "float32"
+    spec = RunSpec.create(client_lr=0.01)
     with tff_worker():
-        process = build_process(
-            "fedavg", make_model_fn("linear", {}, (28, 28), 10), OptimizerSettings(0.01, 0.0, 1.0)
-        )
-        state = process.initialize()
+        process, init = learning_process(spec, (28, 28), 10)
+        state = initial_state(process, init)
         process.next(state, _datasets(fmnist_clients, compact))
         benchmark.pedantic(
             lambda: process.next(state, _datasets(fmnist_clients, compact)), rounds=3

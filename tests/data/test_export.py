@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from fedbench.data import EXPORTERS, FederatedDataset, Split, load_dataset
-from fedbench.data.export import export_leaf_json, export_tff_sql
+from fedbench.data import FederatedDataset, Split, load_dataset
+from fedbench.data.export import EXPORTERS, export_leaf_json, export_tff_sql
 from fedbench.data.tff_sql import read_split
 from tests.data.builders import glyph_f
 

@@ -8,37 +8,37 @@ import numpy as np
 import pytest
 import yaml
 
-from fedbench.config.dataset import DATASET_SCHEMAS
-from fedbench.data import LOADERS, check_dataset, dataset_has_writers, load_dataset
-from fedbench.data.registry import CHECKS, HAS_WRITERS
+from fedbench.data import DATASETS, get_dataset, load_dataset
 from fedbench.errors import ConfigError, DataError
 from tests.data.builders import mnist_like, write_mnist_folder
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "dataset"
 
 
-def test_registries_agree():
-    assert set(LOADERS) == set(CHECKS) == set(HAS_WRITERS) == set(DATASET_SCHEMAS)
+def check_dataset(name, options):
+    get_dataset(name).checked_options(options)
 
 
-@pytest.mark.parametrize("name", sorted(LOADERS))
-def test_schema_yaml_and_loader_share_keys_and_defaults(name):
-    schema = {f.name: f.default for f in dataclasses.fields(DATASET_SCHEMAS[name])}
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_check_yaml_schema_and_loader_share_keys_and_defaults(name):
+    from fedbench.app.schemas import dataset_schema
+
+    spec = DATASETS[name]
+    schema = {f.name: f.default for f in dataclasses.fields(dataset_schema(name))}
     assert schema.pop("name") == name
-    loader = {p.name: p.default for p in inspect.signature(LOADERS[name]).parameters.values()}
-    check = {p.name: p.default for p in inspect.signature(CHECKS[name]).parameters.values()}
-    assert loader == schema == check
+    check = {p.name: p.default for p in inspect.signature(spec.check).parameters.values()}
+    assert spec.defaults == schema == check
     doc = yaml.safe_load((CONF / f"{name}.yaml").read_text())
     assert doc.pop("defaults") == [f"/schema/dataset/{name}@_here_", "_self_"]
     assert doc.pop("name") == name
     assert doc == schema
 
 
-@pytest.mark.parametrize("name", sorted(LOADERS))
+@pytest.mark.parametrize("name", sorted(DATASETS))
 def test_hydra_composes_every_dataset(name):
     from hydra import compose, initialize_config_dir
 
-    from fedbench.config import register_schemas
+    from fedbench.app.schemas import register_schemas
 
     register_schemas()
     with initialize_config_dir(config_dir=str(CONF.parent), version_base=None):
@@ -46,8 +46,8 @@ def test_hydra_composes_every_dataset(name):
     assert cfg.dataset.name == name
 
 
-def test_has_writers_is_static():
-    assert {n for n in LOADERS if dataset_has_writers(n, {})} == {
+def test_datasets_with_writers():
+    assert {n for n, spec in DATASETS.items() if spec.has_writers} == {
         "femnist_leaf",
         "emnist",
         "synthetic",

@@ -6,8 +6,8 @@ import itertools
 
 import numpy as np
 
-from fedbench.config.partition import PARTITION_DEFAULTS
 from fedbench.heterogeneity import label_counts
+from fedbench.partitioning import STRATEGIES
 
 
 def params_for(
@@ -18,7 +18,7 @@ def params_for(
     Overrides of parameters the strategy does not take are ignored, so one set of
     overrides can serve every strategy.
     """
-    defaults = PARTITION_DEFAULTS[strategy]
+    defaults = STRATEGIES[strategy].defaults
     params = {**defaults, **{k: v for k, v in overrides.items() if k in defaults}}
     if strategy == "natural":
         params["writer_ids"] = writer_ids

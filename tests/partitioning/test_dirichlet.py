@@ -49,14 +49,14 @@ def test_exhausted_redraws_say_what_was_reached_and_what_to_relax():
     with pytest.raises(PartitionError) as error:
         partition("dirichlet", LABELS, 20, seed=0, alpha=0.05, min_client_size=200)
     message = str(error.value)
-    assert "partition.min_client_size=200" in message
+    assert message.startswith("min_client_size=200 is invalid")
     assert f"the best of {MAX_DRAWS} draws still left a client with only" in message
-    assert "raise partition.alpha" in message and "fewer fl.num_clients" in message
+    assert "raise alpha" in message and "fewer num_clients" in message
 
 
 def test_min_client_size_larger_than_an_even_share_is_refused_before_drawing():
     # 5,000 examples / 20 clients = 250 at most.
-    with pytest.raises(PartitionError, match=r"partition\.min_client_size=251 .*at most 250"):
+    with pytest.raises(PartitionError, match=r"min_client_size=251 .*at most 250"):
         partition("dirichlet", LABELS, 20, seed=0, alpha=0.5, min_client_size=251)
 
 

@@ -35,6 +35,6 @@ def test_one_client_gets_everything():
 
 def test_more_clients_than_examples_is_refused():
     with pytest.raises(
-        PartitionError, match=r"fl\.num_clients=6 .*at most the number of training examples \(5\)"
+        PartitionError, match=r"num_clients=6 .*at most the number of training examples \(5\)"
     ):
         partition("iid", np.zeros(5, dtype=np.int64), 6, seed=0)

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fedbench.config.partition import PARTITION_DEFAULTS
 from fedbench.errors import PartitionError
 from fedbench.partitioning import STRATEGIES, UnassignedExamplesWarning, partition
 from tests.partitioning.helpers import assert_valid_parts, counts_of, params_for
@@ -58,17 +57,18 @@ def test_registry_has_exactly_the_contract_keys():
         "dirichlet_quantity",
     }
     assert set(STRATEGIES) == expected
-    assert set(PARTITION_DEFAULTS) == expected
 
 
 @pytest.mark.parametrize("strategy", ALL)
-def test_signature_parameters_are_the_config_parameters(strategy):
-    # fedbench.pipeline reads a strategy's config parameters off its signature.
-    signature = inspect.signature(STRATEGIES[strategy])
+def test_signature_parameters_are_the_record_parameters_with_their_defaults(strategy):
+    record = STRATEGIES[strategy]
+    signature = inspect.signature(record.fn)
     names = list(signature.parameters)
     assert names[:3] == ["labels", "num_clients", "rng"]
-    data_args = ["writer_ids"] if strategy == "natural" else []
-    assert sorted(names[3:]) == sorted([*PARTITION_DEFAULTS[strategy], *data_args])
+    assert sorted(names[3:]) == sorted([*record.param_names, *record.data])
+    for name in record.param_names:
+        assert record.defaults[name] == signature.parameters[name].default
+        record.params[record.param_names.index(name)].check(record.defaults[name])
 
 
 @pytest.mark.parametrize("strategy", ALL)

@@ -62,7 +62,7 @@ def test_merge_deals_every_writer_into_silos():
 
 
 def test_more_clients_than_writers_is_refused():
-    with pytest.raises(PartitionError, match=r"fl\.num_clients=13 .*number of writers \(12\)"):
+    with pytest.raises(PartitionError, match=r"num_clients=13 .*number of writers \(12\)"):
         partition("natural", LABELS, 13, seed=0, writer_mode="sample", writer_ids=WRITERS)
 
 
@@ -70,8 +70,8 @@ def test_no_writer_ids_names_the_strategy_and_the_fix():
     with pytest.raises(PartitionError) as error:
         partition("natural", LABELS, 5, seed=0, writer_mode="sample")
     message = str(error.value)
-    assert "partition=natural needs writer ids" in message
-    assert "dataset=femnist_leaf" in message and "dataset=emnist" in message
+    assert message.startswith("strategy='natural' is invalid") and "needs writer ids" in message
+    assert "pass writer_ids" in message
 
 
 def test_writer_ids_of_the_wrong_length_are_refused():
@@ -82,5 +82,5 @@ def test_writer_ids_of_the_wrong_length_are_refused():
 
 
 def test_unknown_writer_mode_is_refused():
-    with pytest.raises(PartitionError, match=r"partition\.writer_mode='split' .*sample or merge"):
+    with pytest.raises(PartitionError, match=r"writer_mode='split' .*sample or merge"):
         partition("natural", LABELS, 5, seed=0, writer_mode="split", writer_ids=WRITERS)

@@ -39,7 +39,5 @@ def test_unreachable_min_client_size_fails_with_a_hint():
     # 100 clients of mean 100 with sizes ~ n * Beta(0.1, 9.9): P(one client >= 50) =
     # P(Beta(0.1, 9.9) >= 0.005) = 0.23 (scipy.stats.beta.sf), all 100 at once 0.23^100
     # ~ 1e-64 per draw, so 1,000 draws fail.
-    with pytest.raises(
-        PartitionError, match=r"partition\.min_client_size=50 .*raise partition\.alpha"
-    ):
+    with pytest.raises(PartitionError, match=r"min_client_size=50 .*raise alpha"):
         partition("quantity", LABELS, 100, seed=0, alpha=0.1, min_client_size=50)

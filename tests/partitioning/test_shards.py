@@ -31,5 +31,5 @@ def test_remainder_examples_are_assigned_not_dropped():
 
 def test_fewer_examples_than_shards_is_refused():
     # 10 clients x 4 shards = 40 shards > 30 examples; at most 30 // 10 = 3 per client.
-    with pytest.raises(PartitionError, match=r"partition\.shards_per_client=4 .*at most 3"):
+    with pytest.raises(PartitionError, match=r"shards_per_client=4 .*at most 3"):
         partition("shards", np.arange(30) % 3, 10, seed=0, shards_per_client=4)

@@ -7,8 +7,8 @@ client SGD lr 0.01, with and without momentum 0.9.
 import numpy as np
 import pytest
 
-from fedbench import experiment
 from fedbench import results as R
+from fedbench.app import experiment
 from fedbench.data import load_dataset
 from fedbench.errors import DataError
 from fedbench.partitioning import partition

@@ -3,33 +3,24 @@
 import numpy as np
 import pytest
 
+from fedbench.clients import ClientArrays, TrainingData
 from fedbench.data.digits import load_digits
-from fedbench.training.algorithms import OptimizerSettings, build_process
-from fedbench.training.client_data import ClientArrays
-from fedbench.training.loop import LoopSettings, run_rounds
-from fedbench.training.runtime import tff_worker
-from fedbench.training.tff_model import initial_keras_model, make_model_fn
+from fedbench.spec import RunSpec
+from fedbench.training.train import train
 
 CLIENTS = 5
 
 
 def _drift(clients: ClientArrays, test_x, test_y) -> float:
-    settings = LoopSettings(
+    spec = RunSpec.create(
         rounds=2,
+        num_clients=CLIENTS,
         clients_per_round=CLIENTS,
-        local_epochs=1,
         batch_size=10,
         eval_every=2,
         shuffle_clients=False,
-        seed=0,
     )
-    shape = clients.train_x[0].shape[1:]
-    with tff_worker():
-        process = build_process(
-            "fedavg", make_model_fn("linear", {}, shape, 10), OptimizerSettings(0.1, 0.0, 1.0)
-        )
-        model = initial_keras_model("linear", {}, shape, 10, init_seed=0)
-        records = list(run_rounds(process, model, clients, test_x, test_y, settings))
+    records = list(train(spec, TrainingData(clients, test_x, test_y, num_classes=10)))
     return records[-1].client_drift
 
 

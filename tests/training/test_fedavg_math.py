@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from fedbench.training.algorithms import OptimizerSettings, build_process
-from fedbench.training.client_data import ClientArrays
-from fedbench.training.loop import LoopSettings, run_rounds, sample_clients
+from fedbench.clients import ClientArrays
+from fedbench.spec import RunSpec
+from fedbench.training.loop import run_rounds, sample_clients
 from fedbench.training.runtime import tff_worker
-from fedbench.training.tff_model import initial_keras_model, make_model_fn
+from fedbench.training.train import learning_process, loop_settings
 
 FEATURES, CLASSES, LR = 4, 3, 0.5
 
@@ -26,21 +26,18 @@ def _one_step_update(x, y):
 def _train_linear(clients, lr, *, rounds, clients_per_round, test=None):
     """Train the zero-initialised linear model with FedAvg: one full batch per client
     and epoch (batch 8 >= every client's size), no shuffling, seed 0."""
-    settings = LoopSettings(
+    spec = RunSpec.create(
+        client_lr=lr,
         rounds=rounds,
+        num_clients=clients.num_clients,
         clients_per_round=clients_per_round,
-        local_epochs=1,
         batch_size=8,
-        eval_every=1,
         shuffle_clients=False,
-        seed=0,
     )
     test_x, test_y = test or (np.concatenate(clients.train_x), np.concatenate(clients.train_y))
-    model_fn = make_model_fn("linear", {}, (FEATURES,), CLASSES)
-    with tff_worker():
-        process = build_process("fedavg", model_fn, OptimizerSettings(lr, 0.0, 1.0))
-        model = initial_keras_model("linear", {}, (FEATURES,), CLASSES, init_seed=0)
-        records = list(run_rounds(process, model, clients, test_x, test_y, settings))
+    with tff_worker():  # the loop itself, to read the global weights it copies into the model
+        process, model = learning_process(spec, (FEATURES,), CLASSES)
+        records = list(run_rounds(process, model, clients, test_x, test_y, loop_settings(spec)))
     return records, model
 
 

@@ -5,14 +5,12 @@ import itertools
 import numpy as np
 import pytest
 
-from fedbench.config.algorithm import ALGORITHM_SCHEMAS
-from fedbench.config.model import MODEL_SCHEMAS
-from fedbench.training.algorithms import OptimizerSettings, build_process
-from fedbench.training.client_data import ClientArrays
-from fedbench.training.loop import LoopSettings, run_rounds
+from fedbench.clients import ClientArrays, TrainingData
+from fedbench.options import ALGORITHM_SCHEMAS, MODEL_SCHEMAS
+from fedbench.spec import RunSpec
+from fedbench.training.algorithms import ALGORITHMS
 from fedbench.training.models import MODELS
-from fedbench.training.runtime import tff_worker
-from fedbench.training.tff_model import initial_keras_model, make_model_fn
+from fedbench.training.train import train
 
 SHAPE, CLASSES, CLIENTS = (28, 28), 4, 3
 
@@ -32,23 +30,22 @@ def images():
 
 def _train(images, model, algorithm, rounds=2):
     clients, test_x, test_y = images
-    options = {k: v.default for k, v in ALGORITHM_SCHEMAS[algorithm].__dataclass_fields__.items()}
-    options.pop("name")
-    server_lr = 0.01 if algorithm == "fedadam" else 1.0
-    settings = LoopSettings(rounds, CLIENTS, 1, 10, 1, True, 0)
-    with tff_worker():
-        process = build_process(
-            algorithm,
-            make_model_fn(model, {}, SHAPE, CLASSES),
-            OptimizerSettings(0.05, 0.0, server_lr),
-            **options,
-        )
-        init = initial_keras_model(model, {}, SHAPE, CLASSES, init_seed=0)
-        return list(run_rounds(process, init, clients, test_x, test_y, settings))
+    spec = RunSpec.create(
+        model=model,
+        algorithm=algorithm,
+        rounds=rounds,
+        num_clients=CLIENTS,
+        clients_per_round=CLIENTS,
+        batch_size=10,
+        client_lr=0.05,
+        server_lr=0.01 if algorithm == "fedadam" else 1.0,
+    )
+    return list(train(spec, TrainingData(clients, test_x, test_y, CLASSES)))
 
 
 def test_the_registries_and_schemas_agree():
     assert set(MODELS) == set(MODEL_SCHEMAS)
+    assert set(ALGORITHMS) == set(ALGORITHM_SCHEMAS)
 
 
 FAST_GRID = [(m, "fedavg") for m in MODEL_SCHEMAS] + [

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 import fedbench
-from fedbench import results as R
+from fedbench.results import columns as R
 
-_REPO = Path(__file__).resolve().parent.parent
+_REPO = Path(__file__).resolve().parents[2]
 
 
 @functools.cache

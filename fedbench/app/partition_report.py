@@ -3,35 +3,33 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
-from fedbench import pipeline
 from fedbench import results as R
-from fedbench.data.export import client_names
+from fedbench.app.partition_tables import client_table, plot_label_heatmap, summary_line
+from fedbench.app.prepare import PreparedRun
+from fedbench.clients import client_test_parts, noise_sigmas
+from fedbench.data.export import EXPORTERS, client_names
 from fedbench.heterogeneity import label_counts
-from fedbench.partitioning.report import client_table, plot_label_heatmap, summary_line
+from fedbench.spec import RunSpec
 
 PARTITIONS_SUBDIR = "partitions"
 #: Parquet schema-metadata key holding the heterogeneity metrics as JSON.
 METRICS_METADATA_KEY = b"fedbench.heterogeneity"
 
 
-def report_stem(config: Mapping[str, Any]) -> str:
+def report_stem(spec: RunSpec) -> str:
     """File stem naming a partition: dataset, strategy, clients, seed and a hash of all of it."""
-    what = {k: config[k] for k in ("dataset", "partition", "seed")}
-    what["num_clients"] = config["fl"]["num_clients"]
-    params = "".join(f"-{k}{v}" for k, v in pipeline.options(config["partition"]).items())
+    params = "".join(f"-{k}{v}" for k, v in spec.partition.options.items())
     return (
-        f"{config['dataset']['name']}-{config['partition']['name']}{params}"
-        f"-K{config['fl']['num_clients']}-seed{config['seed']}-{R.config_hash(what)[:8]}"
+        f"{spec.dataset.name}-{spec.partition.name}{params}"
+        f"-K{spec.fl.num_clients}-seed{spec.seed}-{R.config_hash(spec.partition_key())[:8]}"
     )
 
 
-def report(config: Mapping[str, Any]) -> Path:
+def report(prepared: PreparedRun) -> Path:
     """Partition as configured, print a summary line and write the report files.
 
     Writes ``<results_dir>/partitions/<stem>.parquet`` (one row per client:
@@ -49,15 +47,15 @@ def report(config: Mapping[str, Any]) -> Path:
         The per-client Parquet file.
 
     """
-    data = pipeline.load_and_partition(config)
+    spec, data = prepared.spec, prepared.data
     dataset = data.dataset
-    out_dir = Path(config["results_dir"]) / PARTITIONS_SUBDIR
-    stem = report_stem(config)
+    out_dir = Path(spec.results_dir) / PARTITIONS_SUBDIR
+    stem = report_stem(spec)
     metrics = {**data.metrics, "unassigned_examples": data.unassigned}
     frame = client_table(dataset.train.y, data.parts, dataset.num_classes)
     # The name the client has in exports: its writer's id when it is one writer.
     frame.insert(1, "client_name", client_names(dataset, data.parts))
-    sigmas = pipeline.noise_sigmas(config, len(data.parts))
+    sigmas = noise_sigmas(spec, len(data.parts))
     if sigmas is not None:  # feature skew: the noise each client's features get in training
         frame.insert(3, "noise_sigma", sigmas)
     table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -68,19 +66,17 @@ def report(config: Mapping[str, Any]) -> Path:
     (out_dir / f"{stem}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"{stem}: {summary_line(data.metrics, data.unassigned)}")
     print(f"per-client table: {path}")
-    if config.get("plot"):
+    if spec.plot:
         counts = label_counts(dataset.train.y, data.parts, dataset.num_classes)
         png = plot_label_heatmap(counts, out_dir / f"{stem}.png", title=stem.rsplit("-", 1)[0])
         print(f"heatmap: {png}")
-    if config.get("export"):
-        from fedbench.data.export import EXPORTERS
-
-        test_parts = pipeline.client_test_parts(config, data)
+    if spec.export:
+        test_parts = client_test_parts(spec, data)
         options = {}
-        if config["export"] == "tff_sql":
-            options["split_names"] = tuple(config["export_split_names"])
-        exported = EXPORTERS[config["export"]](
-            dataset, data.parts, test_parts, out_dir / f"{stem}-{config['export']}", **options
+        if spec.export == "tff_sql":
+            options["split_names"] = tuple(spec.export_split_names)
+        exported = EXPORTERS[spec.export](
+            dataset, data.parts, test_parts, out_dir / f"{stem}-{spec.export}", **options
         )
-        print(f"exported ({config['export']}): {exported}")
+        print(f"exported ({spec.export}): {exported}")
     return path

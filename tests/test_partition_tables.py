@@ -1,15 +1,15 @@
 import numpy as np
 from PIL import Image
 
-from fedbench.heterogeneity import heterogeneity, label_counts
-from fedbench.partitioning import partition
-from fedbench.partitioning.report import (
+from fedbench.app.partition_tables import (
     client_table,
     heatmap_rows,
     label_heatmap,
     plot_label_heatmap,
     summary_line,
 )
+from fedbench.heterogeneity import heterogeneity, label_counts
+from fedbench.partitioning import partition
 
 
 def test_client_table_has_one_row_per_client_with_counts():

@@ -1,0 +1,1 @@
+"""The command-line application: Hydra schemas, pre-flight, the commands, running jobs."""

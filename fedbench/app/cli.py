@@ -1,0 +1,143 @@
+"""Command-line entry points: ``fedbench`` (train) and ``fedbench-partition`` (report).
+
+Both are Hydra apps over ``conf/``. Every job is checked before any runs: a
+multirun's jobs by fedbench's sweeper (:mod:`fedbench.app.sweeper`), a single run
+by :class:`fedbench.app.preflight.PreflightCallback`. A problem ends the command
+with one line on stderr and exit status 2, before any training and without touching
+``results_dir``. Set ``FEDBENCH_TRACEBACK=1`` to see the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before TensorFlow is imported: keep its C++ start-up chatter off stderr, which
+# carries fedbench's own one-line errors. Set TF_CPP_MIN_LOG_LEVEL=0 to see it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import logging
+import sys
+from collections.abc import Callable
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from fedbench.app import preflight
+from fedbench.app.hydra_errors import one_line
+from fedbench.app.prepare import PreparedRun, forget_all, recall
+from fedbench.app.schemas import CONF_DIR, register_schemas
+from fedbench.errors import FedbenchError
+
+log = logging.getLogger("fedbench")
+PRIMARY_CONFIG = "config"
+EXIT_USAGE = 2
+#: 128 + the signal number, as shells report a process ended by SIGINT / SIGTERM.
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+def _fail(error: BaseException, cause: BaseException | None = None) -> None:
+    """End the command with ``error`` in one line (raised instead with ``FEDBENCH_TRACEBACK``)."""
+    if os.environ.get("FEDBENCH_TRACEBACK"):
+        raise error from cause
+    print(f"fedbench: error: {error}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+def _job(
+    run: Callable[[PreparedRun], object], started: list[bool]
+) -> Callable[[DictConfig], object]:
+    """The Hydra task: the job's prepared run (pre-flight's, or made here) handed to ``run``."""
+
+    def job(cfg: DictConfig) -> object:
+        started.append(True)
+        overrides = list(HydraConfig.get().overrides.task)
+        prepared = recall(overrides)
+        if prepared is None:  # a launcher runs this job in another process
+            plain = OmegaConf.to_container(cfg, resolve=True)
+            prepared = preflight.prepare_job(plain, overrides)
+            recall(overrides)
+        return run(prepared)
+
+    return job
+
+
+def _train(prepared: PreparedRun) -> str:
+    from fedbench.app import experiment
+
+    return experiment.run(prepared)
+
+
+def _report(prepared: PreparedRun) -> str:
+    from fedbench.app import partition_report
+
+    return str(partition_report.report(prepared))
+
+
+def main(
+    run: Callable[[PreparedRun], object],
+    *,
+    training: bool,
+    kept_on_interrupt: str,
+    argv: list[str] | None = None,
+) -> None:
+    """Run a Hydra app whose jobs are checked first; errors and signals end in one line.
+
+    Parameters
+    ----------
+    run
+        What each job does with its prepared run.
+    training
+        Whether the command trains (the model is checked against the data).
+    kept_on_interrupt
+        What the Ctrl-C / SIGTERM line says is kept.
+    argv
+        The command line after the program name (default ``sys.argv[1:]``).
+
+    """
+    from fedbench.training.runtime import WorkerTerminated
+
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    register_schemas()
+    forget_all()
+    preflight.set_command(training=training)
+    # Hydra's own errors reach fedbench (which words them in one line), not Hydra's printer.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    app = hydra.main(config_path=str(CONF_DIR), config_name=PRIMARY_CONFIG, version_base="1.3")
+    started: list[bool] = []  # whether a job has begun (pre-flight is over)
+    try:
+        try:
+            app(_job(run, started))()
+        except preflight.PreflightFailed as failed:
+            raise failed.error from None
+    except FedbenchError as error:
+        _fail(error)
+    except (HydraException, OmegaConfBaseException) as error:
+        _fail(one_line(error), cause=error)
+    except (KeyboardInterrupt, WorkerTerminated) as stop:
+        if os.environ.get("FEDBENCH_TRACEBACK"):
+            raise
+        code = stop.code if isinstance(stop, WorkerTerminated) else EXIT_INTERRUPTED
+        signal = "SIGTERM" if code == EXIT_TERMINATED else "Ctrl-C"
+        kept = kept_on_interrupt if started else " before any job ran: nothing was written"
+        print(f"fedbench: stopped by {signal}{kept}", file=sys.stderr)
+        sys.exit(code)
+
+
+def train_main() -> None:
+    """``fedbench``: train every configured run through TFF and write its Parquet."""
+    main(
+        _train,
+        training=True,
+        kept_on_interrupt="; finished runs are kept and the interrupted one is saved as "
+        "failed: run the same command again to resume",
+    )
+
+
+def partition_main() -> None:
+    """``fedbench-partition``: partition, measure and report, without training."""
+    main(_report, training=False, kept_on_interrupt="; the reports written so far are kept")

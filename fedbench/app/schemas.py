@@ -1,0 +1,184 @@
+"""Hydra's structured-config schemas, derived from the records they describe.
+
+The ``dataset`` schemas come from each dataset's loader signature
+(:class:`fedbench.data.DatasetSpec`), the ``partition`` schema from every registered
+strategy's parameters (:class:`fedbench.partitioning.Strategy`), ``fl`` from
+:class:`fedbench.spec.FLSettings`; ``model`` and ``algorithm`` have a dataclass per
+option. :func:`register_schemas` stores them in Hydra's ConfigStore, each option
+also as a selectable ``<group>/<option>`` (so an option needs no YAML file; a file
+in ``conf/<group>/`` of the same name takes precedence and lists the schema first).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+from fedbench.data import DATASETS
+from fedbench.options import ALGORITHM_SCHEMAS, MODEL_SCHEMAS
+from fedbench.partitioning import STRATEGIES, all_params
+from fedbench.spec import FLSettings
+
+GROUPS = ("dataset", "partition", "model", "algorithm")
+#: The packaged config folder (``conf/`` beside the package).
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def _optional(annotation: Any) -> Any:
+    """``X | None`` as ``Optional[X]`` (the spelling OmegaConf reads)."""
+    args = typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType) and type(None) in args:
+        (other,) = (a for a in args if a is not type(None))
+        return Optional[other]  # noqa: UP045 (OmegaConf 2.3 does not read X | None)
+    return annotation
+
+
+def _mutable(cls: type, name: str) -> type:
+    """A non-frozen copy of dataclass ``cls`` (OmegaConf makes a frozen one read-only)."""
+    fields = [
+        (f.name, _optional(f.type), field(default=f.default)) for f in dataclasses.fields(cls)
+    ]
+    return dataclasses.make_dataclass(name, fields)
+
+
+FLConfig = _mutable(FLSettings, "FLConfig")
+
+
+def dataset_schema(name: str) -> type:
+    """The schema of ``dataset=<name>``: ``name`` plus its loader's keyword arguments."""
+    spec = DATASETS[name]
+    fields = [("name", str, field(default=name))] + [
+        (option, _optional(p.annotation), field(default=p.default))
+        for option, p in spec.options.items()
+    ]
+    return dataclasses.make_dataclass(f"Dataset_{name}", fields)
+
+
+def partition_schema() -> type:
+    """One schema for every strategy: ``name`` and every registered parameter (null = unset).
+
+    All strategies share it so that a sweep can cross strategies with their
+    parameters (``partition=iid,dirichlet partition.alpha=0.5,0.05``); a parameter
+    the chosen strategy does not take is dropped by :class:`fedbench.spec.RunSpec`.
+    """
+    fields = [("name", str, field(default="iid"))] + [
+        (p.name, Optional[p.rule.kind], field(default=None))  # noqa: UP045
+        for p in all_params().values()
+    ]
+    return dataclasses.make_dataclass("PartitionConfig", fields)
+
+
+def group_schemas() -> dict[str, dict[str, type]]:
+    """Group -> option -> schema, for everything registered now."""
+    shared_partition = partition_schema()
+    return {
+        "dataset": {name: dataset_schema(name) for name in DATASETS},
+        "partition": dict.fromkeys(STRATEGIES, shared_partition),
+        "model": dict(MODEL_SCHEMAS),
+        "algorithm": dict(ALGORITHM_SCHEMAS),
+    }
+
+
+def option_defaults(group: str, option: str) -> dict[str, Any]:
+    """The values ``<group>=<option>`` starts from (``name`` and the option's defaults)."""
+    if group == "partition":
+        return {"name": option, **STRATEGIES[option].defaults}
+    if group == "dataset":
+        return {"name": option, **DATASETS[option].defaults}
+    schema = group_schemas()[group][option]
+    return {f.name: f.default for f in dataclasses.fields(schema)}
+
+
+@dataclass
+class Config:
+    """Everything one run needs; the Hydra primary config's schema.
+
+    Attributes
+    ----------
+    dataset, partition, model, algorithm
+        The four config groups (their schemas are per option).
+    fl
+        Federated training keys.
+    seed
+        The one seed behind partitions, client sampling, model init and shuffling.
+    results_dir
+        Where per-run Parquet files (``runs/``) and figures land.
+    plot
+        ``fedbench-partition`` only: also draw the label-distribution heatmap.
+    export
+        ``fedbench-partition`` only: ``tff_sql`` or ``leaf_json`` to also write
+        the partitioned data in that format; ``null`` for none.
+    export_split_names
+        ``export=tff_sql`` only: the SqlClientData split names of the train and
+        test rows. ``[all_train,all_test]`` (62 classes) or
+        ``[digits_only_train,digits_only_test]`` (10) make the file an
+        ``emnist_all.sqlite`` that TFF's ``emnist.load_data`` and ``dataset=emnist`` read.
+
+    """
+
+    dataset: Any = MISSING
+    partition: Any = MISSING
+    model: Any = MISSING
+    algorithm: Any = MISSING
+    fl: FLConfig = field(default_factory=FLConfig)  # type: ignore[valid-type]
+    seed: int = 0
+    results_dir: str = "results"
+    plot: bool = False
+    export: Optional[str] = None  # noqa: UP045
+    export_split_names: list[str] = field(default_factory=lambda: ["train", "test"])
+
+
+def register_schemas() -> None:
+    """Store the schemas, every option, the sweeper and the ``--help`` resolver in Hydra.
+
+    ``fedbench_schema`` is the primary config's schema; ``schema/<group>/<option>``
+    the option schemas that ``conf/<group>/<option>.yaml`` files list first;
+    ``<group>/<option>`` each option with its defaults, selectable without a file.
+    The schemas live in their own ``schema/`` group so that they are not themselves
+    selectable options.
+    """
+    OmegaConf.register_new_resolver("fedbench_groups", config_groups_help, replace=True)
+    store = ConfigStore.instance()
+    store.store(name="fedbench_schema", node=Config)
+    for group, schemas in group_schemas().items():
+        for option, schema in schemas.items():
+            store.store(group=f"schema/{group}", name=option, node=schema)
+            if not (CONF_DIR / group / f"{option}.yaml").is_file():  # a file would shadow it
+                defaults = OmegaConf.create(option_defaults(group, option))
+                node = OmegaConf.merge(OmegaConf.structured(schema), defaults)
+                store.store(group=group, name=option, node=node)
+    from fedbench.app.sweeper import register_sweeper
+
+    register_sweeper()
+
+
+def config_groups_help() -> str:
+    """Return the ``group: option, ...`` lines that ``fedbench --help`` shows.
+
+    Returns
+    -------
+    str
+        One line per config group, its options sorted (the ``schema/`` groups left out).
+
+    """
+    return "\n".join(
+        f"{group}: {', '.join(sorted(schemas))}"
+        for group, schemas in sorted(group_schemas().items())
+    )
+
+
+def keys_under(parent: str) -> list[str]:
+    """The config keys allowed under ``parent`` ("" for the top level), for error messages."""
+    if not parent:
+        return sorted(f.name for f in dataclasses.fields(Config))
+    if parent == "fl":
+        return sorted(f.name for f in dataclasses.fields(FLSettings))
+    schemas = group_schemas().get(parent, {})
+    return sorted({f.name for schema in schemas.values() for f in dataclasses.fields(schema)})

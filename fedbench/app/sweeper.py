@@ -1,0 +1,160 @@
+"""Pre-flight as a Hydra sweeper: every job is checked before any is launched.
+
+:class:`CheckingSweeper` wraps Hydra's own basic sweeper. It expands the sweep
+exactly as the basic sweeper does, composes each job's config once, builds its
+:class:`~fedbench.spec.RunSpec` and prepares its data and partition; only when
+every job passes does the basic sweeper launch them, through whichever launcher is
+configured. Compositions are memoised (:class:`MemoConfigLoader`), so the basic
+sweeper's own validation and an in-process launcher reuse them, and in-process jobs
+reuse their prepared partition (:func:`fedbench.app.prepare.recall`).
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_loader import ConfigLoader
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from fedbench.app.preflight import check_job
+
+SWEEPER_GROUP, SWEEPER_NAME = "hydra/sweeper", "fedbench"
+_PLUGIN_CLASS = "hydra_plugins.fedbench_sweeper.FedbenchSweeper"
+
+
+class MemoConfigLoader(ConfigLoader):
+    """A config loader that composes each job's config once and hands out copies.
+
+    Wraps Hydra's loader; every other call is passed through. Not pickled with its
+    memo: a launcher that runs jobs in other processes composes them there.
+    """
+
+    def __init__(self, inner: ConfigLoader) -> None:
+        self.inner = inner
+        self.memo: dict[tuple[str, ...], DictConfig] = {}
+        self.compositions = 0
+
+    def load_sweep_config(
+        self, master_config: DictConfig, sweep_overrides: list[str]
+    ) -> DictConfig:
+        """Compose ``sweep_overrides`` over ``master_config`` the first time; copy after."""
+        key = tuple(sweep_overrides)
+        if key not in self.memo:
+            self.compositions += 1
+            self.memo[key] = self.inner.load_sweep_config(master_config, list(sweep_overrides))
+        return copy.deepcopy(self.memo[key])
+
+    def load_configuration(self, *args: Any, **kwargs: Any) -> DictConfig:  # noqa: D102
+        return self.inner.load_configuration(*args, **kwargs)
+
+    def get_search_path(self) -> Any:  # noqa: D102
+        return self.inner.get_search_path()
+
+    def get_sources(self) -> Any:  # noqa: D102
+        return self.inner.get_sources()
+
+    def list_groups(self, parent_name: str) -> Any:  # noqa: D102
+        return self.inner.list_groups(parent_name)
+
+    def get_group_options(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        return self.inner.get_group_options(*args, **kwargs)
+
+    def compute_defaults_list(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        return self.inner.compute_defaults_list(*args, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"inner": self.inner, "memo": {}, "compositions": 0}
+
+
+class CheckingSweeper(Sweeper):
+    """Hydra's basic sweeper, after every job of the sweep passes the job check.
+
+    Parameters
+    ----------
+    max_batch_size, params
+        As for Hydra's basic sweeper (``hydra.sweeper.params`` holds a sweep file's grid).
+
+    """
+
+    def __init__(self, max_batch_size: int | None = None, params: dict | None = None) -> None:
+        self.max_batch_size = max_batch_size
+        self.params = dict(params or {})
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.launcher: Any = None
+        self.loader: MemoConfigLoader | None = None
+        self.inner: Sweeper | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        """Set up the basic sweeper (and through it the launcher) over a memoising loader."""
+        self.config = config
+        self.loader = MemoConfigLoader(hydra_context.config_loader)
+        self.hydra_context = HydraContext(
+            config_loader=self.loader, callbacks=hydra_context.callbacks
+        )
+        basic = ConfigStore.instance().load("hydra/sweeper/basic.yaml").node
+        self.inner = instantiate(basic, max_batch_size=self.max_batch_size, params=self.params)
+        self.inner.setup(
+            hydra_context=self.hydra_context, task_function=task_function, config=config
+        )
+        self.launcher = self.inner.launcher
+
+    def jobs(self, arguments: Sequence[str]) -> list[list[str]]:
+        """Every job's overrides, in launch order, as the basic sweeper expands them."""
+        assert self.inner is not None and self.loader is not None
+        parser = OverridesParser.create(config_loader=self.loader)
+        grid = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
+        batches = type(self.inner).split_arguments(parser.parse_overrides(grid), None)
+        return [list(job) for batch in batches for job in batch]
+
+    def sweep(self, arguments: list[str]) -> Any:
+        """Check every job, then let the basic sweeper launch them all."""
+        assert self.inner is not None and self.loader is not None and self.config is not None
+        for overrides in self.jobs(arguments):
+            check_job(self.loader.load_sweep_config(self.config, overrides))
+        return self.inner.sweep(arguments)
+
+
+@dataclass
+class _SweeperConf:
+    _target_: str = _PLUGIN_CLASS
+    max_batch_size: Optional[int] = None  # noqa: UP045 (OmegaConf 2.3 reads Optional)
+    params: Optional[dict[str, str]] = None  # noqa: UP045
+
+
+def register_sweeper() -> None:
+    """Make ``hydra/sweeper=fedbench`` available: its config and its plugin class.
+
+    Hydra instantiates only plugins defined in its ``hydra_plugins`` namespace; the
+    folder ``hydra_plugins/`` beside this module is added to that namespace and the
+    class registered with Hydra's public ``Plugins.register``.
+    """
+    ConfigStore.instance().store(group=SWEEPER_GROUP, name=SWEEPER_NAME, node=_SweeperConf)
+    folder = str(Path(__file__).resolve().parent / "hydra_plugins")
+    namespace = sys.modules.get("hydra_plugins")
+    if namespace is None:
+        try:
+            import hydra_plugins as namespace
+        except ImportError:
+            namespace = types.ModuleType("hydra_plugins")
+            namespace.__path__ = []
+            sys.modules["hydra_plugins"] = namespace
+    if folder not in namespace.__path__:
+        namespace.__path__.append(folder)
+    from hydra_plugins.fedbench_sweeper import FedbenchSweeper
+
+    Plugins.instance().register(FedbenchSweeper)

@@ -1,0 +1,188 @@
+"""One record per strategy: its function, its parameters and what it needs from the data.
+
+A :class:`Strategy` is the single source of everything fedbench knows about a
+partitioning strategy. Its parameters' defaults are the keyword defaults of its
+function; their rules, help and figure labels are :class:`Param` records. The
+command line's schema and YAML defaults, the result columns and the figure legends
+are all derived from the registered records (:mod:`fedbench.partitioning.registry`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from fedbench.errors import literal, param_invalid
+
+
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is an integer (``bool`` is not)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value: Any) -> bool:
+    """Whether ``value`` is a finite real number (``bool`` is not)."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a parameter's values may be.
+
+    Attributes
+    ----------
+    kind
+        The value's type in the config schema and the results (``int``, ``float``, ``str``).
+    allowed
+        The rule in words, e.g. ``"a float > 0"``.
+    ok
+        The test a value must pass.
+    example
+        A valid value, quoted in error messages.
+
+    """
+
+    kind: type
+    allowed: str
+    ok: Callable[[Any], bool]
+    example: str
+
+
+POSITIVE_FLOAT = Rule(float, "a float > 0", lambda v: is_real(v) and v > 0, "0.5")
+NON_NEGATIVE_FLOAT = Rule(float, "a float >= 0", lambda v: is_real(v) and v >= 0, "0.1")
+POSITIVE_INT = Rule(int, "an integer >= 1", lambda v: is_int(v) and v >= 1, "2")
+NON_NEGATIVE_INT = Rule(int, "an integer >= 0", lambda v: is_int(v) and v >= 0, "10")
+
+
+def one_of(*choices: str) -> Rule:
+    """A rule for a string that must be one of ``choices``."""
+    return Rule(
+        str, " or ".join(choices), lambda v: isinstance(v, str) and v in choices, choices[0]
+    )
+
+
+@dataclass(frozen=True)
+class Param:
+    """One strategy parameter.
+
+    Attributes
+    ----------
+    name
+        The keyword argument (and, on the command line, ``partition.<name>``).
+    rule
+        Its allowed values.
+    help
+        One sentence for ``--help`` and the docs.
+    label
+        Short symbol in figure legends (``"α"``); ``None`` uses the name.
+
+    """
+
+    name: str
+    rule: Rule
+    help: str
+    label: str | None = None
+
+    def check(self, value: Any) -> None:
+        """Raise :class:`PartitionError` unless ``value`` passes the rule."""
+        if not self.rule.ok(value):
+            raise param_invalid(
+                self.name,
+                value,
+                self.rule.allowed,
+                f"e.g. {{{self.name}}}={literal(self.rule.example)}",
+            )
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registered partitioning strategy.
+
+    Attributes
+    ----------
+    name
+        The ``partition=`` value and the ``strategy`` argument of :func:`fedbench.partition`.
+    fn
+        ``fn(labels, num_clients, rng, **params, **data) -> list[np.ndarray]``; every
+        parameter keyword-only with its default.
+    params
+        The parameters a user sets, in the order they are documented.
+    data
+        Keyword arguments that come from the dataset rather than the config
+        (``"writer_ids"`` for ``natural``).
+    defaults
+        Each parameter's default, read from ``fn``'s signature.
+
+    """
+
+    name: str
+    fn: Callable[..., list[np.ndarray]]
+    params: tuple[Param, ...] = ()
+    data: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        signature = inspect.signature(self.fn).parameters
+        declared = {p.name for p in self.params}
+        keyword_only = {
+            name for name, p in signature.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        if keyword_only != declared | set(self.data):
+            raise TypeError(
+                f"strategy {self.name!r}: the keyword-only arguments of {self.fn.__name__} "
+                f"{sorted(keyword_only)} must be its params {sorted(declared)} and data "
+                f"{sorted(self.data)}"
+            )
+        missing = [n for n in declared if signature[n].default is inspect.Parameter.empty]
+        if missing:
+            raise TypeError(f"strategy {self.name!r}: parameters without a default: {missing}")
+        defaults = {p.name: signature[p.name].default for p in self.params}
+        object.__setattr__(self, "defaults", MappingProxyType(defaults))
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """The parameters' names, in order."""
+        return tuple(p.name for p in self.params)
+
+    def with_defaults(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Return ``params`` over the defaults: every parameter's value, not yet range-checked.
+
+        Raises
+        ------
+        PartitionError
+            A parameter the strategy does not take.
+
+        """
+        for name, value in params.items():
+            if name not in self.defaults:
+                takes = ", ".join(self.param_names) or "no parameters"
+                raise param_invalid(
+                    name,
+                    value,
+                    f"not a parameter of the {self.name} strategy (it takes {takes})",
+                    f"remove {{{name}}}",
+                )
+        return {**self.defaults, **params}
+
+    def check(self, values: Mapping[str, Any]) -> None:
+        """Check every parameter of ``values`` (all of them present) against its rule.
+
+        Raises
+        ------
+        PartitionError
+            The first value its rule refuses.
+
+        """
+        for param in self.params:
+            param.check(values[param.name])

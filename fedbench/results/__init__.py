@@ -1,0 +1,35 @@
+"""Results: column names, per-run Parquet files, run claims and provenance.
+
+``from fedbench import results as R`` gives the column constants (``R.TEST_ACCURACY``)
+and the store's functions (``R.load_runs``, ``R.write_run``, ``R.claimed``, ...).
+"""
+
+from fedbench.results.columns import *  # noqa: F403 (the column constants are the API)
+from fedbench.results.columns import column_names, partition_columns, schema
+from fedbench.results.lock import RunLock, claimed
+from fedbench.results.store import (
+    config_hash,
+    finished_status,
+    load_runs,
+    run_path,
+    runs_dir,
+    to_table,
+    write_atomic,
+    write_run,
+)
+
+__all__ = [
+    "RunLock",
+    "claimed",
+    "column_names",
+    "config_hash",
+    "finished_status",
+    "load_runs",
+    "partition_columns",
+    "run_path",
+    "runs_dir",
+    "schema",
+    "to_table",
+    "write_atomic",
+    "write_run",
+]

@@ -1,0 +1,157 @@
+"""Result column names and the Arrow schema of a run's Parquet file.
+
+Column names are constants here (``from fedbench import results as R; runs[R.TEST_ACCURACY]``).
+The partition parameters' columns come from the strategy records
+(:func:`fedbench.partitioning.all_params`), so a registered strategy's parameter is
+a column without further edits; :func:`schema` reflects what is registered when called.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from fedbench.heterogeneity import METRICS
+from fedbench.partitioning import all_params
+
+RUNS_SUBDIR = "runs"
+
+# --- identity and status
+RUN_ID = "run_id"
+CONFIG_HASH = "config_hash"
+STATUS = "status"
+STATUS_COMPLETED = "completed"
+STATUS_DIVERGED = "diverged"
+STATUS_FAILED = "failed"
+#: Statuses a resumed sweep does not redo (divergence is deterministic for a config).
+FINISHED_STATUSES = frozenset({STATUS_COMPLETED, STATUS_DIVERGED})
+
+# --- configuration
+DATASET = "dataset"
+PARTITION = "partition"
+MODEL = "model"
+ALGORITHM = "algorithm"
+SEED = "seed"
+NUM_CLIENTS = "num_clients"
+CLIENTS_PER_ROUND = "clients_per_round"
+ROUNDS = "rounds"
+LOCAL_EPOCHS = "local_epochs"
+BATCH_SIZE = "batch_size"
+CLIENT_LR = "client_lr"
+SERVER_LR = "server_lr"
+CLIENT_MOMENTUM = "client_momentum"
+EVAL_EVERY = "eval_every"
+ALPHA = "alpha"
+CLASSES_PER_CLIENT = "classes_per_client"
+SHARDS_PER_CLIENT = "shards_per_client"
+SIGMA = "sigma"
+MIN_CLIENT_SIZE = "min_client_size"
+QUANTITY_ALPHA = "quantity_alpha"
+WRITER_MODE = "writer_mode"
+CONFIG_JSON = "config_json"
+
+# --- per round
+ROUND = "round"
+EVALUATED = "evaluated"
+TRAIN_LOSS = "train_loss"
+TRAIN_ACCURACY = "train_accuracy"
+TEST_LOSS = "test_loss"
+TEST_ACCURACY = "test_accuracy"
+CLIENT_ACCURACY_MEAN = "client_accuracy_mean"
+CLIENT_ACCURACY_P10 = "client_accuracy_p10"
+CLIENT_DRIFT = "client_drift"
+ROUND_SECONDS = "round_seconds"
+EXAMPLES_PER_SECOND = "examples_per_second"
+TRAIN_EXAMPLES = "train_examples"
+
+# --- heterogeneity of the partition actually used
+LABEL_EMD, LABEL_JSD, LABEL_HELLINGER, EFFECTIVE_CLASSES, SIZE_CV, DROPPED_FRACTION = METRICS[:6]
+#: The partition's measured heterogeneity, named as :data:`fedbench.heterogeneity.METRICS`.
+HETEROGENEITY_METRICS = (LABEL_EMD, LABEL_JSD, LABEL_HELLINGER, EFFECTIVE_CLASSES, SIZE_CV)
+
+# --- provenance
+FEDBENCH_VERSION = "fedbench_version"
+TENSORFLOW_VERSION = "tensorflow_version"
+TFF_VERSION = "tff_version"
+NUMPY_VERSION = "numpy_version"
+PYTHON_VERSION = "python_version"
+GIT_COMMIT = "git_commit"
+GIT_DIRTY = "git_dirty"
+STARTED_AT = "started_at"
+ERROR = "error"
+
+_STR, _INT, _FLOAT, _BOOL = pa.string(), pa.int64(), pa.float64(), pa.bool_()
+
+_KIND = {int: _INT, float: _FLOAT, str: _STR, bool: _BOOL}
+_BEFORE_PARAMS = [
+    (RUN_ID, _STR),
+    (CONFIG_HASH, _STR),
+    (STATUS, _STR),
+    (DATASET, _STR),
+    (PARTITION, _STR),
+    (MODEL, _STR),
+    (ALGORITHM, _STR),
+    (SEED, _INT),
+    (NUM_CLIENTS, _INT),
+    (CLIENTS_PER_ROUND, _INT),
+    (ROUNDS, _INT),
+    (LOCAL_EPOCHS, _INT),
+    (BATCH_SIZE, _INT),
+    (CLIENT_LR, _FLOAT),
+    (SERVER_LR, _FLOAT),
+    (CLIENT_MOMENTUM, _FLOAT),
+    (EVAL_EVERY, _INT),
+]
+_AFTER_PARAMS = [
+    (ROUND, _INT),
+    (EVALUATED, _BOOL),
+    (TRAIN_LOSS, _FLOAT),
+    (TRAIN_ACCURACY, _FLOAT),
+    (TEST_LOSS, _FLOAT),
+    (TEST_ACCURACY, _FLOAT),
+    (CLIENT_ACCURACY_MEAN, _FLOAT),
+    (CLIENT_ACCURACY_P10, _FLOAT),
+    (CLIENT_DRIFT, _FLOAT),
+    (ROUND_SECONDS, _FLOAT),
+    (EXAMPLES_PER_SECOND, _FLOAT),
+    (TRAIN_EXAMPLES, _INT),
+    (LABEL_EMD, _FLOAT),
+    (LABEL_JSD, _FLOAT),
+    (LABEL_HELLINGER, _FLOAT),
+    (EFFECTIVE_CLASSES, _FLOAT),
+    (SIZE_CV, _FLOAT),
+    (DROPPED_FRACTION, _FLOAT),
+    (FEDBENCH_VERSION, _STR),
+    (TENSORFLOW_VERSION, _STR),
+    (TFF_VERSION, _STR),
+    (NUMPY_VERSION, _STR),
+    (PYTHON_VERSION, _STR),
+    (GIT_COMMIT, _STR),
+    (GIT_DIRTY, _BOOL),
+    (STARTED_AT, pa.timestamp("us", tz="UTC")),
+    (ERROR, _STR),
+    (CONFIG_JSON, _STR),
+]
+
+
+def partition_columns() -> tuple[str, ...]:
+    """The columns of the registered strategies' parameters (null where one does not apply)."""
+    return tuple(all_params())
+
+
+def schema() -> pa.Schema:
+    """Column name -> Arrow type, in file order, for the strategies registered now.
+
+    Returns
+    -------
+    pyarrow.Schema
+        Identity and configuration, one column per partition parameter (its type from
+        its rule), per-round metrics, heterogeneity, provenance.
+
+    """
+    params = [(p.name, _KIND[p.rule.kind]) for p in all_params().values()]
+    return pa.schema(_BEFORE_PARAMS + params + _AFTER_PARAMS)
+
+
+def column_names() -> tuple[str, ...]:
+    """The column names of :func:`schema`, in file order."""
+    return tuple(schema().names)

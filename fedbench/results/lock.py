@@ -1,0 +1,82 @@
+"""Run claims: an exclusive ``flock`` per configuration, so parallel jobs never run it twice."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+
+from fedbench.results.store import runs_dir
+
+
+class RunLock:
+    """An exclusive claim on one configuration, so parallel jobs never run it twice.
+
+    The claim is an advisory ``flock`` on ``.<config_hash>.lock`` (which also holds the
+    owner's pid, for people). The kernel drops the lock when its owner exits, however
+    it exits, so a claim left by a dead process is free without guessing from pids,
+    and there is no window in which a claim exists but its owner is not yet known.
+    The owner unlinks the file while still holding the lock; a process that locked
+    the file just before that notices the path now names another file and retries.
+    """
+
+    def __init__(self, results_dir: str | os.PathLike, hash_: str) -> None:
+        # A leading dot: pyarrow and pandas skip it when reading the runs/ folder.
+        self.path = runs_dir(results_dir) / f".{hash_}.lock"
+        self._fd: int | None = None
+
+    @property
+    def acquired(self) -> bool:
+        """Whether this object holds the claim."""
+        return self._fd is not None
+
+    def acquire(self) -> bool:
+        """Try to take the claim without waiting; return whether this process now holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            if self._still_names(fd):
+                break
+            os.close(fd)  # the previous owner unlinked it after we opened it: try again
+        self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:
+            self.release()
+            raise
+        return True
+
+    def _still_names(self, fd: int) -> bool:
+        try:
+            on_disk = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(fd)
+        return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
+
+    def release(self) -> None:
+        """Give up the claim (a no-op if it was not acquired)."""
+        if self._fd is None:
+            return
+        if self._still_names(self._fd):  # not a file someone else made after ours was removed
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        os.close(self._fd)  # closing drops the lock
+        self._fd = None
+
+
+@contextlib.contextmanager
+def claimed(results_dir: str | os.PathLike, hash_: str) -> Iterator[bool]:
+    """Context manager yielding whether the claim on ``hash_`` was acquired; releases it on exit."""
+    lock = RunLock(results_dir, hash_)
+    try:
+        yield lock.acquire()
+    finally:
+        lock.release()

@@ -1,0 +1,110 @@
+"""Per-run result files: hashing, atomic writes, resume lookups, loading.
+
+Each run lands as one Parquet file ``<results_dir>/runs/<config_hash>.parquet`` with
+one row per round. ``pandas.read_parquet("<results_dir>/runs")`` loads a whole sweep.
+Every file is written with :func:`fedbench.results.columns.schema`, so files from
+different runs (where a parameter is null in one and set in another) always concatenate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fedbench import atomic
+from fedbench.results.columns import FINISHED_STATUSES, RUNS_SUBDIR, STARTED_AT, STATUS, schema
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """Return a stable 16-hex-digit hash of a run's configuration.
+
+    Parameters
+    ----------
+    config
+        The resolved configuration as plain containers, without keys that do not
+        change the result (``results_dir``, ``plot``, ``export``).
+
+    Returns
+    -------
+    str
+        The first 16 hex digits of the SHA-256 of its canonical JSON.
+
+    """
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def runs_dir(results_dir: str | os.PathLike) -> Path:
+    """Return the folder holding one Parquet file per run."""
+    return Path(results_dir) / RUNS_SUBDIR
+
+
+def run_path(results_dir: str | os.PathLike, hash_: str) -> Path:
+    """Return the Parquet path of the run whose configuration hashes to ``hash_``."""
+    return runs_dir(results_dir) / f"{hash_}.parquet"
+
+
+def finished_status(results_dir: str | os.PathLike, hash_: str) -> str | None:
+    """Return the status of a finished (completed or diverged) run, else ``None``.
+
+    A missing, unreadable or ``failed`` file counts as not finished, so a resumed
+    sweep redoes it.
+    """
+    path = run_path(results_dir, hash_)
+    if not path.is_file():
+        return None
+    try:
+        statuses = pq.read_table(path, columns=[STATUS]).column(STATUS).to_pylist()
+    except (OSError, pa.ArrowInvalid):
+        return None
+    status = statuses[0] if statuses else None
+    return status if status in FINISHED_STATUSES else None
+
+
+def to_table(rows: list[Mapping[str, Any]]) -> pa.Table:
+    """Build an Arrow table of the result schema from row dicts (missing keys become null).
+
+    Raises
+    ------
+    KeyError
+        If a row has a key that is not a result column (a typo would
+        otherwise be dropped silently).
+
+    """
+    table_schema = schema()
+    for row in rows:
+        unknown = set(row) - set(table_schema.names)
+        if unknown:
+            raise KeyError(f"not result columns: {sorted(unknown)}")
+    frame = pd.DataFrame(list(rows), columns=table_schema.names)
+    if STARTED_AT in frame:
+        frame[STARTED_AT] = pd.to_datetime(frame[STARTED_AT], utc=True)
+    return pa.Table.from_pandas(frame, schema=table_schema, preserve_index=False)
+
+
+def write_atomic(table: pa.Table, path: str | os.PathLike) -> Path:
+    """Write ``table`` to ``path`` as Parquet atomically (:func:`fedbench.atomic.write_atomic`)."""
+    return atomic.write_atomic(path, lambda handle: pq.write_table(table, handle))
+
+
+def write_run(rows: list[Mapping[str, Any]], results_dir: str | os.PathLike, hash_: str) -> Path:
+    """Write one run's rows to its Parquet file atomically and return the path."""
+    return write_atomic(to_table(rows), run_path(results_dir, hash_))
+
+
+def load_runs(results_dir: str | os.PathLike) -> pd.DataFrame:
+    """Load every run under ``results_dir`` into one DataFrame (empty with the columns if none)."""
+    folder = runs_dir(results_dir)
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        return schema().empty_table().to_pandas()
+    table_schema = schema()
+    return pa.concat_tables([pq.read_table(f, schema=table_schema) for f in files]).to_pandas()

@@ -1,0 +1,93 @@
+"""``train(spec, data)``: one run through TFF, round by round."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from fedbench import seeding
+from fedbench.clients import TrainingData
+from fedbench.spec import RunSpec
+from fedbench.training.algorithms import OptimizerSettings, build_process
+from fedbench.training.loop import LoopSettings, RoundRecord, run_rounds
+from fedbench.training.runtime import tff_worker
+from fedbench.training.tff_model import initial_keras_model, make_model_fn
+
+
+def loop_settings(spec: RunSpec) -> LoopSettings:
+    """The round loop's settings of ``spec``."""
+    fl = spec.fl
+    return LoopSettings(
+        rounds=fl.rounds,
+        clients_per_round=fl.clients_per_round,
+        local_epochs=fl.local_epochs,
+        batch_size=fl.batch_size,
+        eval_every=fl.eval_every,
+        shuffle_clients=fl.shuffle_clients,
+        seed=spec.seed,
+    )
+
+
+def learning_process(
+    spec: RunSpec, example_shape: tuple[int, ...], num_classes: int
+) -> tuple[tff.learning.templates.LearningProcess, tf.keras.Model]:
+    """Build ``spec``'s learning process and the Keras model holding its seeded initial weights.
+
+    Call inside :func:`fedbench.training.runtime.tff_worker`. The Keras model is also
+    the one the round loop copies the global weights into for evaluation.
+
+    Returns
+    -------
+    (process, initial_model)
+
+    """
+    model, options = spec.model.name, dict(spec.model.options)
+    model_fn = make_model_fn(model, options, example_shape, num_classes)
+    settings = OptimizerSettings(spec.fl.client_lr, spec.fl.client_momentum, spec.fl.server_lr)
+    process = build_process(spec.algorithm.name, model_fn, settings, **dict(spec.algorithm.options))
+    # Built after the process: TFF traces model_fn in graph mode, which invalidates
+    # Keras models created before it in the same process.
+    init_seed = seeding.int_seed(spec.seed, seeding.MODEL_INIT)
+    return process, initial_keras_model(model, options, example_shape, num_classes, init_seed)
+
+
+def train(
+    spec: RunSpec, data: TrainingData, *, worker_log: Path | None = None
+) -> Iterator[RoundRecord]:
+    """Train ``spec``'s model and algorithm on ``data`` through TFF, one record per round.
+
+    Starts a TFF worker for the run and stops it when the iteration ends, however it
+    ends (also when the caller stops iterating early). The spec's dataset and
+    partition are not read here: ``data`` already holds the clients they made
+    (:func:`fedbench.clients.training_data`), or any clients a caller builds.
+
+    Parameters
+    ----------
+    spec
+        The run spec: model, algorithm, ``fl`` settings and seed.
+    data
+        The clients and the global test set.
+    worker_log
+        Where the TFF worker's output goes (``None`` discards it).
+
+    Yields
+    ------
+    RoundRecord
+        One per round; the last has ``diverged=True`` if the run diverged.
+
+    """
+    label = f"{spec.dataset.name}/{spec.partition.name}/{spec.model.name}/{spec.algorithm.name}"
+    with tff_worker(worker_log):
+        process, init_model = learning_process(spec, data.example_shape, data.num_classes)
+        yield from run_rounds(
+            process,
+            init_model,
+            data.clients,
+            data.test_x,
+            data.test_y,
+            loop_settings(spec),
+            lambda: label,
+        )

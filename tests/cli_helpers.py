@@ -1,0 +1,47 @@
+"""Run fedbench's commands in this process, as the console scripts do, with their pre-flight."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from unittest import mock
+
+from fedbench.app import cli
+from fedbench.app.prepare import PreparedRun
+
+
+def run_command(
+    argv: list[str],
+    logs: Path,
+    run: Callable[[PreparedRun], object] | None = None,
+    *,
+    training: bool = True,
+) -> list[PreparedRun]:
+    """Run ``fedbench <argv>`` in-process; return every job's prepared run, in launch order.
+
+    ``run`` is what each job does (default: nothing, so the command only checks and
+    prepares). Hydra's own output folders go under ``logs``, not ``results_dir``.
+    An invalid command raises its error (``FEDBENCH_TRACEBACK``) instead of exiting.
+    """
+    jobs: list[PreparedRun] = []
+
+    def job(prepared: PreparedRun) -> object:
+        jobs.append(prepared)
+        return run(prepared) if run else None
+
+    where = [
+        f"hydra.run.dir={logs}/run",
+        f"hydra.sweep.dir={logs}/sweep",
+        # Hydra's logging would hold on to pytest's captured streams past the test.
+        "hydra/job_logging=none",
+        "hydra/hydra_logging=none",
+    ]
+    argv = [*argv, *where] if not any(a.startswith(("--help", "--cfg")) for a in argv) else argv
+    with (
+        mock.patch.dict(os.environ, {"FEDBENCH_TRACEBACK": "1"}),
+        mock.patch.object(sys, "argv", [sys.argv[0]]),
+    ):
+        cli.main(job, training=training, kept_on_interrupt="", argv=argv)
+    return jobs
