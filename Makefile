@@ -12,7 +12,7 @@ PYTHON311 := $(shell for p in python3.11 python3 python; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null && { command -v $$p; break; }; done)
 PYTEST_ARGS ?=
 
-.PHONY: setup bench-setup run test test-all bench figures lint format clean-venv
+.PHONY: setup bench-setup run test test-fast test-all bench figures lint format clean-venv
 .DEFAULT_GOAL := run
 
 setup:
@@ -39,6 +39,10 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -m "not slow and not benchmark" $(PYTEST_ARGS)
+
+# The edit loop: no TFF training but one smoke run, no child processes (under 90 s).
+test-fast: setup
+	$(PY) -m pytest -m "smoke or not (slow or benchmark or tff or subprocess)" $(PYTEST_ARGS)
 
 test-all: setup
 	$(PY) -m pytest -m "not benchmark" $(PYTEST_ARGS)

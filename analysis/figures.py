@@ -23,22 +23,20 @@ import pandas as pd
 import seaborn as sns
 
 from fedbench import results as R
+from fedbench.partitioning import all_params
 
 FIGURES_SUBDIR = "figures"
 
 
 def run_label(frame: pd.DataFrame) -> pd.Series:
-    """A short legend label per row: the partition and its parameters."""
-    params = {
-        R.ALPHA: "α",
-        R.CLASSES_PER_CLIENT: "#C",
-        R.SHARDS_PER_CLIENT: "shards",
-        R.SIGMA: "σ",
-        R.QUANTITY_ALPHA: "qα",
-    }
+    """A short legend label per row: the partition and its labelled parameters (``α=0.1``)."""
+    symbols = {p.name: p.label for p in all_params().values() if p.label}
+
+    def value(v: object) -> str:
+        return f"{v:g}" if isinstance(v, int | float) else str(v)
 
     def label(row: pd.Series) -> str:
-        parts = [f"{sym}={row[col]:g}" for col, sym in params.items() if pd.notna(row.get(col))]
+        parts = [f"{s}={value(row[c])}" for c, s in symbols.items() if pd.notna(row.get(c))]
         return f"{row[R.PARTITION]}" + (f" ({', '.join(parts)})" if parts else "")
 
     return frame.apply(label, axis=1)

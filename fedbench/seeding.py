@@ -66,3 +66,20 @@ def rng(seed: int, stream: str, *keys: int) -> np.random.Generator:
 def int_seed(seed: int, stream: str, *keys: int) -> int:
     """Return a 31-bit integer seed for libraries that take an int (TensorFlow ops)."""
     return int(seed_sequence(seed, stream, *keys).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def sample_clients(
+    seed: int, round_num: int, num_clients: int, clients_per_round: int
+) -> np.ndarray:
+    """Clients sampled in ``round_num``: a function of (seed, round) only, so any round replays.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``clients_per_round`` distinct client indices, sorted.
+
+    """
+    chosen = rng(seed, SAMPLING, round_num).choice(
+        num_clients, size=clients_per_round, replace=False
+    )
+    return np.sort(chosen)

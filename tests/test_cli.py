@@ -10,6 +10,8 @@ import pytest
 
 from fedbench import results as R
 
+pytestmark = pytest.mark.subprocess
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -237,22 +239,3 @@ def test_two_sweeps_started_together_share_the_work_without_duplicates(results_d
     trained = sum(o.count(" completed: ") for o in outputs)
     assert trained == 4, outputs
     assert not list(R.runs_dir(results_dir).glob("*.lock"))
-
-
-def test_ctrl_c_while_the_jobs_are_checked_is_one_line_and_exit_130(monkeypatch, capsys):
-    # Pre-flight loads and partitions every job's data: on EMNIST that takes a while.
-    from fedbench.app import cli, prepare
-
-    def interrupted(spec, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(prepare, "load_and_partition", interrupted)
-    # Hydra would reconfigure logging (closing handlers bound to the captured streams).
-    quiet = ["hydra/job_logging=none", "hydra/hydra_logging=none"]
-    monkeypatch.setattr(sys, "argv", ["fedbench", "fl.rounds=1", *quiet])
-    monkeypatch.delenv("FEDBENCH_TRACEBACK", raising=False)
-    with pytest.raises(SystemExit) as stop:
-        cli.train_main()
-    assert stop.value.code == 130
-    err = capsys.readouterr().err
-    assert err == "fedbench: stopped by Ctrl-C before any job ran: nothing was written\n"

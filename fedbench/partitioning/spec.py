@@ -85,7 +85,7 @@ class Param:
     help
         One sentence for ``--help`` and the docs.
     label
-        Short symbol in figure legends (``"α"``); ``None`` uses the name.
+        Short symbol in figure legends (``"α"``); ``None`` leaves it out of legends.
 
     """
 

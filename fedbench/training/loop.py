@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from fedbench import seeding
 from fedbench.clients import ClientArrays
+from fedbench.seeding import sample_clients
 from fedbench.training import evaluation, runtime
 from fedbench.training.client_data import round_dataset
 
@@ -59,23 +60,6 @@ class RoundRecord:
     examples_per_second: float
     train_examples: int
     diverged: bool
-
-
-def sample_clients(
-    seed: int, round_num: int, num_clients: int, clients_per_round: int
-) -> np.ndarray:
-    """Clients sampled in ``round_num``: a function of (seed, round) only, so any round replays.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``clients_per_round`` distinct client indices, sorted.
-
-    """
-    chosen = seeding.rng(seed, seeding.SAMPLING, round_num).choice(
-        num_clients, size=clients_per_round, replace=False
-    )
-    return np.sort(chosen)
 
 
 def _all_finite(weights: tff.learning.models.ModelWeights) -> bool:

@@ -15,7 +15,7 @@ from fedbench.partitioning import partition
 from tests.test_experiment import make_config, read_run
 from tests.training.keras_fedavg import keras_fedavg
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.tff]
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ from fedbench.data.digits import load_digits
 from fedbench.spec import RunSpec
 from fedbench.training.train import train
 
+pytestmark = pytest.mark.tff
+
 CLIENTS = 5
 
 

@@ -50,6 +50,7 @@ def two_clients():
     return ClientArrays(train_x=xs, train_y=ys)
 
 
+@pytest.mark.tff
 def test_one_round_equals_the_example_weighted_average_of_local_steps(two_clients):
     xs, ys = two_clients.train_x, two_clients.train_y
     updates = [_one_step_update(x, y) for x, y in zip(xs, ys, strict=True)]
@@ -73,6 +74,7 @@ def test_one_round_equals_the_example_weighted_average_of_local_steps(two_client
     assert record.train_loss == pytest.approx(np.log(CLASSES), rel=1e-5)
 
 
+@pytest.mark.tff
 def test_a_client_update_tff_drops_for_being_non_finite_ends_the_run_as_diverged():
     # One step at lr 1e37 from W = 0: the gradient X^T (P - Y) / n has entries of order
     # |x|, so client 0 (features ~100) moves W by ~1e39 > float32's max 3.4e38: its update
@@ -88,6 +90,7 @@ def test_a_client_update_tff_drops_for_being_non_finite_ends_the_run_as_diverged
     assert records[0].train_loss == pytest.approx(np.log(CLASSES), rel=1e-5)
 
 
+@pytest.mark.tff
 def test_a_round_whose_sampled_clients_hold_nothing_has_no_train_loss():
     # Client 0 is empty; with one client per round, the rounds that sample it train on
     # nothing: TFF reports a loss of 0 there, which is no measurement (NaN), and the

@@ -221,6 +221,7 @@ def test_start_round_below_one_is_refused():
 
 
 @pytest.mark.slow
+@pytest.mark.tff
 def test_a_run_resumed_from_the_state_of_round_two_replays_rounds_three_and_four():
     from fedbench.training.algorithms import OptimizerSettings, build_process
     from fedbench.training.runtime import tff_worker

@@ -12,6 +12,8 @@ from fedbench.training.algorithms import ALGORITHMS
 from fedbench.training.models import MODELS
 from fedbench.training.train import train
 
+pytestmark = pytest.mark.tff
+
 SHAPE, CLASSES, CLIENTS = (28, 28), 4, 3
 
 

@@ -14,6 +14,8 @@ import tensorflow_federated as tff
 
 from fedbench.training.runtime import WorkerTerminated, raise_if_interrupted, tff_worker
 
+pytestmark = pytest.mark.tff
+
 
 @tff.tensorflow.computation(tf.int32)
 def _add_one(x):
