@@ -12,7 +12,7 @@ import numpy as np
 
 from fedbench import seeding
 from fedbench.data.base import FederatedDataset
-from fedbench.partitioning import client_noise_sigmas
+from fedbench.partitioning import get_strategy
 from fedbench.spec import RunSpec
 
 
@@ -196,19 +196,19 @@ def training_data(spec: RunSpec, data: PartitionedData) -> TrainingData:
 def client_test_parts(spec: RunSpec, data: PartitionedData) -> list[np.ndarray] | None:
     """Each client's own test examples (indices into the test split), where they are defined.
 
-    Defined by writers, so only for a natural partition of a dataset whose test split
-    carries writer ids; ``None`` otherwise.
+    Defined by writers: for a strategy whose clients are whole writers
+    (``Strategy.own_test_data``) on a dataset whose test split carries writer ids;
+    ``None`` otherwise.
     """
-    if spec.partition.name != "natural" or data.dataset.test.writers is None:
+    if not get_strategy(spec.partition.name).own_test_data or data.dataset.test.writers is None:
         return None
     return writer_test_parts(data.dataset, data.parts)
 
 
 def noise_sigmas(spec: RunSpec, num_clients: int) -> np.ndarray | None:
-    """Each client's feature-noise standard deviation for ``partition=feature_noise``, else None."""
-    if spec.partition.name != "feature_noise":
-        return None
-    return client_noise_sigmas(spec.partition.options["sigma"], num_clients)
+    """Each client's feature-noise standard deviation (``Strategy.client_noise``), else None."""
+    noise = get_strategy(spec.partition.name).client_noise
+    return None if noise is None else noise(spec.partition.options, num_clients)
 
 
 def build_clients(spec: RunSpec, data: PartitionedData) -> ClientArrays:

@@ -42,11 +42,16 @@ class PartitionError(FedbenchError, ValueError):
 
     def __init__(self, template: str) -> None:
         self.template = template
-        super().__init__(self.keyed(lambda name: name))
+        super().__init__(render(template))
 
     def keyed(self, key_of: Callable[[str], str]) -> str:
         """Return the message with every parameter name replaced by ``key_of(name)``."""
-        return self.template.format_map(_Names(key_of))
+        return render(self.template, key_of)
+
+
+def render(template: str, key_of: Callable[[str], str] = str) -> str:
+    """Fill a message template's ``{name}`` fields with ``key_of(name)`` (the names themselves)."""
+    return template.format_map(_Names(key_of))
 
 
 class _Names(dict):

@@ -44,6 +44,8 @@ METRICS = (
     "num_clients",
     "num_examples",
 )
+#: The measures of heterogeneity proper (label distributions and sizes), in order.
+HETEROGENEITY_METRICS = METRICS[:5]
 
 
 def label_counts(

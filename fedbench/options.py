@@ -6,9 +6,7 @@ Plain dataclasses (no Hydra, no TensorFlow): Hydra uses them as the ``model`` an
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass
@@ -87,8 +85,3 @@ ALGORITHM_SCHEMAS = {
     "fedprox": FedProx,
     "fedadam": FedAdam,
 }
-
-
-def option_defaults(schema: type) -> dict[str, Any]:
-    """An option dataclass's defaults, less ``name``."""
-    return {f.name: f.default for f in dataclasses.fields(schema) if f.name != "name"}

@@ -1,37 +1,28 @@
 """The run spec: one typed, checked description of a run, built once per job.
 
 :meth:`RunSpec.from_config` takes the resolved config of a job (plain containers,
-as Hydra composes it), normalises it and runs every check that needs no data; the
-spec is then handed down unchanged through data -> partition -> training ->
-results. Nothing here imports Hydra or TensorFlow.
+as Hydra composes it), types and normalises it and runs every check that needs no
+data; :meth:`RunSpec.create` builds the same spec from Python. The spec is then
+handed down unchanged through data -> partition -> training -> results. Nothing
+here imports Hydra, TensorFlow or pandas.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-import math
-import os
-import tempfile
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
+from fedbench import checks
 from fedbench.data.export import EXPORTERS
-from fedbench.data.registry import DATASETS, get_dataset
+from fedbench.data.registry import DATASETS, DatasetSpec, get_dataset
 from fedbench.errors import ConfigError, PartitionError, invalid
-from fedbench.options import ALGORITHM_SCHEMAS, MODEL_SCHEMAS, option_defaults
-from fedbench.partitioning import all_params, get_strategy, validate_params
-from fedbench.results.store import config_hash
-
-#: Seeds are stored in an int64 column.
-MAX_SEED = 2**63 - 1
-#: Keys that do not change a run's result and so are not part of its identity.
-NON_IDENTITY_KEYS = ("results_dir", "plot", "export", "export_split_names")
-#: Models that take images, and the smallest side each accepts.
-MIN_IMAGE_SIDE = MappingProxyType({"cnn": 12, "cnn_emnist": 6})
+from fedbench.options import ALGORITHM_SCHEMAS, MODEL_SCHEMAS
+from fedbench.partitioning import Strategy, all_params, get_strategy, validate_params
 
 
 @dataclass(frozen=True)
@@ -107,12 +98,10 @@ class FLSettings:
                     "lower fl.clients_per_round or raise fl.num_clients",
                 )
             )
-        for key in ("client_lr", "server_lr"):
-            value = getattr(self, key)
-            if not (value > 0 and math.isfinite(value)):
-                raise ConfigError(invalid(f"fl.{key}", value, "a finite float > 0"))
-        for key in ("client_momentum", "client_holdout"):
-            _unit_interval(f"fl.{key}", getattr(self, key))
+        checks.positive_finite("fl.client_lr", self.client_lr)
+        checks.positive_finite("fl.server_lr", self.server_lr)
+        checks.unit_interval("fl.client_momentum", self.client_momentum)
+        checks.unit_interval("fl.client_holdout", self.client_holdout)
 
 
 @dataclass(frozen=True)
@@ -121,17 +110,6 @@ class Choice:
 
     name: str
     options: Mapping[str, Any]
-
-    @classmethod
-    def of(cls, section: Mapping[str, Any], *, keep_null: bool = False) -> Choice:
-        """Split a group's config section into name and options (nulls dropped unless kept)."""
-        options = {k: v for k, v in section.items() if k != "name" and (keep_null or v is not None)}
-        return cls(section["name"], options)
-
-
-def _unit_interval(key: str, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ConfigError(invalid(key, value, "a float in [0, 1)"))
 
 
 def cli_key(name: str) -> str:
@@ -146,6 +124,64 @@ def as_config_error(error: PartitionError) -> ConfigError:
     return ConfigError(error.keyed(cli_key))
 
 
+def config_hash(identity: Any) -> str:
+    """Return a stable 16-hex-digit hash of a run's identity (plain JSON types only).
+
+    Parameters
+    ----------
+    identity
+        What determines the result (:meth:`RunSpec.identity`).
+
+    Returns
+    -------
+    str
+        The first 16 hex digits of the SHA-256 of its canonical JSON.
+
+    """
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def group_defaults(group: str, option: str) -> dict[str, Any]:
+    """The options ``<group>=<option>`` starts from (its defaults, without ``name``).
+
+    Raises
+    ------
+    ConfigError
+        No such option in the group.
+
+    """
+    if group == "partition":
+        return dict(_strategy(option).defaults)
+    if group == "dataset":
+        return get_dataset(option).defaults
+    schemas = {"model": MODEL_SCHEMAS, "algorithm": ALGORITHM_SCHEMAS}[group]
+    if option not in schemas:
+        raise ConfigError(invalid(group, option, f"one of {sorted(schemas)}"))
+    return {f.name: f.default for f in dataclasses.fields(schemas[option]) if f.name != "name"}
+
+
+def _annotations(group: str, option: str) -> dict[str, Any]:
+    """Each option's type, from the record or dataclass that declares it."""
+    if group == "dataset":
+        return {k: p.annotation for k, p in get_dataset(option).options.items()}
+    if group == "partition":
+        return {p.name: p.rule.kind for p in _strategy(option).params}
+    schemas = {"model": MODEL_SCHEMAS, "algorithm": ALGORITHM_SCHEMAS}[group]
+    hints = typing.get_type_hints(schemas[option])
+    return {k: v for k, v in hints.items() if k != "name"}
+
+
+_FL_TYPES = typing.get_type_hints(FLSettings)
+
+
+def _strategy(name: Any) -> Strategy:
+    try:
+        return get_strategy(name)
+    except PartitionError as error:
+        raise as_config_error(error) from None
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything one run needs, checked.
@@ -153,8 +189,8 @@ class RunSpec:
     Attributes
     ----------
     dataset, partition, model, algorithm
-        The four config groups. ``partition.options`` holds exactly the strategy's
-        parameters (defaults filled in), nothing else.
+        The four config groups, each option typed as declared. ``partition.options``
+        holds exactly the strategy's parameters (defaults filled in), nothing else.
     fl
         Federated training settings.
     seed
@@ -181,11 +217,12 @@ class RunSpec:
     def from_config(cls, config: Mapping[str, Any]) -> RunSpec:
         """Build the spec of a resolved config (plain containers) and run every data-free check.
 
-        Normalisation: the partition section keeps only the chosen strategy's
-        parameters (a sweep crossing ``partition=iid,dirichlet`` with
-        ``partition.alpha=...`` gives identical IID runs, hashed and trained once);
-        ``fl.client_holdout`` is 0 for ``natural`` (writers are evaluated on their
-        own test data).
+        Normalisation: values take their declared types (``1`` is ``1.0`` where a float
+        is declared; numpy scalars are Python's); the partition section keeps only
+        the chosen strategy's parameters (a sweep crossing ``partition=iid,dirichlet``
+        with ``partition.alpha=...`` gives identical IID runs, hashed and trained
+        once); ``fl.client_holdout`` is 0 for a strategy whose clients are evaluated
+        on their writers' own test data.
 
         Raises
         ------
@@ -195,35 +232,27 @@ class RunSpec:
             A data file is missing (located, not read).
 
         """
-        strategy = _partition_strategy(config["partition"])
-        partition_options = {
-            k: v
-            for k, v in config["partition"].items()
-            if k != "name" and k in strategy.defaults and v is not None
-        }
-        fl = FLSettings(**_floats(config["fl"], _FL_FLOATS))
-        if strategy.name == "natural" and fl.client_holdout:
+        strategy = _strategy(config["partition"]["name"])
+        fl = FLSettings(**checks.typed_options("fl", config["fl"], _FL_TYPES))
+        if strategy.own_test_data and fl.client_holdout:
             fl = dataclasses.replace(fl, client_holdout=0.0)
         fl.check()
-        floats = {p.name for p in strategy.params if p.rule.kind is float}
+        partition = _partition_options(strategy, config["partition"])
         try:
-            params = validate_params(
-                strategy.name, fl.num_clients, **_floats(partition_options, floats)
-            )
+            params = validate_params(strategy.name, fl.num_clients, **partition)
         except PartitionError as error:
             raise as_config_error(error) from None
-        names = tuple(config.get("export_split_names", ("train", "test")))
         spec = cls(
-            dataset=Choice.of(config["dataset"], keep_null=True),
+            dataset=_choice("dataset", config["dataset"]),
             partition=Choice(strategy.name, params),
-            model=Choice.of(config["model"]),
-            algorithm=Choice.of(config["algorithm"]),
+            model=_choice("model", config["model"]),
+            algorithm=_choice("algorithm", config["algorithm"]),
             fl=fl,
-            seed=config["seed"],
-            results_dir=config["results_dir"],
-            plot=bool(config.get("plot", False)),
-            export=config.get("export"),
-            export_split_names=names,  # type: ignore[arg-type]
+            seed=checks.typed("seed", config["seed"], int),
+            results_dir=checks.typed("results_dir", config["results_dir"], str),
+            plot=checks.typed("plot", config.get("plot", False), bool),
+            export=checks.typed("export", config.get("export"), str | None),
+            export_split_names=tuple(config.get("export_split_names", ("train", "test"))),
         )
         spec.check()
         return spec
@@ -256,7 +285,7 @@ class RunSpec:
         seed, results_dir
             As the top-level keys.
         dataset_options, partition_options, model_options, algorithm_options
-            Each group's keys; left out ones take their defaults.
+            Each group's keys; left out ones take their defaults, unknown ones are refused.
         **fl
             ``fl.*`` keys, e.g. ``rounds=5``.
 
@@ -265,52 +294,44 @@ class RunSpec:
         RunSpec
 
         """
-        config = {
-            "dataset": {
-                "name": dataset,
-                **get_dataset(dataset).defaults,
-                **(dataset_options or {}),
-            },
-            "partition": {"name": partition, **(partition_options or {})},
-            "model": {
-                "name": model,
-                **_defaults(MODEL_SCHEMAS, "model", model),
-                **(model_options or {}),
-            },
-            "algorithm": {
-                "name": algorithm,
-                **_defaults(ALGORITHM_SCHEMAS, "algorithm", algorithm),
-                **(algorithm_options or {}),
-            },
-            "fl": {**dataclasses.asdict(FLSettings()), **fl},
-            "seed": seed,
-            "results_dir": results_dir,
+        unknown_fl = set(fl) - set(_FL_TYPES)
+        if unknown_fl:
+            key = sorted(unknown_fl)[0]
+            raise ConfigError(invalid(f"fl.{key}", fl[key], f"one of the keys {sorted(_FL_TYPES)}"))
+        groups = {
+            "dataset": (dataset, dataset_options),
+            "partition": (partition, partition_options),
+            "model": (model, model_options),
+            "algorithm": (algorithm, algorithm_options),
         }
+        config: dict[str, Any] = {
+            group: {"name": name, **group_defaults(group, name), **(options or {})}
+            for group, (name, options) in groups.items()
+        }
+        strategy = _strategy(partition)
+        for key, value in (partition_options or {}).items():  # strict: no grid to normalise
+            if key not in strategy.defaults:
+                raise ConfigError(
+                    invalid(
+                        f"partition.{key}",
+                        value,
+                        f"a parameter of partition={partition}: {list(strategy.param_names)}",
+                    )
+                )
+        config.update(
+            fl={**dataclasses.asdict(FLSettings()), **fl}, seed=seed, results_dir=results_dir
+        )
         return cls.from_config(config)
 
     def check(self) -> None:
         """Run the data-free checks of everything but ``fl`` and the partition (done on build)."""
-        if not 0 <= self.seed <= MAX_SEED:
-            raise ConfigError(invalid("seed", self.seed, f"an integer in [0, {MAX_SEED}]"))
-        check_results_dir(self.results_dir)
-        _check_algorithm(self.algorithm.options)
-        if self.model.options.get("hidden", 1) < 1:
-            raise ConfigError(
-                invalid("model.hidden", self.model.options["hidden"], "an integer >= 1")
-            )
+        checks.check_seed(self.seed)
+        checks.check_results_dir(self.results_dir)
+        checks.check_algorithm(self.algorithm.options)
+        checks.check_model(self.model.options)
         dataset = get_dataset(self.dataset.name)
         dataset.checked_options(self.dataset.options)
-        if get_strategy(self.partition.name).data and not dataset.has_writers:
-            with_writers = [f"dataset={name}" for name, d in DATASETS.items() if d.has_writers]
-            raise ConfigError(
-                invalid(
-                    "partition",
-                    self.partition.name,
-                    f"a strategy dataset={dataset.name} supports: partition={self.partition.name} "
-                    "needs writer ids and this dataset has none",
-                    f"use {', '.join(with_writers)}, or another partition",
-                )
-            )
+        _check_data_needs(get_strategy(self.partition.name), dataset)
         if self.export is not None and self.export not in EXPORTERS:
             raise ConfigError(invalid("export", self.export, f"one of {list(EXPORTERS)} or null"))
         names = self.export_split_names
@@ -358,91 +379,53 @@ class RunSpec:
         )
 
 
-_FL_FLOATS = frozenset(f.name for f in dataclasses.fields(FLSettings) if f.type == "float")
+def _choice(group: str, section: Mapping[str, Any]) -> Choice:
+    """A group's section as a typed :class:`Choice` (nulls kept only for datasets' paths)."""
+    name = section["name"]
+    options = {k: v for k, v in section.items() if k != "name"}
+    if group != "dataset":
+        options = {k: v for k, v in options.items() if v is not None}
+    if group in ("model", "algorithm"):
+        group_defaults(group, name)  # refuses an unknown option
+    return Choice(name, checks.typed_options(group, options, _annotations(group, name)))
 
 
-def _floats(values: Mapping[str, Any], names: frozenset[str] | set[str]) -> dict[str, Any]:
-    """``values`` with the integers among ``names`` as floats (``1`` and ``1.0`` hash alike)."""
-    return {
-        k: float(v) if k in names and isinstance(v, int) and not isinstance(v, bool) else v
-        for k, v in values.items()
-    }
+def _partition_options(strategy: Strategy, section: Mapping[str, Any]) -> dict[str, Any]:
+    """The strategy's own parameters of a partition section, typed; others' are dropped.
 
-
-def _defaults(schemas: Mapping[str, type], group: str, option: str) -> dict[str, Any]:
-    if option not in schemas:
-        raise ConfigError(invalid(group, option, f"one of {sorted(schemas)}"))
-    return option_defaults(schemas[option])
-
-
-def _partition_strategy(section: Mapping[str, Any]) -> Any:
-    try:
-        return get_strategy(section["name"])
-    except PartitionError as error:
-        raise as_config_error(error) from None
-
-
-def _check_algorithm(options: Mapping[str, Any]) -> None:
-    """Momenta and betas in [0, 1), mu >= 0, epsilon > 0."""
-    for key in ("server_momentum", "beta_1", "beta_2"):
-        if key in options:
-            _unit_interval(f"algorithm.{key}", options[key])
-    if "mu" in options and options["mu"] < 0:
-        raise ConfigError(invalid("algorithm.mu", options["mu"], "a float >= 0"))
-    if "epsilon" in options:
-        value = options["epsilon"]
-        if not (value > 0 and math.isfinite(value)):
-            raise ConfigError(invalid("algorithm.epsilon", value, "a finite float > 0"))
-
-
-def check_results_dir(results_dir: str) -> None:
-    """Check that ``results_dir`` is, or can be made, a folder this process can write in.
-
-    Its nearest existing ancestor must be a writable folder (so the missing levels
-    can be created), and ``results_dir/runs``, where it exists, a folder too.
+    The command line's partition schema holds every strategy's parameters (null when
+    unset); a value set for another strategy's parameter is dropped, so a sweep can
+    cross strategies with their parameters. A key no strategy declares is refused.
     """
-    path = Path(results_dir)  # as the run writes it: no ~ expansion, relative to the cwd
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    fix = "point results_dir at a folder you can write to"
-    for must_be_dir in (existing, path / "runs"):
-        if must_be_dir.exists() and not must_be_dir.is_dir():
+    known = all_params()
+    options = {}
+    for key, value in section.items():
+        if key == "name" or value is None:
+            continue
+        if key not in known:
             raise ConfigError(
-                invalid("results_dir", results_dir, "a folder", f"{must_be_dir} is a file; {fix}")
+                invalid(
+                    f"partition.{key}",
+                    value,
+                    f"a parameter of partition={strategy.name}: {list(strategy.param_names)}",
+                    f"remove partition.{key} or check its spelling",
+                )
             )
-    try:  # a real probe: permissions alone do not tell (root, read-only or virtual mounts)
-        os.rmdir(tempfile.mkdtemp(prefix=".fedbench-probe-", dir=existing))
-    except OSError as err:
-        raise ConfigError(
-            invalid(
-                "results_dir",
-                results_dir,
-                "a folder fedbench can create and write in",
-                f"nothing can be created in {existing} ({err.strerror}); {fix}",
-            )
-        ) from None
+        if key in strategy.defaults:
+            options[key] = checks.typed(f"partition.{key}", value, known[key].rule.kind)
+    return options
 
 
-def check_model_fits(model: str, example_shape: tuple[int, ...]) -> None:
-    """Raise :class:`ConfigError` if ``model`` cannot take examples of ``example_shape``."""
-    min_side = MIN_IMAGE_SIDE.get(model)
-    if min_side is None:
-        return
-    if len(example_shape) != 2:
+def _check_data_needs(strategy: Strategy, dataset: DatasetSpec) -> None:
+    """Refuse a strategy that needs writer ids on a dataset without them."""
+    if "writer_ids" in strategy.data and not dataset.has_writers:
+        with_writers = [f"dataset={name}" for name, d in DATASETS.items() if d.has_writers]
         raise ConfigError(
             invalid(
-                "model",
-                model,
-                "a model for flat features (linear or mlp) with this dataset",
-                f"its examples have shape {example_shape}, not (height, width); use model=mlp",
-            )
-        )
-    if min(example_shape) < min_side:
-        raise ConfigError(
-            invalid(
-                "model",
-                model,
-                f"images of at least {min_side}x{min_side} for model={model}",
-                f"the dataset's images are {example_shape[0]}x{example_shape[1]}; "
-                "use model=mlp or model=linear",
+                "partition",
+                strategy.name,
+                f"a strategy dataset={dataset.name} supports: partition={strategy.name} "
+                "needs writer ids and this dataset has none",
+                f"use {', '.join(with_writers)}, or another partition",
             )
         )

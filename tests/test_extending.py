@@ -74,3 +74,72 @@ def test_a_registered_strategys_parameter_is_checked_by_its_rule(registered, tmp
     assert str(caught.value) == (
         "partition.stride=0 is invalid: allowed is an integer >= 1; e.g. partition.stride=2"
     )
+
+
+PLUGIN = """
+import numpy as np
+
+from fedbench.partitioning import Param, Strategy, register
+from fedbench.partitioning.spec import POSITIVE_INT
+
+
+def blocks(labels, num_clients, rng, *, stride: int = 2):
+    client_of = np.empty(len(labels), dtype=np.int64)
+    client_of[rng.permutation(len(labels))] = (np.arange(len(labels)) // stride) % num_clients
+    return [np.flatnonzero(client_of == k) for k in range(num_clients)]
+
+
+STRATEGY = register(
+    Strategy("blocks", blocks, (Param("stride", POSITIVE_INT, "Dealt at a time.", label="s"),))
+)
+"""
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("module", ["fedbench.partition", "fedbench"])
+def test_the_commands_load_a_strategy_named_in_fedbench_plugins(tmp_path, module):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "blocks_plugin.py").write_text(PLUGIN)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "FEDBENCH_PLUGINS": "blocks_plugin"}
+    results = tmp_path / "results"
+    args = ["partition=blocks", "partition.stride=3", *CLIENTS, "fl.rounds=1"]
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args, f"results_dir={results}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    if module == "fedbench":
+        assert R.load_runs(results)["stride"].tolist() == [3]
+    else:
+        (table,) = (results / "partitions").glob("*.parquet")
+        assert pd.read_parquet(table)["num_examples"].tolist() == [360, 360, 360, 357]
+
+
+@pytest.mark.subprocess
+def test_a_plugin_that_cannot_be_imported_is_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FEDBENCH_PLUGINS": "no_such_plugin"}
+    done = subprocess.run(
+        [sys.executable, "-m", "fedbench.partition", f"results_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "fedbench: error: FEDBENCH_PLUGINS='no_such_plugin' is invalid: allowed is names of "
+        "importable modules, separated by commas; ModuleNotFoundError: No module named "
+        "'no_such_plugin'; check the name and PYTHONPATH"
+    ]

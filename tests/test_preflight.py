@@ -59,7 +59,7 @@ def test_a_sweep_composes_checks_and_partitions_each_job_once(counts, tmp_path):
 def test_a_single_run_is_checked_and_partitioned_once(counts, tmp_path):
     (job,) = run_command([*SMALL, f"results_dir={tmp_path / 'r'}"], tmp_path / "logs")
     assert counts["specs"] == 1 and counts["partitions"] == 1
-    assert job.spec.fl.num_clients == 4 and len(job.data.parts) == 4
+    assert job.spec.fl.num_clients == 4 and len(job.partition.parts) == 4
 
 
 def test_a_job_checked_by_pre_flight_gets_the_very_run_pre_flight_prepared(tmp_path, monkeypatch):
@@ -83,7 +83,7 @@ def test_ctrl_c_while_the_jobs_are_checked_is_one_line_and_exit_130(monkeypatch,
     def interrupted(spec, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(prepare, "load_and_partition", interrupted)
+    monkeypatch.setattr(prepare, "load_dataset", interrupted)
     # Hydra would reconfigure logging (closing handlers bound to the captured streams).
     quiet = ["hydra/job_logging=none", "hydra/hydra_logging=none"]
     monkeypatch.setattr(sys, "argv", ["fedbench", "fl.rounds=1", *quiet])

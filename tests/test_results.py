@@ -98,6 +98,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.subprocess
 def test_a_claim_held_by_another_process_is_respected_even_before_it_names_itself(results_dir):
     # The other process holds the lock on a still-empty file: the moment between
     # creating the claim and writing its pid. That claim must not look stale.
@@ -177,3 +178,30 @@ def test_config_columns_leave_inapplicable_parameters_null():
     row = config_columns(RunSpec.create(clients_per_round=5))
     assert row[R.ALPHA] is None and row[R.SIGMA] is None
     assert row[R.CLIENTS_PER_ROUND] == 5
+
+
+def test_the_parameter_column_constants_name_registered_parameters():
+    from fedbench.partitioning import all_params
+
+    constants = (
+        R.ALPHA,
+        R.CLASSES_PER_CLIENT,
+        R.SHARDS_PER_CLIENT,
+        R.SIGMA,
+        R.MIN_CLIENT_SIZE,
+        R.QUANTITY_ALPHA,
+        R.WRITER_MODE,
+    )
+    assert set(constants) == set(all_params()) == set(R.partition_columns())
+
+
+def test_a_column_only_some_files_have_is_kept_by_load_runs(results_dir):
+    # A plugin's parameter column, in a file written where the plugin was registered.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    R.write_run([_row(**{R.CONFIG_HASH: "a"})], results_dir, "a")
+    table = R.to_table([_row(**{R.RUN_ID: "b-1", R.CONFIG_HASH: "b"})])
+    pq.write_table(table.append_column("stride", pa.array([3])), R.run_path(results_dir, "b"))
+    frame = R.load_runs(results_dir).set_index(R.CONFIG_HASH)
+    assert frame.loc["b", "stride"] == 3 and pd.isna(frame.loc["a", "stride"])

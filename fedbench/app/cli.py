@@ -30,6 +30,8 @@ from fedbench.app.hydra_errors import one_line
 from fedbench.app.prepare import PreparedRun, forget_all, recall
 from fedbench.app.schemas import CONF_DIR, register_schemas
 from fedbench.errors import FedbenchError
+from fedbench.plugins import load_plugins
+from fedbench.results.columns import schema
 
 log = logging.getLogger("fedbench")
 PRIMARY_CONFIG = "config"
@@ -48,17 +50,22 @@ def _fail(error: BaseException, cause: BaseException | None = None) -> None:
 
 
 def _job(
-    run: Callable[[PreparedRun], object], started: list[bool]
+    run: Callable[[PreparedRun], object], started: list[bool], *, training: bool
 ) -> Callable[[DictConfig], object]:
-    """The Hydra task: the job's prepared run (pre-flight's, or made here) handed to ``run``."""
+    """The Hydra task: the job's prepared run (pre-flight's, or made here) handed to ``run``.
+
+    A launcher that runs the job in another process pickles this closure, so the job
+    knows there whether its command trains.
+    """
 
     def job(cfg: DictConfig) -> object:
         started.append(True)
+        load_plugins()  # a job in another process registers the plugins' strategies too
         overrides = list(HydraConfig.get().overrides.task)
         prepared = recall(overrides)
         if prepared is None:  # a launcher runs this job in another process
             plain = OmegaConf.to_container(cfg, resolve=True)
-            prepared = preflight.prepare_job(plain, overrides)
+            prepared = preflight.prepare_job(plain, overrides, training=training)
             recall(overrides)
         return run(prepared)
 
@@ -102,6 +109,11 @@ def main(
 
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
+    try:
+        load_plugins()
+        schema()  # a plugin's parameter must not take a result column's name
+    except FedbenchError as error:
+        _fail(error)
     register_schemas()
     forget_all()
     preflight.set_command(training=training)
@@ -111,7 +123,7 @@ def main(
     started: list[bool] = []  # whether a job has begun (pre-flight is over)
     try:
         try:
-            app(_job(run, started))()
+            app(_job(run, started, training=training))()
         except preflight.PreflightFailed as failed:
             raise failed.error from None
     except FedbenchError as error:

@@ -78,7 +78,7 @@ def run(prepared: PreparedRun) -> str:
 def _train_and_write(prepared: PreparedRun, hash_: str) -> str:
     from fedbench.training.train import train  # TensorFlow only when a run trains
 
-    spec, data = prepared.spec, prepared.data
+    spec, data = prepared.spec, prepared.load()
     started_at = dt.datetime.now(dt.UTC)
     base = {
         R.RUN_ID: f"{hash_}-{started_at:%Y%m%dT%H%M%S%f}",

@@ -40,9 +40,13 @@ def one_line(error: Exception) -> ConfigError:
     if isinstance(error, MissingConfigException):
         name = re.search(r"Cannot find primary config '([^']+)'", text)
         value = name.group(1) if name else "?"
+        folders = re.findall(r"provider=(?:main|command-line), path=file://(\S+)", text)
         return ConfigError(
             invalid(
-                "--config-name", value, "a YAML file of the config folders", "check -cn and -cd"
+                "--config-name",
+                value,
+                f"a YAML file in {folders or 'the config folders'}",
+                "check -cn and -cd",
             )
         )
     no_match = re.search(r"Could not override '([^']+)'\. No match in the defaults list", text)

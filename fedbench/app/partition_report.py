@@ -47,7 +47,7 @@ def report(prepared: PreparedRun) -> Path:
         The per-client Parquet file.
 
     """
-    spec, data = prepared.spec, prepared.data
+    spec, data = prepared.spec, prepared.load()
     dataset = data.dataset
     out_dir = Path(spec.results_dir) / PARTITIONS_SUBDIR
     stem = report_stem(spec)

@@ -11,10 +11,7 @@ import seaborn as sns
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
-from fedbench.heterogeneity import label_counts
-
-#: Metrics printed by :func:`summary_line`, in order.
-SUMMARY_METRICS = ("label_emd", "label_jsd", "label_hellinger", "effective_classes", "size_cv")
+from fedbench.heterogeneity import HETEROGENEITY_METRICS, label_counts
 
 #: Heatmaps with at most this many cells print each cell's count.
 _ANNOTATE_CELLS = 400
@@ -65,7 +62,7 @@ def summary_line(metrics: Mapping[str, float], unassigned: int) -> str:
         E.g. ``"10 clients, 1,437 examples (0 unassigned); label_emd=0.912 ..."``.
 
     """
-    values = " ".join(f"{name}={metrics[name]:.3f}" for name in SUMMARY_METRICS)
+    values = " ".join(f"{name}={metrics[name]:.3f}" for name in HETEROGENEITY_METRICS)
     return (
         f"{int(metrics['num_clients']):,} clients, {int(metrics['num_examples']):,} examples "
         f"({unassigned:,} unassigned); {values}"

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from fedbench.app.hydra_errors import check_group_selections, unknown
 from fedbench.app.prepare import PreparedRun, prepare, remember
 from fedbench.app.schemas import GROUPS, Config, group_schemas
+from fedbench.errors import ConfigError, invalid
 from fedbench.spec import FLSettings, RunSpec
 
 #: Whether the current command trains (its jobs' models are checked against the data).
@@ -45,8 +46,13 @@ def check_known_keys(config: Mapping[str, Any]) -> None:
                 raise unknown(f"{path}.{key}" if path else key)
 
 
-def prepare_job(config: Mapping[str, Any], overrides: Sequence[str]) -> PreparedRun:
+def prepare_job(
+    config: Mapping[str, Any], overrides: Sequence[str], *, training: bool | None = None
+) -> PreparedRun:
     """Check one job's resolved config (plain containers, no ``hydra``) and prepare its run.
+
+    ``training`` says whether the job trains (default: what :func:`set_command` said
+    in this process).
 
     Raises
     ------
@@ -56,7 +62,8 @@ def prepare_job(config: Mapping[str, Any], overrides: Sequence[str]) -> Prepared
     """
     check_group_selections(overrides)
     check_known_keys(config)
-    prepared = prepare(RunSpec.from_config(config), training=_training)
+    trains = _training if training is None else training
+    prepared = prepare(RunSpec.from_config(config), training=trains)
     remember(overrides, prepared)
     return prepared
 
@@ -82,7 +89,11 @@ class PreflightFailed(BaseException):
 
 
 class PreflightCallback(Callback):
-    """Hydra callback: a single run is checked before Hydra makes its output folder."""
+    """Hydra callback: a single run is checked before Hydra makes its output folder.
+
+    A multirun is checked by fedbench's sweeper; another sweeper would launch jobs
+    unchecked, so the callback refuses it before anything runs.
+    """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Check the run's config; a problem ends the command before anything is written."""
@@ -90,3 +101,21 @@ class PreflightCallback(Callback):
             check_job(config)
         except Exception as error:
             raise PreflightFailed(error) from error
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Refuse a sweeper that would launch jobs without fedbench's pre-flight."""
+        from fedbench.app.sweeper import PLUGIN_CLASS
+
+        target = OmegaConf.select(config, "hydra.sweeper._target_")
+        if target != PLUGIN_CLASS:
+            raise PreflightFailed(
+                ConfigError(
+                    invalid(
+                        "hydra.sweeper._target_",
+                        target,
+                        f"{PLUGIN_CLASS} (hydra/sweeper=fedbench, Hydra's basic sweeper "
+                        "after fedbench checks every job)",
+                        "drop the hydra/sweeper override; any hydra/launcher works with it",
+                    )
+                )
+            )

@@ -1,71 +1,94 @@
-"""From a run spec to its data and partition, checked against each other.
+"""From a run spec to its partition, checked against the data.
 
-:func:`prepare` is the only place a job's dataset is loaded and partitioned. Jobs
-checked by pre-flight in this process keep what it prepared (:func:`remember`,
-:func:`recall`), so the job itself does not compose, normalise or partition again;
-jobs sharing a partition (same data, strategy, clients and seed) share one.
+:func:`prepare` is the only place a job's data is partitioned. Jobs checked by
+pre-flight in this process keep what it prepared (:func:`remember`, :func:`recall`),
+so the job itself does not compose, normalise or partition again; jobs sharing a
+partition (same data, strategy, clients and seed) share one. What is kept is the
+clients' indices and the measured heterogeneity, never the dataset itself, which
+the job loads again from the loaders' cache when it runs.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from fedbench.checks import check_model_fits
 from fedbench.clients import PartitionedData
-from fedbench.data import get_dataset
+from fedbench.data import FederatedDataset, get_dataset
 from fedbench.errors import PartitionError
 from fedbench.heterogeneity import heterogeneity
-from fedbench.partitioning import partition
-from fedbench.spec import RunSpec, as_config_error, check_model_fits
+from fedbench.partitioning import UnassignedExamplesWarning, get_strategy, partition
+from fedbench.spec import RunSpec, as_config_error, cli_key
+
+#: Each data argument a strategy can take (``Strategy.data``), from the dataset.
+DATA_ARGUMENTS = {
+    "writer_ids": lambda dataset: dataset.train.writers,
+    "features": lambda dataset: dataset.train.x,
+}
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A partition of a dataset's training split, and its measured heterogeneity."""
+
+    parts: list[np.ndarray]
+    metrics: dict[str, float]
 
 
 @dataclass(frozen=True)
 class PreparedRun:
-    """A checked run spec with its partitioned data."""
+    """A checked run spec with its partition."""
 
     spec: RunSpec
-    data: PartitionedData
+    partition: Partition
+
+    def load(self) -> PartitionedData:
+        """The run's dataset (from the loaders' cache) with its partition."""
+        return PartitionedData(
+            load_dataset(self.spec), self.partition.parts, self.partition.metrics
+        )
 
 
-_partitions: dict[str, PartitionedData] = {}
+_partitions: dict[str, Partition] = {}
 _prepared: dict[tuple[str, ...], PreparedRun] = {}
 
 
-def load_and_partition(spec: RunSpec) -> PartitionedData:
-    """Load ``spec``'s dataset and partition its training split (memoised per partition key).
+def load_dataset(spec: RunSpec) -> FederatedDataset:
+    """Load ``spec``'s dataset."""
+    dataset = get_dataset(spec.dataset.name)
+    return dataset.load(**dataset.checked_options(spec.dataset.options))
 
-    Raises
-    ------
-    ConfigError
-        The partition does not fit the data (named by command-line keys).
-    DataError
-        A data file is missing or corrupt.
 
-    """
-    key = spec.partition_key()
-    if key in _partitions:
-        return _partitions[key]
-    dataset_spec = get_dataset(spec.dataset.name)
-    dataset = dataset_spec.load(**dataset_spec.checked_options(spec.dataset.options))
-    data_args = {"writer_ids": dataset.train.writers} if spec.partition.name == "natural" else {}
-    try:
-        parts = partition(
-            spec.partition.name,
-            dataset.train.y,
-            spec.fl.num_clients,
-            seed=spec.seed,
-            **spec.partition.options,
-            **data_args,
-        )
-    except PartitionError as error:
-        raise as_config_error(error) from None
-    metrics = heterogeneity(dataset.train.y, parts, dataset.num_classes)
-    _partitions[key] = PartitionedData(dataset, parts, metrics)
-    return _partitions[key]
+def _partition(spec: RunSpec, dataset: FederatedDataset) -> Partition:
+    """Partition ``dataset``'s training split as ``spec`` says; warnings name command-line keys."""
+    data = {name: DATA_ARGUMENTS[name](dataset) for name in get_strategy(spec.partition.name).data}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnassignedExamplesWarning)
+        try:
+            parts = partition(
+                spec.partition.name,
+                dataset.train.y,
+                spec.fl.num_clients,
+                seed=spec.seed,
+                **spec.partition.options,
+                **data,
+            )
+        except PartitionError as error:
+            raise as_config_error(error) from None
+    for warning in caught:
+        message = warning.message
+        if isinstance(message, UnassignedExamplesWarning):
+            message = UnassignedExamplesWarning(message.keyed(cli_key))
+        warnings.warn(message, stacklevel=3)
+    return Partition(parts, heterogeneity(dataset.train.y, parts, dataset.num_classes))
 
 
 def prepare(spec: RunSpec, *, training: bool = True) -> PreparedRun:
-    """Load and partition ``spec``'s data and check what needs the data.
+    """Partition ``spec``'s data and check what needs the data (memoised per partition key).
 
     Parameters
     ----------
@@ -78,11 +101,22 @@ def prepare(spec: RunSpec, *, training: bool = True) -> PreparedRun:
     -------
     PreparedRun
 
+    Raises
+    ------
+    ConfigError
+        The partition or the model does not fit the data (named by command-line keys).
+    DataError
+        A data file is missing or corrupt.
+
     """
-    data = load_and_partition(spec)
-    if training:
-        check_model_fits(spec.model.name, data.dataset.example_shape)
-    return PreparedRun(spec, data)
+    key = spec.partition_key()
+    dataset = None
+    if key not in _partitions:
+        dataset = load_dataset(spec)
+        _partitions[key] = _partition(spec, dataset)
+    if training:  # the loaders keep recent datasets in memory: a second load is cheap
+        check_model_fits(spec.model.name, (dataset or load_dataset(spec)).example_shape)
+    return PreparedRun(spec, _partitions[key])
 
 
 def remember(overrides: Sequence[str], prepared: PreparedRun) -> None:

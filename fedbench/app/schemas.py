@@ -24,7 +24,7 @@ from omegaconf import MISSING, OmegaConf
 from fedbench.data import DATASETS
 from fedbench.options import ALGORITHM_SCHEMAS, MODEL_SCHEMAS
 from fedbench.partitioning import STRATEGIES, all_params
-from fedbench.spec import FLSettings
+from fedbench.spec import FLSettings, group_defaults
 
 GROUPS = ("dataset", "partition", "model", "algorithm")
 #: The packaged config folder (``conf/`` beside the package).
@@ -86,16 +86,6 @@ def group_schemas() -> dict[str, dict[str, type]]:
     }
 
 
-def option_defaults(group: str, option: str) -> dict[str, Any]:
-    """The values ``<group>=<option>`` starts from (``name`` and the option's defaults)."""
-    if group == "partition":
-        return {"name": option, **STRATEGIES[option].defaults}
-    if group == "dataset":
-        return {"name": option, **DATASETS[option].defaults}
-    schema = group_schemas()[group][option]
-    return {f.name: f.default for f in dataclasses.fields(schema)}
-
-
 @dataclass
 class Config:
     """Everything one run needs; the Hydra primary config's schema.
@@ -151,7 +141,7 @@ def register_schemas() -> None:
         for option, schema in schemas.items():
             store.store(group=f"schema/{group}", name=option, node=schema)
             if not (CONF_DIR / group / f"{option}.yaml").is_file():  # a file would shadow it
-                defaults = OmegaConf.create(option_defaults(group, option))
+                defaults = OmegaConf.create({"name": option, **group_defaults(group, option)})
                 node = OmegaConf.merge(OmegaConf.structured(schema), defaults)
                 store.store(group=group, name=option, node=node)
     from fedbench.app.sweeper import register_sweeper
@@ -160,18 +150,33 @@ def register_schemas() -> None:
 
 
 def config_groups_help() -> str:
-    """Return the ``group: option, ...`` lines that ``fedbench --help`` shows.
+    """Return what ``fedbench --help`` shows of the groups: their options, the strategies' keys.
 
     Returns
     -------
     str
-        One line per config group, its options sorted (the ``schema/`` groups left out).
+        One line per config group, its options sorted (the ``schema/`` groups left
+        out); then one line per partition parameter (which strategies take it, its
+        default, its help) and one per dataset (whether it has writers, its summary).
 
     """
-    return "\n".join(
+    lines = [
         f"{group}: {', '.join(sorted(schemas))}"
         for group, schemas in sorted(group_schemas().items())
-    )
+    ]
+    lines += ["", "Partition parameters (partition.<key>=<value>):"]
+    for param in all_params().values():
+        takers = [s.name for s in STRATEGIES.values() if param.name in s.defaults]
+        defaults = sorted({repr(STRATEGIES[t].defaults[param.name]) for t in takers})
+        lines.append(
+            f"  {param.name} ({param.rule.allowed}; {', '.join(takers)}; "
+            f"default {' or '.join(defaults)}): {param.help}"
+        )
+    lines += ["", "Datasets:"]
+    for name, spec in sorted(DATASETS.items()):
+        writers = "writers" if spec.has_writers else "pooled"
+        lines.append(f"  {name} ({writers}): {spec.summary}")
+    return "\n".join(lines)
 
 
 def keys_under(parent: str) -> list[str]:

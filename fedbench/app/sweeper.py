@@ -31,7 +31,7 @@ from omegaconf import DictConfig
 from fedbench.app.preflight import check_job
 
 SWEEPER_GROUP, SWEEPER_NAME = "hydra/sweeper", "fedbench"
-_PLUGIN_CLASS = "hydra_plugins.fedbench_sweeper.FedbenchSweeper"
+PLUGIN_CLASS = "hydra_plugins.fedbench_sweeper.FedbenchSweeper"
 
 
 class MemoConfigLoader(ConfigLoader):
@@ -131,7 +131,7 @@ class CheckingSweeper(Sweeper):
 
 @dataclass
 class _SweeperConf:
-    _target_: str = _PLUGIN_CLASS
+    _target_: str = PLUGIN_CLASS
     max_batch_size: Optional[int] = None  # noqa: UP045 (OmegaConf 2.3 reads Optional)
     params: Optional[dict[str, str]] = None  # noqa: UP045
 

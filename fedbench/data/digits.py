@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import load_digits as _sklearn_load_digits
-from sklearn.model_selection import train_test_split
 
 from fedbench import seeding
 from fedbench.data.base import FederatedDataset, Split
@@ -31,6 +29,9 @@ def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> FederatedDat
         8x8 images in ``[0, 1]`` (0 = background), 10 classes, no writers.
 
     """
+    from sklearn.datasets import load_digits as _sklearn_load_digits  # heavy: only when loading
+    from sklearn.model_selection import train_test_split
+
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(invalid("dataset.test_fraction", test_fraction, "a float in (0, 1)"))
     bunch = _sklearn_load_digits()

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fedbench.errors import param_invalid
+from fedbench.errors import param_invalid, render
 
 #: Upper bound on the draws of the strategies that resample until every client
 #: reaches ``min_client_size``.
@@ -29,7 +29,19 @@ UNASSIGNED = -1
 
 
 class UnassignedExamplesWarning(UserWarning):
-    """Some examples were left out of every client (the strategy reports how many)."""
+    """Some examples were left out of every client (the strategy reports how many).
+
+    Like :class:`fedbench.errors.PartitionError`, it names Python parameters and keeps
+    its template, so :meth:`keyed` can name the command line's keys instead.
+    """
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        super().__init__(render(template))
+
+    def keyed(self, key_of: Callable[[str], str]) -> str:
+        """The message with every parameter name replaced by ``key_of(name)``."""
+        return render(self.template, key_of)
 
 
 def _small_int(values: np.ndarray, high: int) -> np.ndarray:
@@ -192,17 +204,19 @@ def draw_until_min_size(
 def warn_unassigned(strategy: str, unassigned: int, total: int, why: str, fix: str) -> None:
     """Warn that ``unassigned`` of ``total`` examples are in no client, and why.
 
+    ``why`` and ``fix`` are message templates (parameter names in braces).
+
     The warning points at the first caller outside :mod:`fedbench.partitioning`
     (``stacklevel=2`` as seen from the user's call, whether they called a
     strategy directly or through ``partition``).
     """
     share = unassigned / total if total else 0.0
-    message = (
-        f"partition={strategy}: {unassigned} of {total} examples ({share:.1%}) are in no "
+    template = (
+        f"the {strategy} strategy: {unassigned} of {total} examples ({share:.1%}) are in no "
         f"client because {why}; they are excluded from training and counted in "
         f"dropped_fraction. To use them, {fix}."
     )
     frame, level = sys._getframe(0), 1
     while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__):
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, UnassignedExamplesWarning, stacklevel=level)
+    warnings.warn(UnassignedExamplesWarning(template), stacklevel=level)

@@ -76,4 +76,5 @@ STRATEGY = Strategy(
             label="σ",
         ),
     ),
+    client_noise=lambda params, num_clients: client_noise_sigmas(params["sigma"], num_clients),
 )

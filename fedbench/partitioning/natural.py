@@ -117,8 +117,8 @@ def natural(
             "natural",
             unassigned,
             len(labels),
-            f"writer_mode=sample keeps {num_clients} of {num_writers} writers",
-            "set partition.writer_mode=merge or raise fl.num_clients",
+            f"{{writer_mode}}='sample' keeps {num_clients} of {num_writers} writers",
+            "set {writer_mode}='merge' or raise {num_clients}",
         )
     return _core.parts_from_clients(client_of, num_clients)
 
@@ -135,4 +135,5 @@ STRATEGY = Strategy(
         ),
     ),
     data=("writer_ids",),
+    own_test_data=True,
 )

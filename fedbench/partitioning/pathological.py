@@ -106,7 +106,7 @@ def pathological(
             int(unheld.sum()),
             len(labels),
             f"{len(unheld)} of {num_classes} classes are held by no client",
-            "raise fl.num_clients or partition.classes_per_client",
+            "raise {num_clients} or {classes_per_client}",
         )
     table = np.zeros((len(all_sizes), num_clients), dtype=np.int64)
     table[present] = counts.T

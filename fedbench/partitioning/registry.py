@@ -182,6 +182,7 @@ def partition(
     record = get_strategy(strategy)
     data = {name: params.pop(name) for name in record.data if name in params}
     values = record.with_defaults(params)
+    check_params(record, num_clients, values)
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise param_invalid("seed", seed, "an integer >= 0", "e.g. {seed}=0")
     generator = seeding.rng(int(seed), seeding.PARTITION)

@@ -59,6 +59,9 @@ class Rule:
     example: str
 
 
+#: What a strategy can take from the dataset besides the labels.
+DATA_ARGUMENTS = ("writer_ids", "features")
+
 POSITIVE_FLOAT = Rule(float, "a float > 0", lambda v: is_real(v) and v > 0, "0.5")
 NON_NEGATIVE_FLOAT = Rule(float, "a float >= 0", lambda v: is_real(v) and v >= 0, "0.1")
 POSITIVE_INT = Rule(int, "an integer >= 1", lambda v: is_int(v) and v >= 1, "2")
@@ -119,8 +122,15 @@ class Strategy:
     params
         The parameters a user sets, in the order they are documented.
     data
-        Keyword arguments that come from the dataset rather than the config
-        (``"writer_ids"`` for ``natural``).
+        Keyword arguments that come from the dataset rather than the config, among
+        :data:`DATA_ARGUMENTS`: ``"writer_ids"`` (each training example's writer; the
+        dataset must have writers) or ``"features"`` (the training features).
+    own_test_data
+        Whether every client is a set of whole writers, so that it is evaluated on its
+        writers' own test examples (``natural``) rather than on a held-out share.
+    client_noise
+        For feature skew: ``client_noise(params, num_clients)`` gives each client's
+        Gaussian feature-noise standard deviation, applied when clients are built.
     defaults
         Each parameter's default, read from ``fn``'s signature.
 
@@ -130,11 +140,22 @@ class Strategy:
     fn: Callable[..., list[np.ndarray]]
     params: tuple[Param, ...] = ()
     data: tuple[str, ...] = ()
+    own_test_data: bool = False
+    client_noise: Callable[[Mapping[str, Any], int], np.ndarray] | None = None
     defaults: Mapping[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
+        unknown = set(self.data) - set(DATA_ARGUMENTS)
+        if unknown:
+            raise TypeError(
+                f"strategy {self.name!r}: data {sorted(unknown)} is not among {DATA_ARGUMENTS}"
+            )
         signature = inspect.signature(self.fn).parameters
         declared = {p.name for p in self.params}
+        if "name" in declared:
+            raise TypeError(
+                f"strategy {self.name!r}: 'name' is the strategy's key, not a parameter"
+            )
         keyword_only = {
             name for name, p in signature.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
         }

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from fedbench.errors import ConfigError
+from fedbench.heterogeneity import HETEROGENEITY_METRICS as HETEROGENEITY_METRICS
 from fedbench.heterogeneity import METRICS
 from fedbench.partitioning import all_params
 
@@ -65,8 +67,6 @@ TRAIN_EXAMPLES = "train_examples"
 
 # --- heterogeneity of the partition actually used
 LABEL_EMD, LABEL_JSD, LABEL_HELLINGER, EFFECTIVE_CLASSES, SIZE_CV, DROPPED_FRACTION = METRICS[:6]
-#: The partition's measured heterogeneity, named as :data:`fedbench.heterogeneity.METRICS`.
-HETEROGENEITY_METRICS = (LABEL_EMD, LABEL_JSD, LABEL_HELLINGER, EFFECTIVE_CLASSES, SIZE_CV)
 
 # --- provenance
 FEDBENCH_VERSION = "fedbench_version"
@@ -147,8 +147,20 @@ def schema() -> pa.Schema:
         Identity and configuration, one column per partition parameter (its type from
         its rule), per-round metrics, heterogeneity, provenance.
 
+    Raises
+    ------
+    ConfigError
+        A registered parameter has the name of a fixed column.
+
     """
+    fixed = {name for name, _ in _BEFORE_PARAMS + _AFTER_PARAMS}
     params = [(p.name, _KIND[p.rule.kind]) for p in all_params().values()]
+    clashes = sorted(fixed.intersection(name for name, _ in params))
+    if clashes:
+        raise ConfigError(
+            f"partition parameters {clashes} have the names of result columns; "
+            "rename them in their strategy's record"
+        )
     return pa.schema(_BEFORE_PARAMS + params + _AFTER_PARAMS)
 
 

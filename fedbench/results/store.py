@@ -8,8 +8,6 @@ different runs (where a parameter is null in one and set in another) always conc
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,25 +19,7 @@ import pyarrow.parquet as pq
 
 from fedbench import atomic
 from fedbench.results.columns import FINISHED_STATUSES, RUNS_SUBDIR, STARTED_AT, STATUS, schema
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """Return a stable 16-hex-digit hash of a run's configuration.
-
-    Parameters
-    ----------
-    config
-        The resolved configuration as plain containers, without keys that do not
-        change the result (``results_dir``, ``plot``, ``export``).
-
-    Returns
-    -------
-    str
-        The first 16 hex digits of the SHA-256 of its canonical JSON.
-
-    """
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+from fedbench.spec import config_hash  # noqa: F401 (re-exported as R.config_hash)
 
 
 def runs_dir(results_dir: str | os.PathLike) -> Path:
@@ -101,10 +81,16 @@ def write_run(rows: list[Mapping[str, Any]], results_dir: str | os.PathLike, has
 
 
 def load_runs(results_dir: str | os.PathLike) -> pd.DataFrame:
-    """Load every run under ``results_dir`` into one DataFrame (empty with the columns if none)."""
+    """Load every run under ``results_dir`` into one DataFrame (empty with the columns if none).
+
+    The columns are the union of every file's and of the strategies registered now: a
+    parameter column written by a strategy this process does not know (registered by
+    a plugin elsewhere) is kept, null in the other runs. ``pandas.read_parquet`` on the
+    folder takes one file's columns for all and may drop such a column.
+    """
     folder = runs_dir(results_dir)
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    table_schema = pa.unify_schemas([schema(), *(pq.read_schema(f) for f in files)])
     if not files:
-        return schema().empty_table().to_pandas()
-    table_schema = schema()
+        return table_schema.empty_table().to_pandas()
     return pa.concat_tables([pq.read_table(f, schema=table_schema) for f in files]).to_pandas()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from fedbench.checks import check_model_fits
 from fedbench.errors import ConfigError, invalid
 from fedbench.training.layers import InputKeyedDropout
 
@@ -41,27 +42,9 @@ def mlp(input_shape: tuple[int, ...], num_classes: int, hidden: int = 128) -> tf
     )
 
 
-def _image_input(input_shape: tuple[int, ...], model: str, min_side: int) -> list:
+def _image_input(input_shape: tuple[int, ...], model: str) -> list:
     """Input layers adding a channel axis; a clear error for non-images or too-small ones."""
-    if len(input_shape) != 2:
-        raise ConfigError(
-            invalid(
-                "model",
-                model,
-                "a model for flat features (linear or mlp) with this dataset",
-                f"its examples have shape {input_shape}, not (height, width); use model=mlp",
-            )
-        )
-    if min(input_shape) < min_side:
-        raise ConfigError(
-            invalid(
-                "model",
-                model,
-                f"images of at least {min_side}x{min_side} for model={model}",
-                f"the dataset's images are {input_shape[0]}x{input_shape[1]}; "
-                "use model=mlp or model=linear",
-            )
-        )
+    check_model_fits(model, input_shape)
     return [
         tf.keras.layers.InputLayer(input_shape=input_shape),
         tf.keras.layers.Reshape((*input_shape, 1)),
@@ -75,7 +58,7 @@ def cnn(input_shape: tuple[int, ...], num_classes: int) -> tf.keras.Model:
     -> Dense 84 (relu) -> Dense C. Valid padding as in the reference; needs images of
     at least 12x12.
     """
-    layers = _image_input(input_shape, "cnn", 12)
+    layers = _image_input(input_shape, "cnn")
     return tf.keras.Sequential(
         [
             *layers,
@@ -100,7 +83,7 @@ def cnn_emnist(input_shape: tuple[int, ...], num_classes: int) -> tf.keras.Model
     are :class:`~fedbench.training.layers.InputKeyedDropout` (Keras' own draws masks
     that the same seed does not reproduce under TFF).
     """
-    layers = _image_input(input_shape, "cnn_emnist", 6)
+    layers = _image_input(input_shape, "cnn_emnist")
     return tf.keras.Sequential(
         [
             *layers,
@@ -149,8 +132,3 @@ def build_model(
     if name not in MODELS:
         raise ConfigError(invalid("model", name, f"one of {sorted(MODELS)}"))
     return MODELS[name](tuple(input_shape), num_classes, **options)
-
-
-def check_model_fits(name: str, input_shape: tuple[int, ...], options: dict | None = None) -> None:
-    """Raise :class:`ConfigError` now if ``name`` cannot take examples of ``input_shape``."""
-    build_model(name, input_shape, 2, **(options or {}))

@@ -1,0 +1,167 @@
+"""Checks of single values that the run spec runs: types, ranges, folders, model fit.
+
+Each failure raises :class:`fedbench.errors.ConfigError` with the one line of
+:func:`fedbench.errors.invalid`, naming the command-line key.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import tempfile
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from fedbench.errors import ConfigError, invalid
+
+#: Seeds are stored in an int64 column.
+MAX_SEED = 2**63 - 1
+#: Models that take images, and the smallest side each accepts.
+MIN_IMAGE_SIDE = MappingProxyType({"cnn": 12, "cnn_emnist": 6})
+
+_KIND_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def base_type(annotation: Any) -> tuple[type | None, bool]:
+    """The value type of an annotation and whether it allows ``None`` (``str | None``)."""
+    args = typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        others = [a for a in args if a is not type(None)]
+        return (others[0] if len(others) == 1 else None), type(None) in args
+    return (annotation if isinstance(annotation, type) else None), False
+
+
+def typed(key: str, value: Any, annotation: Any) -> Any:
+    """``value`` as the type ``annotation`` names, or a :class:`ConfigError` naming ``key``.
+
+    numpy scalars become Python ones and integers become floats where a float is
+    expected, so that ``1``, ``1.0`` and ``numpy.float32(1)`` describe (and hash to)
+    the same run. Anything else of the wrong type is refused, never converted.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    kind, nullable = base_type(annotation)
+    if (value is None and nullable) or kind is None:
+        return value
+    is_bool = isinstance(value, bool)
+    if kind is float and isinstance(value, numbers.Real) and not is_bool:
+        return float(value)
+    if kind is int and isinstance(value, numbers.Integral) and not is_bool:
+        return int(value)
+    if kind in (bool, str) and isinstance(value, kind):
+        return value
+    raise ConfigError(invalid(key, value, _KIND_WORDS.get(kind, kind.__name__)))
+
+
+def typed_options(
+    prefix: str, options: Mapping[str, Any], annotations: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Every option typed as its annotation; a key with no annotation is refused by name."""
+    out = {}
+    for key, value in options.items():
+        if key not in annotations:
+            raise ConfigError(
+                invalid(
+                    f"{prefix}.{key}",
+                    value,
+                    f"one of the keys {sorted(annotations)}",
+                    f"remove {prefix}.{key} or check its spelling",
+                )
+            )
+        out[key] = typed(f"{prefix}.{key}", value, annotations[key])
+    return out
+
+
+def unit_interval(key: str, value: float) -> None:
+    """Raise unless ``0 <= value < 1``."""
+    if not 0.0 <= value < 1.0:
+        raise ConfigError(invalid(key, value, "a float in [0, 1)"))
+
+
+def positive_finite(key: str, value: float) -> None:
+    """Raise unless ``value`` is a finite float > 0."""
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(invalid(key, value, "a finite float > 0"))
+
+
+def check_seed(seed: int) -> None:
+    """Raise unless the seed fits the int64 column it is stored in."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(invalid("seed", seed, f"an integer in [0, {MAX_SEED}]"))
+
+
+def check_algorithm(options: Mapping[str, Any]) -> None:
+    """Momenta and betas in [0, 1), mu >= 0, epsilon a finite float > 0."""
+    for key in ("server_momentum", "beta_1", "beta_2"):
+        if key in options:
+            unit_interval(f"algorithm.{key}", options[key])
+    if "mu" in options and options["mu"] < 0:
+        raise ConfigError(invalid("algorithm.mu", options["mu"], "a float >= 0"))
+    if "epsilon" in options:
+        positive_finite("algorithm.epsilon", options["epsilon"])
+
+
+def check_model(options: Mapping[str, Any]) -> None:
+    """A hidden layer has at least one unit."""
+    if options.get("hidden", 1) < 1:
+        raise ConfigError(invalid("model.hidden", options["hidden"], "an integer >= 1"))
+
+
+def check_results_dir(results_dir: str) -> None:
+    """Check that ``results_dir`` is, or can be made, a folder this process can write in.
+
+    Its nearest existing ancestor must be a writable folder (so the missing levels
+    can be created), and ``results_dir/runs``, where it exists, a folder too.
+    """
+    path = Path(results_dir)  # as the run writes it: no ~ expansion, relative to the cwd
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    fix = "point results_dir at a folder you can write to"
+    for must_be_dir in (existing, path / "runs"):
+        if must_be_dir.exists() and not must_be_dir.is_dir():
+            raise ConfigError(
+                invalid("results_dir", results_dir, "a folder", f"{must_be_dir} is a file; {fix}")
+            )
+    try:  # a real probe: permissions alone do not tell (root, read-only or virtual mounts)
+        os.rmdir(tempfile.mkdtemp(prefix=".fedbench-probe-", dir=existing))
+    except OSError as err:
+        raise ConfigError(
+            invalid(
+                "results_dir",
+                results_dir,
+                "a folder fedbench can create and write in",
+                f"nothing can be created in {existing} ({err.strerror}); {fix}",
+            )
+        ) from None
+
+
+def check_model_fits(model: str, example_shape: tuple[int, ...]) -> None:
+    """Raise :class:`ConfigError` if ``model`` cannot take examples of ``example_shape``."""
+    min_side = MIN_IMAGE_SIDE.get(model)
+    if min_side is None:
+        return
+    if len(example_shape) != 2:
+        raise ConfigError(
+            invalid(
+                "model",
+                model,
+                "a model for flat features (linear or mlp) with this dataset",
+                f"its examples have shape {example_shape}, not (height, width); use model=mlp",
+            )
+        )
+    if min(example_shape) < min_side:
+        raise ConfigError(
+            invalid(
+                "model",
+                model,
+                f"images of at least {min_side}x{min_side} for model={model}",
+                f"the dataset's images are {example_shape[0]}x{example_shape[1]}; "
+                "use model=mlp or model=linear",
+            )
+        )
