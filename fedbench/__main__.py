@@ -1,6 +1,6 @@
 """``python -m fedbench`` is the ``fedbench`` command."""
 
 if __name__ == "__main__":
-    from fedbench.app.cli import train_main
+    from fedbench.app.entry import train_main
 
     train_main()

@@ -6,6 +6,8 @@ Each failure raises :class:`fedbench.errors.ConfigError` with the one line of
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
 import numbers
 import os
@@ -115,21 +117,23 @@ def check_model(options: Mapping[str, Any]) -> None:
 
 
 def check_results_dir(results_dir: str) -> None:
-    """Check that ``results_dir`` is, or can be made, a folder this process can write in.
+    """Check that results can be written, and claimed, where ``results_dir`` puts them.
 
-    Its nearest existing ancestor must be a writable folder (so the missing levels
-    can be created), and ``results_dir/runs``, where it exists, a folder too.
+    Its nearest existing ancestor (``results_dir/runs`` itself when it exists) must be a
+    writable folder, and the filesystem must grant ``flock`` locks: run claims rely on
+    them to keep two jobs, on this host or another, from training the same run.
     """
     path = Path(results_dir)  # as the run writes it: no ~ expansion, relative to the cwd
-    existing = next(p for p in (path, *path.parents) if p.exists())
+    runs = path / "runs"
+    existing = next(p for p in (runs, path, *path.parents) if p.exists())
     fix = "point results_dir at a folder you can write to"
-    for must_be_dir in (existing, path / "runs"):
+    for must_be_dir in (existing, runs):
         if must_be_dir.exists() and not must_be_dir.is_dir():
             raise ConfigError(
                 invalid("results_dir", results_dir, "a folder", f"{must_be_dir} is a file; {fix}")
             )
     try:  # a real probe: permissions alone do not tell (root, read-only or virtual mounts)
-        os.rmdir(tempfile.mkdtemp(prefix=".fedbench-probe-", dir=existing))
+        probe = tempfile.mkdtemp(prefix=".fedbench-probe-", dir=existing)
     except OSError as err:
         raise ConfigError(
             invalid(
@@ -139,6 +143,32 @@ def check_results_dir(results_dir: str) -> None:
                 f"nothing can be created in {existing} ({err.strerror}); {fix}",
             )
         ) from None
+    try:
+        _check_flock(results_dir, Path(probe) / "lock")
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(Path(probe) / "lock")
+        os.rmdir(probe)
+
+
+def _check_flock(results_dir: str, probe: Path) -> None:
+    fd = os.open(probe, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except OSError as err:
+        raise ConfigError(
+            invalid(
+                "results_dir",
+                results_dir,
+                "a folder on a filesystem with flock locks (a local disk, NFSv4, Lustre "
+                "mounted with -o flock)",
+                f"flock there fails ({err.strerror}), so parallel jobs could train the same "
+                "run twice; put results on such a filesystem",
+            )
+        ) from None
+    finally:
+        os.close(fd)
 
 
 def check_model_fits(model: str, example_shape: tuple[int, ...]) -> None:

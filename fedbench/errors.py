@@ -20,6 +20,10 @@ class ConfigError(FedbenchError, ValueError):
     """A configuration key has a value that is not allowed."""
 
 
+class ResultsNotWritable(FedbenchError):
+    """A run's result cannot be written (disk full, permissions): the sweep must stop."""
+
+
 class DataError(FedbenchError):
     """A data file or folder is missing, truncated, corrupt or in the wrong format."""
 

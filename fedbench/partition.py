@@ -10,7 +10,7 @@ function in its own place in ``sys.modules``, so that ``import fedbench.partitio
 import sys
 
 if __name__ == "__main__":
-    from fedbench.app.cli import partition_main
+    from fedbench.app.entry import partition_main
 
     partition_main()
 else:

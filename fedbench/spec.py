@@ -24,6 +24,9 @@ from fedbench.errors import ConfigError, PartitionError, invalid
 from fedbench.options import ALGORITHM_SCHEMAS, MODEL_SCHEMAS
 from fedbench.partitioning import Strategy, all_params, get_strategy, validate_params
 
+#: ``fl`` keys that do not change a run's result, so not part of its identity.
+NOT_IDENTITY = frozenset({"threads"})
+
 
 @dataclass(frozen=True)
 class FLSettings:
@@ -55,6 +58,10 @@ class FLSettings:
         For pooled datasets: share of each client's examples held out for
         per-client evaluation (0 = off, the literature's usual setup). Natural
         datasets use each writer's own test examples regardless.
+    threads
+        TensorFlow threads of the job, its own and its TFF worker's (0: all cores, or
+        under a parallel launcher the cores shared by the jobs that run at once). Not
+        part of the run's identity.
 
     """
 
@@ -69,6 +76,7 @@ class FLSettings:
     client_momentum: float = 0.0
     shuffle_clients: bool = True
     client_holdout: float = 0.0
+    threads: int = 0
 
     def check(self) -> None:
         """Check the ranges and that ``clients_per_round <= num_clients``.
@@ -102,6 +110,8 @@ class FLSettings:
         checks.positive_finite("fl.server_lr", self.server_lr)
         checks.unit_interval("fl.client_momentum", self.client_momentum)
         checks.unit_interval("fl.client_holdout", self.client_holdout)
+        if self.threads < 0:
+            raise ConfigError(invalid("fl.threads", self.threads, "an integer >= 0 (0: automatic)"))
 
 
 @dataclass(frozen=True)
@@ -357,7 +367,7 @@ class RunSpec:
             "partition": {"name": self.partition.name, **self.partition.options},
             "model": {"name": self.model.name, **self.model.options},
             "algorithm": {"name": self.algorithm.name, **self.algorithm.options},
-            "fl": dataclasses.asdict(self.fl),
+            "fl": {k: v for k, v in dataclasses.asdict(self.fl).items() if k not in NOT_IDENTITY},
             "seed": self.seed,
         }
 

@@ -25,17 +25,24 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from fedbench.app import preflight
+from fedbench import results as R
+from fedbench.app import preflight, sweeper
 from fedbench.app.hydra_errors import one_line
 from fedbench.app.prepare import PreparedRun, forget_all, recall
 from fedbench.app.schemas import CONF_DIR, register_schemas
-from fedbench.errors import FedbenchError
+from fedbench.app.summary import JobOutcome, SweepStopped
+from fedbench.errors import FedbenchError, ResultsNotWritable
+from fedbench.interrupts import Terminated, raise_if_interrupted
 from fedbench.plugins import load_plugins
 from fedbench.results.columns import schema
 
 log = logging.getLogger("fedbench")
 PRIMARY_CONFIG = "config"
 EXIT_USAGE = 2
+#: A job failed (the others ran), or the sweep stopped because results cannot be written.
+EXIT_FAILED = 1
+#: The outcome of a ``fedbench-partition`` job that wrote its report.
+REPORTED = "reported"
 #: 128 + the signal number, as shells report a process ended by SIGINT / SIGTERM.
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -49,27 +56,54 @@ def _fail(error: BaseException, cause: BaseException | None = None) -> None:
     sys.exit(EXIT_USAGE)
 
 
+#: The outcomes of the jobs run in this process (a single run, or the basic launcher's).
+_outcomes: list[JobOutcome] = []
+
+
 def _job(
-    run: Callable[[PreparedRun], object], started: list[bool], *, training: bool
+    run: Callable[[PreparedRun], str], started: list[bool], *, training: bool
 ) -> Callable[[DictConfig], object]:
     """The Hydra task: the job's prepared run (pre-flight's, or made here) handed to ``run``.
 
     A launcher that runs the job in another process pickles this closure, so the job
-    knows there whether its command trains.
+    knows there whether its command trains. A job that fails says so in one line and
+    returns its outcome; the other jobs go on.
     """
 
     def job(cfg: DictConfig) -> object:
         started.append(True)
-        load_plugins()  # a job in another process registers the plugins' strategies too
+        raise_if_interrupted()  # a signal swallowed while the last job ended
         overrides = list(HydraConfig.get().overrides.task)
+        outcome = _outcome(run, cfg, overrides, training)
+        _outcomes.append(outcome)
+        return outcome.as_dict()
+
+    return job
+
+
+def _outcome(
+    run: Callable[[PreparedRun], str], cfg: DictConfig, overrides: list[str], training: bool
+) -> JobOutcome:
+    run_id = "?"
+    try:
+        load_plugins()  # a job in another process registers the plugins' strategies too
         prepared = recall(overrides)
         if prepared is None:  # a launcher runs this job in another process
             plain = OmegaConf.to_container(cfg, resolve=True)
             prepared = preflight.prepare_job(plain, overrides, training=training)
             recall(overrides)
-        return run(prepared)
-
-    return job
+        run_id = prepared.spec.config_hash
+        return JobOutcome(tuple(overrides), run_id, run(prepared))
+    except ResultsNotWritable as error:
+        raise SweepStopped(str(error)) from error
+    except Exception as error:
+        if os.environ.get("FEDBENCH_TRACEBACK"):
+            raise
+        message = (
+            str(error) if isinstance(error, FedbenchError) else f"{type(error).__name__}: {error}"
+        )
+        print(f"fedbench: run {run_id} failed: {message}", file=sys.stderr)
+        return JobOutcome(tuple(overrides), run_id, R.STATUS_FAILED, message)
 
 
 def _train(prepared: PreparedRun) -> str:
@@ -81,7 +115,8 @@ def _train(prepared: PreparedRun) -> str:
 def _report(prepared: PreparedRun) -> str:
     from fedbench.app import partition_report
 
-    return str(partition_report.report(prepared))
+    partition_report.report(prepared)
+    return REPORTED
 
 
 def main(
@@ -105,8 +140,6 @@ def main(
         The command line after the program name (default ``sys.argv[1:]``).
 
     """
-    from fedbench.training.runtime import WorkerTerminated
-
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     try:
@@ -116,7 +149,10 @@ def main(
         _fail(error)
     register_schemas()
     forget_all()
+    _outcomes.clear()
+    sweeper.forget_summary()
     preflight.set_command(training=training)
+    logging.raiseExceptions = False  # a full disk: one line from fedbench, not a trace per record
     # Hydra's own errors reach fedbench (which words them in one line), not Hydra's printer.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     app = hydra.main(config_path=str(CONF_DIR), config_name=PRIMARY_CONFIG, version_base="1.3")
@@ -130,14 +166,23 @@ def main(
         _fail(error)
     except (HydraException, OmegaConfBaseException) as error:
         _fail(one_line(error), cause=error)
-    except (KeyboardInterrupt, WorkerTerminated) as stop:
+    except SweepStopped as stopped:
         if os.environ.get("FEDBENCH_TRACEBACK"):
             raise
-        code = stop.code if isinstance(stop, WorkerTerminated) else EXIT_INTERRUPTED
+        print(f"fedbench: error: {stopped}; no further job was started", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
+    except (KeyboardInterrupt, Terminated) as stop:
+        if os.environ.get("FEDBENCH_TRACEBACK"):
+            raise
+        code = stop.code if isinstance(stop, Terminated) else EXIT_INTERRUPTED
         signal = "SIGTERM" if code == EXIT_TERMINATED else "Ctrl-C"
         kept = kept_on_interrupt if started else " before any job ran: nothing was written"
         print(f"fedbench: stopped by {signal}{kept}", file=sys.stderr)
         sys.exit(code)
+    summary = sweeper.last_summary()
+    outcomes = [JobOutcome.of(o) for o in summary["outcomes"]] if summary else _outcomes
+    if any(outcome.status == R.STATUS_FAILED for outcome in outcomes):
+        sys.exit(EXIT_FAILED)
 
 
 def train_main() -> None:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from fedbench import results as R
 from fedbench.app.prepare import PreparedRun
+from fedbench.app.threads import job_threads
 from fedbench.clients import training_data
+from fedbench.errors import ResultsNotWritable
 from fedbench.results.provenance import provenance
 from fedbench.spec import RunSpec
 
@@ -63,7 +68,8 @@ def run(prepared: PreparedRun) -> str:
     if done:
         log.info("run %s already %s; skipping", hash_, done)
         return "skipped"
-    with R.claimed(results_dir, hash_) as mine:
+    _check_space(results_dir, hash_)
+    with _claimed(results_dir, hash_) as mine:
         if not mine:
             log.info("run %s is being run by another process; skipping", hash_)
             return "skipped"
@@ -73,6 +79,53 @@ def run(prepared: PreparedRun) -> str:
             log.info("run %s was %s by another process meanwhile; skipping", hash_, done)
             return "skipped"
         return _train_and_write(prepared, hash_)
+
+
+#: Below this much free space where results land, no run starts: it could not be saved.
+MIN_FREE_BYTES = 1 << 20
+
+
+def _check_space(results_dir: str, hash_: str) -> None:
+    """Refuse to train a run whose result could not be written for want of space."""
+    folder = next(
+        p for p in (R.runs_dir(results_dir), *R.runs_dir(results_dir).parents) if p.exists()
+    )
+    free = shutil.disk_usage(folder).free
+    if free < MIN_FREE_BYTES:
+        raise ResultsNotWritable(
+            f"run {hash_} was not started: {folder} has {free // 1024} KiB free, less than "
+            f"the {MIN_FREE_BYTES >> 10} KiB a result needs; free space there and run the "
+            "same command again"
+        )
+
+
+@contextlib.contextmanager
+def _claimed(results_dir: str, hash_: str) -> Iterator[bool]:
+    """:func:`fedbench.results.claimed`, its file-system errors as :class:`ResultsNotWritable`."""
+    try:
+        claim = R.claimed(results_dir, hash_)
+        mine = claim.__enter__()
+    except OSError as error:
+        raise ResultsNotWritable(
+            f"run {hash_} cannot be claimed in {R.runs_dir(results_dir)} ({error.strerror}); "
+            "make that folder writable and run the same command again"
+        ) from None
+    try:
+        yield mine
+    finally:
+        claim.__exit__(None, None, None)
+
+
+def _write(rows: list[dict[str, Any]], results_dir: str, hash_: str) -> Path:
+    """Write the run's rows; a file-system error is :class:`ResultsNotWritable` naming the run."""
+    try:
+        return R.write_run(rows, results_dir, hash_)
+    except OSError as error:
+        raise ResultsNotWritable(
+            f"run {hash_} trained but its result could not be written to "
+            f"{R.run_path(results_dir, hash_)} ({error.strerror}); fix that and run the "
+            "same command again"
+        ) from None
 
 
 def _train_and_write(prepared: PreparedRun, hash_: str) -> str:
@@ -94,7 +147,10 @@ def _train_and_write(prepared: PreparedRun, hash_: str) -> str:
     worker_log.parent.mkdir(parents=True, exist_ok=True)
     try:
         diverged = False
-        for record in train(spec, training_data(spec, data), worker_log=worker_log):
+        threads = job_threads(spec)
+        for record in train(
+            spec, training_data(spec, data), worker_log=worker_log, threads=threads
+        ):
             fields = dataclasses.asdict(record)
             diverged = fields.pop("diverged")
             rows.append({**base, **fields})
@@ -108,6 +164,6 @@ def _train_and_write(prepared: PreparedRun, hash_: str) -> str:
         for row in rows:
             row[R.STATUS] = status
             row[R.ERROR] = error
-        path = R.write_run(rows, spec.results_dir, hash_)
+        path = _write(rows, spec.results_dir, hash_)
         log.info("run %s %s: %d rows -> %s", hash_, status, len(rows), path)
     return status

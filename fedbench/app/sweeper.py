@@ -11,8 +11,12 @@ reuse their prepared partition (:func:`fedbench.app.prepare.recall`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
+import shutil
 import sys
+import time
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,12 +27,25 @@ from hydra.core.config_loader import ConfigLoader
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
+from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from fedbench.app.preflight import check_job
+from fedbench.app.summary import (
+    JobOutcome,
+    SweepStopped,
+    lost_outcome,
+    summarize,
+    summary_lines,
+    write_summary,
+)
+from fedbench.app.threads import ENV_VAR as THREADS_ENV_VAR
+from fedbench.app.threads import launcher_threads
+from fedbench.errors import ConfigError, invalid
+from fedbench.results.store import finished_status
 
 SWEEPER_GROUP, SWEEPER_NAME = "hydra/sweeper", "fedbench"
 PLUGIN_CLASS = "hydra_plugins.fedbench_sweeper.FedbenchSweeper"
@@ -122,11 +139,105 @@ class CheckingSweeper(Sweeper):
         return [list(job) for batch in batches for job in batch]
 
     def sweep(self, arguments: list[str]) -> Any:
-        """Check every job, then let the basic sweeper launch them all."""
+        """Check every job and the launcher, launch them all, then summarise the sweep."""
         assert self.inner is not None and self.loader is not None and self.config is not None
-        for overrides in self.jobs(arguments):
-            check_job(self.loader.load_sweep_config(self.config, overrides))
-        return self.inner.sweep(arguments)
+        started = time.monotonic()
+        jobs = self.jobs(arguments)
+        runs = [check_job(self.loader.load_sweep_config(self.config, job)) for job in jobs]
+        launcher = OmegaConf.to_container(self.config.hydra.launcher, resolve=True)
+        check_launcher(launcher)
+        os.environ[THREADS_ENV_VAR] = str(launcher_threads(launcher, len(jobs)))
+        returns: list[Any] = []
+        lost = "its launcher did not report it"
+        try:
+            returns = [r for batch in self.inner.sweep(arguments) for r in batch]
+        except SweepStopped:
+            lost = "the sweep stopped before it ran"
+            raise
+        except Exception as error:  # a launcher that lost jobs (killed, timed out, ...)
+            lost = f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
+        finally:
+            outcomes = _outcomes(jobs, runs, returns, lost)
+            results_dir = runs[0].spec.results_dir if runs else ""
+            _finish(summarize(outcomes, time.monotonic() - started, results_dir), self.config)
+        return returns
+
+
+def _outcomes(
+    jobs: list[list[str]], runs: list[Any], returns: list[Any], lost: str
+) -> list[JobOutcome]:
+    """Each job's outcome: what it returned, else what its result file says."""
+    returned = {}
+    for job_return in returns:
+        if job_return.status == JobStatus.COMPLETED:
+            outcome = JobOutcome.of(job_return.return_value)
+            if outcome is not None:
+                returned[outcome.overrides] = outcome
+    outcomes = []
+    for job, prepared in zip(jobs, runs, strict=True):
+        spec = prepared.spec
+        outcome = returned.get(tuple(job))
+        if outcome is None:
+            status = finished_status(spec.results_dir, spec.config_hash)
+            outcome = lost_outcome(job, spec.config_hash, status, lost)
+        outcomes.append(outcome)
+    return outcomes
+
+
+_last_summary: dict[str, Any] | None = None
+
+
+def _finish(summary: dict[str, Any], config: DictConfig) -> None:
+    """Print the summary, write ``sweep-summary.json`` and keep it for the command's exit."""
+    global _last_summary
+    _last_summary = summary
+    for line in summary_lines(summary):
+        print(line, file=sys.stderr)
+    with contextlib.suppress(OSError):  # a full disk was already reported by the jobs
+        path = write_summary(summary, config.hydra.sweep.dir)
+        print(f"  summary: {path}", file=sys.stderr)
+
+
+def last_summary() -> dict[str, Any] | None:
+    """The summary of the last sweep of this process, if one ran."""
+    return _last_summary
+
+
+def forget_summary() -> None:
+    """Forget the last sweep's summary (a new command in the same process)."""
+    global _last_summary
+    _last_summary = None
+
+
+def check_launcher(launcher: dict[str, Any]) -> None:
+    """Refuse launcher settings that would fail only once jobs are handed over.
+
+    Raises
+    ------
+    ConfigError
+        ``hydra.launcher.n_jobs=0`` for joblib, or ``submitit_slurm`` where Slurm's
+        ``sbatch`` is not on ``PATH``.
+
+    """
+    target = str(launcher.get("_target_", ""))
+    if "joblib" in target.lower() and launcher.get("n_jobs") == 0:
+        raise ConfigError(
+            invalid(
+                "hydra.launcher.n_jobs",
+                0,
+                "a number of parallel jobs >= 1, or -1 for one per core",
+                "e.g. hydra.launcher.n_jobs=2",
+            )
+        )
+    if "slurm" in target.lower() and shutil.which("sbatch") is None:
+        raise ConfigError(
+            invalid(
+                "hydra/launcher",
+                "submitit_slurm",
+                "a launcher this machine can use: Slurm's sbatch is not on PATH",
+                "run from a Slurm login node, or use hydra/launcher=submitit_local or joblib",
+            )
+        )
 
 
 @dataclass

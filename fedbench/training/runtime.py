@@ -16,14 +16,19 @@ import atexit
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
+
+from fedbench.interrupts import Terminated, catching_signals, raise_if_interrupted
+
+#: The names this module had before :mod:`fedbench.interrupts` held them.
+WorkerTerminated = Terminated
+__all__ = ["WorkerTerminated", "raise_if_interrupted", "tff_worker", "worker_binary_path"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,8 @@ _GRPC_OPTIONS = [
     ("grpc.max_send_message_length", 2_000_000_000),
 ]
 _PR_SET_PDEATHSIG = 1
+#: The variables that set TensorFlow's (and OpenMP's) thread pools in the worker.
+_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 
 
 def _idle_context() -> object:
@@ -86,15 +93,6 @@ def _prepare_worker() -> None:  # runs in the child between fork and exec
         libc.signal(signal.SIGINT, ctypes.c_void_p(0))  # SIG_DFL
 
 
-class WorkerTerminated(SystemExit):
-    """Raised in the main thread when the process receives SIGTERM during a run.
-
-    A ``SystemExit`` (exit status 128 + signal number), not an ``Exception``: like
-    Ctrl-C it unwinds through ``finally`` blocks (the worker is stopped, the rounds
-    so far are written) and ends the whole sweep instead of failing one job.
-    """
-
-
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is not None:
         return
@@ -106,61 +104,8 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-#: The exception of a signal received inside :func:`tff_worker` and not yet seen to end it.
-_pending_interrupt: BaseException | None = None
-
-
-def raise_if_interrupted() -> None:
-    """Raise again the exception of a SIGINT or SIGTERM that was swallowed.
-
-    Python runs a signal handler between two bytecodes of the main thread, which
-    may be inside a ``__del__`` or a garbage-collector callback (JAX registers one,
-    ``_xla_gc_callback``). An exception raised there is printed as "Exception
-    ignored" and dropped, and training would go on. The round loop calls this
-    between rounds, so such a signal still ends the run one round later.
-
-    Raises
-    ------
-    KeyboardInterrupt or WorkerTerminated
-        If a signal arrived inside the current :func:`tff_worker` block.
-
-    """
-    if _pending_interrupt is not None:
-        raise _pending_interrupt
-
-
 @contextlib.contextmanager
-def _signals_raise() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into exceptions that are also remembered (main thread only)."""
-    global _pending_interrupt
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        global _pending_interrupt
-        if signum == signal.SIGINT:
-            _pending_interrupt = KeyboardInterrupt()
-        else:
-            _pending_interrupt = WorkerTerminated(128 + signum)
-        raise _pending_interrupt
-
-    _pending_interrupt = None
-    previous = {
-        sig: signal.signal(sig, handler)
-        for sig in (signal.SIGINT, signal.SIGTERM)
-        if signal.getsignal(sig) is not signal.SIG_IGN  # e.g. nohup: stay ignored
-    }
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-        _pending_interrupt = None
-
-
-@contextlib.contextmanager
-def tff_worker(log_path: Path | None = None) -> Iterator[subprocess.Popen]:
+def tff_worker(log_path: Path | None = None, threads: int = 0) -> Iterator[subprocess.Popen]:
     """Run TFF computations against a worker process owned by this block.
 
     Parameters
@@ -168,6 +113,9 @@ def tff_worker(log_path: Path | None = None) -> Iterator[subprocess.Popen]:
     log_path
         Where the worker's stdout and stderr go; ``None`` discards them. The worker
         never inherits this process's streams.
+    threads
+        TensorFlow's intra- and inter-op threads in the worker (and OpenMP's); 0 leaves
+        TensorFlow's default, every core.
 
     Yields
     ------
@@ -190,8 +138,12 @@ def tff_worker(log_path: Path | None = None) -> Iterator[subprocess.Popen]:
 
     port = portpicker.pick_unused_port()
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    env = None
+    if threads > 0:
+        env = {**os.environ, **dict.fromkeys(_THREAD_VARIABLES, str(threads))}
     process = subprocess.Popen(
         [str(binary), f"--port={port}", "--max_concurrent_computation_calls=-1"],
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=out,
         stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL,
@@ -201,7 +153,7 @@ def tff_worker(log_path: Path | None = None) -> Iterator[subprocess.Popen]:
     previous_context = context_stack.current
     channel = None
     try:
-        with _signals_raise():
+        with catching_signals():
             channel = grpc.insecure_channel(f"localhost:{port}", _GRPC_OPTIONS)
             stub = tff.framework.RemoteExecutorGrpcStub(channel)
             deadline = time.monotonic() + _STARTUP_TIMEOUT_S

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from fedbench.training.algorithms import OptimizerSettings, build_process
 from fedbench.training.loop import LoopSettings, RoundRecord, run_rounds
 from fedbench.training.runtime import tff_worker
 from fedbench.training.tff_model import initial_keras_model, make_model_fn
+
+log = logging.getLogger(__name__)
 
 
 def loop_settings(spec: RunSpec) -> LoopSettings:
@@ -54,8 +57,23 @@ def learning_process(
     return process, initial_keras_model(model, options, example_shape, num_classes, init_seed)
 
 
+def limit_threads(threads: int) -> None:
+    """Set this process's TensorFlow thread pools to ``threads`` (0: leave them).
+
+    TensorFlow fixes its pools when it first runs an op; in a process that already
+    has (a reused launcher worker), the pools stay as they are.
+    """
+    if threads <= 0:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # "cannot be modified after initialization"
+        log.debug("TensorFlow's thread pools are already set; keeping them")
+
+
 def train(
-    spec: RunSpec, data: TrainingData, *, worker_log: Path | None = None
+    spec: RunSpec, data: TrainingData, *, worker_log: Path | None = None, threads: int = 0
 ) -> Iterator[RoundRecord]:
     """Train ``spec``'s model and algorithm on ``data`` through TFF, one record per round.
 
@@ -72,6 +90,8 @@ def train(
         The clients and the global test set.
     worker_log
         Where the TFF worker's output goes (``None`` discards it).
+    threads
+        TensorFlow threads, here and in the TFF worker (0: TensorFlow's default).
 
     Yields
     ------
@@ -80,7 +100,8 @@ def train(
 
     """
     label = f"{spec.dataset.name}/{spec.partition.name}/{spec.model.name}/{spec.algorithm.name}"
-    with tff_worker(worker_log):
+    limit_threads(threads)
+    with tff_worker(worker_log, threads=threads):
         process, init_model = learning_process(spec, data.example_shape, data.num_classes)
         yield from run_rounds(
             process,

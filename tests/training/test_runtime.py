@@ -12,7 +12,9 @@ import pytest
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from fedbench.training.runtime import WorkerTerminated, raise_if_interrupted, tff_worker
+from fedbench.interrupts import Terminated as WorkerTerminated
+from fedbench.interrupts import raise_if_interrupted
+from fedbench.training.runtime import tff_worker
 
 pytestmark = pytest.mark.tff
 

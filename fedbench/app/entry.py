@@ -1,0 +1,44 @@
+"""The console scripts, quick to import.
+
+Ctrl-C and SIGTERM are caught before Hydra, pandas or TensorFlow load, so a signal at
+any moment ends the command in one line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from fedbench.interrupts import Terminated, catching_signals, raise_if_interrupted
+
+#: 128 + the signal number, as shells report a process ended by SIGINT / SIGTERM.
+EXIT_INTERRUPTED = 130
+
+
+def _run(command: str) -> None:
+    with catching_signals():
+        try:
+            from fedbench.app import cli  # Hydra, pandas, ...: seconds of imports
+
+            raise_if_interrupted()  # a signal swallowed during the imports
+            getattr(cli, command)()
+        except (KeyboardInterrupt, Terminated) as stop:  # before cli took over
+            if os.environ.get("FEDBENCH_TRACEBACK"):
+                raise
+            code = stop.code if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+            signal = "Ctrl-C" if code == EXIT_INTERRUPTED else "SIGTERM"
+            print(
+                f"fedbench: stopped by {signal} before any job ran: nothing was written",
+                file=sys.stderr,
+            )
+            sys.exit(code)
+
+
+def train_main() -> None:
+    """``fedbench``: train every configured run through TFF and write its Parquet."""
+    _run("train_main")
+
+
+def partition_main() -> None:
+    """``fedbench-partition``: partition, measure and report, without training."""
+    _run("partition_main")

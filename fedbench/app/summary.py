@@ -1,0 +1,106 @@
+"""What a command's jobs came to: one outcome per job, and the sweep's summary.
+
+A job returns its :class:`JobOutcome` (as a dict, so that any launcher can ship it
+back). After every multirun, whatever the launcher, fedbench's sweeper prints one
+line per status, the wall time, where results landed and each failed job's error,
+and writes the same as ``sweep-summary.json`` in the sweep's log folder. A job whose
+outcome never came back (killed, timed out, lost by its launcher) is read from its
+result file, or counted as failed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from fedbench import atomic
+from fedbench.results.columns import FINISHED_STATUSES, STATUS_FAILED
+
+SUMMARY_FILE = "sweep-summary.json"
+
+
+class SweepStopped(BaseException):
+    """A job's result could not be written: no further job may train runs it cannot save.
+
+    A ``BaseException``, so that Hydra's launchers do not record it as one failed job
+    and go on.
+    """
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """One job's outcome.
+
+    Attributes
+    ----------
+    overrides
+        The job's command-line overrides (what tells jobs apart).
+    run
+        The run's ``config_hash``.
+    status
+        ``completed``, ``diverged``, ``failed``, ``skipped`` (finished before, or by
+        another process) or ``reported`` (``fedbench-partition``).
+    error
+        The one-line error of a failed job.
+
+    """
+
+    overrides: tuple[str, ...]
+    run: str
+    status: str
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The outcome as plain containers (what a job returns to its launcher)."""
+        return {**asdict(self), "overrides": list(self.overrides)}
+
+    @classmethod
+    def of(cls, value: Any) -> JobOutcome | None:
+        """The outcome a job returned, or ``None`` if the value is not one."""
+        if isinstance(value, dict) and {"overrides", "run", "status"} <= set(value):
+            return cls(tuple(value["overrides"]), value["run"], value["status"], value.get("error"))
+        return None
+
+
+def lost_outcome(overrides: Sequence[str], run: str, status: str | None, why: str) -> JobOutcome:
+    """The outcome of a job that did not report one: its result file's status, or failed."""
+    if status in FINISHED_STATUSES:
+        return JobOutcome(tuple(overrides), run, status)
+    return JobOutcome(tuple(overrides), run, STATUS_FAILED, f"no finished result: {why}")
+
+
+def summarize(outcomes: Sequence[JobOutcome], seconds: float, results_dir: str) -> dict[str, Any]:
+    """The sweep's summary: counts per status, wall time, results folder, failed jobs."""
+    counts = Counter(outcome.status for outcome in outcomes)
+    return {
+        "jobs": len(outcomes),
+        "statuses": dict(sorted(counts.items())),
+        "seconds": round(seconds, 1),
+        "results_dir": str(results_dir),
+        "failed": [o.as_dict() for o in outcomes if o.status == STATUS_FAILED],
+        "outcomes": [o.as_dict() for o in outcomes],
+    }
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The summary as the lines printed after a multirun."""
+    lines = [
+        f"fedbench: {summary['jobs']} jobs in {summary['seconds']:.1f} s; "
+        f"results in {summary['results_dir']}"
+    ]
+    lines += [f"  {status}: {count}" for status, count in summary["statuses"].items()]
+    lines += [
+        f"  failed: {' '.join(job['overrides']) or '(no overrides)'}: {job['error']}"
+        for job in summary["failed"]
+    ]
+    return lines
+
+
+def write_summary(summary: dict[str, Any], folder: str | Path) -> Path:
+    """Write ``sweep-summary.json`` into ``folder`` atomically; return its path."""
+    text = json.dumps(summary, indent=2) + "\n"
+    return atomic.write_atomic(Path(folder) / SUMMARY_FILE, lambda h: h.write(text), mode="w")

@@ -1,0 +1,91 @@
+"""Ctrl-C and SIGTERM as exceptions that are never lost.
+
+Python runs a signal handler between two bytecodes of the main thread, which may be
+inside a ``__del__`` or a garbage-collector callback (JAX registers one,
+``_xla_gc_callback``, that runs while TensorFlow is imported). An exception raised
+there is printed as "Exception ignored" and dropped, and the command would go on.
+:func:`catching_signals` turns SIGINT and SIGTERM into exceptions that are also
+remembered; :func:`raise_if_interrupted`, called at safe points (after imports,
+before each job, between rounds), raises a swallowed one again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+
+class Terminated(SystemExit):
+    """Raised in the main thread when the process receives SIGTERM.
+
+    A ``SystemExit`` (exit status 128 + signal number), not an ``Exception``: like
+    Ctrl-C it unwinds through ``finally`` blocks (the worker is stopped, the rounds
+    so far are written) and ends the whole sweep instead of failing one job.
+    """
+
+
+#: The exception of a signal received inside :func:`catching_signals`, not yet seen to end it.
+_pending_interrupt: BaseException | None = None
+#: How many :func:`catching_signals` blocks are open (nested blocks share one memory).
+_depth = 0
+
+
+def raise_if_interrupted() -> None:
+    """Raise again the exception of a SIGINT or SIGTERM that was swallowed.
+
+    Python runs a signal handler between two bytecodes of the main thread, which
+    may be inside a ``__del__`` or a garbage-collector callback (JAX registers one,
+    ``_xla_gc_callback``). An exception raised there is printed as "Exception
+    ignored" and dropped, and the command would go on. The commands call this at
+    safe points (the round loop between rounds), so such a signal still ends them.
+
+    Raises
+    ------
+    KeyboardInterrupt or Terminated
+        If a signal arrived inside the current :func:`catching_signals` block.
+
+    """
+    if _pending_interrupt is not None:
+        raise _pending_interrupt
+
+
+@contextlib.contextmanager
+def catching_signals() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into exceptions that are also remembered (main thread only).
+
+    A signal ignored when the block starts (``nohup``) stays ignored. On exit the
+    previous handlers come back; when the outermost block exits, the remembered
+    signal is forgotten.
+    """
+    global _pending_interrupt, _depth
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        global _pending_interrupt
+        if signum == signal.SIGINT:
+            _pending_interrupt = KeyboardInterrupt()
+        else:
+            _pending_interrupt = Terminated(128 + signum)
+        raise _pending_interrupt
+
+    if _depth == 0:
+        _pending_interrupt = None
+    _depth += 1
+    previous = {
+        sig: signal.signal(sig, handler)
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(sig) is not signal.SIG_IGN  # e.g. nohup: stay ignored
+    }
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        _depth -= 1
+        if _depth == 0:
+            _pending_interrupt = None
