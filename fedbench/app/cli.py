@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 
 import hydra
@@ -98,7 +99,7 @@ def _outcome(
         raise SweepStopped(str(error)) from error
     except Exception as error:
         if os.environ.get("FEDBENCH_TRACEBACK"):
-            raise
+            traceback.print_exc()
         message = (
             str(error) if isinstance(error, FedbenchError) else f"{type(error).__name__}: {error}"
         )

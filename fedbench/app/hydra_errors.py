@@ -31,10 +31,13 @@ def one_line(error: Exception) -> ConfigError:
     full_key = next((e.full_key for e in chain if getattr(e, "full_key", None)), None)
     if isinstance(error, OverrideParseException):
         return _parse_error(error, text)
-    missing = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
+    missing = re.search(r"Could not find '(.+)/([^'/]+)'", text)
     if isinstance(error, MissingConfigException) and missing:
         group, option = missing.groups()
-        allowed = sorted(group_schemas().get(group, {}))
+        listed = re.search(rf"Available options in '{re.escape(group)}':\n((?:\t.*\n?)+)", text)
+        allowed = sorted(group_schemas().get(group, {})) or (
+            sorted(line.strip() for line in listed.group(1).splitlines()) if listed else []
+        )
         fix = f"use e.g. {group}={allowed[0]}" if allowed else "check the spelling"
         return ConfigError(invalid(group, option, f"one of {allowed}", fix))
     if isinstance(error, MissingConfigException):

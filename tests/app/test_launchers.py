@@ -1,0 +1,182 @@
+"""Sweeps through Hydra's launchers: the same results as in one process, faults, Slurm."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+
+from fedbench import results as R
+from tests.app import fake_slurm
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.tff]
+
+REPO = Path(__file__).resolve().parents[2]
+# 4 jobs: two partitions x two seeds, small enough for a few seconds each.
+SWEEP = [
+    "-m",
+    "partition=iid,dirichlet",
+    "seed=0,1",
+    "partition.min_client_size=5",
+    "fl.rounds=2",
+    "fl.num_clients=4",
+    "fl.clients_per_round=2",
+]
+METRICS = [R.TRAIN_LOSS, R.TEST_ACCURACY, R.CLIENT_DRIFT, R.TRAIN_EXAMPLES]
+
+
+def fedbench(*args, env=None, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "fedbench", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+
+
+def metrics(results_dir):
+    frame = R.load_runs(results_dir).sort_values([R.CONFIG_HASH, R.ROUND])
+    return frame[[R.CONFIG_HASH, R.ROUND, *METRICS]].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def basic(tmp_path_factory):
+    results = tmp_path_factory.mktemp("basic")
+    done = fedbench(*SWEEP, f"results_dir={results}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return results, done
+
+
+def test_every_multirun_ends_with_its_summary(basic):
+    results, done = basic
+    assert "fedbench: 4 jobs in " in done.stderr and "  completed: 4" in done.stderr
+    (summary_file,) = (results / "logs" / "multirun").rglob("sweep-summary.json")
+    summary = json.loads(summary_file.read_text())
+    assert summary["statuses"] == {"completed": 4} and summary["failed"] == []
+    assert {len(o["overrides"]) for o in summary["outcomes"]} == {7}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+        ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"],
+    ],
+    ids=["joblib", "submitit_local"],
+)
+def test_a_parallel_launcher_gives_the_metrics_of_one_process(basic, tmp_path, launcher):
+    done = fedbench(*SWEEP, *launcher, f"results_dir={tmp_path}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "  completed: 4" in done.stderr
+    # Threads change how TensorFlow sums in parallel: equal to float32 rounding.
+    pd.testing.assert_frame_equal(metrics(tmp_path), metrics(basic[0]), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_slurm_through_a_stand_in_sbatch(basic, tmp_path):
+    env = fake_slurm.install(tmp_path / "bin", tmp_path / "slurm")
+    results = tmp_path / "results"
+    done = fedbench(
+        *SWEEP,
+        "hydra/launcher=submitit_slurm",
+        "hydra.launcher.partition=cpu",
+        "hydra.launcher.timeout_min=7",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=2",
+        f"results_dir={results}",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (script,) = (tmp_path / "slurm" / "submitted").iterdir()
+    flags = fake_slurm.sbatch_flags(script.read_text())
+    assert flags["partition"] == "cpu" and flags["time"] == "7"
+    assert flags["cpus-per-task"] == "1" and flags["mem"] == "2GB"
+    assert flags["array"].startswith("0-3")  # the four jobs, one array
+    assert "submitit.core._submit" in script.read_text()
+    pd.testing.assert_frame_equal(metrics(results), metrics(basic[0]), rtol=1e-5)
+
+
+def _workers_of(pid):
+    try:
+        return [
+            p
+            for p in psutil.Process(pid).children(recursive=True)
+            if "worker_binary" in " ".join(p.cmdline())
+        ]
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.slow
+def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_runs(tmp_path):
+    args = [*SWEEP, "fl.rounds=40", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "fedbench", *args, f"results_dir={tmp_path}"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    runs = R.runs_dir(tmp_path)
+    deadline = time.monotonic() + 300
+    while not list(runs.glob("*.parquet")):
+        assert time.monotonic() < deadline and child.poll() is None, "no run finished"
+        time.sleep(0.2)
+    family = psutil.Process(child.pid).children(recursive=True)
+    child.kill()  # kill -9 the parent sweep, as a scheduler or the OOM killer would
+    child.wait()
+    _, alive = psutil.wait_procs(family, timeout=60)
+    assert not [p for p in alive if "worker_binary" in " ".join(p.cmdline())]
+    for process in alive:  # joblib's workers end when they notice; do not wait for them
+        process.kill()
+    finished = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.parquet")}
+    finished = {
+        name: stamp
+        for name, stamp in finished.items()
+        if pd.read_parquet(runs / name)[R.STATUS].iloc[0] == R.STATUS_COMPLETED
+    }
+    assert finished
+    done = fedbench(*args, f"results_dir={tmp_path}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    frame = R.load_runs(tmp_path)
+    assert frame.groupby(R.CONFIG_HASH)[R.RUN_ID].nunique().eq(1).all()  # each run once
+    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
+    for name, stamp in finished.items():  # finished runs were not trained again
+        assert (runs / name).stat().st_mtime_ns == stamp
+    assert not _workers_of(os.getpid())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seconds", [0.2, 0.6, 1.0, 2.0, 4.0])
+def test_ctrl_c_at_any_moment_ends_the_command_in_one_line(tmp_path, seconds):
+    child = subprocess.Popen(
+        [sys.executable, "-m", "fedbench", "fl.rounds=40", f"results_dir={tmp_path}"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        # As a terminal's foreground job: SIGINT not ignored (a shell's & would ignore it).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(seconds)
+    child.send_signal(signal.SIGINT)
+    err = child.communicate(timeout=120)[1]
+    lines = [line for line in err.splitlines() if "][" not in line]  # Hydra's log lines
+    assert child.returncode == 130, err[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("fedbench: stopped by Ctrl-C"), lines
+    frame = R.load_runs(tmp_path)
+    assert frame.empty or (frame[R.STATUS] == R.STATUS_FAILED).all()
+    assert np.all(frame[R.ROUND].dropna() < 40)
