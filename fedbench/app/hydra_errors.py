@@ -116,6 +116,11 @@ def unknown(key: str) -> ConfigError:
             f"select {choices} with it, or drop {key} (to sweep {parent}s with their own "
             f"keys, use one sweep per {parent}, as sweeps/fmnist_fedadam.yaml does)"
         )
+    if key.startswith("hydra."):  # Hydra's own config: its keys depend on the plugins chosen
+        return ConfigError(
+            f"{key} is not a config key: `fedbench --cfg hydra -p {parent}` lists the keys "
+            f"under {parent} (with the same hydra/... choices); check the spelling"
+        )
     return ConfigError(unknown_key(key, keys_under(parent)))
 
 

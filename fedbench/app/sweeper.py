@@ -145,7 +145,9 @@ class CheckingSweeper(Sweeper):
         jobs = self.jobs(arguments)
         runs = [check_job(self.loader.load_sweep_config(self.config, job)) for job in jobs]
         launcher = OmegaConf.to_container(self.config.hydra.launcher, resolve=True)
-        check_launcher(launcher)
+        check_launcher(
+            launcher, OmegaConf.select(self.config, "hydra.runtime.choices")["hydra/launcher"]
+        )
         os.environ[THREADS_ENV_VAR] = str(launcher_threads(launcher, len(jobs)))
         returns: list[Any] = []
         lost = "its launcher did not report it"
@@ -209,13 +211,20 @@ def forget_summary() -> None:
     _last_summary = None
 
 
-def check_launcher(launcher: dict[str, Any]) -> None:
+def check_launcher(launcher: dict[str, Any], choice: str = "submitit_slurm") -> None:
     """Refuse launcher settings that would fail only once jobs are handed over.
+
+    Parameters
+    ----------
+    launcher
+        The ``hydra.launcher`` config.
+    choice
+        Its ``hydra/launcher=`` name, as the error names it.
 
     Raises
     ------
     ConfigError
-        ``hydra.launcher.n_jobs=0`` for joblib, or ``submitit_slurm`` where Slurm's
+        ``hydra.launcher.n_jobs=0`` for joblib, or a Slurm launcher where Slurm's
         ``sbatch`` is not on ``PATH``.
 
     """
@@ -233,7 +242,7 @@ def check_launcher(launcher: dict[str, Any]) -> None:
         raise ConfigError(
             invalid(
                 "hydra/launcher",
-                "submitit_slurm",
+                choice,
                 "a launcher this machine can use: Slurm's sbatch is not on PATH",
                 "run from a Slurm login node, or use hydra/launcher=submitit_local or joblib",
             )

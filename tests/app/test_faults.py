@@ -102,6 +102,10 @@ def test_results_on_a_filesystem_without_flock_are_refused_before_any_job(tmp_pa
             "hydra.launcher.n_jobs=0 is invalid: allowed is a number of parallel jobs >= 1",
         ),
         (
+            ["hydra/launcher=slurm_cpu"],
+            "hydra/launcher='slurm_cpu' is invalid: allowed is a launcher this machine can use",
+        ),
+        (
             ["hydra/launcher=submitit_slurm"],
             "hydra/launcher='submitit_slurm' is invalid: allowed is a launcher this machine "
             "can use: Slurm's sbatch is not on PATH",
