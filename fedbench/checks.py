@@ -145,6 +145,7 @@ def check_results_dir(results_dir: str) -> None:
         ) from None
     try:
         _check_flock(results_dir, Path(probe) / "lock")
+        _check_shared_locks(results_dir, Path(probe))
     finally:
         with contextlib.suppress(OSError):
             os.unlink(Path(probe) / "lock")
@@ -169,6 +170,63 @@ def _check_flock(results_dir: str, probe: Path) -> None:
         ) from None
     finally:
         os.close(fd)
+
+
+#: Mount options under which flock works on one host only (NFS, Lustre).
+_HOST_LOCAL_LOCKS = {
+    "nfs": ("nolock", "local_lock=flock", "local_lock=all"),
+    "nfs4": ("local_lock=flock", "local_lock=all"),
+    "lustre": ("localflock",),
+}
+
+
+def mount_of(path: Path, mountinfo: str | None = None) -> tuple[str, str, set[str]]:
+    """The mount point, filesystem type and options of the mount holding ``path``.
+
+    Parameters
+    ----------
+    path
+        An existing path.
+    mountinfo
+        The text of ``/proc/self/mountinfo`` (read when ``None``).
+
+    Returns
+    -------
+    (mount point, filesystem type, mount and superblock options)
+
+    """
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return "/", "", set()
+    target, best = os.path.realpath(path), ("/", "", set())
+    for line in mountinfo.splitlines():
+        fields, _, rest = line.partition(" - ")
+        parts, tail = fields.split(), rest.split()
+        if len(parts) < 6 or len(tail) < 3:
+            continue
+        point = parts[4].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best[0]):
+            best = (point, tail[0], set(parts[5].split(",")) | set(tail[2].split(",")))
+    return best
+
+
+def _check_shared_locks(results_dir: str, probe: Path) -> None:
+    """Refuse a mount where flock locks only this host (other hosts could take the same run)."""
+    point, fstype, options = mount_of(probe)
+    local = sorted(options.intersection(_HOST_LOCAL_LOCKS.get(fstype, ())))
+    if local:
+        raise ConfigError(
+            invalid(
+                "results_dir",
+                results_dir,
+                "a folder whose flock locks hold across hosts",
+                f"{point} is {fstype} mounted with {','.join(local)}, so jobs on two hosts "
+                "could train the same run; remount without it or use one host",
+            )
+        )
 
 
 def check_model_fits(model: str, example_shape: tuple[int, ...]) -> None:

@@ -12,6 +12,7 @@ before each job, between rounds), raises a swallowed one again.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -33,6 +34,22 @@ _pending_interrupt: BaseException | None = None
 _depth = 0
 
 
+#: The parent process a launcher's job must outlive no longer than a round (see watch_parent).
+_parent_pid: int | None = None
+
+
+def watch_parent() -> None:
+    """End this process (as SIGTERM would) once its parent is gone, at the next safe point.
+
+    A launcher's job runs in a child process; when the sweep's parent is killed
+    (``kill -9``), its children are not told. :func:`raise_if_interrupted` then notices
+    that the parent changed and raises :class:`Terminated`, so the job saves its rows,
+    stops its TFF worker and frees its run's claim.
+    """
+    global _parent_pid
+    _parent_pid = os.getppid()
+
+
 def raise_if_interrupted() -> None:
     """Raise again the exception of a SIGINT or SIGTERM that was swallowed.
 
@@ -50,6 +67,8 @@ def raise_if_interrupted() -> None:
     """
     if _pending_interrupt is not None:
         raise _pending_interrupt
+    if _parent_pid is not None and os.getppid() != _parent_pid:
+        raise Terminated(128 + signal.SIGTERM)
 
 
 @contextlib.contextmanager

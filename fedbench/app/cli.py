@@ -33,7 +33,7 @@ from fedbench.app.prepare import PreparedRun, forget_all, recall
 from fedbench.app.schemas import CONF_DIR, register_schemas
 from fedbench.app.summary import JobOutcome, SweepStopped
 from fedbench.errors import FedbenchError, ResultsNotWritable
-from fedbench.interrupts import Terminated, raise_if_interrupted
+from fedbench.interrupts import Terminated, raise_if_interrupted, watch_parent
 from fedbench.plugins import load_plugins
 from fedbench.results.columns import schema
 
@@ -57,6 +57,9 @@ def _fail(error: BaseException, cause: BaseException | None = None) -> None:
     sys.exit(EXIT_USAGE)
 
 
+#: Names the process that runs the command; a job elsewhere runs in a launcher's child.
+COMMAND_PID_VAR = "FEDBENCH_COMMAND_PID"
+
 #: The outcomes of the jobs run in this process (a single run, or the basic launcher's).
 _outcomes: list[JobOutcome] = []
 
@@ -73,6 +76,8 @@ def _job(
 
     def job(cfg: DictConfig) -> object:
         started.append(True)
+        if os.environ.get(COMMAND_PID_VAR) != str(os.getpid()):  # a launcher's child
+            watch_parent()  # ends with the sweep's parent process
         raise_if_interrupted()  # a signal swallowed while the last job ended
         overrides = list(HydraConfig.get().overrides.task)
         outcome = _outcome(run, cfg, overrides, training)
@@ -156,6 +161,7 @@ def main(
     logging.raiseExceptions = False  # a full disk: one line from fedbench, not a trace per record
     # Hydra's own errors reach fedbench (which words them in one line), not Hydra's printer.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    os.environ[COMMAND_PID_VAR] = str(os.getpid())
     app = hydra.main(config_path=str(CONF_DIR), config_name=PRIMARY_CONFIG, version_base="1.3")
     started: list[bool] = []  # whether a job has begun (pre-flight is over)
     try:
@@ -177,7 +183,8 @@ def main(
             raise
         code = stop.code if isinstance(stop, Terminated) else EXIT_INTERRUPTED
         signal = "SIGTERM" if code == EXIT_TERMINATED else "Ctrl-C"
-        kept = kept_on_interrupt if started else " before any job ran: nothing was written"
+        launched = started or sweeper.launched()
+        kept = kept_on_interrupt if launched else " before any job ran: nothing was written"
         print(f"fedbench: stopped by {signal}{kept}", file=sys.stderr)
         sys.exit(code)
     summary = sweeper.last_summary()

@@ -68,11 +68,11 @@ def run(prepared: PreparedRun) -> str:
     if done:
         log.info("run %s already %s; skipping", hash_, done)
         return "skipped"
-    _check_space(results_dir, hash_)
+    check_space(results_dir, hash_)
     with _claimed(results_dir, hash_) as mine:
         if not mine:
-            log.info("run %s is being run by another process; skipping", hash_)
-            return "skipped"
+            log.info("run %s is being run by another process; leaving it to that one", hash_)
+            return STATUS_ELSEWHERE
         # Another process may have finished it between the look above and the claim.
         done = R.finished_status(results_dir, hash_)
         if done:
@@ -81,21 +81,30 @@ def run(prepared: PreparedRun) -> str:
         return _train_and_write(prepared, hash_)
 
 
+#: The outcome of a job whose run another process is training right now.
+STATUS_ELSEWHERE = "running elsewhere"
 #: Below this much free space where results land, no run starts: it could not be saved.
 MIN_FREE_BYTES = 1 << 20
 
 
-def _check_space(results_dir: str, hash_: str) -> None:
-    """Refuse to train a run whose result could not be written for want of space."""
-    folder = next(
-        p for p in (R.runs_dir(results_dir), *R.runs_dir(results_dir).parents) if p.exists()
-    )
+def check_space(results_dir: str, hash_: str | None = None) -> None:
+    """Refuse to train a run whose result could not be written for want of space.
+
+    Raises
+    ------
+    ResultsNotWritable
+        Less than :data:`MIN_FREE_BYTES` free where the results land.
+
+    """
+    runs = R.runs_dir(results_dir)
+    folder = next(p for p in (runs, *runs.parents) if p.exists())
     free = shutil.disk_usage(folder).free
     if free < MIN_FREE_BYTES:
+        what = f"run {hash_} was not started" if hash_ else "no run was started"
         raise ResultsNotWritable(
-            f"run {hash_} was not started: {folder} has {free // 1024} KiB free, less than "
-            f"the {MIN_FREE_BYTES >> 10} KiB a result needs; free space there and run the "
-            "same command again"
+            f"{what}: {folder} has {free // 1024} KiB free, less than the "
+            f"{MIN_FREE_BYTES >> 10} KiB a result needs; free space there and run the same "
+            "command again"
         )
 
 

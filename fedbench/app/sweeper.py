@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
+import logging
 import os
 import shutil
 import sys
@@ -33,6 +35,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from fedbench.app.experiment import check_space
 from fedbench.app.preflight import check_job
 from fedbench.app.summary import (
     JobOutcome,
@@ -45,7 +48,10 @@ from fedbench.app.summary import (
 from fedbench.app.threads import ENV_VAR as THREADS_ENV_VAR
 from fedbench.app.threads import launcher_threads
 from fedbench.errors import ConfigError, invalid
+from fedbench.results.lock import claimed_elsewhere
 from fedbench.results.store import finished_status
+
+log = logging.getLogger(__name__)
 
 SWEEPER_GROUP, SWEEPER_NAME = "hydra/sweeper", "fedbench"
 PLUGIN_CLASS = "hydra_plugins.fedbench_sweeper.FedbenchSweeper"
@@ -139,7 +145,16 @@ class CheckingSweeper(Sweeper):
         return [list(job) for batch in batches for job in batch]
 
     def sweep(self, arguments: list[str]) -> Any:
-        """Check every job and the launcher, launch them all, then summarise the sweep."""
+        """Check every job and the launcher, launch them all, then summarise the sweep.
+
+        A launcher that loses jobs (joblib stops the pool when one worker is killed;
+        submitit stops waiting at the first job without a result) does not lose the
+        sweep: fedbench waits for the runs other processes still hold, launches once
+        more the jobs left without a finished result, and summarises from the result
+        files what the launcher did not report. Ctrl-C or SIGTERM end it without a
+        summary.
+        """
+        global _launched
         assert self.inner is not None and self.loader is not None and self.config is not None
         started = time.monotonic()
         jobs = self.jobs(arguments)
@@ -148,21 +163,66 @@ class CheckingSweeper(Sweeper):
         check_launcher(
             launcher, OmegaConf.select(self.config, "hydra.runtime.choices")["hydra/launcher"]
         )
+        for results_dir in sorted({run.spec.results_dir for run in runs}):
+            check_space(results_dir)
         os.environ[THREADS_ENV_VAR] = str(launcher_threads(launcher, len(jobs)))
+        _launched = True
         returns: list[Any] = []
         lost = "its launcher did not report it"
         try:
             returns = [r for batch in self.inner.sweep(arguments) for r in batch]
         except SweepStopped:
-            lost = "the sweep stopped before it ran"
+            lost = "not started: the sweep stopped"
             raise
         except Exception as error:  # a launcher that lost jobs (killed, timed out, ...)
+            if isinstance(error, OSError) and error.errno in _UNWRITABLE:
+                raise SweepStopped(f"results cannot be written ({error})") from error
             lost = f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
+            returns = self._recover(jobs, runs)
+        except BaseException:  # Ctrl-C, SIGTERM: the command says so in one line
+            runs = []
+            raise
         finally:
-            outcomes = _outcomes(jobs, runs, returns, lost)
-            results_dir = runs[0].spec.results_dir if runs else ""
-            _finish(summarize(outcomes, time.monotonic() - started, results_dir), self.config)
+            if runs:
+                outcomes = _outcomes(jobs, runs, returns, lost)
+                summary = summarize(outcomes, time.monotonic() - started, runs[0].spec.results_dir)
+                _finish(summary, self.config)
         return returns
+
+    def _recover(self, jobs: list[list[str]], runs: list[Any]) -> list[Any]:
+        """Wait for runs still held elsewhere, then launch once more the jobs left unfinished."""
+        _wait_for_claims(runs)
+        missing = [
+            job
+            for job, run in zip(jobs, runs, strict=True)
+            if finished_status(run.spec.results_dir, run.spec.config_hash) is None
+        ]
+        if not missing:
+            return []
+        log.warning("the launcher lost %d jobs; launching them once more", len(missing))
+        try:
+            returns = list(self.launcher.launch(missing, initial_job_idx=len(jobs)))
+        except Exception as error:  # lost again: the summary says which
+            log.warning("the second launch failed too: %s", error)
+            returns = []
+        _wait_for_claims(runs)
+        return returns
+
+
+#: errno values that mean results cannot be written where they should land.
+_UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+_launched = False
+
+
+def launched() -> bool:
+    """Whether this process's sweeper has handed jobs to a launcher."""
+    return _launched
+
+
+def _wait_for_claims(runs: list[Any], poll_seconds: float = 2.0) -> None:
+    """Wait while another process (a job the launcher stopped watching) holds a run's claim."""
+    while any(claimed_elsewhere(run.spec.results_dir, run.spec.config_hash) for run in runs):
+        time.sleep(poll_seconds)
 
 
 def _outcomes(
@@ -207,8 +267,9 @@ def last_summary() -> dict[str, Any] | None:
 
 def forget_summary() -> None:
     """Forget the last sweep's summary (a new command in the same process)."""
-    global _last_summary
+    global _last_summary, _launched
     _last_summary = None
+    _launched = False
 
 
 def check_launcher(launcher: dict[str, Any], choice: str = "submitit_slurm") -> None:

@@ -80,3 +80,21 @@ def claimed(results_dir: str | os.PathLike, hash_: str) -> Iterator[bool]:
         yield lock.acquire()
     finally:
         lock.release()
+
+
+def claimed_elsewhere(results_dir: str | os.PathLike, hash_: str) -> bool:
+    """Whether another process holds the claim on ``hash_`` right now (it is training it)."""
+    lock = RunLock(results_dir, hash_)
+    if not lock.path.exists():
+        return False
+    try:
+        fd = os.open(lock.path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock taken here
+    return False

@@ -151,3 +151,18 @@ def test_threads_are_not_part_of_a_runs_identity():
     assert RunSpec.create(threads=3).config_hash == RunSpec.create().config_hash
     with pytest.raises(FedbenchError, match=r"fl\.threads=-1"):
         RunSpec.create(threads=-1)
+
+
+def test_a_mount_whose_locks_hold_on_one_host_only_is_refused(tmp_path, monkeypatch):
+    from fedbench import checks
+
+    info = (
+        "25 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+        f"36 25 0:45 / {tmp_path} rw,relatime - nfs server:/x rw,vers=3,nolock\n"
+    )
+    point, fstype, options = checks.mount_of(tmp_path / "results", info)
+    assert (point, fstype) == (str(tmp_path), "nfs") and "nolock" in options
+    real = checks.mount_of
+    monkeypatch.setattr(checks, "mount_of", lambda path: real(path, info))
+    with pytest.raises(FedbenchError, match=r"is nfs mounted with nolock, so jobs on two hosts"):
+        checks.check_results_dir(str(tmp_path / "results"))

@@ -1,5 +1,6 @@
 """Sweeps through Hydra's launchers: the same results as in one process, faults, Slurm."""
 
+import contextlib
 import json
 import os
 import signal
@@ -107,13 +108,17 @@ def test_slurm_through_a_stand_in_sbatch(basic, tmp_path):
     pd.testing.assert_frame_equal(metrics(results), metrics(basic[0]), rtol=1e-5)
 
 
+def _is(process, what):
+    """Whether a live (not zombie) process's command line holds ``what``."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE and what in " ".join(process.cmdline())
+    except psutil.Error:  # gone meanwhile
+        return False
+
+
 def _workers_of(pid):
     try:
-        return [
-            p
-            for p in psutil.Process(pid).children(recursive=True)
-            if "worker_binary" in " ".join(p.cmdline())
-        ]
+        return [p for p in psutil.Process(pid).children(recursive=True) if _is(p, "worker_binary")]
     except psutil.NoSuchProcess:
         return []
 
@@ -137,10 +142,17 @@ def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_r
     family = psutil.Process(child.pid).children(recursive=True)
     child.kill()  # kill -9 the parent sweep, as a scheduler or the OOM killer would
     child.wait()
-    _, alive = psutil.wait_procs(family, timeout=60)
-    assert not [p for p in alive if "worker_binary" in " ".join(p.cmdline())]
-    for process in alive:  # joblib's workers end when they notice; do not wait for them
-        process.kill()
+    # A busy job notices its parent is gone at its next round: it saves its rows as
+    # failed, stops its TFF worker and exits; none trains on to the end. (Idle joblib
+    # workers linger until their own timeout: they hold nothing.)
+    deadline = time.monotonic() + 30
+    while [p for p in family if _is(p, "worker_binary")] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    trainers = [p for p in family if _is(p, "worker_binary")]
+    for process in family:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    assert not trainers, [p.pid for p in trainers]
     finished = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.parquet")}
     finished = {
         name: stamp
@@ -150,8 +162,10 @@ def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_r
     assert finished
     done = fedbench(*args, f"results_dir={tmp_path}")
     assert done.returncode == 0, done.stderr[-3000:]
+    # The re-run trains exactly the runs that had not finished, and skips the others.
+    assert f"  skipped: {len(finished)}\n" in done.stderr
+    assert f"  completed: {4 - len(finished)}\n" in done.stderr or len(finished) == 4
     frame = R.load_runs(tmp_path)
-    assert frame.groupby(R.CONFIG_HASH)[R.RUN_ID].nunique().eq(1).all()  # each run once
     assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
     for name, stamp in finished.items():  # finished runs were not trained again
         assert (runs / name).stat().st_mtime_ns == stamp
@@ -180,3 +194,29 @@ def test_ctrl_c_at_any_moment_ends_the_command_in_one_line(tmp_path, seconds):
     frame = R.load_runs(tmp_path)
     assert frame.empty or (frame[R.STATUS] == R.STATUS_FAILED).all()
     assert np.all(frame[R.ROUND].dropna() < 40)
+
+
+@pytest.mark.slow
+def test_a_killed_joblib_job_does_not_stop_the_sweep(tmp_path):
+    # joblib stops its whole pool when one worker dies; fedbench launches the lost jobs
+    # once more, so the sweep still finishes every run.
+    args = [*SWEEP, "fl.rounds=40", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "fedbench", *args, f"results_dir={tmp_path}"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not _workers_of(child.pid):
+        assert time.monotonic() < deadline and child.poll() is None, "no job started"
+        time.sleep(0.2)
+    (trainer,) = [p for p in _workers_of(child.pid)][:1]
+    trainer.parent().kill()  # the job's process (a joblib worker), as the OOM killer would
+    err = child.communicate(timeout=600)[1]
+    assert "fedbench: 4 jobs in " in err
+    frame = R.load_runs(tmp_path)
+    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
+    assert child.returncode == 0, err[-3000:]
