@@ -1,6 +1,7 @@
 """The real commands, as a user types them: exit codes, one-line errors, results untouched."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -236,6 +237,6 @@ def test_two_sweeps_started_together_share_the_work_without_duplicates(results_d
     # 4 seeds -> 4 runs of 2 rounds, each trained once: one file per run, no duplicate rows.
     assert frame.groupby(R.CONFIG_HASH)[R.RUN_ID].nunique().tolist() == [1, 1, 1, 1]
     assert len(frame) == 8 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
-    trained = sum(o.count(" completed: ") for o in outputs)
+    trained = sum(len(re.findall(r"run \w+ completed: \d+ rows", o)) for o in outputs)
     assert trained == 4, outputs
     assert not list(R.runs_dir(results_dir).glob("*.lock"))
