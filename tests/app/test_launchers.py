@@ -116,6 +116,20 @@ def _is(process, what):
         return False
 
 
+#: A parallel sweep long enough to be interrupted while it trains.
+LONG_PARALLEL = [*SWEEP, "fl.rounds=40", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+
+
+def _start(results_dir, **popen):
+    """Start ``fedbench <LONG_PARALLEL>`` in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "fedbench", *LONG_PARALLEL, f"results_dir={results_dir}"],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        **popen,
+    )
+
+
 def _workers_of(pid):
     try:
         return [p for p in psutil.Process(pid).children(recursive=True) if _is(p, "worker_binary")]
@@ -125,14 +139,8 @@ def _workers_of(pid):
 
 @pytest.mark.slow
 def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_runs(tmp_path):
-    args = [*SWEEP, "fl.rounds=40", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-    child = subprocess.Popen(
-        [sys.executable, "-m", "fedbench", *args, f"results_dir={tmp_path}"],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
+    child = _start(
+        tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     runs = R.runs_dir(tmp_path)
     deadline = time.monotonic() + 300
@@ -160,7 +168,7 @@ def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_r
         if pd.read_parquet(runs / name)[R.STATUS].iloc[0] == R.STATUS_COMPLETED
     }
     assert finished
-    done = fedbench(*args, f"results_dir={tmp_path}")
+    done = fedbench(*LONG_PARALLEL, f"results_dir={tmp_path}")
     assert done.returncode == 0, done.stderr[-3000:]
     # The re-run trains exactly the runs that had not finished, and skips the others.
     assert f"  skipped: {len(finished)}\n" in done.stderr
@@ -200,20 +208,12 @@ def test_ctrl_c_at_any_moment_ends_the_command_in_one_line(tmp_path, seconds):
 def test_a_killed_joblib_job_does_not_stop_the_sweep(tmp_path):
     # joblib stops its whole pool when one worker dies; fedbench launches the lost jobs
     # once more, so the sweep still finishes every run.
-    args = [*SWEEP, "fl.rounds=40", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-    child = subprocess.Popen(
-        [sys.executable, "-m", "fedbench", *args, f"results_dir={tmp_path}"],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    child = _start(tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not _workers_of(child.pid):
         assert time.monotonic() < deadline and child.poll() is None, "no job started"
         time.sleep(0.2)
-    (trainer,) = [p for p in _workers_of(child.pid)][:1]
+    trainer = _workers_of(child.pid)[0]
     trainer.parent().kill()  # the job's process (a joblib worker), as the OOM killer would
     err = child.communicate(timeout=600)[1]
     assert "fedbench: 4 jobs in " in err
