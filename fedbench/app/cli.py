@@ -97,7 +97,6 @@ def _outcome(
         if prepared is None:  # a launcher runs this job in another process
             plain = OmegaConf.to_container(cfg, resolve=True)
             prepared = preflight.prepare_job(plain, overrides, training=training)
-            recall(overrides)
         run_id = prepared.spec.config_hash
         return JobOutcome(tuple(overrides), run_id, run(prepared))
     except ResultsNotWritable as error:

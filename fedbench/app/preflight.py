@@ -52,7 +52,8 @@ def prepare_job(
     """Check one job's resolved config (plain containers, no ``hydra``) and prepare its run.
 
     ``training`` says whether the job trains (default: what :func:`set_command` said
-    in this process).
+    in this process). :func:`check_job` keeps the result for the job; a job that
+    prepares itself in another process uses it at once.
 
     Raises
     ------
@@ -63,9 +64,7 @@ def prepare_job(
     check_group_selections(overrides)
     check_known_keys(config)
     trains = _training if training is None else training
-    prepared = prepare(RunSpec.from_config(config), training=trains)
-    remember(overrides, prepared)
-    return prepared
+    return prepare(RunSpec.from_config(config), training=trains)
 
 
 def check_job(config: DictConfig) -> PreparedRun:
@@ -73,7 +72,9 @@ def check_job(config: DictConfig) -> PreparedRun:
     overrides = list(config.hydra.overrides.task)
     job_keys = [key for key in config if key != "hydra"]
     plain = OmegaConf.to_container(OmegaConf.masked_copy(config, job_keys), resolve=True)
-    return prepare_job(plain, overrides)
+    prepared = prepare_job(plain, overrides)
+    remember(overrides, prepared)
+    return prepared
 
 
 class PreflightFailed(BaseException):

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fedbench import data
 from fedbench.checks import check_model_fits
 from fedbench.clients import PartitionedData
-from fedbench.data import FederatedDataset, get_dataset
+from fedbench.data import FederatedDataset
 from fedbench.errors import PartitionError
 from fedbench.heterogeneity import heterogeneity
 from fedbench.partitioning import UnassignedExamplesWarning, get_strategy, partition
@@ -58,14 +59,13 @@ _prepared: dict[tuple[str, ...], PreparedRun] = {}
 
 
 def load_dataset(spec: RunSpec) -> FederatedDataset:
-    """Load ``spec``'s dataset."""
-    dataset = get_dataset(spec.dataset.name)
-    return dataset.load(**dataset.checked_options(spec.dataset.options))
+    """Load ``spec``'s dataset (:func:`fedbench.data.load_dataset`)."""
+    return data.load_dataset(spec.dataset.name, spec.dataset.options)
 
 
 def _partition(spec: RunSpec, dataset: FederatedDataset) -> Partition:
     """Partition ``dataset``'s training split as ``spec`` says; warnings name command-line keys."""
-    data = {name: DATA_ARGUMENTS[name](dataset) for name in get_strategy(spec.partition.name).data}
+    needs = {name: DATA_ARGUMENTS[name](dataset) for name in get_strategy(spec.partition.name).data}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnassignedExamplesWarning)
         try:
@@ -75,7 +75,7 @@ def _partition(spec: RunSpec, dataset: FederatedDataset) -> Partition:
                 spec.fl.num_clients,
                 seed=spec.seed,
                 **spec.partition.options,
-                **data,
+                **needs,
             )
         except PartitionError as error:
             raise as_config_error(error) from None

@@ -13,10 +13,10 @@ import tensorflow as tf
 import tensorflow_federated as tff
 from tqdm.auto import tqdm
 
-from fedbench import seeding
+from fedbench import interrupts, seeding
 from fedbench.clients import ClientArrays
 from fedbench.seeding import sample_clients
-from fedbench.training import evaluation, runtime
+from fedbench.training import evaluation
 from fedbench.training.client_data import round_dataset
 
 log = logging.getLogger(__name__)
@@ -434,7 +434,7 @@ def run_rounds(
         total=max(settings.rounds, start_round - 1),
     )
     for round_num in bar:
-        runtime.raise_if_interrupted()  # a signal whose exception a gc callback swallowed
+        interrupts.raise_if_interrupted()  # a signal whose exception a gc callback swallowed
         started = time.perf_counter()
         sampled = sample_clients(
             settings.seed, round_num, clients.num_clients, settings.clients_per_round

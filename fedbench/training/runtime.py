@@ -24,11 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from fedbench.interrupts import Terminated, catching_signals, raise_if_interrupted
-
-#: The names this module had before :mod:`fedbench.interrupts` held them.
-WorkerTerminated = Terminated
-__all__ = ["WorkerTerminated", "raise_if_interrupted", "tff_worker", "worker_binary_path"]
+from fedbench.interrupts import catching_signals
 
 log = logging.getLogger(__name__)
 

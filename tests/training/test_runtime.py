@@ -12,8 +12,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from fedbench.interrupts import Terminated as WorkerTerminated
-from fedbench.interrupts import raise_if_interrupted
+from fedbench.interrupts import Terminated, raise_if_interrupted
 from fedbench.training.runtime import tff_worker
 
 pytestmark = pytest.mark.tff
@@ -120,7 +119,7 @@ def test_no_worker_survives_a_signal_to_python(sig, meaning):
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowing
 @pytest.mark.parametrize(
-    ("sig", "expected"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, WorkerTerminated)]
+    ("sig", "expected"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)]
 )
 def test_a_signal_swallowed_by_a_gc_callback_is_raised_again_between_rounds(sig, expected):
     """What CI saw: SIGTERM landed inside JAX's gc callback, whose exception Python
