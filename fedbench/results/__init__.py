@@ -17,15 +17,27 @@ from fedbench.results.store import (
     write_atomic,
     write_run,
 )
+from fedbench.results.trajectory import (
+    Progress,
+    answered_status,
+    at_rounds,
+    load_settings,
+    read_progress,
+)
 
 __all__ = [
+    "Progress",
     "RunLock",
+    "answered_status",
+    "at_rounds",
     "claimed",
     "column_names",
     "config_hash",
     "finished_status",
     "load_runs",
+    "load_settings",
     "partition_columns",
+    "read_progress",
     "run_path",
     "runs_dir",
     "schema",

@@ -65,6 +65,11 @@ def to_table(rows: list[Mapping[str, Any]]) -> pa.Table:
         if unknown:
             raise KeyError(f"not result columns: {sorted(unknown)}")
     frame = pd.DataFrame(list(rows), columns=table_schema.names)
+    for field in table_schema:
+        if pa.types.is_list(field.type):  # a missing list is null, not pandas' NaN
+            frame[field.name] = (
+                frame[field.name].astype(object).where(frame[field.name].notna(), None)
+            )
     if STARTED_AT in frame:
         frame[STARTED_AT] = pd.to_datetime(frame[STARTED_AT], utc=True)
     return pa.Table.from_pandas(frame, schema=table_schema, preserve_index=False)
