@@ -151,20 +151,21 @@ def test_a_run_finished_by_another_process_just_before_the_claim_is_not_redone(
     # Another sweep finishes the run between this one's first look and its claim.
     config = make_config(results_dir, *FAST)
     hash_ = config.spec.config_hash
-    real_claimed = R.claimed
+    real_acquire = R.RunLock.acquire
 
-    def finished_meanwhile(results, claimed_hash):
-        R.write_run(
-            [{R.RUN_ID: "other", R.CONFIG_HASH: hash_, R.STATUS: R.STATUS_COMPLETED}],
-            results,
-            claimed_hash,
-        )
-        return real_claimed(results, claimed_hash)
+    def finished_meanwhile(lock):
+        rows = [
+            {R.RUN_ID: "other", R.CONFIG_HASH: hash_, R.STATUS: R.STATUS_COMPLETED}
+            | {R.ROUND: r, R.EVALUATED: True, R.REQUESTED_ROUNDS: [3]}
+            for r in (1, 2, 3)
+        ]
+        R.write_run(rows, results_dir, hash_)
+        return real_acquire(lock)
 
-    monkeypatch.setattr(R, "claimed", finished_meanwhile)
+    monkeypatch.setattr(R.RunLock, "acquire", finished_meanwhile)
     monkeypatch.setattr(experiment, "_train_and_write", pytest.fail)
     assert experiment.run(config) == "skipped"
-    assert read_run(config)[R.RUN_ID].tolist() == ["other"]
+    assert read_run(config)[R.RUN_ID].tolist() == ["other"] * 3
 
 
 def test_natural_femnist_records_per_writer_accuracy_and_drift(results_dir, femnist_leaf_dir):

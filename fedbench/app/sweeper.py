@@ -35,6 +35,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from fedbench.app import round_groups
 from fedbench.app.experiment import check_space
 from fedbench.app.preflight import check_job
 from fedbench.app.summary import (
@@ -49,7 +50,7 @@ from fedbench.app.threads import ENV_VAR as THREADS_ENV_VAR
 from fedbench.app.threads import launcher_threads
 from fedbench.errors import ConfigError, invalid
 from fedbench.results.lock import claimed_elsewhere
-from fedbench.results.store import finished_status
+from fedbench.results.trajectory import answered_status
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ class CheckingSweeper(Sweeper):
         for results_dir in sorted({run.spec.results_dir for run in runs}):
             check_space(results_dir)
         os.environ[THREADS_ENV_VAR] = str(launcher_threads(launcher, len(jobs)))
+        round_groups.publish(run.spec for run in runs)
         _launched = True
         returns: list[Any] = []
         lost = "its launcher did not report it"
@@ -193,9 +195,7 @@ class CheckingSweeper(Sweeper):
         """Wait for runs still held elsewhere, then launch once more the jobs left unfinished."""
         _wait_for_claims(runs)
         missing = [
-            job
-            for job, run in zip(jobs, runs, strict=True)
-            if finished_status(run.spec.results_dir, run.spec.config_hash) is None
+            job for job, run in zip(jobs, runs, strict=True) if _stored_status(run.spec) is None
         ]
         if not missing:
             return []
@@ -240,10 +240,15 @@ def _outcomes(
         spec = prepared.spec
         outcome = returned.get(tuple(job))
         if outcome is None:
-            status = finished_status(spec.results_dir, spec.config_hash)
+            status = _stored_status(spec)
             outcome = lost_outcome(job, spec.config_hash, status, lost)
         outcomes.append(outcome)
     return outcomes
+
+
+def _stored_status(spec: Any) -> str | None:
+    """The status of ``spec``'s setting in its stored trajectory, ``None`` if not there."""
+    return answered_status(spec.results_dir, spec.config_hash, spec.fl.rounds)
 
 
 _last_summary: dict[str, Any] | None = None
@@ -270,6 +275,7 @@ def forget_summary() -> None:
     global _last_summary, _launched
     _last_summary = None
     _launched = False
+    os.environ.pop(round_groups.ENV_VAR, None)
 
 
 def check_launcher(launcher: dict[str, Any], choice: str = "submitit_slurm") -> None:

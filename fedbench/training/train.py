@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import tensorflow as tf
@@ -13,6 +13,7 @@ from fedbench import seeding
 from fedbench.clients import TrainingData
 from fedbench.spec import RunSpec
 from fedbench.training.algorithms import OptimizerSettings, build_process
+from fedbench.training.checkpoints import Checkpoints
 from fedbench.training.loop import LoopSettings, RoundRecord, run_rounds
 from fedbench.training.runtime import tff_worker
 from fedbench.training.tff_model import initial_keras_model, make_model_fn
@@ -20,8 +21,8 @@ from fedbench.training.tff_model import initial_keras_model, make_model_fn
 log = logging.getLogger(__name__)
 
 
-def loop_settings(spec: RunSpec) -> LoopSettings:
-    """The round loop's settings of ``spec``."""
+def loop_settings(spec: RunSpec, eval_rounds: Iterable[int] = ()) -> LoopSettings:
+    """The round loop's settings of ``spec``, evaluating also at ``eval_rounds``."""
     fl = spec.fl
     return LoopSettings(
         rounds=fl.rounds,
@@ -31,6 +32,8 @@ def loop_settings(spec: RunSpec) -> LoopSettings:
         eval_every=fl.eval_every,
         shuffle_clients=fl.shuffle_clients,
         seed=spec.seed,
+        eval_rounds=frozenset(eval_rounds),
+        checkpoint_every=fl.checkpoint_every,
     )
 
 
@@ -73,7 +76,15 @@ def limit_threads(threads: int) -> None:
 
 
 def train(
-    spec: RunSpec, data: TrainingData, *, worker_log: Path | None = None, threads: int = 0
+    spec: RunSpec,
+    data: TrainingData,
+    *,
+    worker_log: Path | None = None,
+    threads: int = 0,
+    eval_rounds: Iterable[int] = (),
+    checkpoints: Checkpoints | None = None,
+    kept_rounds: int = 0,
+    before_checkpoint: Callable[[int], None] = lambda round_num: None,
 ) -> Iterator[RoundRecord]:
     """Train ``spec``'s model and algorithm on ``data`` through TFF, one record per round.
 
@@ -92,23 +103,50 @@ def train(
         Where the TFF worker's output goes (``None`` discards it).
     threads
         TensorFlow threads, here and in the TFF worker (0: TensorFlow's default).
+    eval_rounds
+        Rounds to evaluate besides every ``fl.eval_every`` and the last.
+    checkpoints
+        The run's checkpoint: resumed from when it fits (rounds up to its round are
+        not trained again and yield no record), saved every ``fl.checkpoint_every``
+        rounds, at the end and when the iteration is stopped. ``None``: from round 1,
+        nothing saved.
+    kept_rounds
+        The rounds 1..``kept_rounds`` whose records the caller holds; only a
+        checkpoint within them is resumed from.
+    before_checkpoint
+        Called with the round before each checkpoint is saved (to save the records
+        through that round first, so a checkpoint never gets ahead of its records).
 
     Yields
     ------
     RoundRecord
-        One per round; the last has ``diverged=True`` if the run diverged.
+        One per round trained; the last has ``diverged=True`` if the run diverged.
 
     """
     label = f"{spec.dataset.name}/{spec.partition.name}/{spec.model.name}/{spec.algorithm.name}"
     limit_threads(threads)
     with tff_worker(worker_log, threads=threads):
         process, init_model = learning_process(spec, data.example_shape, data.num_classes)
+        state, start_round, save = None, 1, None
+        if checkpoints is not None:
+            restored = checkpoints.load(process.initialize(), max_round=kept_rounds)
+            if restored is not None:
+                state, start_round = restored.state, restored.round + 1
+                log.info("run %s: resuming after round %d", checkpoints.hash, restored.round)
+
+            def save(round_num: int, state: tff.learning.templates.LearningAlgorithmState) -> None:
+                before_checkpoint(round_num)
+                checkpoints.save(round_num, state)
+
         yield from run_rounds(
             process,
             init_model,
             data.clients,
             data.test_x,
             data.test_y,
-            loop_settings(spec),
+            loop_settings(spec, eval_rounds),
             lambda: label,
+            start_round=start_round,
+            state=state,
+            checkpoint=save,
         )
