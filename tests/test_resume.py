@@ -183,8 +183,10 @@ def test_a_diverged_run_answers_longer_requests_without_training(tmp_path, monke
 
 
 def test_a_sweep_over_round_counts_trains_once_and_evaluates_each(tmp_path, monkeypatch):
+    from fedbench.app import round_groups
     from tests.cli_helpers import run_command
 
+    monkeypatch.setenv(round_groups.ENV_VAR, "")  # the sweep's groups do not outlive the test
     counter = StepCounter(monkeypatch)
     # eval_every=4: without the sweep's round counts, round 3 would not be evaluated.
     argv = ["-m", "fl.rounds=6,3", "fl.eval_every=4", f"results_dir={tmp_path / 'results'}"]
@@ -196,3 +198,18 @@ def test_a_sweep_over_round_counts_trains_once_and_evaluates_each(tmp_path, monk
     assert last[R.ROUND].to_dict() == {3: 3, 6: 6}
     assert last[R.EVALUATED].all() and last[R.TEST_ACCURACY].notna().all()
     assert (last[R.STATUS] == R.STATUS_COMPLETED).all()
+
+
+def test_an_interrupted_replay_leaves_the_stored_trajectory_whole(tmp_path, monkeypatch):
+    ten = make_config(tmp_path, *RUN, "fl.rounds=10", "fl.eval_every=4")
+    experiment.run(ten)
+    before = read_run(ten)
+    StepCounter(monkeypatch, stop_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run(make_config(tmp_path, *RUN, "fl.rounds=6", "fl.eval_every=4"))
+    after = read_run(ten)
+    # rounds 1-2 were replayed (same numbers), 3-10 kept: the 10-round request stays done
+    assert after[R.ROUND].tolist() == list(range(1, 11))
+    assert after[R.STATUS].eq(R.STATUS_COMPLETED).all() and after[R.ERROR].isna().all()
+    pd.testing.assert_frame_equal(after[TRAJECTORY], before[TRAJECTORY], check_exact=True)
+    assert checkpoint_round(ten) == 10

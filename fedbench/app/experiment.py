@@ -235,7 +235,7 @@ def _train_and_write(
         return _write(out, spec.results_dir, hash_)
 
     checkpoints = None if replay else Checkpoints(spec.results_dir, hash_)
-    status, error = R.STATUS_FAILED, None
+    error = None
     worker_log = Path(spec.results_dir) / "logs" / "tff-worker.log"
     worker_log.parent.mkdir(parents=True, exist_ok=True)
     records = train(
@@ -248,16 +248,16 @@ def _train_and_write(
         kept_rounds=last_round,
         before_checkpoint=lambda round_num: save_rows(R.STATUS_FAILED),
     )
-    write = True
+    # A replay ends before the stored trajectory does, which may have diverged later.
+    stored_diverged = progress is not None and progress.diverged_at is not None
+    diverged, write = False, True
     try:
-        diverged = False
         with contextlib.closing(records):
             for record in records:
                 fields = dataclasses.asdict(record)
                 diverged = fields.pop("diverged")
                 rows[:] = [r for r in rows if r[R.ROUND] != record.round] + [{**base, **fields}]
                 rows.sort(key=lambda row: row[R.ROUND])
-        status = _final_status(rows, requested[-1], diverged)
         if diverged and checkpoints is not None:
             checkpoints.discard()
     except ResultsNotWritable:  # saving the rows at a checkpoint failed: no second try
@@ -267,8 +267,9 @@ def _train_and_write(
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        if write:
-            path = save_rows(status, error)
+        if write:  # the largest request's status: an interrupted replay leaves it complete
+            status = _final_status(rows, requested[-1], diverged or stored_diverged)
+            path = save_rows(status, error if status == R.STATUS_FAILED else None)
             log.info("run %s %s: %d rows -> %s", hash_, status, len(rows), path)
     return R.STATUS_DIVERGED if diverged else R.STATUS_COMPLETED
 

@@ -9,7 +9,6 @@ from fedbench.results.columns import column_names, partition_columns, schema
 from fedbench.results.lock import RunLock, claimed
 from fedbench.results.store import (
     config_hash,
-    finished_status,
     load_runs,
     run_path,
     runs_dir,
@@ -33,7 +32,6 @@ __all__ = [
     "claimed",
     "column_names",
     "config_hash",
-    "finished_status",
     "load_runs",
     "load_settings",
     "partition_columns",

@@ -157,10 +157,8 @@ class Checkpoints:
         if meta["layout"] != state_layout(template):
             return "its state does not match this run's model and algorithm"
         if not 1 <= meta["round"] <= max_round:
-            return (
-                f"it is of round {meta['round']} and the run's results hold rounds "
-                f"1-{max_round} only"
-            )
+            held = f"rounds 1-{max_round} only" if max_round else "no round"
+            return f"it is of round {meta['round']} and the run's results hold {held}"
         return None
 
     def _reject(self, reason: str) -> None:
