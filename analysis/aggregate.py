@@ -49,7 +49,7 @@ def run_summaries(frame: pd.DataFrame, target: float | None = None) -> pd.DataFr
     """
     keys = [R.RUN_ID, R.ROUNDS]
     frame = frame[frame[R.ROUND] <= frame[R.ROUNDS]]
-    done = evaluated(frame).sort_values(keys + [R.ROUND])
+    done = evaluated(frame).sort_values([*keys, R.ROUND])
     by_run = done.groupby(keys, sort=False)
     last = by_run.tail(1).set_index(keys)
     out = frame.groupby(keys, sort=False).head(1).set_index(keys)

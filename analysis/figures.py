@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
@@ -141,8 +144,8 @@ def _save(fig: plt.Figure, data: pd.DataFrame, path: Path, note: str) -> Path:
     return path
 
 
-def _grid(count: int, width: float = 5.2, height: float = 4.0):
-    cols = min(count, 3)
+def _grid(count: int, width: float = 5.2, height: float = 4.0, most: int = 3):
+    cols = min(count, most)
     rows = -(-count // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.4), squeeze=False)
     for ax in axes.flat[count:]:
@@ -163,9 +166,7 @@ def setting_stats(runs: pd.DataFrame, metric: str = "final") -> pd.DataFrame:
     summaries = A.run_summaries(runs)
     stats = A.over_seeds(summaries)
     column = A.ACCURACY[metric]
-    out = stats.rename(
-        columns={f"{column}_{k}": f"accuracy_{k}" for k in ("mean", "std", "n")}
-    )
+    out = stats.rename(columns={f"{column}_{k}": f"accuracy_{k}" for k in ("mean", "std", "n")})
     out["accuracy_ci95"] = interval(out["accuracy_std"], out["accuracy_n"])
     facets = facet_columns(summaries)
     out["label"] = setting_label(out)
@@ -204,16 +205,25 @@ def accuracy_vs_heterogeneity(
     for ax, (name, frame, xcol, xlabel) in zip(axes, panels, strict=False):
         for label, group in frame.groupby("label", sort=True):
             ax.errorbar(
-                group[xcol], group["accuracy_mean"], yerr=group["accuracy_ci95"].fillna(0),
-                fmt="o", capsize=3, label=label,
+                group[xcol],
+                group["accuracy_mean"],
+                yerr=group["accuracy_ci95"].fillna(0),
+                fmt="o",
+                capsize=3,
+                label=label,
             )
         if x != PARAMETER:  # IID points sit at their own measured heterogeneity
             iid = stats[(stats[R.PARTITION] == "iid") & ~is_centralized(stats)]
             iid = iid[iid["facet"].isin(frame["facet"].unique())]
             if len(iid):
                 ax.errorbar(
-                    iid[xcol], iid["accuracy_mean"], yerr=iid["accuracy_ci95"].fillna(0),
-                    fmt="s", color="black", capsize=3, label="iid",
+                    iid[xcol],
+                    iid["accuracy_mean"],
+                    yerr=iid["accuracy_ci95"].fillna(0),
+                    fmt="s",
+                    color="black",
+                    capsize=3,
+                    label="iid",
                 )
         shown = refs[refs["facet"].isin(frame["facet"].unique())]
         _reference_lines(ax, shown)
@@ -230,10 +240,23 @@ def accuracy_vs_heterogeneity(
         axes[0].text(0.5, 0.5, "no non-IID settings", ha="center", transform=axes[0].transAxes)
     data = pd.concat(rows) if rows else pd.DataFrame()
     data = pd.concat([data, refs.assign(panel="reference", x=np.nan, x_name="")])
-    keep = ["panel", "facet", "label", "kind", "x_name", "x", "accuracy_mean", "accuracy_std",
-            "accuracy_n", "accuracy_ci95", *setting_columns(runs)]
+    keep = [
+        "panel",
+        "facet",
+        "label",
+        "kind",
+        "x_name",
+        "x",
+        "accuracy_mean",
+        "accuracy_std",
+        "accuracy_n",
+        "accuracy_ci95",
+        *setting_columns(runs),
+    ]
     data = data[[c for c in dict.fromkeys(keep) if c in data]]
-    fig.suptitle(f"Accuracy against heterogeneity ({metric} accuracy; points: mean over seeds)", fontsize=10)
+    fig.suptitle(
+        f"Accuracy against heterogeneity ({metric} accuracy; points: mean over seeds)", fontsize=10
+    )
     return _save(fig, data, out / "accuracy_vs_heterogeneity.png", footer(runs))
 
 
@@ -270,11 +293,20 @@ def _reference_lines(ax: plt.Axes, refs: pd.DataFrame) -> None:
     styles = {"IID": ("--", "0.2"), "centralized": (":", "tab:red")}
     for _, ref in refs.iterrows():
         style, color = styles[ref["kind"]]
-        ax.axhline(ref["accuracy_mean"], ls=style, color=color, lw=1,
-                   label=f"{ref['kind']} ({100 * ref['accuracy_mean']:.1f}%)")
+        ax.axhline(
+            ref["accuracy_mean"],
+            ls=style,
+            color=color,
+            lw=1,
+            label=f"{ref['kind']} ({100 * ref['accuracy_mean']:.1f}%)",
+        )
         if pd.notna(ref["accuracy_ci95"]):
-            ax.axhspan(ref["accuracy_mean"] - ref["accuracy_ci95"],
-                       ref["accuracy_mean"] + ref["accuracy_ci95"], color=color, alpha=0.1)
+            ax.axhspan(
+                ref["accuracy_mean"] - ref["accuracy_ci95"],
+                ref["accuracy_mean"] + ref["accuracy_ci95"],
+                color=color,
+                alpha=0.1,
+            )
 
 
 # --- which metric predicts the drop --------------------------------------------------------
@@ -294,7 +326,9 @@ def accuracy_drops(runs: pd.DataFrame, metric: str = "final") -> pd.DataFrame:
     iid = federated[federated[R.PARTITION] == "iid"]
     # Several IID settings in one context differ in client count: match on it too.
     iid_mean = iid.groupby(["context", R.NUM_CLIENTS])[column].mean().rename("iid_accuracy")
-    others = federated[federated[R.PARTITION] != "iid"].join(iid_mean, on=["context", R.NUM_CLIENTS])
+    others = federated[federated[R.PARTITION] != "iid"].join(
+        iid_mean, on=["context", R.NUM_CLIENTS]
+    )
     others = others[others["iid_accuracy"].notna()].copy()
     others["accuracy"] = others[column]
     others["drop"] = others["iid_accuracy"] - others["accuracy"]
@@ -347,10 +381,22 @@ def heterogeneity_predictors(runs: pd.DataFrame, out: Path, metric: str = "final
         f"Which heterogeneity metric predicts the {metric} accuracy drop? (one point per run)",
         fontsize=10,
     )
-    keep = [R.RUN_ID, R.SEED, "label", "accuracy", "iid_accuracy", "drop", *PREDICTORS,
-            *setting_columns(drops)]
-    path = _save(fig, drops[[c for c in dict.fromkeys(keep) if c in drops]],
-                 out / "heterogeneity_predictors.png", footer(runs))
+    keep = [
+        R.RUN_ID,
+        R.SEED,
+        "label",
+        "accuracy",
+        "iid_accuracy",
+        "drop",
+        *PREDICTORS,
+        *setting_columns(drops),
+    ]
+    path = _save(
+        fig,
+        drops[[c for c in dict.fromkeys(keep) if c in drops]],
+        out / "heterogeneity_predictors.png",
+        footer(runs),
+    )
     table.to_csv(out / "heterogeneity_predictors_rho.csv", index=False)
     (out / "heterogeneity_predictors_rho.md").write_text(predictor_markdown(table))
     return path
@@ -417,8 +463,15 @@ def fairness(runs: pd.DataFrame, out: Path) -> Path | None:
         n = pd.Series([row[f"{R.CLIENT_ACCURACY_MEAN}_count"]])
         xerr = interval(pd.Series([row[f"{R.CLIENT_ACCURACY_MEAN}_std"]]), n).fillna(0)[0]
         yerr = interval(pd.Series([row[f"{R.CLIENT_ACCURACY_P10}_std"]]), n).fillna(0)[0]
-        ax.errorbar(row[f"{R.CLIENT_ACCURACY_MEAN}_mean"], row[f"{R.CLIENT_ACCURACY_P10}_mean"],
-                    xerr=xerr, yerr=yerr, fmt="o", capsize=3, label=row["label"])
+        ax.errorbar(
+            row[f"{R.CLIENT_ACCURACY_MEAN}_mean"],
+            row[f"{R.CLIENT_ACCURACY_P10}_mean"],
+            xerr=xerr,
+            yerr=yerr,
+            fmt="o",
+            capsize=3,
+            label=row["label"],
+        )
     ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--", label="p10 = mean (every client alike)")
     ax.set_xlabel("mean per-client accuracy")
     ax.set_ylabel("10th-percentile per-client accuracy")
@@ -481,36 +534,78 @@ def benchmark_ratios(bench: pd.DataFrame) -> pd.DataFrame:
     out = []
     for group, frame in bench.groupby("group", sort=True):
         frame = frame.groupby("way", as_index=False).agg(
-            median_ms=("median_ms", "median"), baseline=("baseline", "any"),
-            file=("file", "first"), commit=("commit", "first"),
+            median_ms=("median_ms", "median"),
+            baseline=("baseline", "any"),
+            file=("file", "first"),
+            commit=("commit", "first"),
         )
         if len(frame) < 2:
             continue
         if frame["baseline"].any():
             base = frame[frame["baseline"]].iloc[0]
-        elif (~frame["way"].isin(FEDBENCH_WAYS)).sum() == 1 and frame["way"].isin(FEDBENCH_WAYS).any():
+        elif (~frame["way"].isin(FEDBENCH_WAYS)).sum() == 1 and frame["way"].isin(
+            FEDBENCH_WAYS
+        ).any():
             base = frame[~frame["way"].isin(FEDBENCH_WAYS)].iloc[0]
         else:
             base = frame.loc[frame["median_ms"].idxmin()]
         others = frame[frame["way"] != base["way"]]
         comparison = f"{' / '.join(sorted(others['way']))} vs {base['way']}"
-        out.append(others.assign(
-            group=group, baseline_way=base["way"], baseline_ms=base["median_ms"],
-            ratio=others["median_ms"] / base["median_ms"], comparison=comparison,
-        ))
+        out.append(
+            others.assign(
+                group=group,
+                baseline_way=base["way"],
+                baseline_ms=base["median_ms"],
+                ratio=others["median_ms"] / base["median_ms"],
+                comparison=comparison,
+            )
+        )
     if not out:
         return pd.DataFrame()
     ratios = pd.concat(out, ignore_index=True)
-    # The case label: the group name without the words every group of its comparison shares.
-    ratios["case"] = ratios.groupby("comparison")["group"].transform(_distinct_part)
-    return ratios[["comparison", "case", "group", "way", "baseline_way", "median_ms",
-                   "baseline_ms", "ratio", "file", "commit"]]
+    # The case label: the group name without the prefix every group of its comparison shares.
+    prefix = ratios.groupby("comparison")["group"].transform(_common_prefix)
+    ratios["case"] = [
+        g.removeprefix(p).strip(" ,-") or g for g, p in zip(ratios["group"], prefix, strict=True)
+    ]
+    ratios["shared"] = prefix.str.strip(" ,-")
+    return ratios[
+        [
+            "comparison",
+            "shared",
+            "case",
+            "group",
+            "way",
+            "baseline_way",
+            "median_ms",
+            "baseline_ms",
+            "ratio",
+            "file",
+            "commit",
+        ]
+    ]
 
 
-def _distinct_part(groups: pd.Series) -> pd.Series:
-    split = [g.replace(",", " ").replace("-", " ").split() for g in groups]
-    common = set.intersection(*(set(s) for s in split)) if len(set(groups)) > 1 else set()
-    return pd.Series([" ".join(w for w in s if w not in common) or g for s, g in zip(split, groups, strict=True)], index=groups.index)
+_RATIO_TICKS = (0.001, 0.01, 0.1, 0.25, 0.5, 1, 2, 4, 10, 100, 1000)
+
+
+def _natural(text: str) -> tuple:
+    """Sort key reading digit runs as numbers ('10 clients' < '100 clients')."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
+
+
+def _common_prefix(groups: Sequence[str]) -> str:
+    """The longest common prefix of the group names, cut after a separator (space , -)."""
+    names = list(dict.fromkeys(groups))
+    if len(names) < 2:
+        return ""
+    prefix = ""
+    for chars in zip(*names, strict=False):
+        if len(set(chars)) > 1:
+            break
+        prefix += chars[0]
+    cut = max(prefix.rfind(sep) for sep in (" ", ",", "-"))
+    return prefix[: cut + 1] if cut >= 0 else ""
 
 
 def throughput(benchmarks: Sequence[Path], out: Path) -> Path | None:
@@ -519,30 +614,48 @@ def throughput(benchmarks: Sequence[Path], out: Path) -> Path | None:
     if ratios.empty:
         return None
     comparisons = list(dict.fromkeys(ratios["comparison"]))
-    heights = [max(2.2, 0.32 * ratios[ratios["comparison"] == c]["case"].nunique() + 1.2) for c in comparisons]
-    fig, axes = plt.subplots(1, len(comparisons), figsize=(6.0 * len(comparisons), max(heights)), squeeze=False)
-    for ax, comparison in zip(axes[0], comparisons, strict=True):
-        frame = ratios[ratios["comparison"] == comparison].sort_values("case")
+    most = max(ratios[ratios["comparison"] == c]["case"].nunique() for c in comparisons)
+    fig, axes = _grid(len(comparisons), width=6.2, height=max(2.0, 0.35 * most + 1.3), most=2)
+    span = float(np.abs(np.log10(ratios["ratio"])).max()) * 1.35 + 0.15
+    for ax, comparison in zip(axes, comparisons, strict=True):
+        frame = ratios[ratios["comparison"] == comparison]
+        frame = frame.sort_values("case", key=lambda c: c.map(_natural), kind="stable")
         ways = list(dict.fromkeys(frame["way"]))
         cases = list(dict.fromkeys(frame["case"]))
         height = 0.8 / len(ways)
         for i, way in enumerate(ways):
             sub = frame[frame["way"] == way].set_index("case").reindex(cases)
             y = np.arange(len(cases)) + (i - (len(ways) - 1) / 2) * height
-            bars = ax.barh(y, sub["ratio"], height=height, label=way)
+            # Bars grow from 1 (as fast as the baseline) to the ratio, either way.
+            bars = ax.barh(y, sub["ratio"] - 1, left=1, height=height, label=way)
             for bar, value in zip(bars, sub["ratio"], strict=True):
                 if pd.notna(value):
-                    ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {value:.2g}x",
-                            va="center", fontsize=7)
+                    ax.text(
+                        value,
+                        bar.get_y() + bar.get_height() / 2,
+                        f" {value:.2g}x ",
+                        va="center",
+                        ha="left" if value >= 1 else "right",
+                        fontsize=7,
+                    )
         ax.set_yticks(np.arange(len(cases)), cases, fontsize=7)
         ax.axvline(1, color="0.3", lw=0.8)
         ax.set_xscale("log")
+        ax.set_xlim(10**-span, 10**span)
+        ticks = [t for t in _RATIO_TICKS if 10**-span <= t <= 10**span]
+        ax.xaxis.set_major_locator(mticker.FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+        ax.tick_params(axis="x", labelsize=7)
         base = frame["baseline_way"].iloc[0]
-        ax.set_xlabel(f"median time / {base}'s (log; > 1: slower than {base})")
-        ax.set_title(comparison, fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.set_xlabel(f"median time / {base}'s (log; > 1: slower than {base})", fontsize=8)
+        shared = frame["shared"].iloc[0]
+        ax.set_title(f"{comparison}: {shared}" if shared else comparison, fontsize=9)
+        if len(ways) > 1:
+            ax.legend(fontsize=7, loc="best")
     fig.suptitle(f"Throughput ratios, same benchmark run ({ratios['file'].iloc[0]})", fontsize=10)
-    note = f"{len(ratios)} ratios from {ratios['file'].iloc[0]}; git commit: {ratios['commit'].iloc[0]}"
+    source, commit = ratios["file"].iloc[0], ratios["commit"].iloc[0]
+    note = f"{len(ratios)} ratios from {source}; git commit: {commit}"
     return _save(fig, ratios, out / "throughput.png", note)
 
 
@@ -562,7 +675,11 @@ def label_distributions(reports: list[Path], out: Path) -> list[Path]:
         if legend:
             ax.legend(
                 [c.removeprefix("count_") for c in counts.columns],
-                title="class", fontsize=6, ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left",
+                title="class",
+                fontsize=6,
+                ncol=2,
+                bbox_to_anchor=(1.01, 1),
+                loc="upper left",
             )
         shown = f" (first 50 of {len(table)} clients)" if len(table) > 50 else ""
         ax.set_title(f"{path.stem}: labels per client{shown}", fontsize=9)
@@ -577,9 +694,7 @@ def label_distributions(reports: list[Path], out: Path) -> list[Path]:
 # --- all figures ------------------------------------------------------------------------------
 
 
-def make_all(
-    results_dir: Path, x: str = R.LABEL_EMD, metric: str = "final"
-) -> list[Path]:
+def make_all(results_dir: Path, x: str = R.LABEL_EMD, metric: str = "final") -> list[Path]:
     """Write every figure whose inputs exist under ``results_dir``; return their paths."""
     out = results_dir / FIGURES_SUBDIR
     runs = load_settings(results_dir)
@@ -590,19 +705,28 @@ def make_all(
         written += [accuracy_vs_heterogeneity(runs, out, x, metric)]
         predictors = heterogeneity_predictors(runs, out, metric)
         if predictors is None:
-            print("figures: no non-IID run has an IID run of the same setting; skipping heterogeneity_predictors")
+            print(
+                "figures: no non-IID run has an IID run of the same setting; "
+                "skipping heterogeneity_predictors"
+            )
         else:
             written.append(predictors)
             print((out / "heterogeneity_predictors_rho.md").read_text(), end="")
         written.append(convergence(runs, out))
         fair = fairness(runs, out)
         if fair is None:
-            print("figures: no run recorded per-client accuracy (fl.client_holdout > 0); skipping fairness")
+            print(
+                "figures: no run recorded per-client accuracy (fl.client_holdout > 0); "
+                "skipping fairness"
+            )
         else:
             written.append(fair)
     tp = throughput(sorted((results_dir / "benchmarks").glob("*.json")), out)
     if tp is None:
-        print("figures: no benchmark comparisons under results/benchmarks (make bench); skipping throughput")
+        print(
+            "figures: no benchmark comparisons under results/benchmarks (make bench); "
+            "skipping throughput"
+        )
     else:
         written.append(tp)
     written += label_distributions(sorted((results_dir / "partitions").glob("*.parquet")), out)
@@ -614,19 +738,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=Path("results"), help="results folder")
     choices = [*PREDICTORS, PARAMETER]
-    parser.add_argument("--x", default=R.LABEL_EMD,
-                        help=f"x axis of accuracy_vs_heterogeneity: one of {choices} (default label_emd)")
-    parser.add_argument("--metric", default="final",
-                        help="final (last evaluated round) or best (highest over rounds) accuracy")
+    parser.add_argument(
+        "--x",
+        default=R.LABEL_EMD,
+        help=f"x axis of accuracy_vs_heterogeneity: one of {choices} (default label_emd)",
+    )
+    parser.add_argument(
+        "--metric",
+        default="final",
+        help="final (last evaluated round) or best (highest over rounds) accuracy",
+    )
     args = parser.parse_args(argv)
     if not args.results.is_dir():
         print(f"figures: error: --results={args.results} is not a folder", file=sys.stderr)
         return 2
     if args.x not in choices:
-        print(f"figures: error: --x={args.x!r} is invalid: allowed is one of {choices}; pick one", file=sys.stderr)
+        print(
+            f"figures: error: --x={args.x!r} is invalid: allowed is one of {choices}; pick one",
+            file=sys.stderr,
+        )
         return 2
     if args.metric not in A.ACCURACY:
-        print(f"figures: error: --metric={args.metric!r} is invalid: allowed is one of {list(A.ACCURACY)}; pick one", file=sys.stderr)
+        print(
+            f"figures: error: --metric={args.metric!r} is invalid: "
+            f"allowed is one of {list(A.ACCURACY)}; pick one",
+            file=sys.stderr,
+        )
         return 2
     for path in make_all(args.results, args.x, args.metric):
         print(f"figure: {path}")

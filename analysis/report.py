@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from analysis import aggregate as A
-from analysis.load import SETTING, is_centralized, load_settings, setting_columns, varying
+from analysis.load import SETTING, load_settings, setting_columns, varying
 from fedbench import results as R
 from fedbench.errors import invalid
+from fedbench.partitioning import all_params
 
 PROG = "fedbench-report"
 MARK = "†"
@@ -120,10 +121,11 @@ def build(frame: pd.DataFrame, request: Request) -> Table:
 def default_rows(summaries: pd.DataFrame, cols: Sequence[str] = ()) -> list[str]:
     """The setting columns that vary, but those in ``cols``.
 
-    A strategy parameter that is null only for the strategies that do not take it, and
-    one value otherwise (``min_client_size``), tells no setting apart and is left out.
+    An unlabelled strategy parameter (no legend symbol in its record, e.g.
+    ``min_client_size``) that is null only for the strategies that do not take it, and
+    one value otherwise, tells no setting apart and is left out.
     """
-    params = set(R.partition_columns())
+    params = {name for name, p in all_params().items() if not p.label}
     out = []
     for column in varying(summaries, setting_columns(summaries)):
         if column in cols:
@@ -188,7 +190,9 @@ def _niid_bench_layout(frame: pd.DataFrame, request: Request) -> tuple[pd.DataFr
 
 
 def _ints(values: dict) -> dict:
-    return {k: int(v) if k == R.CLASSES_PER_CLIENT and pd.notna(v) else v for k, v in values.items()}
+    return {
+        k: int(v) if k == R.CLASSES_PER_CLIENT and pd.notna(v) else v for k, v in values.items()
+    }
 
 
 def _filtered(frame: pd.DataFrame, where: Sequence[str], allowed: list[str]) -> pd.DataFrame:
@@ -201,7 +205,9 @@ def _filtered(frame: pd.DataFrame, where: Sequence[str], allowed: list[str]) -> 
     for clause in where:
         key, sep, text = clause.partition("=")
         if not sep or not key:
-            raise ReportError(invalid("--where", clause, "key=value", "e.g. --where dataset=fmnist"))
+            raise ReportError(
+                invalid("--where", clause, "key=value", "e.g. --where dataset=fmnist")
+            )
         if key not in allowed:
             raise ReportError(
                 invalid("--where", clause, f"a key among {allowed}", "pick a key from that list")
@@ -250,18 +256,28 @@ def _check_one_setting_per_cell(stats, summaries, rows, cols, request: Request) 
 
 
 def _ordered(stats: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Sort by the keys; NIID-Bench's partition names in the paper's order; nulls first."""
-    order = {name.split(" ")[0]: i for i, name in enumerate(NIID_BENCH_PARTITIONS.values())}
-    order[CENTRALIZED.split(" ")[0]] = len(order)
+    """Sort by the keys, nulls first; NIID-Bench's partition names in the paper's order."""
+    prefixes = [t.split("{")[0] for t in NIID_BENCH_PARTITIONS.values()] + [CENTRALIZED]
+
+    def rank(label: str) -> str:
+        for i, prefix in enumerate(prefixes):
+            if label.startswith(prefix):
+                return f"{i:02d}|{label}"
+        return f"{len(prefixes):02d}|{label}"
 
     def key(column: pd.Series) -> pd.Series:
-        if column.name == R.PARTITION and column.astype(str).str.split(" ").str[0].isin(order).all():
-            return column.astype(str).map(lambda v: (order[v.split(" ")[0]], v)).map(str)
+        if (
+            column.name == R.PARTITION
+            and column.astype(str).map(rank).str[:2].ne(f"{len(prefixes):02d}").all()
+        ):
+            return column.astype(str).map(rank)
         return column
 
     if not keys:
         return stats.reset_index(drop=True)
-    return stats.sort_values(keys, key=key, na_position="first", kind="stable").reset_index(drop=True)
+    return stats.sort_values(keys, key=key, na_position="first", kind="stable").reset_index(
+        drop=True
+    )
 
 
 class _Formatter:
@@ -339,6 +355,7 @@ def _column_title(cols: list[str], values: tuple[str, ...], named: list[str]) ->
 
 def _pivot(stats, rows, cols, metric, fmt) -> Table:
     """Rows by ``rows``, one column per combination of ``cols``; each cell ``metric``."""
+
     def key(s: pd.Series, names: list[str]) -> tuple[str, ...]:
         return tuple(_plain(s[c]) for c in names)
 
@@ -348,13 +365,18 @@ def _pivot(stats, rows, cols, metric, fmt) -> Table:
     named = [c for c in cols if not pd.api.types.is_string_dtype(stats[c])]
     header = [*rows, *(_column_title(cols, k, named) for k in col_keys)]
     body, where = [], []
-    for i, rkey in enumerate(row_keys):
+    for _i, rkey in enumerate(row_keys):
         line = list(rkey)
         for ckey in col_keys:
             s = cells.get((rkey, ckey))
-            line.append("–" if s is None else fmt.cell(s, metric) + (MARK if s["fewer_seeds"] else ""))
+            line.append(
+                "–" if s is None else fmt.cell(s, metric) + (MARK if s["fewer_seeds"] else "")
+            )
         body.append(line)
-    where = [f"row {row_keys.index(key(s, rows)) + 1}, {' '.join(key(s, cols))}" for _, s in stats.iterrows()]
+    where = [
+        f"row {row_keys.index(key(s, rows)) + 1}, {' '.join(key(s, cols))}"
+        for _, s in stats.iterrows()
+    ]
     seeds = ", ".join(str(int(n)) for n in sorted(stats[A.SEEDS].unique()))
     notes = [f"{HEADERS.get(metric, metric)}: mean ± std over seeds (n = {seeds})"]
     notes += _seed_note(stats, where)
@@ -366,22 +388,30 @@ def _pivot(stats, rows, cols, metric, fmt) -> Table:
 
 def to_markdown(table: Table) -> str:
     """A GitHub pipe table, then the footnotes."""
+
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
     out = [line(table.header), "|" + "|".join("---" for _ in table.header) + "|"]
     out += [line(r) for r in table.rows]
-    return "\n".join(out + [""] + table.notes) + "\n"
+    return "\n".join([*out, "", *table.notes]) + "\n"
 
 
 def to_csv(table: Table) -> str:
-    """The numbers behind the table, one line per setting: keys, ``<metric>_mean/_std/_n``, seeds."""
+    """The numbers behind the table, one line per setting: keys, ``<metric>_mean/_std/_n``, n."""
     buffer = io.StringIO()
     table.data.to_csv(buffer, index=False)
     return buffer.getvalue()
 
 
-_LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "~": r"\textasciitilde{}"}
+_LATEX_SPECIAL = {
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "~": r"\textasciitilde{}",
+}
 
 
 def _latex(text: str) -> str:
@@ -427,21 +457,60 @@ def parser() -> argparse.ArgumentParser:
         "seed; runs differing only in seed are its repetitions.",
     )
     p.add_argument("results_dir", metavar="RESULTS_DIR", help="a fedbench results folder")
-    p.add_argument("--rows", type=_names, default=(), help="columns labelling rows, e.g. partition,alpha (default: those that vary)")
-    p.add_argument("--cols", type=_names, default=(), help="columns spread over table columns, e.g. algorithm (default: one column per metric)")
-    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE", help="keep runs with KEY=VALUE (repeatable; VALUE may be v1,v2 or null)")
+    p.add_argument(
+        "--rows",
+        type=_names,
+        default=(),
+        help="columns labelling rows, e.g. partition,alpha (default: those that vary)",
+    )
+    p.add_argument(
+        "--cols",
+        type=_names,
+        default=(),
+        help="columns spread over table columns, e.g. algorithm (default: one column per metric)",
+    )
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep runs with KEY=VALUE (repeatable; VALUE may be v1,v2 or null)",
+    )
     p.add_argument(
         "--metric",
         default="final",
         help="accuracy shown: final = test accuracy at the last evaluated round; best = highest "
         "test accuracy over the evaluated rounds (NIID-Bench reports this). Default: final",
     )
-    p.add_argument("--target", type=float, default=None, help="add the rounds each setting takes to reach this test accuracy, e.g. 0.8")
-    p.add_argument("--value", default="accuracy", help=f"what a cell shows with --cols: one of {list(VALUES)} (default: accuracy)")
-    p.add_argument("--format", default="md", help="md (print a Markdown table), csv or latex (default: md)")
-    p.add_argument("--layout", default="plain", help="plain, or niid-bench: NIID-Bench's table (partitions as rows, one column per algorithm; use with --metric best)")
-    p.add_argument("--decimals", type=int, default=1, help="decimals of percentages and round counts (default 1)")
-    p.add_argument("--output", "-o", default=None, help="write to this file instead of standard output")
+    p.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help="add the rounds each setting takes to reach this test accuracy, e.g. 0.8",
+    )
+    p.add_argument(
+        "--value",
+        default="accuracy",
+        help=f"what a cell shows with --cols: one of {list(VALUES)} (default: accuracy)",
+    )
+    p.add_argument(
+        "--format", default="md", help="md (print a Markdown table), csv or latex (default: md)"
+    )
+    p.add_argument(
+        "--layout",
+        default="plain",
+        help="plain, or niid-bench: NIID-Bench's table (partitions as rows, one column per "
+        "algorithm; use with --metric best)",
+    )
+    p.add_argument(
+        "--decimals",
+        type=int,
+        default=1,
+        help="decimals of percentages and round counts (default 1)",
+    )
+    p.add_argument(
+        "--output", "-o", default=None, help="write to this file instead of standard output"
+    )
     return p
 
 

@@ -22,8 +22,18 @@ BASE = {
 }
 
 
-def write(results_dir, accuracies, *, seed=0, partition="iid", status=R.STATUS_COMPLETED,
-          commit="abc1234", metrics=None, per_round=None, **config):
+def write(
+    results_dir,
+    accuracies,
+    *,
+    seed=0,
+    partition="iid",
+    status=R.STATUS_COMPLETED,
+    commit="abc1234",
+    metrics=None,
+    per_round=None,
+    **config,
+):
     """One run: round r has test accuracy accuracies[r - 1] (None: not evaluated).
 
     ``config`` overrides BASE and sets partition parameters (alpha=0.5, ...);
@@ -33,10 +43,14 @@ def write(results_dir, accuracies, *, seed=0, partition="iid", status=R.STATUS_C
     setting = {**BASE, R.PARTITION: partition, **config}
     identity = {
         "dataset": {"name": setting[R.DATASET]},
-        "partition": {"name": partition, **{k: v for k, v in config.items() if k in R.partition_columns()}},
+        "partition": {
+            "name": partition,
+            **{k: v for k, v in config.items() if k in R.partition_columns()},
+        },
         "model": {"name": setting[R.MODEL]},
         "algorithm": {"name": setting[R.ALGORITHM]},
-        "fl": {k: setting[k] for k in BASE if k not in (R.DATASET, R.MODEL, R.ALGORITHM)},
+        "fl": {k: setting[k] for k in BASE if k not in (R.DATASET, R.MODEL, R.ALGORITHM)}
+        | {R.ROUNDS: len(accuracies)},
         "seed": seed,
     }
     hash_ = R.config_hash(identity)
