@@ -80,6 +80,14 @@ def setting_label(frame: pd.DataFrame) -> pd.Series:
     return frame.apply(label, axis=1) if len(frame) else pd.Series(dtype=str)
 
 
+def colors(labels: Sequence[str]) -> dict[str, str]:
+    """One colour per setting label, the same in every figure: IID black, centralized red."""
+    fixed = {"iid": "black", "centralized": "tab:red"}
+    palette = [c for c in plt.get_cmap("tab10").colors if c != plt.get_cmap("tab10").colors[3]]
+    others = sorted({label for label in labels if label not in fixed})
+    return fixed | {label: palette[i % len(palette)] for i, label in enumerate(others)}
+
+
 def facet_columns(frame: pd.DataFrame) -> list[str]:
     """Those of :data:`FACETS` that vary among the federated runs."""
     federated = frame[~is_centralized(frame)]
@@ -200,6 +208,7 @@ def accuracy_vs_heterogeneity(
     refs = references(stats)
     points = stats[(stats[R.PARTITION] != "iid") & ~is_centralized(stats)].copy()
     panels = _panels(points, stats, x)
+    color = colors(stats["label"])
     fig, axes = _grid(max(len(panels), 1))
     rows = []
     for ax, (name, frame, xcol, xlabel) in zip(axes, panels, strict=False):
@@ -211,6 +220,7 @@ def accuracy_vs_heterogeneity(
                 fmt="o",
                 capsize=3,
                 label=label,
+                color=color[label],
             )
         if x != PARAMETER:  # IID points sit at their own measured heterogeneity
             iid = stats[(stats[R.PARTITION] == "iid") & ~is_centralized(stats)]
@@ -234,7 +244,7 @@ def accuracy_vs_heterogeneity(
         if x == PARAMETER and len(xs) and xs.min() > 0 and xs.max() / xs.min() > 5:
             ax.set_xscale("log")
         ax.set_ylabel(f"{ACCURACY_TITLE[A.ACCURACY[metric]]} (mean, 95% CI)")
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
         rows.append(frame.assign(panel=name, x=frame[xcol], x_name=xcol))
     if not panels:
         axes[0].text(0.5, 0.5, "no non-IID settings", ha="center", transform=axes[0].transAxes)
@@ -428,19 +438,21 @@ def convergence(runs: pd.DataFrame, out: Path) -> Path:
     fig, axes = _grid(len(facet_names), width=6.0, height=4.2)
     for ax, facet in zip(axes, facet_names, strict=True):
         frame = per_round[per_round["facet"] == facet]
+        color = colors(per_round["label"])
         settings = frame.groupby([SETTING], sort=False)
         for (_,), group in settings:
             label = group["label"].iloc[0]
             style = ":" if label == "centralized" else "-"
-            (line,) = ax.plot(group[R.ROUND], group["mean"], style, label=label)
+            (line,) = ax.plot(group[R.ROUND], group["mean"], style, label=label, color=color[label])
             band = group["ci95"].fillna(0)
             low, high = (group["mean"] - band).clip(0, 1), (group["mean"] + band).clip(0, 1)
             ax.fill_between(group[R.ROUND], low, high, color=line.get_color(), alpha=0.15)
         ax.set_ylim(0, 1)
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
         ax.set_title(title(runs, facet), fontsize=9)
         ax.set_xlabel("round")
         ax.set_ylabel("test accuracy (mean; band: 95% CI over seeds)")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.suptitle("Convergence", fontsize=10)
     return _save(fig, per_round, out / "convergence.png", footer(runs))
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from analysis import aggregate as A
-from analysis.load import SETTING, load_settings, setting_columns, varying
+from analysis.load import SETTING, is_centralized, load_settings, setting_columns, varying
 from fedbench import results as R
 from fedbench.errors import invalid
 from fedbench.partitioning import all_params
@@ -112,10 +112,18 @@ def build(frame: pd.DataFrame, request: Request) -> Table:
     accuracy = A.ACCURACY[request.metric]
     if request.cols:
         shown = accuracy if request.value == "accuracy" else request.value
-        return _pivot(stats, rows, list(request.cols), shown, fmt)
-    metrics = [accuracy, *([A.ROUNDS_TO_TARGET] if request.target is not None else [])]
-    metrics += [m for m in (R.CLIENT_ACCURACY_P10, R.CLIENT_DRIFT) if stats[f"{m}_n"].gt(0).any()]
-    return _by_metric(stats, rows, metrics, fmt, request.target)
+        table = _pivot(stats, rows, list(request.cols), shown, fmt)
+    else:
+        metrics = [accuracy, *([A.ROUNDS_TO_TARGET] if request.target is not None else [])]
+        recorded = (R.CLIENT_ACCURACY_P10, R.CLIENT_DRIFT)
+        metrics += [m for m in recorded if stats[f"{m}_n"].gt(0).any()]
+        table = _by_metric(stats, rows, metrics, fmt, request.target)
+    if is_centralized(stats).any() and request.layout != "niid-bench":
+        table.notes.append(
+            "num_clients=1: the centralized reference (one client holding all training data, "
+            "same rounds, local epochs and batch size)"
+        )
+    return table
 
 
 def default_rows(summaries: pd.DataFrame, cols: Sequence[str] = ()) -> list[str]:
