@@ -68,8 +68,7 @@ def load_settings(results_dir: str | os.PathLike) -> pd.DataFrame:
         ``config_json`` that has no column of its own (e.g. ``algorithm.mu``).
 
     """
-    loader = getattr(R, "load_settings", None) or R.load_runs
-    frame = loader(results_dir)
+    frame = R.load_settings(results_dir)
     frame = frame[frame[R.STATUS].isin(sorted(R.FINISHED_STATUSES))].copy()
     return with_settings(frame)
 

@@ -32,14 +32,17 @@ def write(
     commit="abc1234",
     metrics=None,
     per_round=None,
+    rounds=None,
     **config,
 ):
     """One run: round r has test accuracy accuracies[r - 1] (None: not evaluated).
 
     ``config`` overrides BASE and sets partition parameters (alpha=0.5, ...);
     ``metrics`` sets heterogeneity columns; ``per_round`` maps a column to a list of
-    per-round values (client_drift, client_accuracy_p10, ...).
+    per-round values (client_drift, client_accuracy_p10, ...); ``rounds`` the requested
+    round count (default: one per accuracy; more for a run that stopped short).
     """
+    rounds = rounds or len(accuracies)
     setting = {**BASE, R.PARTITION: partition, **config}
     identity = {
         "dataset": {"name": setting[R.DATASET]},
@@ -50,7 +53,7 @@ def write(
         "model": {"name": setting[R.MODEL]},
         "algorithm": {"name": setting[R.ALGORITHM]},
         "fl": {k: setting[k] for k in BASE if k not in (R.DATASET, R.MODEL, R.ALGORITHM)}
-        | {R.ROUNDS: len(accuracies)},
+        | {R.ROUNDS: rounds},
         "seed": seed,
     }
     hash_ = R.config_hash(identity)
@@ -61,7 +64,7 @@ def write(
             R.CONFIG_HASH: hash_,
             R.STATUS: status,
             R.SEED: seed,
-            R.ROUNDS: len(accuracies),
+            R.ROUNDS: rounds,
             R.ROUND: r,
             R.EVALUATED: acc is not None,
             R.TEST_ACCURACY: acc,

@@ -23,9 +23,11 @@ def sweep(results_dir):
         write(results_dir, accuracies, seed=seed, per_round={R.CLIENT_DRIFT: [1.0, 2.0, 3.0]})
     for seed, accuracies in DIR.items():
         write(results_dir, accuracies, seed=seed, partition="dirichlet", alpha=0.5)
+    # Seed 2 failed after round 1 of 3: not a result of the setting, so n = 2 (flagged).
     write(
         results_dir,
-        [0.1, None, None],
+        [0.1],
+        rounds=3,
         seed=2,
         partition="dirichlet",
         alpha=0.5,
@@ -147,6 +149,18 @@ def test_a_setting_includes_the_round_count(results_dir, capsys):
     assert header[0] == R.ROUNDS and [row[:2] for row in body] == [["2", "60.0"], ["3", "70.0"]]
 
 
+def test_one_trajectory_answers_every_round_count_asked_of_it(results_dir, capsys):
+    # One run trained 3 rounds, asked for fl.rounds=2 and 3: two settings. At 2 rounds its
+    # final accuracy is round 2's (0.6) and its best the max of rounds 1-2 (0.6).
+    write(results_dir, [0.5, 0.6, 0.55], seed=0, per_round={R.REQUESTED_ROUNDS: [[2, 3]] * 3})
+    code, out, _ = run([results_dir, "--metric", "best"], capsys)
+    assert code == 0
+    header, body = markdown_rows(out)
+    assert header[0] == R.ROUNDS and [row[:2] for row in body] == [["2", "60.0"], ["3", "60.0"]]
+    code, out, _ = run([results_dir, "--where", "rounds=3"], capsys)
+    assert markdown_rows(out)[1][0][0] == "55.0"
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -183,14 +197,14 @@ def test_no_results_is_one_line(results_dir, tmp_path, capsys):
     assert code == 2 and "no finished runs" in err and "fedbench -m -cd sweeps" in err
 
 
-def test_reads_through_fedbench_results_load_settings_once_it_exists(sweep, monkeypatch):
+def test_reads_through_fedbench_results_load_settings(sweep, monkeypatch):
     calls = []
 
     def load_settings(results_dir):
         calls.append(results_dir)
         return R.load_runs(results_dir)
 
-    monkeypatch.setattr(R, "load_settings", load_settings, raising=False)
+    monkeypatch.setattr(R, "load_settings", load_settings)
     frame = load.load_settings(sweep)
     assert calls == [sweep]
     assert set(frame[R.STATUS]) == {R.STATUS_COMPLETED}
