@@ -455,9 +455,16 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage block) and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line of ``fedbench-report``."""
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog=PROG,
         description="Mean ± std over seeds of every setting in a fedbench results folder.",
         epilog="Columns: any configuration column (dataset, partition, alpha, model, "
@@ -488,7 +495,8 @@ def parser() -> argparse.ArgumentParser:
         "--metric",
         default="final",
         help="accuracy shown: final = test accuracy at the last evaluated round; best = highest "
-        "test accuracy over the evaluated rounds (NIID-Bench reports this). Default: final",
+        "test accuracy over the evaluated rounds (how NIID-Bench's tables are read here). "
+        "Default: final",
     )
     p.add_argument(
         "--target",

@@ -213,3 +213,11 @@ def test_reads_through_fedbench_results_load_settings(sweep, monkeypatch):
         "dirichlet": 1,
         "iid": 1,
     }
+
+
+def test_a_usage_error_is_one_line_too(sweep, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        report.main([str(sweep), "--target", "high"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1
+    assert "--target: invalid float value: 'high'" in err
