@@ -377,10 +377,11 @@ def heterogeneity_predictors(runs: pd.DataFrame, out: Path, metric: str = "final
     if drops.empty:
         return None
     table = predictor_table(drops)
+    color = colors(setting_label(runs.drop_duplicates(SETTING)))
     fig, axes = _grid(len(table), width=4.2, height=3.5)
     for ax, row in zip(axes, table.itertuples(index=False), strict=True):
         for label, group in drops.groupby("label", sort=True):
-            ax.scatter(group[row.metric], group["drop"], s=25, label=label)
+            ax.scatter(group[row.metric], group["drop"], s=25, label=label, color=color[label])
         rho = "n/a (constant)" if pd.isna(row.spearman_rho) else f"{row.spearman_rho:+.2f}"
         ax.set_title(f"{row.metric}: Spearman ρ = {rho}", fontsize=9)
         ax.set_xlabel(METRIC_TITLES.get(row.metric, row.metric), fontsize=8)
@@ -405,7 +406,7 @@ def heterogeneity_predictors(runs: pd.DataFrame, out: Path, metric: str = "final
         fig,
         drops[[c for c in dict.fromkeys(keep) if c in drops]],
         out / "heterogeneity_predictors.png",
-        footer(runs),
+        footer(runs[~is_centralized(runs)]),
     )
     table.to_csv(out / "heterogeneity_predictors_rho.csv", index=False)
     (out / "heterogeneity_predictors_rho.md").write_text(predictor_markdown(table))
