@@ -235,7 +235,7 @@ def accuracy_vs_heterogeneity(
                     capsize=3,
                     label="iid",
                 )
-        shown = refs[refs["facet"].isin(frame["facet"].unique())]
+        shown = panel_references(refs, frame)
         _reference_lines(ax, shown)
         _accuracy_limits(ax, pd.concat([frame["accuracy_mean"], shown["accuracy_mean"]]))
         ax.set_title(name, fontsize=9)
@@ -270,10 +270,23 @@ def accuracy_vs_heterogeneity(
     return _save(fig, data, out / "accuracy_vs_heterogeneity.png", footer(runs))
 
 
+def panel_references(refs: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """The references of a panel: IID settings of its facets, centralized ones of its contexts.
+
+    A centralized run has one client whatever the federation's size, so it is the upper
+    bound of every client count of its configuration.
+    """
+    iid = refs[(refs["kind"] == "IID") & refs["facet"].isin(frame["facet"].unique())]
+    central = refs[
+        (refs["kind"] == "centralized") & refs["context"].isin(frame["context"].unique())
+    ]
+    return pd.concat([iid, central])
+
+
 def _panels(points: pd.DataFrame, stats: pd.DataFrame, x: str):
     """(title, rows, x column, x label) per panel."""
     panels = []
-    facets = list(dict.fromkeys(stats["facet"])) or [""]
+    facets = list(dict.fromkeys(stats.loc[~is_centralized(stats), "facet"])) or [""]
     for facet in facets:
         frame = points[points["facet"] == facet]
         if x != PARAMETER:

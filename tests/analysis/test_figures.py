@@ -240,3 +240,28 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys):
     assert figures.main(["--results", str(tmp_path), "--x", "colour"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and "is not a folder" in err and "--x='colour' is invalid" in err
+
+
+def test_a_varied_client_count_is_a_facet_and_centralized_bounds_every_facet(results_dir):
+    for k in (10, 20):
+        write(results_dir, [0.8], seed=0, num_clients=k, clients_per_round=k)
+        write(
+            results_dir,
+            [0.6],
+            seed=0,
+            partition="dirichlet",
+            alpha=0.5,
+            num_clients=k,
+            clients_per_round=k,
+            metrics={R.LABEL_EMD: 1.0},
+        )
+    write(results_dir, [0.95], seed=0, num_clients=1, clients_per_round=1)
+    runs = figures.load_settings(results_dir)
+    path = figures.accuracy_vs_heterogeneity(runs, results_dir / "figures")
+    data = pd.read_csv(path.with_suffix(".csv"))
+    assert sorted(set(data["panel"]) - {"reference"}) == ["num_clients=10", "num_clients=20"]
+    stats = figures.setting_stats(runs)
+    refs = figures.references(stats)
+    for facet in ("num_clients=10", "num_clients=20"):
+        shown = figures.panel_references(refs, stats[stats["facet"] == facet])
+        assert sorted(shown["kind"]) == ["IID", "centralized"]
