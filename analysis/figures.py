@@ -243,6 +243,8 @@ def accuracy_vs_heterogeneity(
         xs = frame[xcol].dropna()
         if x == PARAMETER and len(xs) and xs.min() > 0 and xs.max() / xs.min() > 5:
             ax.set_xscale("log")
+        elif x == PARAMETER and len(xs) and (xs == xs.round()).all():
+            ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
         ax.set_ylabel(f"{ACCURACY_TITLE[A.ACCURACY[metric]]} (mean, 95% CI)")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
         rows.append(frame.assign(panel=name, x=frame[xcol], x_name=xcol))
