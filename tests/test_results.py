@@ -205,3 +205,13 @@ def test_a_column_only_some_files_have_is_kept_by_load_runs(results_dir):
     pq.write_table(table.append_column("stride", pa.array([3])), R.run_path(results_dir, "b"))
     frame = R.load_runs(results_dir).set_index(R.CONFIG_HASH)
     assert frame.loc["b", "stride"] == 3 and pd.isna(frame.loc["a", "stride"])
+
+
+def test_a_claim_notes_what_its_holder_does(results_dir):
+    lock = R.RunLock(results_dir, "h")
+    assert lock.acquire("40")
+    try:
+        assert R.claim_note(results_dir, "h") == "40"
+    finally:
+        lock.release()
+    assert R.claim_note(results_dir, "h") is None

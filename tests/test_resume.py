@@ -189,10 +189,12 @@ def test_a_sweep_over_round_counts_trains_once_and_evaluates_each(tmp_path, monk
     monkeypatch.setenv(round_groups.ENV_VAR, "")  # the sweep's groups do not outlive the test
     counter = StepCounter(monkeypatch)
     # eval_every=4: without the sweep's round counts, round 3 would not be evaluated.
-    argv = ["-m", "fl.rounds=6,3", "fl.eval_every=4", f"results_dir={tmp_path / 'results'}"]
-    jobs = run_command(argv, tmp_path / "logs", run=experiment.run)
-    assert len(jobs) == 2 and jobs[0].spec.config_hash == jobs[1].spec.config_hash
-    assert counter.calls == 6  # the 6-round job trained; the 3-round one read its rows
+    argv = ["-m", "fl.rounds=3,6", "fl.eval_every=4", f"results_dir={tmp_path / 'results'}"]
+    (job,) = run_command(argv, tmp_path / "logs", run=experiment.run)
+    assert job.spec.fl.rounds == 6  # the only job launched: it answers the 3-round one too
+    assert counter.calls == 6
+    summary = json.loads(next((tmp_path / "logs").rglob("sweep-summary.json")).read_text())
+    assert summary["statuses"] == {"completed": 1, "skipped": 1}
     settings = R.load_settings(tmp_path / "results")
     last = settings.sort_values(R.ROUND).groupby(R.ROUNDS).last()
     assert last[R.ROUND].to_dict() == {3: 3, 6: 6}
@@ -213,3 +215,45 @@ def test_an_interrupted_replay_leaves_the_stored_trajectory_whole(tmp_path, monk
     assert after[R.STATUS].eq(R.STATUS_COMPLETED).all() and after[R.ERROR].isna().all()
     pd.testing.assert_frame_equal(after[TRAJECTORY], before[TRAJECTORY], check_exact=True)
     assert checkpoint_round(ten) == 10
+
+
+def test_rows_trained_again_keep_the_evaluations_of_requested_rounds(tmp_path, monkeypatch):
+    # eval_every=4: round 10 is evaluated only because a request ended there.
+    args = (*RUN, "fl.eval_every=4")
+    experiment.run(make_config(tmp_path, *args, "fl.rounds=10"))
+    experiment.run(make_config(tmp_path, *args, "fl.rounds=20"))
+    # A corrupt checkpoint: the next extension trains from round 1, through round 10 again.
+    path = checkpoint_path(tmp_path, make_config(tmp_path, *args).spec.config_hash)
+    path.write_bytes(b"garbage")
+    experiment.run(make_config(tmp_path, *args, "fl.rounds=22"))
+    # and a replay to evaluate round 14 passes round 10 once more
+    experiment.run(make_config(tmp_path, *args, "fl.rounds=14"))
+    frame = read_run(make_config(tmp_path, *args))
+    evaluated = frame.loc[frame[R.EVALUATED], R.ROUND].tolist()
+    assert evaluated == [4, 8, 10, 12, 14, 16, 20, 22]
+    last = R.load_settings(tmp_path).sort_values(R.ROUND).groupby(R.ROUNDS).last()
+    assert last[R.TEST_ACCURACY].notna().all() and sorted(last.index) == [10, 14, 20, 22]
+
+
+def test_a_finished_file_left_failed_by_a_kill_is_repaired_without_training(tmp_path, monkeypatch):
+    # Killed between the last checkpoint's rows (written as the request's status) and
+    # the final write: simulate an older file whose finished rows still say failed.
+    config = make_config(tmp_path, *RUN, "fl.rounds=4")
+    experiment.run(config)
+    rows = read_run(config).to_dict("records")
+    for row in rows:
+        row[R.STATUS] = R.STATUS_FAILED
+    R.write_run(rows, tmp_path, config.spec.config_hash)
+    none = StepCounter(monkeypatch)
+    assert experiment.run(make_config(tmp_path, *RUN, "fl.rounds=4")) == "skipped"
+    assert none.calls == 0 and read_run(config)[R.STATUS].eq(R.STATUS_COMPLETED).all()
+
+
+def test_a_checkpoint_that_cannot_be_written_ends_the_run_in_one_line(tmp_path):
+    from fedbench.errors import ResultsNotWritable
+
+    config = make_config(tmp_path, *RUN, "fl.rounds=3", "fl.checkpoint_every=2")
+    (tmp_path / "checkpoints").write_text("a file where the folder should be")
+    with pytest.raises(ResultsNotWritable, match="the checkpoint of round 2 could not be written"):
+        experiment.run(config)
+    assert read_run(config)[R.ROUND].tolist() == [1, 2]  # its rows were written first

@@ -15,6 +15,7 @@ from typing import Any
 from fedbench import results as R
 from fedbench.app import round_groups
 from fedbench.app.prepare import PreparedRun
+from fedbench.app.summary import STATUS_SKIPPED
 from fedbench.app.threads import job_threads
 from fedbench.clients import training_data
 from fedbench.errors import ResultsNotWritable
@@ -52,60 +53,82 @@ def config_columns(spec: RunSpec) -> dict[str, Any]:
 def run(prepared: PreparedRun) -> str:
     """Run one prepared job: answer it from the stored trajectory, or train what is missing.
 
-    A run is a trajectory (:mod:`fedbench.results.trajectory`): a job asking for
-    ``fl.rounds=r`` is answered from the stored rows when they hold round ``r``
-    evaluated; otherwise it resumes from the run's checkpoint (an interrupted run,
-    or a longer request extending a finished one) or trains from round 1. A job
-    whose round ``r`` was trained but not evaluated (a longer run with
-    ``fl.eval_every > 1``) trains rounds 1..``r`` again to evaluate it.
+    A run is a trajectory (:mod:`fedbench.results.trajectory`). The job asks the run
+    for ``fl.rounds`` and, when its sweep asks the same run for fewer rounds too
+    (:func:`round_groups.eval_rounds`), for those as well. Each is answered from the
+    stored rows when they hold its round evaluated (or the run diverged before it).
+    Otherwise the job resumes from the run's checkpoint (an interrupted run, or a
+    longer request extending a finished one) or trains from round 1; a round that
+    was trained but never evaluated (a longer run with ``fl.eval_every > 1``) is
+    reached again by training rounds 1..r from the start, checkpoint untouched.
 
     Returns
     -------
     str
         The job's status: ``completed`` or ``diverged`` (trained), ``failed``, or
         ``skipped`` (answered from stored rows); :data:`STATUS_ELSEWHERE` when
-        another process is running it.
+        another process is training the same round count.
 
     Raises
     ------
     BaseException
         Whatever stopped the run (also Ctrl-C); its rows so far and its checkpoint
-        are saved first, status ``failed``, so the same command resumes it.
+        are saved first, so the same command resumes it.
 
     """
     spec = prepared.spec
     results_dir, hash_, rounds = spec.results_dir, spec.config_hash, spec.fl.rounds
-    if _holds(R.read_progress(results_dir, hash_), rounds, recorded=True):
+    asks = sorted({rounds, *round_groups.eval_rounds(spec)})
+    progress = R.read_progress(results_dir, hash_)
+    if all(_holds(progress, r, recorded=True) for r in asks):
         log.info("run %s: its %d rounds are already stored; skipping", hash_, rounds)
-        return "skipped"
+        return STATUS_SKIPPED
     check_space(results_dir, hash_)
-    with _claimed(results_dir, hash_, wait=round_groups.waits_for_claim(spec)) as mine:
+    with _claimed(results_dir, hash_, rounds) as mine:
         if not mine:
             log.info("run %s is being run by another process; leaving it to that one", hash_)
             return STATUS_ELSEWHERE
-        # Read under the claim: another process may have trained it meanwhile.
-        progress = R.read_progress(results_dir, hash_)
-        if _holds(progress, rounds, recorded=False):
-            _write(_with_request(progress, spec), results_dir, hash_)
+        status = STATUS_SKIPPED
+        for _ in range(2):  # a training pass, then at most one replay to evaluate
+            # Read under the claim: another process may have trained it meanwhile.
+            progress = R.read_progress(results_dir, hash_)
+            missing = [r for r in asks if not _holds(progress, r, recorded=False)]
+            if not missing:
+                break
+            if progress is not None and progress.answers(rounds) is not None:
+                _train_and_write(prepared, progress, asks, replay_to=max(missing))
+                status = status if status != STATUS_SKIPPED else R.STATUS_COMPLETED
+            else:
+                status = _train_and_write(prepared, progress, asks)
+        if status == STATUS_SKIPPED:
+            _write(_with_request(progress, asks), results_dir, hash_)
             log.info("run %s: %d rounds answered from its stored rows", hash_, rounds)
-            return "skipped"
-        replay = progress is not None and progress.answers(rounds) is not None
-        return _train_and_write(prepared, progress, replay=replay)
+        return status
 
 
 def _holds(progress: R.Progress | None, rounds: int, *, recorded: bool) -> bool:
-    """Whether the stored rows answer ``fl.rounds=rounds`` (and list it, if ``recorded``)."""
+    """Whether the stored rows answer ``fl.rounds=rounds``.
+
+    With ``recorded``, also whether the file says so already: ``rounds`` is among its
+    requested round counts and its status is that of the largest (a process killed
+    between its last checkpoint and its final write leaves ``failed`` on finished rows).
+    """
     if progress is None:
         return False
     answered = progress.answers(rounds)
-    if answered is None or (recorded and rounds not in progress.requested):
+    if answered is None:
+        return False
+    if recorded and (
+        rounds not in progress.requested
+        or progress.status != (progress.answers(progress.requested[-1]) or R.STATUS_FAILED)
+    ):
         return False
     return answered == R.STATUS_DIVERGED or progress.evaluated(rounds)
 
 
-def _with_request(progress: R.Progress, spec: RunSpec) -> list[dict[str, Any]]:
-    """The stored rows with ``spec``'s round count among the requested ones."""
-    requested = sorted({*progress.requested, spec.fl.rounds})
+def _with_request(progress: R.Progress, asks: list[int]) -> list[dict[str, Any]]:
+    """The stored rows with the round counts ``asks`` among the requested ones."""
+    requested = sorted({*progress.requested, *asks})
     largest = requested[-1]
     status = progress.answers(largest) or R.STATUS_FAILED
     rows = progress.rows.to_dict("records")
@@ -141,21 +164,28 @@ def check_space(results_dir: str, hash_: str | None = None) -> None:
         )
 
 
-#: How often a job waiting for its run's claim (:func:`round_groups.waits_for_claim`) looks.
+#: How often a job waiting for its run's claim looks again.
 CLAIM_POLL_SECONDS = 1.0
 
 
 @contextlib.contextmanager
-def _claimed(results_dir: str, hash_: str, *, wait: bool = False) -> Iterator[bool]:
-    """Claim run ``hash_`` (waiting while another process holds it, if ``wait``).
+def _claimed(results_dir: str, hash_: str, rounds: int) -> Iterator[bool]:
+    """Claim run ``hash_`` for ``fl.rounds=rounds``; yield whether the claim is this process's.
 
-    Yields whether the claim is this process's; file-system errors are
-    :class:`ResultsNotWritable`.
+    A run claimed by a process training the same round count is left to it (it answers
+    this very request). One training another round count does not answer this one:
+    the job waits for it, then extends its trajectory or reads the setting from it.
+    File-system errors are :class:`ResultsNotWritable`.
     """
     lock = R.RunLock(results_dir, hash_)
+    note = str(rounds)
     try:
         try:
-            while not lock.acquire() and wait:
+            waiting = False
+            while not lock.acquire(note) and R.claim_note(results_dir, hash_) != note:
+                if not waiting:
+                    log.info("run %s: another process trains other rounds; waiting", hash_)
+                    waiting = True
                 time.sleep(CLAIM_POLL_SECONDS)
         except OSError as error:
             raise ResultsNotWritable(
@@ -180,15 +210,18 @@ def _write(rows: list[dict[str, Any]], results_dir: str, hash_: str) -> Path:
 
 
 def _train_and_write(
-    prepared: PreparedRun, progress: R.Progress | None, *, replay: bool = False
+    prepared: PreparedRun,
+    progress: R.Progress | None,
+    asks: list[int],
+    *,
+    replay_to: int | None = None,
 ) -> str:
     """Train the rounds the stored trajectory lacks and write every row of the run.
 
     Rows come back as records arrive: a record of round ``k`` replaces the stored row
     of round ``k`` (the same numbers: rounds replay exactly). Before each checkpoint
-    the rows through its round are written (status ``failed`` until the request is
-    done), so a checkpoint never gets ahead of the rows and a killed run loses at most
-    the rounds since the last checkpoint.
+    the rows through its round are written, so a checkpoint never gets ahead of the
+    rows and a killed run loses at most the rounds since the last checkpoint.
 
     Parameters
     ----------
@@ -196,9 +229,17 @@ def _train_and_write(
         The job.
     progress
         What the store holds of the run (``None``: nothing).
-    replay
-        Train rounds 1..``fl.rounds`` again from the initial state, without touching the
-        checkpoint, to evaluate round ``fl.rounds`` (already trained, not evaluated).
+    asks
+        The round counts the job asks of the run (recorded in ``requested_rounds``,
+        each evaluated when trained).
+    replay_to
+        Train rounds 1..``replay_to`` again from the initial state, without touching the
+        checkpoint, to evaluate rounds the trajectory holds unevaluated.
+
+    Returns
+    -------
+    str
+        ``diverged`` if the rounds trained diverged, else ``completed``.
 
     """
     from fedbench.training.checkpoints import Checkpoints  # TensorFlow only when a run trains
@@ -207,7 +248,12 @@ def _train_and_write(
     spec, data = prepared.spec, prepared.load()
     hash_ = spec.config_hash
     stored = progress.rows.to_dict("records") if progress is not None else []
-    requested = sorted({*(progress.requested if progress else ()), spec.fl.rounds})
+    requested = sorted({*(progress.requested if progress else ()), *asks})
+    if replay_to is not None:
+        spec = dataclasses.replace(spec, fl=dataclasses.replace(spec.fl, rounds=replay_to))
+    # Every requested round is evaluated when trained; rows trained again keep theirs.
+    evaluated = {r[R.ROUND] for r in stored if r[R.EVALUATED]}
+    eval_rounds = {r for r in (*requested, *evaluated) if r <= spec.fl.rounds}
     started_at = dt.datetime.now(dt.UTC)
     run_id = stored[0][R.RUN_ID] if stored else f"{hash_}-{started_at:%Y%m%dT%H%M%S%f}"
     base = {
@@ -234,7 +280,7 @@ def _train_and_write(
             )
         return _write(out, spec.results_dir, hash_)
 
-    checkpoints = None if replay else Checkpoints(spec.results_dir, hash_)
+    checkpoints = None if replay_to is not None else Checkpoints(spec.results_dir, hash_)
     error = None
     worker_log = Path(spec.results_dir) / "logs" / "tff-worker.log"
     worker_log.parent.mkdir(parents=True, exist_ok=True)
@@ -243,10 +289,10 @@ def _train_and_write(
         training_data(spec, data),
         worker_log=worker_log,
         threads=job_threads(spec),
-        eval_rounds=round_groups.eval_rounds(spec),
+        eval_rounds=eval_rounds,
         checkpoints=checkpoints,
         kept_rounds=last_round,
-        before_checkpoint=lambda round_num: save_rows(R.STATUS_FAILED),
+        before_checkpoint=lambda round_num: save_rows(_final_status(rows, requested[-1], False)),
     )
     # A replay ends before the stored trajectory does, which may have diverged later.
     stored_diverged = progress is not None and progress.diverged_at is not None

@@ -1,12 +1,11 @@
 """Sweeps over ``fl.rounds``: one trajectory serves every round count of a run.
 
 ``fl.rounds`` is not part of a run's identity, so ``-m fl.rounds=10,50,100`` asks three
-settings of one run. The sweeper publishes, for each run, the round counts its sweep
-asks (:func:`publish`); each of its jobs then evaluates the global model at every one
-of them it passes (:func:`eval_rounds`), and a job whose run another job of the sweep
-holds waits for it (:func:`waits_for_claim`) instead of leaving it: the longest job
-trains once, the shorter ones are answered from its rows, in any launch order and
-under any launcher.
+settings of one run. The sweeper launches one job per run, the one asking the most
+rounds (:func:`answering_jobs`), and publishes each run's round counts
+(:func:`publish`): that job evaluates the global model at each of them and records
+them all (:func:`eval_rounds`). The run trains once, under any launcher, and no job
+holds a worker or a Slurm allocation waiting for another.
 
 The groups travel in an environment variable, which every launcher hands to its
 jobs (joblib's workers, submitit's local processes and Slurm jobs inherit it).
@@ -16,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from fedbench.spec import RunSpec
 
@@ -56,10 +55,23 @@ def _group(spec: RunSpec) -> list[int]:
 
 
 def eval_rounds(spec: RunSpec) -> list[int]:
-    """The shorter round counts of ``spec``'s run in its sweep: rounds to evaluate too."""
+    """The shorter round counts of ``spec``'s run in its sweep: asked of its job too."""
     return [r for r in _group(spec) if r < spec.fl.rounds]
 
 
-def waits_for_claim(spec: RunSpec) -> bool:
-    """Whether a job finding its run claimed waits: another job of its sweep asks other rounds."""
-    return bool(_group(spec))
+def answering_jobs(specs: Sequence[RunSpec]) -> list[int]:
+    """For each job of a sweep, the job that trains its run: the first asking the most rounds.
+
+    Returns
+    -------
+    list of int
+        ``answering[i]`` is the index of the job answering job ``i`` (``i`` itself
+        for the jobs to launch).
+
+    """
+    best: dict[tuple[str, str], int] = {}
+    for index, spec in enumerate(specs):
+        key = (spec.results_dir, spec.config_hash)
+        if key not in best or spec.fl.rounds > specs[best[key]].fl.rounds:
+            best[key] = index
+    return [best[(spec.results_dir, spec.config_hash)] for spec in specs]

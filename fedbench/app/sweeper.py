@@ -39,6 +39,7 @@ from fedbench.app import round_groups
 from fedbench.app.experiment import check_space
 from fedbench.app.preflight import check_job
 from fedbench.app.summary import (
+    STATUS_SKIPPED,
     JobOutcome,
     SweepStopped,
     lost_outcome,
@@ -166,8 +167,11 @@ class CheckingSweeper(Sweeper):
         )
         for results_dir in sorted({run.spec.results_dir for run in runs}):
             check_space(results_dir)
-        os.environ[THREADS_ENV_VAR] = str(launcher_threads(launcher, len(jobs)))
+        answering = round_groups.answering_jobs([run.spec for run in runs])
+        launching = [job for index, job in enumerate(jobs) if answering[index] == index]
+        os.environ[THREADS_ENV_VAR] = str(launcher_threads(launcher, len(launching)))
         round_groups.publish(run.spec for run in runs)
+        self.inner.launcher = _LaunchingOnly(self.launcher, launching)
         _launched = True
         returns: list[Any] = []
         lost = "its launcher did not report it"
@@ -186,7 +190,7 @@ class CheckingSweeper(Sweeper):
             raise
         finally:
             if runs:
-                outcomes = _outcomes(jobs, runs, returns, lost)
+                outcomes = _outcomes(jobs, runs, returns, lost, answering)
                 summary = summarize(outcomes, time.monotonic() - started, runs[0].spec.results_dir)
                 _finish(summary, self.config)
         return returns
@@ -225,10 +229,34 @@ def _wait_for_claims(runs: list[Any], poll_seconds: float = 2.0) -> None:
         time.sleep(poll_seconds)
 
 
+class _LaunchingOnly:
+    """A launcher that launches only the given jobs of each batch handed to it.
+
+    The sweep's other jobs are answered by those (:func:`round_groups.answering_jobs`).
+    """
+
+    def __init__(self, launcher: Any, jobs: list[list[str]]) -> None:
+        self.launcher = launcher
+        self.jobs = {tuple(job) for job in jobs}
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Any:
+        """Launch the jobs of ``job_overrides`` that are to run; return their results."""
+        kept = [job for job in job_overrides if tuple(job) in self.jobs]
+        return self.launcher.launch(kept, initial_job_idx=initial_job_idx) if kept else []
+
+
 def _outcomes(
-    jobs: list[list[str]], runs: list[Any], returns: list[Any], lost: str
+    jobs: list[list[str]],
+    runs: list[Any],
+    returns: list[Any],
+    lost: str,
+    answering: list[int],
 ) -> list[JobOutcome]:
-    """Each job's outcome: what it returned, else what its result file says."""
+    """Each job's outcome: what it returned, else what its result file says.
+
+    A job answered by another job of the sweep (same run, fewer rounds) is
+    ``skipped`` when the run's rows hold its setting, else failed.
+    """
     returned = {}
     for job_return in returns:
         if job_return.status == JobStatus.COMPLETED:
@@ -236,12 +264,18 @@ def _outcomes(
             if outcome is not None:
                 returned[outcome.overrides] = outcome
     outcomes = []
-    for job, prepared in zip(jobs, runs, strict=True):
+    for index, (job, prepared) in enumerate(zip(jobs, runs, strict=True)):
         spec = prepared.spec
         outcome = returned.get(tuple(job))
         if outcome is None:
             status = _stored_status(spec)
-            outcome = lost_outcome(job, spec.config_hash, status, lost)
+            if answering[index] != index:
+                trainer = runs[answering[index]].spec.fl.rounds
+                why = f"the job asking this run for fl.rounds={trainer} did not reach it"
+                status = STATUS_SKIPPED if status is not None else status
+            else:
+                why = lost
+            outcome = lost_outcome(job, spec.config_hash, status, why)
         outcomes.append(outcome)
     return outcomes
 

@@ -6,7 +6,7 @@ and the store's functions (``R.load_runs``, ``R.write_run``, ``R.claimed``, ...)
 
 from fedbench.results.columns import *  # noqa: F403 (the column constants are the API)
 from fedbench.results.columns import column_names, partition_columns, schema
-from fedbench.results.lock import RunLock, claimed
+from fedbench.results.lock import RunLock, claim_note, claimed
 from fedbench.results.store import (
     config_hash,
     load_runs,
@@ -29,6 +29,7 @@ __all__ = [
     "RunLock",
     "answered_status",
     "at_rounds",
+    "claim_note",
     "claimed",
     "column_names",
     "config_hash",

@@ -11,6 +11,7 @@ import tensorflow_federated as tff
 
 from fedbench import seeding
 from fedbench.clients import TrainingData
+from fedbench.errors import ResultsNotWritable
 from fedbench.spec import RunSpec
 from fedbench.training.algorithms import OptimizerSettings, build_process
 from fedbench.training.checkpoints import Checkpoints
@@ -136,7 +137,14 @@ def train(
 
             def save(round_num: int, state: tff.learning.templates.LearningAlgorithmState) -> None:
                 before_checkpoint(round_num)
-                checkpoints.save(round_num, state)
+                try:
+                    checkpoints.save(round_num, state)
+                except OSError as error:
+                    raise ResultsNotWritable(
+                        f"run {checkpoints.hash}: the checkpoint of round {round_num} could "
+                        f"not be written to {checkpoints.path} ({error.strerror or error}); "
+                        "fix that and run the same command again to resume"
+                    ) from None
 
         yield from run_rounds(
             process,

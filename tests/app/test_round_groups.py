@@ -22,7 +22,8 @@ def test_only_runs_asked_several_round_counts_form_groups(monkeypatch):
     assert json.loads(os.environ[round_groups.ENV_VAR]) == groups
     assert round_groups.eval_rounds(specs[2]) == [10, 50]  # the 100-round job evaluates there
     assert round_groups.eval_rounds(specs[1]) == []
-    assert round_groups.waits_for_claim(specs[1]) and not round_groups.waits_for_claim(specs[3])
+    # one job per run is launched: the first asking the most rounds
+    assert round_groups.answering_jobs(specs) == [2, 2, 2, 3, 3]
 
 
 def test_a_sweep_without_groups_clears_the_last_ones(monkeypatch):
@@ -34,4 +35,11 @@ def test_a_sweep_without_groups_clears_the_last_ones(monkeypatch):
 def test_unreadable_groups_are_no_groups(monkeypatch):
     monkeypatch.setenv(round_groups.ENV_VAR, "{not json")
     spec = RunSpec.create(rounds=5)
-    assert round_groups.eval_rounds(spec) == [] and not round_groups.waits_for_claim(spec)
+    assert round_groups.eval_rounds(spec) == []
+
+
+def test_runs_in_different_results_folders_are_answered_separately(tmp_path):
+    here = RunSpec.create(rounds=10, results_dir=str(tmp_path / "a"))
+    there = RunSpec.create(rounds=20, results_dir=str(tmp_path / "b"))
+    assert here.config_hash == there.config_hash
+    assert round_groups.answering_jobs([here, there]) == [0, 1]
