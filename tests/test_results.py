@@ -81,7 +81,8 @@ def test_answered_status_counts_completed_and_diverged_but_not_failed(results_di
 def test_claim_is_exclusive_and_released_on_exit(results_dir):
     with R.claimed(results_dir, "h") as first:
         assert first
-        assert (R.runs_dir(results_dir) / ".h.lock").read_text() == str(os.getpid())
+        pid = (R.runs_dir(results_dir) / ".h.lock").read_text().splitlines()[0]
+        assert pid == str(os.getpid())
         with R.claimed(results_dir, "h") as second:
             assert not second
     assert not (R.runs_dir(results_dir) / ".h.lock").exists()
@@ -126,7 +127,7 @@ def test_a_claim_file_left_by_a_dead_process_is_taken_over(results_dir):
     stale.write_text("999999999")  # no lock held on it: whoever wrote it is gone
     with R.claimed(results_dir, "h") as mine:
         assert mine
-        assert stale.read_text() == str(os.getpid())
+        assert stale.read_text().splitlines()[0] == str(os.getpid())
     assert not stale.exists()
 
 

@@ -31,6 +31,11 @@ def set_command(*, training: bool) -> None:
     _training = training
 
 
+def command_trains() -> bool:
+    """Whether the current command trains (:func:`set_command`)."""
+    return _training
+
+
 def check_known_keys(config: Mapping[str, Any]) -> None:
     """Reject keys added with ``+key=...`` that no schema declares (they would be ignored)."""
     schemas = group_schemas()

@@ -37,7 +37,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fedbench.app import round_groups
 from fedbench.app.experiment import check_space
-from fedbench.app.preflight import check_job
+from fedbench.app.preflight import check_job, command_trains
 from fedbench.app.summary import (
     STATUS_SKIPPED,
     JobOutcome,
@@ -50,6 +50,7 @@ from fedbench.app.summary import (
 from fedbench.app.threads import ENV_VAR as THREADS_ENV_VAR
 from fedbench.app.threads import launcher_threads
 from fedbench.errors import ConfigError, invalid
+from fedbench.results.columns import STATUS_FAILED
 from fedbench.results.lock import claimed_elsewhere
 from fedbench.results.trajectory import answered_status
 
@@ -167,7 +168,12 @@ class CheckingSweeper(Sweeper):
         )
         for results_dir in sorted({run.spec.results_dir for run in runs}):
             check_space(results_dir)
-        answering = round_groups.answering_jobs([run.spec for run in runs])
+        # A training command launches one job per run; a partition report, every job.
+        answering = (
+            round_groups.answering_jobs([run.spec for run in runs])
+            if command_trains()
+            else list(range(len(jobs)))
+        )
         launching = [job for index, job in enumerate(jobs) if answering[index] == index]
         os.environ[THREADS_ENV_VAR] = str(launcher_threads(launcher, len(launching)))
         round_groups.publish(run.spec for run in runs)
@@ -254,8 +260,9 @@ def _outcomes(
 ) -> list[JobOutcome]:
     """Each job's outcome: what it returned, else what its result file says.
 
-    A job answered by another job of the sweep (same run, fewer rounds) is
-    ``skipped`` when the run's rows hold its setting, else failed.
+    A job answered by another job of the sweep (the same run, as many rounds or
+    fewer) is ``skipped`` when the run's rows hold its setting; otherwise it shares
+    the outcome of the job that answers it (failed, or running elsewhere).
     """
     returned = {}
     for job_return in returns:
@@ -267,17 +274,30 @@ def _outcomes(
     for index, (job, prepared) in enumerate(zip(jobs, runs, strict=True)):
         spec = prepared.spec
         outcome = returned.get(tuple(job))
+        if outcome is None and answering[index] != index:
+            trainer = jobs[answering[index]]
+            outcome = _answered(job, spec, returned.get(tuple(trainer)), trainer, lost)
         if outcome is None:
-            status = _stored_status(spec)
-            if answering[index] != index:
-                trainer = runs[answering[index]].spec.fl.rounds
-                why = f"the job asking this run for fl.rounds={trainer} did not reach it"
-                status = STATUS_SKIPPED if status is not None else status
-            else:
-                why = lost
-            outcome = lost_outcome(job, spec.config_hash, status, why)
+            outcome = lost_outcome(job, spec.config_hash, _stored_status(spec), lost)
         outcomes.append(outcome)
     return outcomes
+
+
+def _answered(
+    job: list[str], spec: Any, trainer: JobOutcome | None, trainer_job: list[str], lost: str
+) -> JobOutcome:
+    """The outcome of a job answered by ``trainer_job``, which trained (or held) its run."""
+    if _stored_status(spec) is not None:
+        return JobOutcome(tuple(job), spec.config_hash, STATUS_SKIPPED)
+    if trainer is not None and trainer.status != STATUS_FAILED:
+        return JobOutcome(tuple(job), spec.config_hash, trainer.status)
+    why = trainer.error if trainer is not None else lost
+    return JobOutcome(
+        tuple(job),
+        spec.config_hash,
+        STATUS_FAILED,
+        f"answered by the job {' '.join(trainer_job)}, which failed: {why}",
+    )
 
 
 def _stored_status(spec: Any) -> str | None:
