@@ -189,9 +189,9 @@ def client_datasets(
 def step(
     process: tff.learning.templates.LearningProcess,
     state: tff.learning.templates.LearningAlgorithmState,
-    datasets: list[tf.data.Dataset],
+    datasets: list,
 ) -> tuple[tff.learning.templates.LearningProcessOutput, float]:
-    """Run one TFF round on ``datasets``.
+    """Run one TFF round on ``datasets`` (or the round inputs a composed process takes).
 
     Returns
     -------
@@ -383,6 +383,7 @@ def run_rounds(
     *,
     start_round: int = 1,
     state: tff.learning.templates.LearningAlgorithmState | None = None,
+    client_input: Callable[[np.ndarray, int], list] | None = None,
 ) -> Iterator[RoundRecord]:
     """Train rounds ``start_round`` to ``settings.rounds``, yielding one :class:`RoundRecord` each.
 
@@ -408,6 +409,11 @@ def run_rounds(
     state
         The process state to start from; by default :func:`initial_state` (the
         weights of ``initial_model``).
+    client_input
+        What ``process.next`` takes for a round's clients, from ``(sampled, round_num)``:
+        for a process composed by :meth:`fedbench.training.client_store.ClientStore.compose`,
+        its ``round_input``. By default :func:`client_datasets`, for a process that
+        takes ``tf.data`` datasets.
 
     Yields
     ------
@@ -439,7 +445,10 @@ def run_rounds(
         sampled = sample_clients(
             settings.seed, round_num, clients.num_clients, settings.clients_per_round
         )
-        datasets = client_datasets(clients, sampled, settings, round_num)
+        if client_input is None:
+            datasets = client_datasets(clients, sampled, settings, round_num)
+        else:
+            datasets = client_input(sampled, round_num)
         output, train_seconds = step(process, state, datasets)
         state = output.state
         metrics = round_metrics(output)

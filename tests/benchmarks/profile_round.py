@@ -2,7 +2,8 @@
 
 Run from the repository root::
 
-    .venv/bin/python -m tests.benchmarks.profile_round            # every case
+    .venv/bin/python -m tests.benchmarks.profile_round                  # fedbench's path
+    .venv/bin/python -m tests.benchmarks.profile_round --path datasets  # the previous one
     .venv/bin/python -m tests.benchmarks.profile_round --clients 10 100 --rounds 3
 
 Cases: Synthetic(1, 1) with 1,000 writers, natural partition, linear model, at each
@@ -13,8 +14,9 @@ same steps as :func:`fedbench.training.loop.run_rounds`, timed one by one; round
 Steps:
 
 - ``sample``: :func:`fedbench.seeding.sample_clients`;
-- ``client input``: what a round sends as the clients' data (the old path: a
-  ``tf.data`` dataset per client; the resident path: per-client index tensors);
+- ``client input``: what a round sends as the clients' data (``--path datasets``, the
+  path before the client store: a ``tf.data`` dataset per client, looped over with
+  ``DATASET_REDUCE``; ``--path resident``: each client's id and example order);
 - ``serialise``: TFF turning the client input into protos (inside ``process.next``);
 - ``TFF call``: the rest of ``process.next`` (gRPC, the worker's computation);
 - ``  of which drift``: ``process.next`` minus the same round through an identical
@@ -32,6 +34,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 
+import numpy as np
 import tensorflow_federated as tff
 
 from fedbench import seeding
@@ -41,9 +44,10 @@ from fedbench.heterogeneity import heterogeneity
 from fedbench.partitioning import partition
 from fedbench.spec import RunSpec
 from fedbench.training import algorithms, loop
+from fedbench.training.client_store import ClientStore, client_store
 from fedbench.training.runtime import tff_worker
-from fedbench.training.tff_model import make_model_fn
-from fedbench.training.train import learning_process, loop_settings
+from fedbench.training.tff_model import initial_keras_model, make_model_fn
+from fedbench.training.train import loop_settings
 
 STEPS = (
     "sample",
@@ -122,18 +126,35 @@ def timing_serialisation(timer: Timer) -> Iterator[None]:
         remote_executor.value_serialization.serialize_value = original
 
 
-def _mean_only_process(spec: RunSpec, shape: tuple[int, ...], num_classes: int):
-    """``spec``'s FedAvg process with TFF's plain mean in place of the drift aggregator."""
+def processes(spec: RunSpec, shape: tuple[int, ...], num_classes: int, store: ClientStore | None):
+    """``spec``'s FedAvg process, the same with TFF's plain mean in place of the drift
+    aggregator, and the Keras model of the initial weights.
+
+    Without a ``store``, the processes take ``tf.data`` datasets and loop over them with
+    ``DATASET_REDUCE``, as before the client store; with one, they are fedbench's.
+    """
     model_fn = make_model_fn(spec.model.name, dict(spec.model.options), shape, num_classes)
     settings = algorithms.OptimizerSettings(
         spec.fl.client_lr, spec.fl.client_momentum, spec.fl.server_lr
     )
-    return tff.learning.algorithms.build_weighted_fed_avg(
+    loop_kind = algorithms.LOOP if store else tff.learning.LoopImplementation.DATASET_REDUCE
+    mean_only = tff.learning.algorithms.build_weighted_fed_avg(
         model_fn,
         client_optimizer_fn=algorithms._client_sgd(settings),
         server_optimizer_fn=tff.learning.optimizers.build_sgdm(settings.server_lr),
         model_aggregator=tff.aggregators.MeanFactory(),
+        loop_implementation=loop_kind,
     )
+    process = algorithms.build_process(
+        spec.algorithm.name, model_fn, settings, loop=loop_kind, **dict(spec.algorithm.options)
+    )
+    if store is not None:
+        process = store.compose(process, spec.fl.batch_size)
+        mean_only = store.compose(mean_only, spec.fl.batch_size)
+    # Built last: tracing a process invalidates Keras models made before it.
+    init_seed = seeding.int_seed(spec.seed, seeding.MODEL_INIT)
+    model = initial_keras_model(spec.model.name, {}, shape, num_classes, init_seed)
+    return process, mean_only, model
 
 
 def profile(spec: RunSpec, rounds: int, path: str = "datasets") -> dict[str, float]:
@@ -146,16 +167,30 @@ def profile(spec: RunSpec, rounds: int, path: str = "datasets") -> dict[str, flo
     rounds
         Rounds to time; the first is left out of the medians.
     path
-        ``"datasets"``: a ``tf.data`` dataset per sampled client each round.
+        ``"datasets"``: a ``tf.data`` dataset per sampled client each round, as before
+        the client store; ``"resident"``: the clients' data in a :class:`ClientStore`,
+        a round sends ids and example orders (what :func:`fedbench.training.train.train` does).
     """
     data = training_data(spec, partitioned(spec))
     settings = loop_settings(spec)
     clients = data.clients
     per_round: list[dict[str, float]] = []
-    with tff_worker():
-        # Built first: tracing a process invalidates Keras models made before it.
-        baseline = _mean_only_process(spec, data.example_shape, data.num_classes)
-        process, model = learning_process(spec, data.example_shape, data.num_classes)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(tff_worker())
+        store = stack.enter_context(client_store(clients)) if path == "resident" else None
+
+        def client_input(sampled: np.ndarray, round_num: int) -> list:
+            if store is None:
+                return loop.client_datasets(clients, sampled, settings, round_num)
+            return store.round_input(
+                sampled,
+                round_num,
+                local_epochs=settings.local_epochs,
+                seed=settings.seed,
+                shuffle=settings.shuffle_clients,
+            )
+
+        process, baseline, model = processes(spec, data.example_shape, data.num_classes, store)
         state = loop.initial_state(process, model)
         base_state = loop.initial_state(baseline, model)
         for round_num in range(1, rounds + 1):
@@ -166,7 +201,7 @@ def profile(spec: RunSpec, rounds: int, path: str = "datasets") -> dict[str, flo
                     spec.seed, round_num, clients.num_clients, spec.fl.clients_per_round
                 )
             with timer("client input"):
-                datasets = loop.client_datasets(clients, sampled, settings, round_num)
+                datasets = client_input(sampled, round_num)
             with timing_serialisation(timer), timer("TFF call"):
                 output, _ = loop.step(process, state, datasets)
             state = output.state
@@ -189,7 +224,7 @@ def profile(spec: RunSpec, rounds: int, path: str = "datasets") -> dict[str, flo
             timer.round["round"] = time.perf_counter() - started
             # The same round without the drift aggregator, outside the round's timing.
             baseline_timer = Timer()
-            datasets = loop.client_datasets(clients, sampled, settings, round_num)
+            datasets = client_input(sampled, round_num)
             with timing_serialisation(baseline_timer), baseline_timer("TFF call"):
                 base_output, _ = loop.step(baseline, base_state, datasets)
             base_state = base_output.state
@@ -222,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="*", default=[10, 100, 300])
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--path", default="datasets")
+    parser.add_argument("--path", choices=["datasets", "resident"], default="resident")
     parser.add_argument("--no-digits", action="store_true")
     args = parser.parse_args(argv)
     results, counts = {}, {}
