@@ -166,3 +166,28 @@ def test_the_store_path_gives_the_records_of_the_previous_path(case):
     assert [r.round for r in current] == [1, 2, 3]
     assert all(r.evaluated and math.isfinite(r.client_drift) for r in current)
     assert _fields(current) == _fields(previous)  # exactly: same floats, bit for bit
+
+
+@pytest.mark.tff
+def test_a_run_stopped_early_leaves_no_store_behind(monkeypatch):
+    import tempfile
+
+    from fedbench.training.train import train
+
+    made = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def recording_mkdtemp(*args, **kwargs):
+        made.append(Path(real_mkdtemp(*args, **kwargs)))
+        return str(made[-1])
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording_mkdtemp)
+    spec = RunSpec.create(num_clients=4, clients_per_round=2, rounds=5)
+    records = train(spec, training_data(spec, prepare(spec).load()))
+    try:
+        assert next(records).round == 1
+        (directory,) = [d for d in made if d.name.startswith("fedbench-clients-")]
+        assert sorted(p.name for p in directory.iterdir()) == ["0.bin", "1.bin", "2.bin", "3.bin"]
+    finally:
+        records.close()  # the caller stops iterating after one round
+    assert not directory.exists()
