@@ -123,11 +123,13 @@ class ClientStore:
         shape = list(self.example_shape)
         stored = tf.uint8 if self.compact else tf.float32
         compact = self.compact
+        example_bytes = _LABEL_BYTES + int(np.prod(shape, dtype=np.int64)) * stored.size
 
         def load(client: tf.Tensor, order: tf.Tensor) -> tf.data.Dataset:
             path = tf.strings.join([directory, "/", tf.strings.as_string(client), ".bin"])
             content = tf.io.read_file(path)
-            label_bytes = _LABEL_BYTES * tf.shape(order)[1]
+            # The file holds n labels, then n examples' features.
+            label_bytes = _LABEL_BYTES * (tf.strings.length(content) // example_bytes)
             labels = tf.io.decode_raw(tf.strings.substr(content, 0, label_bytes), tf.int64)
             raw = tf.strings.substr(content, label_bytes, tf.strings.length(content) - label_bytes)
             features = tf.reshape(tf.io.decode_raw(raw, stored), [-1, *shape])

@@ -14,6 +14,7 @@ from fedbench.clients import ClientArrays, TrainingData, training_data
 from fedbench.spec import RunSpec
 from fedbench.training.client_data import round_dataset
 from fedbench.training.client_store import client_store, write_client_store
+from fedbench.training.runtime import tff_worker  # noqa: F401  (releases TFF's context at exit)
 
 FEATURES = 3
 
