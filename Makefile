@@ -31,11 +31,19 @@ setup:
 
 SWEEP ?= default
 
-# The default sweep (sweeps/default.yaml), its partition reports, then every figure.
+REPORT_ARGS ?=
+
+# The default sweep (sweeps/default.yaml), its centralized reference when the sweep has one
+# (sweeps/<sweep>_centralized.yaml), its partition reports, every figure (listed), then the
+# report: mean ± std over seeds of every setting in results/.
 run: setup
 	$(VENV)/bin/fedbench -m -cd sweeps -cn $(SWEEP)
+	@if [ -f sweeps/$(SWEEP)_centralized.yaml ]; then \
+		echo "$(VENV)/bin/fedbench -m -cd sweeps -cn $(SWEEP)_centralized"; \
+		$(VENV)/bin/fedbench -m -cd sweeps -cn $(SWEEP)_centralized; fi
 	$(VENV)/bin/fedbench-partition -m -cd sweeps -cn $(SWEEP) plot=true
 	$(PY) -m analysis.figures --results results
+	$(PY) -m analysis.report results $(REPORT_ARGS)
 
 test: setup
 	$(PY) -m pytest -m "not slow and not benchmark" $(PYTEST_ARGS)

@@ -20,7 +20,7 @@ from types import FrameType
 
 
 class Terminated(SystemExit):
-    """Raised in the main thread when the process receives SIGTERM.
+    """Raised in the main thread when the process receives SIGTERM (or SIGHUP).
 
     A ``SystemExit`` (exit status 128 + signal number), not an ``Exception``: like
     Ctrl-C it unwinds through ``finally`` blocks (the worker is stopped, the rounds
@@ -73,7 +73,9 @@ def raise_if_interrupted() -> None:
 
 @contextlib.contextmanager
 def catching_signals() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into exceptions that are also remembered (main thread only).
+    """Turn SIGINT, SIGTERM and SIGHUP into exceptions, also remembered (main thread only).
+
+    SIGHUP (the terminal or ssh session went away) ends the command as SIGTERM does.
 
     A signal ignored when the block starts (``nohup``) stays ignored. On exit the
     previous handlers come back; when the outermost block exits, the remembered
@@ -97,7 +99,7 @@ def catching_signals() -> Iterator[None]:
     _depth += 1
     previous = {
         sig: signal.signal(sig, handler)
-        for sig in (signal.SIGINT, signal.SIGTERM)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         if signal.getsignal(sig) is not signal.SIG_IGN  # e.g. nohup: stay ignored
     }
     try:
@@ -108,3 +110,10 @@ def catching_signals() -> Iterator[None]:
         _depth -= 1
         if _depth == 0:
             _pending_interrupt = None
+
+
+def stop_name(stop: BaseException) -> str:
+    """How a one-line message names what stopped the command: ``Ctrl-C``, ``SIGTERM``, ..."""
+    if isinstance(stop, Terminated) and isinstance(stop.code, int) and stop.code > 128:
+        return signal.Signals(stop.code - 128).name
+    return "Ctrl-C"

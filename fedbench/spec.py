@@ -24,8 +24,11 @@ from fedbench.errors import ConfigError, PartitionError, invalid
 from fedbench.options import ALGORITHM_SCHEMAS, MODEL_SCHEMAS
 from fedbench.partitioning import Strategy, all_params, get_strategy, validate_params
 
-#: ``fl`` keys that do not change a run's result, so not part of its identity.
-NOT_IDENTITY = frozenset({"threads"})
+#: ``fl`` keys that are not part of a run's identity: they do not change its rows
+#: (``threads``, ``checkpoint_every``), or say how far along its trajectory to read
+#: (``rounds``: a run of 100 rounds holds the 50-round setting, see
+#: :mod:`fedbench.results.trajectory`).
+NOT_IDENTITY = frozenset({"threads", "rounds", "checkpoint_every"})
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,8 @@ class FLSettings:
     clients_per_round
         Clients sampled (without replacement) each round, ``<= num_clients``.
     rounds
-        Number of FedAvg rounds.
+        Number of FedAvg rounds. Not part of the run's identity: a run is a trajectory,
+        extended when more rounds are asked of it and read up to ``rounds`` when fewer.
     local_epochs
         Passes each sampled client makes over its data per round.
     batch_size
@@ -62,6 +66,10 @@ class FLSettings:
         TensorFlow threads of the job, its own and its TFF worker's (0: all cores, or
         under a parallel launcher the cores shared by the jobs that run at once). Not
         part of the run's identity.
+    checkpoint_every
+        Save the learning process's state every this many rounds (and when a signal
+        stops the run), so that a re-run resumes there (0: only on a signal and at the
+        end). Not part of the run's identity.
 
     """
 
@@ -77,6 +85,7 @@ class FLSettings:
     shuffle_clients: bool = True
     client_holdout: float = 0.0
     threads: int = 0
+    checkpoint_every: int = 10
 
     def check(self) -> None:
         """Check the ranges and that ``clients_per_round <= num_clients``.
@@ -112,6 +121,14 @@ class FLSettings:
         checks.unit_interval("fl.client_holdout", self.client_holdout)
         if self.threads < 0:
             raise ConfigError(invalid("fl.threads", self.threads, "an integer >= 0 (0: automatic)"))
+        if self.checkpoint_every < 0:
+            raise ConfigError(
+                invalid(
+                    "fl.checkpoint_every",
+                    self.checkpoint_every,
+                    "an integer >= 0 (0: checkpoint only on a signal and at the end)",
+                )
+            )
 
 
 @dataclass(frozen=True)

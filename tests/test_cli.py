@@ -110,7 +110,11 @@ def test_partition_command_prints_a_summary_and_writes_the_client_table(results_
 
 @pytest.mark.parametrize(
     ("signame", "error", "exit_code"),
-    [("SIGINT", "KeyboardInterrupt", 130), ("SIGTERM", "Terminated", 143)],
+    [
+        ("SIGINT", "KeyboardInterrupt", 130),
+        ("SIGTERM", "Terminated", 143),
+        ("SIGHUP", "Terminated", 129),  # the ssh session went away
+    ],
 )
 def test_a_signal_during_training_stops_the_worker_and_keeps_the_rounds_so_far(
     results_dir, signame, error, exit_code

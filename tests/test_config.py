@@ -171,10 +171,10 @@ def test_results_dir_must_be_a_folder_that_can_be_written(tmp_path):
 
 def test_the_default_sweep_expands_to_its_grid_and_identical_iid_runs_share_a_hash(check):
     jobs = check(["-m", "-cd", str(SWEEPS), "-cn", "default"])
-    # partition: iid,dirichlet x partition.alpha: 0.5,0.05 x seed: 0,1 -> 8 jobs; per
-    # seed the two IID jobs normalise to one run: 6 distinct runs.
-    assert len(jobs) == 8
-    assert len({job.spec.config_hash for job in jobs}) == 6
+    # partition: iid,dirichlet x partition.alpha: 0.5,0.05 x seed: 0,1,2 -> 12 jobs; per
+    # seed the two IID jobs normalise to one run: 9 distinct runs.
+    assert len(jobs) == 12
+    assert len({job.spec.config_hash for job in jobs}) == 9
 
 
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")

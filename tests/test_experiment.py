@@ -151,20 +151,21 @@ def test_a_run_finished_by_another_process_just_before_the_claim_is_not_redone(
     # Another sweep finishes the run between this one's first look and its claim.
     config = make_config(results_dir, *FAST)
     hash_ = config.spec.config_hash
-    real_claimed = R.claimed
+    real_acquire = R.RunLock.acquire
 
-    def finished_meanwhile(results, claimed_hash):
-        R.write_run(
-            [{R.RUN_ID: "other", R.CONFIG_HASH: hash_, R.STATUS: R.STATUS_COMPLETED}],
-            results,
-            claimed_hash,
-        )
-        return real_claimed(results, claimed_hash)
+    def finished_meanwhile(lock, note=""):
+        rows = [
+            {R.RUN_ID: "other", R.CONFIG_HASH: hash_, R.STATUS: R.STATUS_COMPLETED}
+            | {R.ROUND: r, R.EVALUATED: True, R.REQUESTED_ROUNDS: [3]}
+            for r in (1, 2, 3)
+        ]
+        R.write_run(rows, results_dir, hash_)
+        return real_acquire(lock, note)
 
-    monkeypatch.setattr(R, "claimed", finished_meanwhile)
+    monkeypatch.setattr(R.RunLock, "acquire", finished_meanwhile)
     monkeypatch.setattr(experiment, "_train_and_write", pytest.fail)
     assert experiment.run(config) == "skipped"
-    assert read_run(config)[R.RUN_ID].tolist() == ["other"]
+    assert read_run(config)[R.RUN_ID].tolist() == ["other"] * 3
 
 
 def test_natural_femnist_records_per_writer_accuracy_and_drift(results_dir, femnist_leaf_dir):
@@ -202,3 +203,33 @@ def test_pooled_data_has_per_client_accuracy_only_with_a_holdout(results_dir):
     assert read_run(held)[R.CLIENT_ACCURACY_MEAN].between(0, 1).all()
     # 20% of each client's ~144 examples held out: ~1,150 of 1,437 train each round.
     assert read_run(held)[R.TRAIN_EXAMPLES].iloc[0] == pytest.approx(0.8 * 1437, abs=10)
+
+
+def test_a_job_leaves_its_run_to_a_holder_of_the_same_rounds_and_waits_for_another(
+    results_dir, monkeypatch
+):
+    import threading
+    import time
+
+    monkeypatch.setattr(experiment, "CLAIM_POLL_SECONDS", 0.05)
+    holder = R.RunLock(results_dir, "h")
+    assert holder.acquire("5")
+    try:
+        with experiment._claimed(str(results_dir), "h", 5) as mine:
+            assert not mine  # the holder answers this very request
+        got = []
+
+        def claim_for_other_rounds():
+            with experiment._claimed(str(results_dir), "h", 9) as mine:
+                got.append((mine, time.monotonic()))
+
+        waiter = threading.Thread(target=claim_for_other_rounds)
+        waiter.start()
+        time.sleep(0.5)
+        assert not got  # still waiting for the holder
+        released = time.monotonic()
+        holder.release()
+        waiter.join(timeout=10)
+        assert got and got[0][0] and got[0][1] >= released
+    finally:
+        holder.release()

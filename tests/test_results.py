@@ -68,14 +68,14 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(results_dir, monkeyp
     assert os.listdir(path.parent) == [path.name]  # no temporary file left behind
 
 
-def test_finished_status_counts_completed_and_diverged_but_not_failed(results_dir):
-    assert R.finished_status(results_dir, "h") is None
-    R.write_run([_row(**{R.STATUS: R.STATUS_FAILED})], results_dir, "h")
-    assert R.finished_status(results_dir, "h") is None
-    R.write_run([_row(**{R.STATUS: R.STATUS_DIVERGED})], results_dir, "h")
-    assert R.finished_status(results_dir, "h") == R.STATUS_DIVERGED
+def test_answered_status_counts_completed_and_diverged_but_not_failed(results_dir):
+    assert R.answered_status(results_dir, "h", 1) is None
+    R.write_run([_row(**{R.STATUS: R.STATUS_FAILED, R.ROUNDS: 2})], results_dir, "h")
+    assert R.answered_status(results_dir, "h", 2) is None  # stopped after round 1 of 2
+    R.write_run([_row(**{R.STATUS: R.STATUS_DIVERGED, R.ROUNDS: 2})], results_dir, "h")
+    assert R.answered_status(results_dir, "h", 2) == R.STATUS_DIVERGED
     R.run_path(results_dir, "h").write_bytes(b"not parquet")
-    assert R.finished_status(results_dir, "h") is None
+    assert R.answered_status(results_dir, "h", 2) is None
 
 
 def test_claim_is_exclusive_and_released_on_exit(results_dir):
@@ -205,3 +205,13 @@ def test_a_column_only_some_files_have_is_kept_by_load_runs(results_dir):
     pq.write_table(table.append_column("stride", pa.array([3])), R.run_path(results_dir, "b"))
     frame = R.load_runs(results_dir).set_index(R.CONFIG_HASH)
     assert frame.loc["b", "stride"] == 3 and pd.isna(frame.loc["a", "stride"])
+
+
+def test_a_claim_notes_what_its_holder_does(results_dir):
+    lock = R.RunLock(results_dir, "h")
+    assert lock.acquire("40")
+    try:
+        assert R.claim_note(results_dir, "h") == "40"
+    finally:
+        lock.release()
+    assert R.claim_note(results_dir, "h") is None

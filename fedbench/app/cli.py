@@ -33,7 +33,7 @@ from fedbench.app.prepare import PreparedRun, forget_all, recall
 from fedbench.app.schemas import CONF_DIR, register_schemas
 from fedbench.app.summary import JobOutcome, SweepStopped
 from fedbench.errors import FedbenchError, ResultsNotWritable
-from fedbench.interrupts import Terminated, raise_if_interrupted, watch_parent
+from fedbench.interrupts import Terminated, raise_if_interrupted, stop_name, watch_parent
 from fedbench.plugins import load_plugins
 from fedbench.results.columns import schema
 
@@ -44,9 +44,8 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 #: The outcome of a ``fedbench-partition`` job that wrote its report.
 REPORTED = "reported"
-#: 128 + the signal number, as shells report a process ended by SIGINT / SIGTERM.
+#: 128 + SIGINT's number, as shells report a process ended by Ctrl-C (SIGTERM: 143).
 EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
 
 
 def _fail(error: BaseException, cause: BaseException | None = None) -> None:
@@ -181,10 +180,9 @@ def main(
         if os.environ.get("FEDBENCH_TRACEBACK"):
             raise
         code = stop.code if isinstance(stop, Terminated) else EXIT_INTERRUPTED
-        signal = "SIGTERM" if code == EXIT_TERMINATED else "Ctrl-C"
         launched = started or sweeper.launched()
         kept = kept_on_interrupt if launched else " before any job ran: nothing was written"
-        print(f"fedbench: stopped by {signal}{kept}", file=sys.stderr)
+        print(f"fedbench: stopped by {stop_name(stop)}{kept}", file=sys.stderr)
         sys.exit(code)
     summary = sweeper.last_summary()
     outcomes = [JobOutcome.of(o) for o in summary["outcomes"]] if summary else _outcomes

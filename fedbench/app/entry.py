@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from fedbench.interrupts import Terminated, catching_signals, raise_if_interrupted
+from fedbench.interrupts import Terminated, catching_signals, raise_if_interrupted, stop_name
 
 #: 128 + the signal number, as shells report a process ended by SIGINT / SIGTERM.
 EXIT_INTERRUPTED = 130
@@ -26,9 +26,8 @@ def _run(command: str) -> None:
             if os.environ.get("FEDBENCH_TRACEBACK"):
                 raise
             code = stop.code if isinstance(stop, Terminated) else EXIT_INTERRUPTED
-            signal = "Ctrl-C" if code == EXIT_INTERRUPTED else "SIGTERM"
             print(
-                f"fedbench: stopped by {signal} before any job ran: nothing was written",
+                f"fedbench: stopped by {stop_name(stop)} before any job ran: nothing was written",
                 file=sys.stderr,
             )
             sys.exit(code)

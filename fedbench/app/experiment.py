@@ -7,12 +7,15 @@ import dataclasses
 import datetime as dt
 import logging
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from fedbench import results as R
+from fedbench.app import round_groups
 from fedbench.app.prepare import PreparedRun
+from fedbench.app.summary import STATUS_SKIPPED
 from fedbench.app.threads import job_threads
 from fedbench.clients import training_data
 from fedbench.errors import ResultsNotWritable
@@ -34,6 +37,7 @@ def config_columns(spec: RunSpec) -> dict[str, Any]:
         R.NUM_CLIENTS: fl.num_clients,
         R.CLIENTS_PER_ROUND: fl.clients_per_round,
         R.ROUNDS: fl.rounds,
+        R.REQUESTED_ROUNDS: [fl.rounds],
         R.LOCAL_EPOCHS: fl.local_epochs,
         R.BATCH_SIZE: fl.batch_size,
         R.CLIENT_LR: fl.client_lr,
@@ -47,38 +51,90 @@ def config_columns(spec: RunSpec) -> dict[str, Any]:
 
 
 def run(prepared: PreparedRun) -> str:
-    """Run one prepared job unless a finished result for it exists.
+    """Run one prepared job: answer it from the stored trajectory, or train what is missing.
+
+    A run is a trajectory (:mod:`fedbench.results.trajectory`). The job asks the run
+    for ``fl.rounds`` and, when its sweep asks the same run for fewer rounds too
+    (:func:`round_groups.eval_rounds`), for those as well. Each is answered from the
+    stored rows when they hold its round evaluated (or the run diverged before it).
+    Otherwise the job resumes from the run's checkpoint (an interrupted run, or a
+    longer request extending a finished one) or trains from round 1; a round that
+    was trained but never evaluated (a longer run with ``fl.eval_every > 1``) is
+    reached again by training rounds 1..r from the start, checkpoint untouched.
 
     Returns
     -------
     str
-        The run's status: ``completed``, ``diverged``, ``failed``, or ``skipped``
-        (finished before, or being run by another process right now).
+        The job's status: ``completed`` or ``diverged`` (trained), ``failed``, or
+        ``skipped`` (answered from stored rows); :data:`STATUS_ELSEWHERE` when
+        another process is training the same round count.
 
     Raises
     ------
     BaseException
-        Whatever stopped the run (also Ctrl-C); its rows so far are written first
-        with status ``failed``, so a resumed sweep redoes it.
+        Whatever stopped the run (also Ctrl-C); its rows so far and its checkpoint
+        are saved first, so the same command resumes it.
 
     """
     spec = prepared.spec
-    results_dir, hash_ = spec.results_dir, spec.config_hash
-    done = R.finished_status(results_dir, hash_)
-    if done:
-        log.info("run %s already %s; skipping", hash_, done)
-        return "skipped"
+    results_dir, hash_, rounds = spec.results_dir, spec.config_hash, spec.fl.rounds
+    asks = sorted({rounds, *round_groups.eval_rounds(spec)})
+    progress = R.read_progress(results_dir, hash_)
+    if all(_holds(progress, r, recorded=True) for r in asks):
+        log.info("run %s: its %d rounds are already stored; skipping", hash_, rounds)
+        return STATUS_SKIPPED
     check_space(results_dir, hash_)
-    with _claimed(results_dir, hash_) as mine:
+    with _claimed(results_dir, hash_, rounds) as mine:
         if not mine:
             log.info("run %s is being run by another process; leaving it to that one", hash_)
             return STATUS_ELSEWHERE
-        # Another process may have finished it between the look above and the claim.
-        done = R.finished_status(results_dir, hash_)
-        if done:
-            log.info("run %s was %s by another process meanwhile; skipping", hash_, done)
-            return "skipped"
-        return _train_and_write(prepared, hash_)
+        status = STATUS_SKIPPED
+        for _ in range(2):  # a training pass, then at most one replay to evaluate
+            # Read under the claim: another process may have trained it meanwhile.
+            progress = R.read_progress(results_dir, hash_)
+            missing = [r for r in asks if not _holds(progress, r, recorded=False)]
+            if not missing:
+                break
+            if progress is not None and progress.answers(rounds) is not None:
+                _train_and_write(prepared, progress, asks, replay_to=max(missing))
+                status = status if status != STATUS_SKIPPED else R.STATUS_COMPLETED
+            else:
+                status = _train_and_write(prepared, progress, asks)
+        if status == STATUS_SKIPPED:
+            _write(_with_request(progress, asks), results_dir, hash_)
+            log.info("run %s: %d rounds answered from its stored rows", hash_, rounds)
+        return status
+
+
+def _holds(progress: R.Progress | None, rounds: int, *, recorded: bool) -> bool:
+    """Whether the stored rows answer ``fl.rounds=rounds``.
+
+    With ``recorded``, also whether the file says so already: ``rounds`` is among its
+    requested round counts and its status is that of the largest (a process killed
+    between its last checkpoint and its final write leaves ``failed`` on finished rows).
+    """
+    if progress is None:
+        return False
+    answered = progress.answers(rounds)
+    if answered is None:
+        return False
+    if recorded and (
+        rounds not in progress.requested
+        or progress.status != (progress.answers(progress.requested[-1]) or R.STATUS_FAILED)
+    ):
+        return False
+    return answered == R.STATUS_DIVERGED or progress.evaluated(rounds)
+
+
+def _with_request(progress: R.Progress, asks: list[int]) -> list[dict[str, Any]]:
+    """The stored rows with the round counts ``asks`` among the requested ones."""
+    requested = sorted({*progress.requested, *asks})
+    largest = requested[-1]
+    status = progress.answers(largest) or R.STATUS_FAILED
+    rows = progress.rows.to_dict("records")
+    for row in rows:
+        row.update({R.ROUNDS: largest, R.REQUESTED_ROUNDS: requested, R.STATUS: status})
+    return rows
 
 
 #: The outcome of a job whose run another process is training right now.
@@ -108,21 +164,37 @@ def check_space(results_dir: str, hash_: str | None = None) -> None:
         )
 
 
+#: How often a job waiting for its run's claim looks again.
+CLAIM_POLL_SECONDS = 1.0
+
+
 @contextlib.contextmanager
-def _claimed(results_dir: str, hash_: str) -> Iterator[bool]:
-    """:func:`fedbench.results.claimed`, its file-system errors as :class:`ResultsNotWritable`."""
+def _claimed(results_dir: str, hash_: str, rounds: int) -> Iterator[bool]:
+    """Claim run ``hash_`` for ``fl.rounds=rounds``; yield whether the claim is this process's.
+
+    A run claimed by a process training the same round count is left to it (it answers
+    this very request). One training another round count does not answer this one:
+    the job waits for it, then extends its trajectory or reads the setting from it.
+    File-system errors are :class:`ResultsNotWritable`.
+    """
+    lock = R.RunLock(results_dir, hash_)
+    note = str(rounds)
     try:
-        claim = R.claimed(results_dir, hash_)
-        mine = claim.__enter__()
-    except OSError as error:
-        raise ResultsNotWritable(
-            f"run {hash_} cannot be claimed in {R.runs_dir(results_dir)} ({error.strerror}); "
-            "make that folder writable and run the same command again"
-        ) from None
-    try:
-        yield mine
+        try:
+            waiting = False
+            while not lock.acquire(note) and R.claim_note(results_dir, hash_) != note:
+                if not waiting:
+                    log.info("run %s: another process trains other rounds; waiting", hash_)
+                    waiting = True
+                time.sleep(CLAIM_POLL_SECONDS)
+        except OSError as error:
+            raise ResultsNotWritable(
+                f"run {hash_} cannot be claimed in {R.runs_dir(results_dir)} "
+                f"({error.strerror}); make that folder writable and run the same command again"
+            ) from None
+        yield lock.acquired
     finally:
-        claim.__exit__(None, None, None)
+        lock.release()
 
 
 def _write(rows: list[dict[str, Any]], results_dir: str, hash_: str) -> Path:
@@ -137,42 +209,120 @@ def _write(rows: list[dict[str, Any]], results_dir: str, hash_: str) -> Path:
         ) from None
 
 
-def _train_and_write(prepared: PreparedRun, hash_: str) -> str:
-    from fedbench.training.train import train  # TensorFlow only when a run trains
+def _train_and_write(
+    prepared: PreparedRun,
+    progress: R.Progress | None,
+    asks: list[int],
+    *,
+    replay_to: int | None = None,
+) -> str:
+    """Train the rounds the stored trajectory lacks and write every row of the run.
+
+    Rows come back as records arrive: a record of round ``k`` replaces the stored row
+    of round ``k`` (the same numbers: rounds replay exactly). Before each checkpoint
+    the rows through its round are written, so a checkpoint never gets ahead of the
+    rows and a killed run loses at most the rounds since the last checkpoint.
+
+    Parameters
+    ----------
+    prepared
+        The job.
+    progress
+        What the store holds of the run (``None``: nothing).
+    asks
+        The round counts the job asks of the run (recorded in ``requested_rounds``,
+        each evaluated when trained).
+    replay_to
+        Train rounds 1..``replay_to`` again from the initial state, without touching the
+        checkpoint, to evaluate rounds the trajectory holds unevaluated.
+
+    Returns
+    -------
+    str
+        ``diverged`` if the rounds trained diverged, else ``completed``.
+
+    """
+    from fedbench.training.checkpoints import Checkpoints  # TensorFlow only when a run trains
+    from fedbench.training.train import train
 
     spec, data = prepared.spec, prepared.load()
+    hash_ = spec.config_hash
+    stored = progress.rows.to_dict("records") if progress is not None else []
+    requested = sorted({*(progress.requested if progress else ()), *asks})
+    if replay_to is not None:
+        spec = dataclasses.replace(spec, fl=dataclasses.replace(spec.fl, rounds=replay_to))
+    # Every requested round is evaluated when trained; rows trained again keep theirs.
+    evaluated = {r[R.ROUND] for r in stored if r[R.EVALUATED]}
+    eval_rounds = {r for r in (*requested, *evaluated) if r <= spec.fl.rounds}
     started_at = dt.datetime.now(dt.UTC)
+    run_id = stored[0][R.RUN_ID] if stored else f"{hash_}-{started_at:%Y%m%dT%H%M%S%f}"
     base = {
-        R.RUN_ID: f"{hash_}-{started_at:%Y%m%dT%H%M%S%f}",
+        R.RUN_ID: run_id,
         R.CONFIG_HASH: hash_,
         R.STARTED_AT: started_at,
         **config_columns(spec),
         **provenance(),
         **{k: data.metrics[k] for k in (*R.HETEROGENEITY_METRICS, R.DROPPED_FRACTION)},
     }
-    rows: list[dict[str, Any]] = []
-    status, error = R.STATUS_FAILED, None
+    rows: list[dict[str, Any]] = list(stored)
+    last_round = rows[-1][R.ROUND] if rows else 0
+
+    def save_rows(status: str, error: str | None = None) -> Path:
+        out = rows or [dict(base)]
+        for row in out:
+            row.update(
+                {
+                    R.STATUS: status,
+                    R.ERROR: error,
+                    R.ROUNDS: requested[-1],
+                    R.REQUESTED_ROUNDS: requested,
+                }
+            )
+        return _write(out, spec.results_dir, hash_)
+
+    checkpoints = None if replay_to is not None else Checkpoints(spec.results_dir, hash_)
+    error = None
     worker_log = Path(spec.results_dir) / "logs" / "tff-worker.log"
     worker_log.parent.mkdir(parents=True, exist_ok=True)
+    records = train(
+        spec,
+        training_data(spec, data),
+        worker_log=worker_log,
+        threads=job_threads(spec),
+        eval_rounds=eval_rounds,
+        checkpoints=checkpoints,
+        kept_rounds=last_round,
+        before_checkpoint=lambda round_num: save_rows(_final_status(rows, requested[-1], False)),
+    )
+    # A replay ends before the stored trajectory does, which may have diverged later.
+    stored_diverged = progress is not None and progress.diverged_at is not None
+    diverged, write = False, True
     try:
-        diverged = False
-        threads = job_threads(spec)
-        for record in train(
-            spec, training_data(spec, data), worker_log=worker_log, threads=threads
-        ):
-            fields = dataclasses.asdict(record)
-            diverged = fields.pop("diverged")
-            rows.append({**base, **fields})
-        status = R.STATUS_DIVERGED if diverged else R.STATUS_COMPLETED
+        with contextlib.closing(records):
+            for record in records:
+                fields = dataclasses.asdict(record)
+                diverged = fields.pop("diverged")
+                rows[:] = [r for r in rows if r[R.ROUND] != record.round] + [{**base, **fields}]
+                rows.sort(key=lambda row: row[R.ROUND])
+        if diverged and checkpoints is not None:
+            checkpoints.discard()
+    except ResultsNotWritable:  # saving the rows at a checkpoint failed: no second try
+        write = False
+        raise
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        if not rows:
-            rows.append(dict(base))
-        for row in rows:
-            row[R.STATUS] = status
-            row[R.ERROR] = error
-        path = _write(rows, spec.results_dir, hash_)
-        log.info("run %s %s: %d rows -> %s", hash_, status, len(rows), path)
-    return status
+        if write:  # the largest request's status: an interrupted replay leaves it complete
+            status = _final_status(rows, requested[-1], diverged or stored_diverged)
+            path = save_rows(status, error if status == R.STATUS_FAILED else None)
+            log.info("run %s %s: %d rows -> %s", hash_, status, len(rows), path)
+    return R.STATUS_DIVERGED if diverged else R.STATUS_COMPLETED
+
+
+def _final_status(rows: list[dict[str, Any]], largest: int, diverged: bool) -> str:
+    """The file's status: that of its largest request once the rows are complete."""
+    if diverged:
+        return R.STATUS_DIVERGED
+    last = max((r[R.ROUND] for r in rows), default=0)
+    return R.STATUS_COMPLETED if last >= largest else R.STATUS_FAILED

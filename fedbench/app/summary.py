@@ -66,9 +66,13 @@ class JobOutcome:
         return None
 
 
+#: The outcome of a job whose setting the stored rows already held (nothing trained).
+STATUS_SKIPPED = "skipped"
+
+
 def lost_outcome(overrides: Sequence[str], run: str, status: str | None, why: str) -> JobOutcome:
     """The outcome of a job that did not report one: its result file's status, or failed."""
-    if status in FINISHED_STATUSES:
+    if status in FINISHED_STATUSES or status == STATUS_SKIPPED:
         return JobOutcome(tuple(overrides), run, status)
     return JobOutcome(tuple(overrides), run, STATUS_FAILED, f"no finished result: {why}")
 

@@ -35,9 +35,11 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from fedbench.app import round_groups
 from fedbench.app.experiment import check_space
 from fedbench.app.preflight import check_job
 from fedbench.app.summary import (
+    STATUS_SKIPPED,
     JobOutcome,
     SweepStopped,
     lost_outcome,
@@ -49,7 +51,7 @@ from fedbench.app.threads import ENV_VAR as THREADS_ENV_VAR
 from fedbench.app.threads import launcher_threads
 from fedbench.errors import ConfigError, invalid
 from fedbench.results.lock import claimed_elsewhere
-from fedbench.results.store import finished_status
+from fedbench.results.trajectory import answered_status
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +167,11 @@ class CheckingSweeper(Sweeper):
         )
         for results_dir in sorted({run.spec.results_dir for run in runs}):
             check_space(results_dir)
-        os.environ[THREADS_ENV_VAR] = str(launcher_threads(launcher, len(jobs)))
+        answering = round_groups.answering_jobs([run.spec for run in runs])
+        launching = [job for index, job in enumerate(jobs) if answering[index] == index]
+        os.environ[THREADS_ENV_VAR] = str(launcher_threads(launcher, len(launching)))
+        round_groups.publish(run.spec for run in runs)
+        self.inner.launcher = _LaunchingOnly(self.launcher, launching)
         _launched = True
         returns: list[Any] = []
         lost = "its launcher did not report it"
@@ -184,7 +190,7 @@ class CheckingSweeper(Sweeper):
             raise
         finally:
             if runs:
-                outcomes = _outcomes(jobs, runs, returns, lost)
+                outcomes = _outcomes(jobs, runs, returns, lost, answering)
                 summary = summarize(outcomes, time.monotonic() - started, runs[0].spec.results_dir)
                 _finish(summary, self.config)
         return returns
@@ -193,9 +199,7 @@ class CheckingSweeper(Sweeper):
         """Wait for runs still held elsewhere, then launch once more the jobs left unfinished."""
         _wait_for_claims(runs)
         missing = [
-            job
-            for job, run in zip(jobs, runs, strict=True)
-            if finished_status(run.spec.results_dir, run.spec.config_hash) is None
+            job for job, run in zip(jobs, runs, strict=True) if _stored_status(run.spec) is None
         ]
         if not missing:
             return []
@@ -225,10 +229,34 @@ def _wait_for_claims(runs: list[Any], poll_seconds: float = 2.0) -> None:
         time.sleep(poll_seconds)
 
 
+class _LaunchingOnly:
+    """A launcher that launches only the given jobs of each batch handed to it.
+
+    The sweep's other jobs are answered by those (:func:`round_groups.answering_jobs`).
+    """
+
+    def __init__(self, launcher: Any, jobs: list[list[str]]) -> None:
+        self.launcher = launcher
+        self.jobs = {tuple(job) for job in jobs}
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Any:
+        """Launch the jobs of ``job_overrides`` that are to run; return their results."""
+        kept = [job for job in job_overrides if tuple(job) in self.jobs]
+        return self.launcher.launch(kept, initial_job_idx=initial_job_idx) if kept else []
+
+
 def _outcomes(
-    jobs: list[list[str]], runs: list[Any], returns: list[Any], lost: str
+    jobs: list[list[str]],
+    runs: list[Any],
+    returns: list[Any],
+    lost: str,
+    answering: list[int],
 ) -> list[JobOutcome]:
-    """Each job's outcome: what it returned, else what its result file says."""
+    """Each job's outcome: what it returned, else what its result file says.
+
+    A job answered by another job of the sweep (same run, fewer rounds) is
+    ``skipped`` when the run's rows hold its setting, else failed.
+    """
     returned = {}
     for job_return in returns:
         if job_return.status == JobStatus.COMPLETED:
@@ -236,14 +264,25 @@ def _outcomes(
             if outcome is not None:
                 returned[outcome.overrides] = outcome
     outcomes = []
-    for job, prepared in zip(jobs, runs, strict=True):
+    for index, (job, prepared) in enumerate(zip(jobs, runs, strict=True)):
         spec = prepared.spec
         outcome = returned.get(tuple(job))
         if outcome is None:
-            status = finished_status(spec.results_dir, spec.config_hash)
-            outcome = lost_outcome(job, spec.config_hash, status, lost)
+            status = _stored_status(spec)
+            if answering[index] != index:
+                trainer = runs[answering[index]].spec.fl.rounds
+                why = f"the job asking this run for fl.rounds={trainer} did not reach it"
+                status = STATUS_SKIPPED if status is not None else status
+            else:
+                why = lost
+            outcome = lost_outcome(job, spec.config_hash, status, why)
         outcomes.append(outcome)
     return outcomes
+
+
+def _stored_status(spec: Any) -> str | None:
+    """The status of ``spec``'s setting in its stored trajectory, ``None`` if not there."""
+    return answered_status(spec.results_dir, spec.config_hash, spec.fl.rounds)
 
 
 _last_summary: dict[str, Any] | None = None
@@ -270,6 +309,7 @@ def forget_summary() -> None:
     global _last_summary, _launched
     _last_summary = None
     _launched = False
+    os.environ.pop(round_groups.ENV_VAR, None)
 
 
 def check_launcher(launcher: dict[str, Any], choice: str = "submitit_slurm") -> None:

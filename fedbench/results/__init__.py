@@ -6,10 +6,9 @@ and the store's functions (``R.load_runs``, ``R.write_run``, ``R.claimed``, ...)
 
 from fedbench.results.columns import *  # noqa: F403 (the column constants are the API)
 from fedbench.results.columns import column_names, partition_columns, schema
-from fedbench.results.lock import RunLock, claimed
+from fedbench.results.lock import RunLock, claim_note, claimed
 from fedbench.results.store import (
     config_hash,
-    finished_status,
     load_runs,
     run_path,
     runs_dir,
@@ -17,15 +16,27 @@ from fedbench.results.store import (
     write_atomic,
     write_run,
 )
+from fedbench.results.trajectory import (
+    Progress,
+    answered_status,
+    at_rounds,
+    load_settings,
+    read_progress,
+)
 
 __all__ = [
+    "Progress",
     "RunLock",
+    "answered_status",
+    "at_rounds",
+    "claim_note",
     "claimed",
     "column_names",
     "config_hash",
-    "finished_status",
     "load_runs",
+    "load_settings",
     "partition_columns",
+    "read_progress",
     "run_path",
     "runs_dir",
     "schema",

@@ -36,6 +36,8 @@ SEED = "seed"
 NUM_CLIENTS = "num_clients"
 CLIENTS_PER_ROUND = "clients_per_round"
 ROUNDS = "rounds"
+#: Every ``fl.rounds`` asked of a run (a trajectory; ``rounds`` is the largest).
+REQUESTED_ROUNDS = "requested_rounds"
 LOCAL_EPOCHS = "local_epochs"
 BATCH_SIZE = "batch_size"
 CLIENT_LR = "client_lr"
@@ -94,6 +96,7 @@ _BEFORE_PARAMS = [
     (NUM_CLIENTS, _INT),
     (CLIENTS_PER_ROUND, _INT),
     (ROUNDS, _INT),
+    (REQUESTED_ROUNDS, pa.list_(_INT)),
     (LOCAL_EPOCHS, _INT),
     (BATCH_SIZE, _INT),
     (CLIENT_LR, _FLOAT),

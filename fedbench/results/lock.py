@@ -14,8 +14,9 @@ class RunLock:
     """An exclusive claim on one configuration, so parallel jobs never run it twice.
 
     The claim is an advisory ``flock`` on ``.<config_hash>.lock`` (which also holds the
-    owner's pid, for people). The kernel drops the lock when its owner exits, however
-    it exits, so a claim left by a dead process is free without guessing from pids,
+    owner's pid, for people, and a note on what it is doing: :func:`claim_note`). The
+    kernel drops the lock when its owner exits, however it exits, so a claim left by a
+    dead process is free without guessing from pids,
     and there is no window in which a claim exists but its owner is not yet known.
     The owner unlinks the file while still holding the lock; a process that locked
     the file just before that notices the path now names another file and retries.
@@ -31,8 +32,11 @@ class RunLock:
         """Whether this object holds the claim."""
         return self._fd is not None
 
-    def acquire(self) -> bool:
-        """Try to take the claim without waiting; return whether this process now holds it."""
+    def acquire(self, note: str = "") -> bool:
+        """Try to take the claim without waiting; return whether this process now holds it.
+
+        ``note`` (one line) is written beside the pid for :func:`claim_note`.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
@@ -47,7 +51,7 @@ class RunLock:
         self._fd = fd
         try:
             os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
+            os.write(fd, f"{os.getpid()}\n{note}".encode())
         except OSError:
             self.release()
             raise
@@ -98,3 +102,15 @@ def claimed_elsewhere(results_dir: str | os.PathLike, hash_: str) -> bool:
     finally:
         os.close(fd)  # closing drops a lock taken here
     return False
+
+
+def claim_note(results_dir: str | os.PathLike, hash_: str) -> str | None:
+    """The note of the claim on ``hash_`` (:meth:`RunLock.acquire`); ``None`` if unreadable.
+
+    A claim just taken may not have written its note yet: ``None`` then too.
+    """
+    try:
+        lines = RunLock(results_dir, hash_).path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return lines[1] if len(lines) > 1 else None

@@ -1,4 +1,4 @@
-"""Per-run result files: hashing, atomic writes, resume lookups, loading.
+"""Per-run result files: hashing, atomic writes, loading.
 
 Each run lands as one Parquet file ``<results_dir>/runs/<config_hash>.parquet`` with
 one row per round. ``pandas.read_parquet("<results_dir>/runs")`` loads a whole sweep.
@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fedbench import atomic
-from fedbench.results.columns import FINISHED_STATUSES, RUNS_SUBDIR, STARTED_AT, STATUS, schema
+from fedbench.results.columns import RUNS_SUBDIR, STARTED_AT, schema
 from fedbench.spec import config_hash  # noqa: F401 (re-exported as R.config_hash)
 
 
@@ -30,23 +30,6 @@ def runs_dir(results_dir: str | os.PathLike) -> Path:
 def run_path(results_dir: str | os.PathLike, hash_: str) -> Path:
     """Return the Parquet path of the run whose configuration hashes to ``hash_``."""
     return runs_dir(results_dir) / f"{hash_}.parquet"
-
-
-def finished_status(results_dir: str | os.PathLike, hash_: str) -> str | None:
-    """Return the status of a finished (completed or diverged) run, else ``None``.
-
-    A missing, unreadable or ``failed`` file counts as not finished, so a resumed
-    sweep redoes it.
-    """
-    path = run_path(results_dir, hash_)
-    if not path.is_file():
-        return None
-    try:
-        statuses = pq.read_table(path, columns=[STATUS]).column(STATUS).to_pylist()
-    except (OSError, pa.ArrowInvalid):
-        return None
-    status = statuses[0] if statuses else None
-    return status if status in FINISHED_STATUSES else None
 
 
 def to_table(rows: list[Mapping[str, Any]]) -> pa.Table:
@@ -65,6 +48,11 @@ def to_table(rows: list[Mapping[str, Any]]) -> pa.Table:
         if unknown:
             raise KeyError(f"not result columns: {sorted(unknown)}")
     frame = pd.DataFrame(list(rows), columns=table_schema.names)
+    for field in table_schema:
+        if pa.types.is_list(field.type):  # a missing list is null, not pandas' NaN
+            frame[field.name] = (
+                frame[field.name].astype(object).where(frame[field.name].notna(), None)
+            )
     if STARTED_AT in frame:
         frame[STARTED_AT] = pd.to_datetime(frame[STARTED_AT], utc=True)
     return pa.Table.from_pandas(frame, schema=table_schema, preserve_index=False)

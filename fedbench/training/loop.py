@@ -33,6 +33,10 @@ class LoopSettings:
     eval_every: int
     shuffle_clients: bool
     seed: int
+    #: Rounds evaluated besides every ``eval_every`` and the last (shorter settings of a sweep).
+    eval_rounds: frozenset[int] = frozenset()
+    #: Rounds between checkpoints (0: only when stopped and at the end).
+    checkpoint_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -258,10 +262,15 @@ def due_for_evaluation(round_num: int, settings: LoopSettings) -> bool:
     Returns
     -------
     bool
-        True every ``settings.eval_every`` rounds and on the last round.
+        True every ``settings.eval_every`` rounds, on the last round and on the rounds
+        of ``settings.eval_rounds``.
 
     """
-    return round_num % settings.eval_every == 0 or round_num == settings.rounds
+    return (
+        round_num % settings.eval_every == 0
+        or round_num == settings.rounds
+        or round_num in settings.eval_rounds
+    )
 
 
 def evaluate(
@@ -372,6 +381,58 @@ def _log_round(record: RoundRecord, rounds: int) -> None:
     )
 
 
+def _due_for_checkpoint(round_num: int, settings: LoopSettings) -> bool:
+    every = settings.checkpoint_every
+    return every > 0 and round_num % every == 0
+
+
+def _one_round(
+    process: tff.learning.templates.LearningProcess,
+    state: tff.learning.templates.LearningAlgorithmState,
+    model: tf.keras.Model,
+    clients: ClientArrays,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    settings: LoopSettings,
+    round_num: int,
+    client_input: Callable[[np.ndarray, int], list] | None = None,
+) -> tuple[RoundRecord, tff.learning.templates.LearningAlgorithmState]:
+    """Sample, train one TFF round, check, evaluate when due: the record and the new state."""
+    interrupts.raise_if_interrupted()  # a signal whose exception a gc callback swallowed
+    started = time.perf_counter()
+    sampled = sample_clients(
+        settings.seed, round_num, clients.num_clients, settings.clients_per_round
+    )
+    if client_input is None:
+        datasets = client_datasets(clients, sampled, settings, round_num)
+    else:
+        datasets = client_input(sampled, round_num)
+    output, train_seconds = step(process, state, datasets)
+    metrics = round_metrics(output)
+    weights = process.get_model_weights(output.state)
+    dropped = dropped_updates(output, clients, sampled, settings.local_epochs)
+    if dropped:
+        log.warning(
+            "round %d: %d examples' worth of client updates were not finite; "
+            "TFF left them out of the average",
+            round_num,
+            dropped,
+        )
+    diverged = check_divergence(metrics, weights, dropped)
+    scores = None
+    if not diverged and due_for_evaluation(round_num, settings):
+        scores = evaluate(model, weights, clients, test_x, test_y)
+    record = make_record(
+        round_num,
+        metrics,
+        scores,
+        diverged=diverged,
+        round_seconds=time.perf_counter() - started,
+        train_seconds=train_seconds,
+    )
+    return record, output.state
+
+
 def run_rounds(
     process: tff.learning.templates.LearningProcess,
     initial_model: tf.keras.Model,
@@ -383,6 +444,7 @@ def run_rounds(
     *,
     start_round: int = 1,
     state: tff.learning.templates.LearningAlgorithmState | None = None,
+    checkpoint: Callable[[int, tff.learning.templates.LearningAlgorithmState], None] | None = None,
     client_input: Callable[[np.ndarray, int], list] | None = None,
 ) -> Iterator[RoundRecord]:
     """Train rounds ``start_round`` to ``settings.rounds``, yielding one :class:`RoundRecord` each.
@@ -409,6 +471,12 @@ def run_rounds(
     state
         The process state to start from; by default :func:`initial_state` (the
         weights of ``initial_model``).
+    checkpoint
+        Called with a round and the process state after it: every
+        ``settings.checkpoint_every`` rounds, after the last round, and when the loop
+        is stopped (a signal, an error, or the caller closing it) with the state
+        after the last round whose record the caller received. Never for a state
+        that diverged. The record of that round has been yielded before.
     client_input
         What ``process.next`` takes for a round's clients, from ``(sampled, round_num)``:
         for a process composed by :meth:`fedbench.training.client_store.ClientStore.compose`,
@@ -439,45 +507,36 @@ def run_rounds(
         initial=start_round - 1,
         total=max(settings.rounds, start_round - 1),
     )
-    for round_num in bar:
-        interrupts.raise_if_interrupted()  # a signal whose exception a gc callback swallowed
-        started = time.perf_counter()
-        sampled = sample_clients(
-            settings.seed, round_num, clients.num_clients, settings.clients_per_round
-        )
-        if client_input is None:
-            datasets = client_datasets(clients, sampled, settings, round_num)
-        else:
-            datasets = client_input(sampled, round_num)
-        output, train_seconds = step(process, state, datasets)
-        state = output.state
-        metrics = round_metrics(output)
-        weights = process.get_model_weights(state)
-        dropped = dropped_updates(output, clients, sampled, settings.local_epochs)
-        if dropped:
-            log.warning(
-                "round %d: %d examples' worth of client updates were not finite; "
-                "TFF left them out of the average",
+    saved = done = start_round - 1  # the state we start from needs no saving
+    done_state = state
+    try:
+        for round_num in bar:
+            record, state = _one_round(
+                process,
+                state,
+                initial_model,
+                clients,
+                test_x,
+                test_y,
+                settings,
                 round_num,
-                dropped,
+                client_input,
             )
-        diverged = check_divergence(metrics, weights, dropped)
-        scores = None
-        if not diverged and due_for_evaluation(round_num, settings):
-            scores = evaluate(initial_model, weights, clients, test_x, test_y)
-        record = make_record(
-            round_num,
-            metrics,
-            scores,
-            diverged=diverged,
-            round_seconds=time.perf_counter() - started,
-            train_seconds=train_seconds,
-        )
-        if scores is not None:
-            bar.set_postfix(test_acc=f"{record.test_accuracy:.3f}", loss=f"{record.train_loss:.3f}")
-        _log_round(record, settings.rounds)
-        yield record
-        if diverged:
-            log.warning("round %d: non-finite loss or weights; the run diverged", round_num)
-            break
-    bar.close()
+            if record.evaluated:
+                bar.set_postfix(
+                    test_acc=f"{record.test_accuracy:.3f}", loss=f"{record.train_loss:.3f}"
+                )
+            _log_round(record, settings.rounds)
+            yield record
+            if record.diverged:
+                log.warning("round %d: non-finite loss or weights; the run diverged", round_num)
+                saved = done  # a diverged run is final: nothing to resume
+                return
+            done, done_state = round_num, state
+            if checkpoint is not None and _due_for_checkpoint(round_num, settings):
+                checkpoint(round_num, state)
+                saved = round_num
+    finally:
+        bar.close()
+        if checkpoint is not None and done > saved:  # the end, or stopped: keep what was trained
+            checkpoint(done, done_state)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import tensorflow as tf
@@ -12,8 +12,10 @@ import tensorflow_federated as tff
 
 from fedbench import seeding
 from fedbench.clients import TrainingData
+from fedbench.errors import ResultsNotWritable
 from fedbench.spec import RunSpec
 from fedbench.training.algorithms import OptimizerSettings, build_process
+from fedbench.training.checkpoints import Checkpoints
 from fedbench.training.client_store import ClientStore, client_store
 from fedbench.training.loop import LoopSettings, RoundRecord, run_rounds
 from fedbench.training.runtime import tff_worker
@@ -22,8 +24,8 @@ from fedbench.training.tff_model import initial_keras_model, make_model_fn
 log = logging.getLogger(__name__)
 
 
-def loop_settings(spec: RunSpec) -> LoopSettings:
-    """The round loop's settings of ``spec``."""
+def loop_settings(spec: RunSpec, eval_rounds: Iterable[int] = ()) -> LoopSettings:
+    """The round loop's settings of ``spec``, evaluating also at ``eval_rounds``."""
     fl = spec.fl
     return LoopSettings(
         rounds=fl.rounds,
@@ -33,6 +35,8 @@ def loop_settings(spec: RunSpec) -> LoopSettings:
         eval_every=fl.eval_every,
         shuffle_clients=fl.shuffle_clients,
         seed=spec.seed,
+        eval_rounds=frozenset(eval_rounds),
+        checkpoint_every=fl.checkpoint_every,
     )
 
 
@@ -82,7 +86,15 @@ def limit_threads(threads: int) -> None:
 
 
 def train(
-    spec: RunSpec, data: TrainingData, *, worker_log: Path | None = None, threads: int = 0
+    spec: RunSpec,
+    data: TrainingData,
+    *,
+    worker_log: Path | None = None,
+    threads: int = 0,
+    eval_rounds: Iterable[int] = (),
+    checkpoints: Checkpoints | None = None,
+    kept_rounds: int = 0,
+    before_checkpoint: Callable[[int], None] = lambda round_num: None,
 ) -> Iterator[RoundRecord]:
     """Train ``spec``'s model and algorithm on ``data`` through TFF, one record per round.
 
@@ -101,18 +113,49 @@ def train(
         Where the TFF worker's output goes (``None`` discards it).
     threads
         TensorFlow threads, here and in the TFF worker (0: TensorFlow's default).
+    eval_rounds
+        Rounds to evaluate besides every ``fl.eval_every`` and the last.
+    checkpoints
+        The run's checkpoint: resumed from when it fits (rounds up to its round are
+        not trained again and yield no record), saved every ``fl.checkpoint_every``
+        rounds, at the end and when the iteration is stopped. ``None``: from round 1,
+        nothing saved.
+    kept_rounds
+        The rounds 1..``kept_rounds`` whose records the caller holds; only a
+        checkpoint within them is resumed from.
+    before_checkpoint
+        Called with the round before each checkpoint is saved (to save the records
+        through that round first, so a checkpoint never gets ahead of its records).
 
     Yields
     ------
     RoundRecord
-        One per round; the last has ``diverged=True`` if the run diverged.
+        One per round trained; the last has ``diverged=True`` if the run diverged.
 
     """
     label = f"{spec.dataset.name}/{spec.partition.name}/{spec.model.name}/{spec.algorithm.name}"
     limit_threads(threads)
-    settings = loop_settings(spec)
+    settings = loop_settings(spec, eval_rounds)
     with tff_worker(worker_log, threads=threads), client_store(data.clients) as store:
         process, init_model = learning_process(spec, data.example_shape, data.num_classes, store)
+        state, start_round, save = None, 1, None
+        if checkpoints is not None:
+            restored = checkpoints.load(process.initialize(), max_round=kept_rounds)
+            if restored is not None:
+                state, start_round = restored.state, restored.round + 1
+                log.info("run %s: resuming after round %d", checkpoints.hash, restored.round)
+
+            def save(round_num: int, state: tff.learning.templates.LearningAlgorithmState) -> None:
+                before_checkpoint(round_num)
+                try:
+                    checkpoints.save(round_num, state)
+                except OSError as error:
+                    raise ResultsNotWritable(
+                        f"run {checkpoints.hash}: the checkpoint of round {round_num} could "
+                        f"not be written to {checkpoints.path} ({error.strerror or error}); "
+                        "fix that and run the same command again to resume"
+                    ) from None
+
         yield from run_rounds(
             process,
             init_model,
@@ -121,6 +164,9 @@ def train(
             data.test_y,
             settings,
             lambda: label,
+            start_round=start_round,
+            state=state,
+            checkpoint=save,
             client_input=functools.partial(
                 store.round_input,
                 local_epochs=settings.local_epochs,

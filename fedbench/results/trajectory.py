@@ -1,0 +1,198 @@
+"""A run is a trajectory: its rows answer every ``fl.rounds`` up to the last round trained.
+
+``fl.rounds`` is not part of a run's identity. One Parquet file holds a run's rows for
+rounds 1..L, ``requested_rounds`` lists every ``fl.rounds`` asked of it and ``rounds``
+is the largest. The result of the setting ``fl.rounds=r`` is the run's rows up to
+round ``r``: :func:`at_rounds` cuts a frame of runs there, :func:`load_settings`
+gives every requested setting of a results folder. ``status`` in a file is that of
+the largest request; a setting's own status is:
+
+- ``diverged`` if the run diverged at a round ``<= r`` (its rows end there);
+- ``completed`` if the run trained round ``r`` (and did not diverge before);
+- ``failed`` if it stopped short of ``r`` (interrupted; resumable).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fedbench.results.columns import (
+    CONFIG_HASH,
+    EVALUATED,
+    REQUESTED_ROUNDS,
+    ROUND,
+    ROUNDS,
+    STATUS,
+    STATUS_COMPLETED,
+    STATUS_DIVERGED,
+    STATUS_FAILED,
+)
+from fedbench.results.store import load_runs, run_path
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the store holds of one run's trajectory.
+
+    Attributes
+    ----------
+    rows
+        Its rows, one per trained round, sorted by round (a file written before any
+        round finished holds one row with a null round: then empty).
+    status
+        The file's ``status``: that of the largest request.
+    requested
+        Every ``fl.rounds`` asked of it, sorted.
+    """
+
+    rows: pd.DataFrame
+    status: str
+    requested: tuple[int, ...]
+
+    @property
+    def last_round(self) -> int:
+        """The last round trained (0 if none)."""
+        return int(self.rows[ROUND].max()) if len(self.rows) else 0
+
+    @property
+    def diverged_at(self) -> int | None:
+        """The round at which the run diverged, if it did."""
+        if self.status != STATUS_DIVERGED or not len(self.rows):
+            return None
+        return self.last_round
+
+    def answers(self, rounds: int) -> str | None:
+        """The status of the setting ``fl.rounds=rounds`` if the rows hold it, else ``None``."""
+        diverged = self.diverged_at
+        if diverged is not None and diverged <= rounds:
+            return STATUS_DIVERGED
+        if self.last_round >= rounds:
+            return STATUS_COMPLETED
+        return None
+
+    def evaluated(self, round_num: int) -> bool:
+        """Whether round ``round_num`` holds an evaluation of the global model."""
+        row = self.rows[self.rows[ROUND] == round_num]
+        return bool(len(row)) and bool(row[EVALUATED].iloc[0])
+
+
+def read_progress(results_dir: str | os.PathLike, hash_: str) -> Progress | None:
+    """Read the trajectory of run ``hash_``; ``None`` if it has no readable file.
+
+    A file written before ``requested_rounds`` existed answers its own ``rounds``.
+    """
+    path = run_path(results_dir, hash_)
+    if not path.is_file():
+        return None
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowInvalid):
+        return None
+    if not len(frame):
+        return None
+    status = str(frame[STATUS].iloc[0])
+    rows = frame[frame[ROUND].notna()].sort_values(ROUND, kind="stable").reset_index(drop=True)
+    return Progress(rows=rows, status=status, requested=_requested(frame.iloc[0]))
+
+
+def _requested(row: pd.Series) -> tuple[int, ...]:
+    """A file row's requested round counts (old files: its ``rounds``)."""
+    listed = row.get(REQUESTED_ROUNDS)
+    if listed is not None and not (np.isscalar(listed) and pd.isna(listed)) and len(listed):
+        return tuple(sorted({int(r) for r in listed}))
+    rounds = row.get(ROUNDS)
+    return () if rounds is None or pd.isna(rounds) else (int(rounds),)
+
+
+def answered_status(results_dir: str | os.PathLike, hash_: str, rounds: int) -> str | None:
+    """The status of setting ``fl.rounds=rounds`` of run ``hash_`` if stored, else ``None``.
+
+    ``completed`` or ``diverged`` when the stored trajectory holds the setting (a
+    resumed sweep does not train it again); ``None`` when there is no readable file
+    or the run stopped short of ``rounds``.
+    """
+    progress = read_progress(results_dir, hash_)
+    return None if progress is None else progress.answers(rounds)
+
+
+def at_rounds(runs: pd.DataFrame, rounds: int) -> pd.DataFrame:
+    """Each run of ``runs`` as the setting ``fl.rounds=rounds``.
+
+    Keeps the runs that answer the setting (trained round ``rounds``, or diverged at
+    or before it), cut at round ``rounds``, with ``rounds`` set to it and ``status``
+    the setting's own. Runs that stopped short of it are left out.
+
+    Parameters
+    ----------
+    runs
+        Rows of one or more runs (e.g. :func:`fedbench.results.load_runs`).
+    rounds
+        The ``fl.rounds`` setting to read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of the setting, in the input's column order.
+
+    """
+    parts = [
+        _setting(rows, rounds)
+        for _, rows in runs.groupby(CONFIG_HASH, sort=False)
+        if _status_at(rows, rounds) != STATUS_FAILED
+    ]
+    return _concat(parts, runs)
+
+
+def load_settings(results_dir: str | os.PathLike) -> pd.DataFrame:
+    """Every requested setting of every run under ``results_dir``, one block of rows each.
+
+    A run asked for ``fl.rounds=10``, ``50`` and ``100`` gives three blocks: its rows
+    cut at 10, 50 and 100, with ``rounds`` and ``status`` of each setting. A setting the
+    run stopped short of (interrupted) is there as ``failed`` with the rows it has.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`fedbench.results.load_runs` but ``requested_rounds``
+        (a setting is one of them: ``rounds``), so every column groups.
+
+    """
+    runs = load_runs(results_dir)
+    parts = [
+        _setting(rows, requested)
+        for _, rows in runs.groupby(CONFIG_HASH, sort=False)
+        for requested in _requested(rows.iloc[0])
+    ]
+    return _concat(parts, runs).drop(columns=[REQUESTED_ROUNDS])
+
+
+def _status_at(rows: pd.DataFrame, rounds: int) -> str:
+    trained = rows[ROUND].dropna()
+    last = int(trained.max()) if len(trained) else 0
+    if (rows[STATUS] == STATUS_DIVERGED).any() and last <= rounds:
+        return STATUS_DIVERGED
+    return STATUS_COMPLETED if last >= rounds else STATUS_FAILED
+
+
+def _setting(rows: pd.DataFrame, rounds: int) -> pd.DataFrame:
+    status = _status_at(rows, rounds)
+    cut = rows[rows[ROUND].isna() | (rows[ROUND] <= rounds)].copy()
+    if len(cut) > 1:
+        cut = cut[cut[ROUND].notna()]
+    cut[ROUNDS] = rounds
+    cut[STATUS] = status
+    return cut
+
+
+def _concat(parts: Iterable[pd.DataFrame], like: pd.DataFrame) -> pd.DataFrame:
+    parts = list(parts)
+    if not parts:
+        return like.iloc[0:0].copy()
+    return pd.concat(parts, ignore_index=True)

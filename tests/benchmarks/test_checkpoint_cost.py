@@ -1,0 +1,85 @@
+"""What a checkpoint costs: saving a learning process's state beside one round of the same run.
+
+Run with ``make bench`` (or ``.venv/bin/pytest tests/benchmarks/test_checkpoint_cost.py -m
+benchmark --benchmark-only``). Each group holds one round of the full run loop (sampling,
+datasets, the TFF round, evaluation) and one checkpoint save of that run's state (the
+rows written before it are a few kB of Parquet, small beside the state), so the ratio is
+the share of a round a checkpoint adds when taken every round; ``fl.checkpoint_every``
+divides it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fedbench.clients import training_data
+from fedbench.spec import RunSpec
+from fedbench.training.checkpoints import Checkpoints
+from fedbench.training.loop import initial_state, run_rounds
+from fedbench.training.runtime import tff_worker
+from fedbench.training.train import learning_process, loop_settings
+
+pytestmark = pytest.mark.benchmark
+
+CASES = {
+    # the default sweep's run: a 650-parameter linear model, FedAvg (no server state)
+    "digits-linear-fedavg": {"dataset": "digits", "model": "linear", "algorithm": "fedavg"},
+    # a 1.7M-parameter CNN with FedAdam: the state is three copies of the weights. Two of
+    # the ten clients per round keep the round short; a round of all ten takes ~5x longer.
+    "fmnist-cnn_emnist-fedadam": {
+        "dataset": "fmnist",
+        "model": "cnn_emnist",
+        "algorithm": "fedadam",
+        "clients_per_round": 2,
+    },
+}
+FMNIST = Path("/usr/share/datasets/fashion-mnist")  # where dataset=fmnist looks by default
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def run(request, tmp_path_factory):
+    from fedbench.app.prepare import prepare
+
+    case = request.param
+    results = tmp_path_factory.mktemp(case)
+    options = CASES[case]
+    if options["dataset"] == "fmnist" and not FMNIST.is_dir():
+        pytest.skip("Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)")
+    spec = RunSpec.create(
+        results_dir=str(results), **{"num_clients": 10, "clients_per_round": 10, **options}
+    )
+    prepared = prepare(spec)
+    return case, spec, training_data(spec, prepared.load())
+
+
+def test_one_round(benchmark, run):
+    case, spec, data = run
+    benchmark.group = f"checkpoint cost: {case}"
+    with tff_worker():
+        process, init = learning_process(spec, data.example_shape, data.num_classes)
+        state = initial_state(process, init)
+        settings = loop_settings(spec)
+        next(run_rounds(process, init, data.clients, data.test_x, data.test_y, settings))
+
+        def one_round():
+            rounds = run_rounds(
+                process, init, data.clients, data.test_x, data.test_y, settings, state=state
+            )
+            return next(rounds)
+
+        benchmark.extra_info["case"] = "round"
+        benchmark.pedantic(one_round, rounds=3, warmup_rounds=1)
+
+
+def test_checkpoint_save(benchmark, run):
+    case, spec, data = run
+    benchmark.group = f"checkpoint cost: {case}"
+    benchmark.extra_info["case"] = "checkpoint"
+    with tff_worker():
+        process, _ = learning_process(spec, data.example_shape, data.num_classes)
+        state = process.initialize()
+    checkpoints = Checkpoints(spec.results_dir, spec.config_hash)
+    path = benchmark.pedantic(lambda: checkpoints.save(1, state), rounds=10, warmup_rounds=1)
+    benchmark.extra_info["bytes"] = path.stat().st_size

@@ -1,0 +1,135 @@
+"""Checkpoint files: what is saved, what is read back, and what is set aside (no training)."""
+
+import json
+import logging
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import tensorflow_federated as tff
+
+from fedbench.training.checkpoints import FORMAT_VERSION, Checkpoints, checkpoint_path
+
+
+def _state(width=3, momentum=0.5):
+    """A state shaped as a learning process's: weights and an optimizer's slots."""
+    weights = tff.learning.models.ModelWeights(
+        trainable=[
+            np.arange(width * 2, dtype=np.float32).reshape(width, 2),
+            np.ones(2, np.float32),
+        ],
+        non_trainable=[],
+    )
+    finalizer = OrderedDict(
+        learning_rate=np.float32(1.0),
+        momentum=[np.full((width, 2), momentum, np.float32), np.zeros(2, np.float32)],
+    )
+    return tff.learning.templates.LearningAlgorithmState(
+        global_model_weights=weights,
+        distributor=(),
+        client_work=OrderedDict(learning_rate=np.float32(0.1)),
+        aggregator=OrderedDict(),
+        finalizer=finalizer,
+    )
+
+
+def _leaves(state):
+    import tensorflow as tf
+
+    return [np.asarray(x) for x in tf.nest.flatten(state)]
+
+
+def test_a_saved_state_reads_back_exactly_in_the_templates_structure(results_dir):
+    saved = _state(momentum=0.25)
+    Checkpoints(results_dir, "h").save(7, saved)
+    restored = Checkpoints(results_dir, "h").load(_state(momentum=0.0), max_round=7)
+    assert restored.round == 7
+    assert type(restored.state) is type(saved)
+    for got, want in zip(_leaves(restored.state), _leaves(saved), strict=True):
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    # the server optimizer's slots too (not reset to the template's zeros)
+    assert np.all(restored.state.finalizer["momentum"][0] == 0.25)
+
+
+def test_a_later_save_replaces_the_earlier_one(results_dir):
+    checkpoints = Checkpoints(results_dir, "h")
+    checkpoints.save(2, _state(momentum=0.1))
+    checkpoints.save(4, _state(momentum=0.2))
+    assert list(checkpoint_path(results_dir, "h").parent.iterdir()) == [checkpoints.path]
+    assert checkpoints.load(_state(), max_round=4).round == 4
+
+
+def _rejected(results_dir, caplog, template, *, max_round=10, hash_="h"):
+    with caplog.at_level(logging.WARNING, logger="fedbench.training.checkpoints"):
+        restored = Checkpoints(results_dir, hash_).load(template, max_round=max_round)
+    path = checkpoint_path(results_dir, hash_)
+    lines = [r.getMessage() for r in caplog.records]
+    return restored, path, lines
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncate", "flip_bytes", "not_a_zip"],
+)
+def test_a_corrupt_checkpoint_is_set_aside_with_one_line(results_dir, caplog, damage):
+    path = Checkpoints(results_dir, "h").save(3, _state())
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "flip_bytes":  # inside the first array's values (after its 128-byte header)
+        middle = data.index(b"leaf_0.npy") + len(b"leaf_0.npy") + 128 + 4
+        path.write_bytes(
+            data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 8]) + data[middle + 8 :]
+        )
+    else:
+        path.write_bytes(b"garbage")
+    restored, path, lines = _rejected(results_dir, caplog, _state())
+    assert restored is None
+    assert not path.exists() and path.with_name(path.name + ".rejected").exists()
+    assert len(lines) == 1 and "set aside" in lines[0] and "cannot be read" in lines[0]
+
+
+def test_a_checkpoint_of_another_model_shape_is_set_aside(results_dir, caplog):
+    Checkpoints(results_dir, "h").save(3, _state(width=3))
+    restored, _, lines = _rejected(results_dir, caplog, _state(width=4))
+    assert restored is None
+    assert len(lines) == 1 and "does not match this run's model and algorithm" in lines[0]
+
+
+def test_a_checkpoint_of_another_state_layout_is_set_aside(results_dir, caplog):
+    # Same leaves, another nesting (as a changed algorithm or fedbench version would give).
+    state = _state()
+    other = state._replace(aggregator=OrderedDict(extra=()))
+    Checkpoints(results_dir, "h").save(3, other)
+    restored, _, lines = _rejected(results_dir, caplog, state)
+    assert restored is None and "does not match" in lines[0]
+
+
+def test_a_checkpoint_of_another_format_or_run_is_set_aside(results_dir, caplog):
+    path = Checkpoints(results_dir, "other").save(3, _state())
+    path.rename(checkpoint_path(results_dir, "h"))
+    restored, _, lines = _rejected(results_dir, caplog, _state())
+    assert restored is None and "belongs to run other" in lines[0]
+    caplog.clear()
+    checkpoints = Checkpoints(results_dir, "h")
+    checkpoints.save(3, _state())
+    with np.load(checkpoints.path) as archive:
+        arrays = dict(archive)
+    meta = json.loads(arrays["meta"].tobytes())
+    meta["format"] = FORMAT_VERSION + 1
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(checkpoints.path, "wb") as handle:
+        np.savez(handle, **arrays)
+    restored, _, lines = _rejected(results_dir, caplog, _state())
+    assert restored is None and f"format {FORMAT_VERSION + 1}" in lines[0]
+
+
+def test_a_checkpoint_ahead_of_the_kept_rows_is_set_aside(results_dir, caplog):
+    Checkpoints(results_dir, "h").save(6, _state())
+    restored, _, lines = _rejected(results_dir, caplog, _state(), max_round=5)
+    assert restored is None and "rounds 1-5 only" in lines[0]
+
+
+def test_no_checkpoint_is_no_resume_and_no_log(results_dir, caplog):
+    restored, _, lines = _rejected(results_dir, caplog, _state())
+    assert restored is None and lines == []
