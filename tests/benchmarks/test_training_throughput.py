@@ -21,7 +21,9 @@ figure does); absolute times drift on a shared machine.
 - ``one FedAvg round, Fashion-MNIST, 10 clients, linear: pixels as``: the previous
   path's datasets with 8-bit codes or float32 pixels (what shipping data cost).
 
-Each case runs its first round (tracing, compiling) before it is timed.
+Each case runs its first round (tracing, compiling) before it is timed. The throughput
+figure draws each group over its baseline (``extra_info["baseline"]``): the previous
+path for the synthetic rounds, plain Keras for digits and Fashion-MNIST.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ def test_fedbench_round_many_clients(benchmark, synthetic, per_round):
 def test_previous_round_many_clients(benchmark, synthetic, per_round):
     benchmark.group = _group(per_round)
     benchmark.extra_info["case"] = "previous path"
+    benchmark.extra_info["baseline"] = True
     spec = _synthetic_spec(per_round)
     with previous_rounds(spec, synthetic) as records:
         _timed_rounds(benchmark, records, ROUNDS[per_round])
@@ -222,6 +225,7 @@ def test_keras_round(benchmark, clients, model):
     arrays, shape = clients
     benchmark.group = _digits_group(model)
     benchmark.extra_info["case"] = "plain Keras"
+    benchmark.extra_info["baseline"] = True
     keras_model = build_model(model, shape, 10)
     keras_model.compile(
         optimizer=tf.keras.optimizers.SGD(LR),
@@ -294,6 +298,7 @@ def test_previous_round_fmnist_cnn(benchmark, fmnist):
 def test_keras_round_fmnist_cnn(benchmark, fmnist):
     benchmark.group = FMNIST_GROUP
     benchmark.extra_info["case"] = "plain Keras"
+    benchmark.extra_info["baseline"] = True
     keras_model = build_model("cnn", fmnist.example_shape, 10)
     keras_model.compile(
         optimizer=tf.keras.optimizers.SGD(0.05),
