@@ -15,8 +15,8 @@ Steps:
 
 - ``sample``: :func:`fedbench.seeding.sample_clients`;
 - ``client input``: what a round sends as the clients' data (``--path datasets``, the
-  path before the client store: a ``tf.data`` dataset per client, looped over with
-  ``DATASET_REDUCE``; ``--path resident``: each client's id and example order);
+  path before the client store, :mod:`tests.training.previous_path`: a ``tf.data``
+  dataset per client; ``--path resident``: each client's id and example order);
 - ``serialise``: TFF turning the client input into protos (inside ``process.next``);
 - ``TFF call``: the rest of ``process.next`` (gRPC, the worker's computation);
 - ``  of which drift``: ``process.next`` minus the same round through an identical
@@ -48,6 +48,7 @@ from fedbench.training.client_store import ClientStore, client_store
 from fedbench.training.runtime import tff_worker
 from fedbench.training.tff_model import initial_keras_model, make_model_fn
 from fedbench.training.train import loop_settings
+from tests.training.previous_path import previous_process
 
 STEPS = (
     "sample",
@@ -130,8 +131,9 @@ def processes(spec: RunSpec, shape: tuple[int, ...], num_classes: int, store: Cl
     """``spec``'s FedAvg process, the same with TFF's plain mean in place of the drift
     aggregator, and the Keras model of the initial weights.
 
-    Without a ``store``, the processes take ``tf.data`` datasets and loop over them with
-    ``DATASET_REDUCE``, as before the client store; with one, they are fedbench's.
+    Without a ``store``, the process is the previous path's
+    (:func:`tests.training.previous_path.previous_process`: ``tf.data`` datasets,
+    ``DATASET_REDUCE``, the previous drift aggregator); with one, fedbench's.
     """
     model_fn = make_model_fn(spec.model.name, dict(spec.model.options), shape, num_classes)
     settings = algorithms.OptimizerSettings(
@@ -145,12 +147,14 @@ def processes(spec: RunSpec, shape: tuple[int, ...], num_classes: int, store: Cl
         model_aggregator=tff.aggregators.MeanFactory(),
         loop_implementation=loop_kind,
     )
+    if store is None:
+        process, model = previous_process(spec, shape, num_classes)  # builds the model last
+        return process, mean_only, model
     process = algorithms.build_process(
         spec.algorithm.name, model_fn, settings, loop=loop_kind, **dict(spec.algorithm.options)
     )
-    if store is not None:
-        process = store.compose(process, spec.fl.batch_size)
-        mean_only = store.compose(mean_only, spec.fl.batch_size)
+    process = store.compose(process, spec.fl.batch_size)
+    mean_only = store.compose(mean_only, spec.fl.batch_size)
     # Built last: tracing a process invalidates Keras models made before it.
     init_seed = seeding.int_seed(spec.seed, seeding.MODEL_INIT)
     model = initial_keras_model(spec.model.name, {}, shape, num_classes, init_seed)
