@@ -44,9 +44,9 @@ def _file_name(client: int) -> str:
 def fast_options() -> tf.data.Options:
     """``tf.data`` options that skip the graph rewrites tf.data runs when iteration starts.
 
-    The rewrites (autotuning, fusions, prefetch injection) cost milliseconds per
-    dataset and per round, and gain nothing on a client's few small batches; they
-    do not change the elements.
+    The rewrites (autotuning, fusions, prefetch injection) run again for every
+    client's dataset in every round and gain nothing on a client's few small
+    batches; they do not change the elements.
     """
     options = tf.data.Options()
     optimization = options.experimental_optimization
