@@ -12,6 +12,9 @@ updates disagree; 1 means clients stray from the average by as much as the
 average's own length. When ||Δ̄|| = 0 it is reported as 0 if all updates are 0
 and +inf otherwise.
 
+Each client's terms (w_k * ||Δ_k - Δ̄||, w_k) come from one computation after the
+average is broadcast, and are summed in one aggregation with the float64 weight.
+
 The aggregator also reports ``client_weight_total`` = sum_k w_k (float64). TFF
 gives a client whose update is not finite weight 0 and drops it without a word;
 the round loop compares this total with the examples the sampled clients hold to
@@ -50,24 +53,30 @@ class DriftMeasuringFactory(tff.aggregators.WeightedAggregationFactory):
         """Build the aggregation process (see :mod:`fedbench.training.drift` for the definition)."""
         inner_process = self._inner.create(value_type, weight_type)
 
-        @tff.tensorflow.computation(value_type, value_type)
-        def distance(update: object, average: object) -> tf.Tensor:
+        @tff.tensorflow.computation(value_type, value_type, weight_type)
+        def client_terms(update: object, average: object, weight: tf.Tensor) -> object:
+            # One pass per client: its weighted distance to the average and its weight,
+            # summed in one aggregation (a weighted mean is sum(w * d) / sum(w)).
             diff = tf.nest.map_structure(
                 lambda a, b: tf.cast(a, tf.float32) - tf.cast(b, tf.float32), update, average
             )
-            return _global_norm(diff)
+            weight = tf.cast(weight, tf.float32)
+            return collections.OrderedDict(
+                weighted_distance=_global_norm(diff) * weight,
+                weight=weight,
+                weight64=tf.cast(weight, tf.float64),
+            )
 
-        @tff.tensorflow.computation(value_type)
-        def norm(average: object) -> tf.Tensor:
-            return _global_norm(average)
-
-        @tff.tensorflow.computation(tf.float32, tf.float32)
-        def ratio(mean_distance: tf.Tensor, average_norm: tf.Tensor) -> tf.Tensor:
-            return tf.where(
+        @tff.tensorflow.computation(client_terms.type_signature.result, value_type)
+        def finish(sums: object, average: object) -> object:
+            mean_distance = sums["weighted_distance"] / sums["weight"]
+            average_norm = _global_norm(average)
+            drift = tf.where(
                 average_norm > 0.0,
                 mean_distance / tf.maximum(average_norm, 1e-30),
                 tf.where(mean_distance > 0.0, float("inf"), 0.0),
             )
+            return collections.OrderedDict(client_drift=drift, client_weight_total=sums["weight64"])
 
         @tff.federated_computation(
             inner_process.next.type_signature.parameter[0],
@@ -77,17 +86,13 @@ class DriftMeasuringFactory(tff.aggregators.WeightedAggregationFactory):
         def next_fn(state: object, value: object, weight: object) -> object:
             output = inner_process.next(state, value, weight)
             average_at_clients = tff.federated_broadcast(output.result)
-            distances = tff.federated_map(distance, (value, average_at_clients))
-            mean_distance = tff.federated_mean(distances, tff.federated_map(_to_float, weight))
-            drift = tff.federated_map(
-                ratio, (mean_distance, tff.federated_map(norm, output.result))
-            )
-            weight_total = tff.federated_sum(tff.federated_map(_to_float64, weight))
+            terms = tff.federated_map(client_terms, (value, average_at_clients, weight))
+            drift = tff.federated_map(finish, (tff.federated_sum(terms), output.result))
             measurements = tff.federated_zip(
                 collections.OrderedDict(
                     inner=output.measurements,
-                    client_drift=drift,
-                    client_weight_total=weight_total,
+                    client_drift=drift.client_drift,
+                    client_weight_total=drift.client_weight_total,
                 )
             )
             return tff.templates.MeasuredProcessOutput(
@@ -95,13 +100,3 @@ class DriftMeasuringFactory(tff.aggregators.WeightedAggregationFactory):
             )
 
         return tff.templates.AggregationProcess(inner_process.initialize, next_fn)
-
-
-@tff.tensorflow.computation(tf.float32)
-def _to_float(weight: tf.Tensor) -> tf.Tensor:
-    return tf.cast(weight, tf.float32)
-
-
-@tff.tensorflow.computation(tf.float32)
-def _to_float64(weight: tf.Tensor) -> tf.Tensor:
-    return tf.cast(weight, tf.float64)

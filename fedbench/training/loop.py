@@ -193,9 +193,9 @@ def client_datasets(
 def step(
     process: tff.learning.templates.LearningProcess,
     state: tff.learning.templates.LearningAlgorithmState,
-    datasets: list[tf.data.Dataset],
+    datasets: list,
 ) -> tuple[tff.learning.templates.LearningProcessOutput, float]:
-    """Run one TFF round on ``datasets``.
+    """Run one TFF round on ``datasets`` (or the round inputs a composed process takes).
 
     Returns
     -------
@@ -395,6 +395,7 @@ def _one_round(
     test_y: np.ndarray,
     settings: LoopSettings,
     round_num: int,
+    client_input: Callable[[np.ndarray, int], list] | None = None,
 ) -> tuple[RoundRecord, tff.learning.templates.LearningAlgorithmState]:
     """Sample, train one TFF round, check, evaluate when due: the record and the new state."""
     interrupts.raise_if_interrupted()  # a signal whose exception a gc callback swallowed
@@ -402,7 +403,10 @@ def _one_round(
     sampled = sample_clients(
         settings.seed, round_num, clients.num_clients, settings.clients_per_round
     )
-    datasets = client_datasets(clients, sampled, settings, round_num)
+    if client_input is None:
+        datasets = client_datasets(clients, sampled, settings, round_num)
+    else:
+        datasets = client_input(sampled, round_num)
     output, train_seconds = step(process, state, datasets)
     metrics = round_metrics(output)
     weights = process.get_model_weights(output.state)
@@ -441,6 +445,7 @@ def run_rounds(
     start_round: int = 1,
     state: tff.learning.templates.LearningAlgorithmState | None = None,
     checkpoint: Callable[[int, tff.learning.templates.LearningAlgorithmState], None] | None = None,
+    client_input: Callable[[np.ndarray, int], list] | None = None,
 ) -> Iterator[RoundRecord]:
     """Train rounds ``start_round`` to ``settings.rounds``, yielding one :class:`RoundRecord` each.
 
@@ -472,6 +477,11 @@ def run_rounds(
         is stopped (a signal, an error, or the caller closing it) with the state
         after the last round whose record the caller received. Never for a state
         that diverged. The record of that round has been yielded before.
+    client_input
+        What ``process.next`` takes for a round's clients, from ``(sampled, round_num)``:
+        for a process composed by :meth:`fedbench.training.client_store.ClientStore.compose`,
+        its ``round_input``. By default :func:`client_datasets`, for a process that
+        takes ``tf.data`` datasets.
 
     Yields
     ------
@@ -502,7 +512,15 @@ def run_rounds(
     try:
         for round_num in bar:
             record, state = _one_round(
-                process, state, initial_model, clients, test_x, test_y, settings, round_num
+                process,
+                state,
+                initial_model,
+                clients,
+                test_x,
+                test_y,
+                settings,
+                round_num,
+                client_input,
             )
             if record.evaluated:
                 bar.set_postfix(

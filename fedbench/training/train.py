@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from fedbench.errors import ResultsNotWritable
 from fedbench.spec import RunSpec
 from fedbench.training.algorithms import OptimizerSettings, build_process
 from fedbench.training.checkpoints import Checkpoints
+from fedbench.training.client_store import ClientStore, client_store
 from fedbench.training.loop import LoopSettings, RoundRecord, run_rounds
 from fedbench.training.runtime import tff_worker
 from fedbench.training.tff_model import initial_keras_model, make_model_fn
@@ -39,12 +41,17 @@ def loop_settings(spec: RunSpec, eval_rounds: Iterable[int] = ()) -> LoopSetting
 
 
 def learning_process(
-    spec: RunSpec, example_shape: tuple[int, ...], num_classes: int
+    spec: RunSpec,
+    example_shape: tuple[int, ...],
+    num_classes: int,
+    store: ClientStore | None = None,
 ) -> tuple[tff.learning.templates.LearningProcess, tf.keras.Model]:
     """Build ``spec``'s learning process and the Keras model holding its seeded initial weights.
 
     Call inside :func:`fedbench.training.runtime.tff_worker`. The Keras model is also
-    the one the round loop copies the global weights into for evaluation.
+    the one the round loop copies the global weights into for evaluation. With a
+    ``store``, the process reads its clients' data from it (``store.compose``) and
+    takes ``store.round_input`` each round; without, it takes ``tf.data`` datasets.
 
     Returns
     -------
@@ -55,6 +62,8 @@ def learning_process(
     model_fn = make_model_fn(model, options, example_shape, num_classes)
     settings = OptimizerSettings(spec.fl.client_lr, spec.fl.client_momentum, spec.fl.server_lr)
     process = build_process(spec.algorithm.name, model_fn, settings, **dict(spec.algorithm.options))
+    if store is not None:
+        process = store.compose(process, spec.fl.batch_size)
     # Built after the process: TFF traces model_fn in graph mode, which invalidates
     # Keras models created before it in the same process.
     init_seed = seeding.int_seed(spec.seed, seeding.MODEL_INIT)
@@ -126,8 +135,9 @@ def train(
     """
     label = f"{spec.dataset.name}/{spec.partition.name}/{spec.model.name}/{spec.algorithm.name}"
     limit_threads(threads)
-    with tff_worker(worker_log, threads=threads):
-        process, init_model = learning_process(spec, data.example_shape, data.num_classes)
+    settings = loop_settings(spec, eval_rounds)
+    with tff_worker(worker_log, threads=threads), client_store(data.clients) as store:
+        process, init_model = learning_process(spec, data.example_shape, data.num_classes, store)
         state, start_round, save = None, 1, None
         if checkpoints is not None:
             restored = checkpoints.load(process.initialize(), max_round=kept_rounds)
@@ -152,9 +162,15 @@ def train(
             data.clients,
             data.test_x,
             data.test_y,
-            loop_settings(spec, eval_rounds),
+            settings,
             lambda: label,
             start_round=start_round,
             state=state,
             checkpoint=save,
+            client_input=functools.partial(
+                store.round_input,
+                local_epochs=settings.local_epochs,
+                seed=settings.seed,
+                shuffle=settings.shuffle_clients,
+            ),
         )
