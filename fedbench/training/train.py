@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
@@ -167,10 +169,17 @@ def train(
             start_round=start_round,
             state=state,
             checkpoint=save,
-            client_input=functools.partial(
-                store.round_input,
-                local_epochs=settings.local_epochs,
-                seed=settings.seed,
-                shuffle=settings.shuffle_clients,
-            ),
+            client_input=round_inputs(store, settings),
         )
+
+
+def round_inputs(
+    store: ClientStore, settings: LoopSettings
+) -> Callable[[np.ndarray, int], list[collections.OrderedDict]]:
+    """What a store-composed process takes each round, from ``(sampled, round_num)``."""
+    return functools.partial(
+        store.round_input,
+        local_epochs=settings.local_epochs,
+        seed=settings.seed,
+        shuffle=settings.shuffle_clients,
+    )
