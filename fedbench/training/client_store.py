@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ import tensorflow_federated as tff
 from fedbench import seeding
 from fedbench.clients import ClientArrays
 from fedbench.data._common import u8_codes
+from fedbench.errors import ResultsNotWritable
 from fedbench.training.client_data import X, Y
 
 #: Name of a round input's fields: the client's index and its example order.
@@ -267,17 +270,92 @@ def write_client_store(clients: ClientArrays, directory: Path) -> ClientStore:
     )
 
 
+#: Prefix of a store's temporary directory; the owning process's id follows it.
+STORE_PREFIX = "fedbench-clients-"
+
+
+def store_bytes(clients: ClientArrays) -> int:
+    """What :func:`write_client_store` writes for ``clients`` at most (features as float32)."""
+    labels = sum(len(y) for y in clients.train_y) * _LABEL_BYTES
+    return labels + sum(np.asarray(x).size * 4 for x in clients.train_x)
+
+
+def remove_orphaned_stores(folder: Path) -> list[Path]:
+    """Remove the stores in ``folder`` whose process is gone (killed: no cleanup ran).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The directories removed.
+
+    """
+    removed = []
+    host = socket.gethostname()
+    for directory in folder.glob(f"{STORE_PREFIX}*-*"):
+        pid = directory.name[len(STORE_PREFIX) :].split("-", 1)[0]
+        mine = directory.name.startswith(_prefix(pid, host))  # another host's: not ours to judge
+        if pid.isdigit() and mine and not _alive(int(pid)):
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory)
+    return removed
+
+
+def _prefix(pid: int | str, host: str) -> str:
+    return f"{STORE_PREFIX}{pid}-{host}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def client_store(clients: ClientArrays) -> Iterator[ClientStore]:
     """Write ``clients``' training data to a temporary directory, removed when the block ends.
+
+    The directory is in ``TMPDIR`` (:func:`tempfile.gettempdir`) and names this process
+    and host, so a later run on the host removes the stores of runs that were killed
+    (:func:`remove_orphaned_stores`).
 
     Yields
     ------
     ClientStore
 
+    Raises
+    ------
+    ResultsNotWritable
+        ``TMPDIR`` has no room for the store, or it cannot be written there (a run
+        cannot train; the sweep stops, as for a full results folder).
+
     """
-    directory = Path(tempfile.mkdtemp(prefix="fedbench-clients-"))
+    folder = Path(tempfile.gettempdir())
+    remove_orphaned_stores(folder)
+    needed = store_bytes(clients)
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise ResultsNotWritable(_no_room(folder, f"{needed >> 20} MiB, {free >> 20} MiB free"))
     try:
-        yield write_client_store(clients, directory)
+        prefix = _prefix(os.getpid(), socket.gethostname())
+        directory = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+    except OSError as error:
+        raise ResultsNotWritable(_no_room(folder, error.strerror or str(error))) from None
+    try:
+        try:
+            store = write_client_store(clients, directory)
+        except OSError as error:
+            raise ResultsNotWritable(_no_room(folder, error.strerror or str(error))) from None
+        yield store
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _no_room(folder: Path, why: str) -> str:
+    return (
+        f"the clients' training data cannot be written to {folder} ({why}), where the TFF "
+        "worker reads it; set TMPDIR to a folder with room and run the same command again"
+    )

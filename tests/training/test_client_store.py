@@ -3,6 +3,10 @@ through it gives the records of the previous path (datasets shipped every round)
 
 import dataclasses
 import math
+import os
+import shutil
+import socket
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +15,10 @@ import pytest
 from fedbench import seeding
 from fedbench.app.prepare import prepare
 from fedbench.clients import ClientArrays, TrainingData, training_data
+from fedbench.errors import ResultsNotWritable
 from fedbench.spec import RunSpec
 from fedbench.training.client_data import round_dataset
-from fedbench.training.client_store import client_store, write_client_store
+from fedbench.training.client_store import STORE_PREFIX, client_store, write_client_store
 from fedbench.training.runtime import tff_worker  # noqa: F401  (releases TFF's context at exit)
 
 FEATURES = 3
@@ -101,6 +106,43 @@ def test_the_store_is_removed_when_its_block_ends():
     assert not directory.exists()
 
 
+def test_a_killed_runs_store_is_removed_by_the_next_run_on_the_host(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # TMPDIR for this test
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    dead = int(gone.stdout)  # a process that has exited: its store is an orphan
+    host = socket.gethostname()
+    orphan = tmp_path / f"{STORE_PREFIX}{dead}-{host}-abc"
+    live = tmp_path / f"{STORE_PREFIX}{os.getpid()}-{host}-def"  # a run still going
+    elsewhere = tmp_path / f"{STORE_PREFIX}{dead}-otherhost-ghi"  # not this host's to judge
+    for directory in (orphan, live, elsewhere):
+        directory.mkdir()
+    clients = _clients(np.random.default_rng(3), (2,), on_grid=False)
+    with client_store(clients) as store:
+        assert Path(store.directory).parent == tmp_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, elsewhere.name])
+
+
+def test_a_tmpdir_without_room_stops_before_training(tmp_path, monkeypatch):
+    from fedbench.training import client_store as module
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    clients = _clients(np.random.default_rng(3), (2,), on_grid=False)
+    full = shutil.disk_usage(tmp_path)._replace(free=10)
+    monkeypatch.setattr(module.shutil, "disk_usage", lambda path: full)
+    with pytest.raises(ResultsNotWritable, match=f"cannot be written to {tmp_path}.*set TMPDIR"):
+        with client_store(clients):
+            pytest.fail("the store was written")
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- Same records as the previous path ------------------------------------------------
 
 TIMING = {"round_seconds", "examples_per_second"}
@@ -153,7 +195,7 @@ CASES = {
 
 @pytest.mark.tff
 @pytest.mark.parametrize("case", list(CASES))
-def test_the_store_path_gives_the_records_of_the_previous_path(case):
+def test_the_store_path_gives_the_records_of_the_previous_path(case, tmp_path):
     from fedbench.training.train import train
     from tests.training.previous_path import previous_rounds
 
@@ -161,6 +203,7 @@ def test_the_store_path_gives_the_records_of_the_previous_path(case):
     data = training_data(spec, prepare(spec).load())
     if case == "uint8 pixels":
         data = _on_the_8_bit_grid(data)
+        assert write_client_store(data.clients, tmp_path).compact  # the uint8 path is taken
     with previous_rounds(spec, data) as records:
         previous = list(records)
     current = list(train(spec, data))
@@ -171,8 +214,6 @@ def test_the_store_path_gives_the_records_of_the_previous_path(case):
 
 @pytest.mark.tff
 def test_a_run_stopped_early_leaves_no_store_behind(monkeypatch):
-    import tempfile
-
     from fedbench.training.train import train
 
     made = []
