@@ -22,6 +22,7 @@ import argparse
 import json
 import re
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -666,11 +667,15 @@ def throughput(benchmarks: Sequence[Path], out: Path) -> Path | None:
                         ha="left" if value >= 1 else "right",
                         fontsize=7,
                     )
-        ax.set_yticks(np.arange(len(cases)), cases, fontsize=7)
+        ax.set_yticks(np.arange(len(cases)), [textwrap.fill(c, 28) for c in cases], fontsize=7)
         ax.axvline(1, color="0.3", lw=0.8)
         ax.set_xscale("log")
         ax.set_xlim(10**-span, 10**span)
-        ticks = [t for t in _RATIO_TICKS if 10**-span <= t <= 10**span]
+        # Past a decade or so each way, the in-between ticks crowd the labels around 1.
+        shown = (
+            _RATIO_TICKS if span < 1.5 else tuple(t for t in _RATIO_TICKS if np.log10(t) % 1 == 0)
+        )
+        ticks = [t for t in shown if 10**-span <= t <= 10**span]
         ax.xaxis.set_major_locator(mticker.FixedLocator(ticks))
         ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}x"))
         ax.xaxis.set_minor_formatter(mticker.NullFormatter())
@@ -678,7 +683,8 @@ def throughput(benchmarks: Sequence[Path], out: Path) -> Path | None:
         base = frame["baseline_way"].iloc[0]
         ax.set_xlabel(f"median time / {base}'s (log; > 1: slower than {base})", fontsize=8)
         shared = frame["shared"].iloc[0]
-        ax.set_title(f"{comparison}: {shared}" if shared else comparison, fontsize=9)
+        title = f"{comparison}: {shared}" if shared else comparison
+        ax.set_title(textwrap.fill(title, 60), fontsize=9)
         if len(ways) > 1:
             ax.legend(fontsize=7, loc="best")
     fig.suptitle(f"Throughput ratios, same benchmark run ({ratios['file'].iloc[0]})", fontsize=10)
