@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +11,7 @@ from analysis import report
 from fedbench.data import load_dataset
 from fedbench.errors import DataError
 from tests.cli_helpers import run_command
+from tests.test_cli import fedbench
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,18 +77,8 @@ def test_the_centralized_reference_pools_the_data_with_the_same_budget(fmnist, t
         assert (spec.fl.rounds, spec.fl.local_epochs, spec.fl.batch_size) == (50, 10, 64)
 
 
-def _run(*args, timeout=900):
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    env.pop("FEDBENCH_TRACEBACK", None)
-    done = subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
+def _run(module, *args, timeout=900):
+    done = fedbench(*args, module=module, timeout=timeout)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
