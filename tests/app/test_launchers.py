@@ -117,7 +117,13 @@ def _is(process, what):
 
 
 #: A parallel sweep long enough to be interrupted while it trains.
-LONG_PARALLEL = [*SWEEP, "fl.rounds=40", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+LONG_ROUNDS = 200  # ~0.05-0.1 s a round: a run trains for seconds, the sweep for longer
+LONG_PARALLEL = [
+    *SWEEP,
+    f"fl.rounds={LONG_ROUNDS}",
+    "hydra/launcher=joblib",
+    "hydra.launcher.n_jobs=2",
+]
 
 
 def _start(results_dir, **popen):
@@ -144,7 +150,8 @@ def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_r
     )
     runs = R.runs_dir(tmp_path)
     deadline = time.monotonic() + 300
-    while not list(runs.glob("*.parquet")):
+    # Rows land at each checkpoint too: wait for a run that completed.
+    while not any(R.answered_status(tmp_path, p.stem, LONG_ROUNDS) for p in runs.glob("*.parquet")):
         assert time.monotonic() < deadline and child.poll() is None, "no run finished"
         time.sleep(0.2)
     family = psutil.Process(child.pid).children(recursive=True)

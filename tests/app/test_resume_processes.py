@@ -19,9 +19,9 @@ from tests.test_resume import TRAJECTORY
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.tff, pytest.mark.slow]
 
-# The default digits run, ~0.15-0.5 s a round here: long enough that submitit's signal,
+# The default digits run, ~0.05-0.1 s a round here: long enough that submitit's signal,
 # 30 s into a 1-minute job, comes before the end.
-ROUNDS = 250
+ROUNDS = 800
 
 
 @pytest.fixture(scope="module")
