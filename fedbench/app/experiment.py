@@ -129,11 +129,18 @@ def _holds(progress: R.Progress | None, rounds: int, *, recorded: bool) -> bool:
 def _with_request(progress: R.Progress, asks: list[int]) -> list[dict[str, Any]]:
     """The stored rows with the round counts ``asks`` among the requested ones."""
     requested = sorted({*progress.requested, *asks})
-    largest = requested[-1]
-    status = progress.answers(largest) or R.STATUS_FAILED
-    rows = progress.rows.to_dict("records")
+    status = progress.answers(requested[-1]) or R.STATUS_FAILED
+    return _stamped(progress.rows.to_dict("records"), requested, status)
+
+
+def _stamped(
+    rows: list[dict[str, Any]], requested: list[int], status: str, **more: Any
+) -> list[dict[str, Any]]:
+    """``rows`` with the run's columns set on each: its requested rounds, the largest, status."""
     for row in rows:
-        row.update({R.ROUNDS: largest, R.REQUESTED_ROUNDS: requested, R.STATUS: status})
+        row.update(
+            {R.ROUNDS: requested[-1], R.REQUESTED_ROUNDS: requested, R.STATUS: status, **more}
+        )
     return rows
 
 
@@ -268,16 +275,7 @@ def _train_and_write(
     last_round = rows[-1][R.ROUND] if rows else 0
 
     def save_rows(status: str, error: str | None = None) -> Path:
-        out = rows or [dict(base)]
-        for row in out:
-            row.update(
-                {
-                    R.STATUS: status,
-                    R.ERROR: error,
-                    R.ROUNDS: requested[-1],
-                    R.REQUESTED_ROUNDS: requested,
-                }
-            )
+        out = _stamped(rows or [dict(base)], requested, status, **{R.ERROR: error})
         return _write(out, spec.results_dir, hash_)
 
     checkpoints = None if replay_to is not None else Checkpoints(spec.results_dir, hash_)

@@ -95,8 +95,11 @@ def read_progress(results_dir: str | os.PathLike, hash_: str) -> Progress | None
         frame = pq.read_table(path).to_pandas()
     except (OSError, pa.ArrowInvalid):
         return None
-    if not len(frame):
-        return None
+    return _progress(frame) if len(frame) else None
+
+
+def _progress(frame: pd.DataFrame) -> Progress:
+    """The :class:`Progress` of one run's rows (a file's, or one run's of a loaded frame)."""
     status = str(frame[STATUS].iloc[0])
     rows = frame[frame[ROUND].notna()].sort_values(ROUND, kind="stable").reset_index(drop=True)
     return Progress(rows=rows, status=status, requested=_requested(frame.iloc[0]))
@@ -174,11 +177,8 @@ def load_settings(results_dir: str | os.PathLike) -> pd.DataFrame:
 
 
 def _status_at(rows: pd.DataFrame, rounds: int) -> str:
-    trained = rows[ROUND].dropna()
-    last = int(trained.max()) if len(trained) else 0
-    if (rows[STATUS] == STATUS_DIVERGED).any() and last <= rounds:
-        return STATUS_DIVERGED
-    return STATUS_COMPLETED if last >= rounds else STATUS_FAILED
+    """The status of one run's setting ``fl.rounds=rounds`` (``failed``: stopped short)."""
+    return _progress(rows).answers(rounds) or STATUS_FAILED
 
 
 def _setting(rows: pd.DataFrame, rounds: int) -> pd.DataFrame:
