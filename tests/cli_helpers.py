@@ -1,8 +1,9 @@
-"""Run fedbench's commands in this process, as the console scripts do, with their pre-flight."""
+"""Run fedbench's commands: in this process as the console scripts do, or as a user does."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,32 @@ from unittest import mock
 
 from fedbench.app import cli
 from fedbench.app.prepare import PreparedRun
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fedbench(
+    *args: str,
+    module: str = "fedbench",
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> <args>`` from the repository, as a user would; capture it.
+
+    ``env`` (default: this process's) is passed without ``FEDBENCH_TRACEBACK`` and with
+    Hydra's full errors off, as a user's shell has them.
+    """
+    env = {**(os.environ if env is None else env), "HYDRA_FULL_ERROR": "0"}
+    env.pop("FEDBENCH_TRACEBACK", None)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
 
 
 def run_command(

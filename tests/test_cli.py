@@ -10,24 +10,9 @@ import pandas as pd
 import pytest
 
 from fedbench import results as R
+from tests.cli_helpers import REPO, fedbench
 
 pytestmark = pytest.mark.subprocess
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def fedbench(*args, module="fedbench", timeout=300):
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    env.pop("FEDBENCH_TRACEBACK", None)
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
 
 
 def _snapshot(folder: Path) -> dict:

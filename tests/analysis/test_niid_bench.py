@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from analysis import report
 from fedbench.data import load_dataset
 from fedbench.errors import DataError
-from tests.cli_helpers import run_command
-from tests.test_cli import fedbench
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.cli_helpers import REPO, fedbench, run_command
 
 
 @pytest.fixture(scope="module")

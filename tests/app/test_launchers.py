@@ -1,13 +1,13 @@
 """Sweeps through Hydra's launchers: the same results as in one process, faults, Slurm."""
 
 import contextlib
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,11 +15,12 @@ import psutil
 import pytest
 
 from fedbench import results as R
+from tests import cli_helpers
 from tests.app import fake_slurm
+from tests.cli_helpers import REPO
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.tff]
 
-REPO = Path(__file__).resolve().parents[2]
 # 4 jobs: two partitions x two seeds, small enough for a few seconds each.
 SWEEP = [
     "-m",
@@ -33,16 +34,8 @@ SWEEP = [
 METRICS = [R.TRAIN_LOSS, R.TEST_ACCURACY, R.CLIENT_DRIFT, R.TRAIN_EXAMPLES]
 
 
-def fedbench(*args, env=None, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "fedbench", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
+#: The commands here run sweeps: a longer limit than a single command's.
+fedbench = functools.partial(cli_helpers.fedbench, timeout=600)
 
 
 def metrics(results_dir):
