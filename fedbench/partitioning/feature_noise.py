@@ -77,4 +77,5 @@ STRATEGY = Strategy(
         ),
     ),
     client_noise=lambda params, num_clients: client_noise_sigmas(params["sigma"], num_clients),
+    skew="feature",
 )

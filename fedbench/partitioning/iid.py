@@ -41,4 +41,4 @@ def iid(labels: np.ndarray, num_clients: int, rng: np.random.Generator) -> list[
     return _core.parts_from_sizes(labels, num_classes, sizes, rng)
 
 
-STRATEGY = Strategy("iid", iid)
+STRATEGY = Strategy("iid", iid, skew="none")

@@ -136,4 +136,5 @@ STRATEGY = Strategy(
     ),
     data=("writer_ids",),
     own_test_data=True,
+    skew="natural",
 )

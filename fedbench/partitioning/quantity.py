@@ -94,4 +94,4 @@ def quantity(
     return _core.parts_from_sizes(labels, int(labels.max()) + 1, sizes, rng)
 
 
-STRATEGY = Strategy("quantity", quantity, (ALPHA, MIN_CLIENT_SIZE))
+STRATEGY = Strategy("quantity", quantity, (ALPHA, MIN_CLIENT_SIZE), skew="quantity")

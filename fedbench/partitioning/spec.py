@@ -61,6 +61,10 @@ class Rule:
 
 #: What a strategy can take from the dataset besides the labels.
 DATA_ARGUMENTS = ("writer_ids", "features")
+#: The kinds of heterogeneity a strategy models (``Strategy.skew``): none (IID), label
+#: skew, quantity skew, feature skew (covariate shift), concept skew (P(y|x) differs), and
+#: natural (the data's own clients, e.g. writers).
+SKEWS = ("none", "label", "quantity", "feature", "concept", "natural")
 
 POSITIVE_FLOAT = Rule(float, "a float > 0", lambda v: is_real(v) and v > 0, "0.5")
 NON_NEGATIVE_FLOAT = Rule(float, "a float >= 0", lambda v: is_real(v) and v >= 0, "0.1")
@@ -131,6 +135,9 @@ class Strategy:
     client_noise
         For feature skew: ``client_noise(params, num_clients)`` gives each client's
         Gaussian feature-noise standard deviation, applied when clients are built.
+    skew
+        The kind of heterogeneity it models, one of :data:`SKEWS` (figures group
+        strategies by it).
     defaults
         Each parameter's default, read from ``fn``'s signature.
 
@@ -142,6 +149,7 @@ class Strategy:
     data: tuple[str, ...] = ()
     own_test_data: bool = False
     client_noise: Callable[[Mapping[str, Any], int], np.ndarray] | None = None
+    skew: str = "label"
     defaults: Mapping[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -150,6 +158,8 @@ class Strategy:
             raise TypeError(
                 f"strategy {self.name!r}: data {sorted(unknown)} is not among {DATA_ARGUMENTS}"
             )
+        if self.skew not in SKEWS:
+            raise TypeError(f"strategy {self.name!r}: skew {self.skew!r} is not among {SKEWS}")
         signature = inspect.signature(self.fn).parameters
         declared = {p.name for p in self.params}
         if "name" in declared:

@@ -3,7 +3,7 @@ import pytest
 
 from fedbench import seeding
 from fedbench.errors import PartitionError
-from fedbench.partitioning import STRATEGIES, partition, validate_params
+from fedbench.partitioning import STRATEGIES, Strategy, partition, validate_params
 from tests.partitioning.helpers import params_for
 
 LABELS = np.arange(100) % 10
@@ -128,3 +128,23 @@ def test_more_clients_than_examples_is_refused_for_every_strategy():
             partition(
                 strategy, np.arange(10) % 2, 11, seed=0, **params_for(strategy, min_client_size=0)
             )
+
+
+def test_every_strategy_names_the_kind_of_skew_it_models():
+    from fedbench.partitioning.spec import SKEWS
+
+    kinds = {name: record.skew for name, record in STRATEGIES.items()}
+    assert set(kinds.values()) <= set(SKEWS)
+    # The reference and the two kinds that are not label skew, by construction of their functions.
+    assert kinds["iid"] == "none"
+    assert kinds["feature_noise"] == "feature"
+    assert kinds["quantity"] == "quantity"
+    assert kinds["natural"] == "natural"
+    assert kinds["dirichlet"] == kinds["pathological"] == kinds["shards"] == "label"
+
+
+def test_a_strategy_with_an_unknown_skew_is_refused():
+    from fedbench.partitioning.iid import iid
+
+    with pytest.raises(TypeError, match="skew 'covariate' is not among"):
+        Strategy("iid_again", iid, skew="covariate")
