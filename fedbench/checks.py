@@ -16,17 +16,15 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from fedbench.errors import ConfigError, invalid
+from fedbench.options import MODELS
 
 #: Seeds are stored in an int64 column.
 MAX_SEED = 2**63 - 1
-#: Models that take images, and the smallest side each accepts.
-MIN_IMAGE_SIDE = MappingProxyType({"cnn": 12, "cnn_emnist": 6})
 
 _KIND_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
@@ -99,21 +97,10 @@ def check_seed(seed: int) -> None:
         raise ConfigError(invalid("seed", seed, f"an integer in [0, {MAX_SEED}]"))
 
 
-def check_algorithm(options: Mapping[str, Any]) -> None:
-    """Momenta and betas in [0, 1), mu >= 0, epsilon a finite float > 0."""
-    for key in ("server_momentum", "beta_1", "beta_2"):
-        if key in options:
-            unit_interval(f"algorithm.{key}", options[key])
-    if "mu" in options and options["mu"] < 0:
-        raise ConfigError(invalid("algorithm.mu", options["mu"], "a float >= 0"))
-    if "epsilon" in options:
-        positive_finite("algorithm.epsilon", options["epsilon"])
-
-
-def check_model(options: Mapping[str, Any]) -> None:
-    """A hidden layer has at least one unit."""
-    if options.get("hidden", 1) < 1:
-        raise ConfigError(invalid("model.hidden", options["hidden"], "an integer >= 1"))
+def non_negative_finite(key: str, value: float) -> None:
+    """Raise unless ``value`` is a finite float >= 0."""
+    if not (value >= 0 and math.isfinite(value)):
+        raise ConfigError(invalid(key, value, "a finite float >= 0"))
 
 
 def check_results_dir(results_dir: str) -> None:
@@ -231,7 +218,7 @@ def _check_shared_locks(results_dir: str, probe: Path) -> None:
 
 def check_model_fits(model: str, example_shape: tuple[int, ...]) -> None:
     """Raise :class:`ConfigError` if ``model`` cannot take examples of ``example_shape``."""
-    min_side = MIN_IMAGE_SIDE.get(model)
+    min_side = MODELS[model].min_image_side if model in MODELS else None
     if min_side is None:
         return
     if len(example_shape) != 2:

@@ -15,13 +15,14 @@ import json
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from fedbench import checks
+from fedbench import options as records
 from fedbench.data.export import EXPORTERS
 from fedbench.data.registry import DATASETS, DatasetSpec, get_dataset
 from fedbench.errors import ConfigError, PartitionError, invalid
-from fedbench.options import ALGORITHM_SCHEMAS, MODEL_SCHEMAS
 from fedbench.partitioning import Strategy, all_params, get_strategy, validate_params
 
 #: ``fl`` keys that are not part of a run's identity: they do not change its rows
@@ -29,6 +30,9 @@ from fedbench.partitioning import Strategy, all_params, get_strategy, validate_p
 #: (``rounds``: a run of 100 rounds holds the 50-round setting, see
 #: :mod:`fedbench.results.trajectory`).
 NOT_IDENTITY = frozenset({"threads", "rounds", "checkpoint_every"})
+#: ``fl`` keys added after results existed, with the value every earlier run had: in a
+#: run's identity only when set to something else, so earlier runs keep their hash.
+IDENTITY_WHEN_SET = MappingProxyType({"weight_decay": 0.0})
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,17 @@ class FLSettings:
     client_lr
         Client SGD learning rate.
     server_lr
-        Server learning rate (1.0 is plain FedAvg).
+        Server step. ``None`` (the default) takes the algorithm's own
+        (:attr:`fedbench.options.Algorithm.server_lr`: 1.0 for FedAvg, which is plain
+        averaging; 0.01 for FedAdam); the spec holds the number.
     eval_every
         Evaluate on the test data every this many rounds (and always at the last round).
     client_momentum
         Client SGD momentum (0 = plain SGD).
+    weight_decay
+        L2 penalty of the client optimizer: ``weight_decay * w`` is added to every
+        gradient before the SGD step, as PyTorch's ``SGD(weight_decay=...)`` does
+        (NIID-Bench uses 1e-5; 0 = none).
     shuffle_clients
         Reshuffle each client's data every local epoch (seeded by seed, round, client).
     client_holdout
@@ -79,9 +89,10 @@ class FLSettings:
     local_epochs: int = 1
     batch_size: int = 20
     client_lr: float = 0.1
-    server_lr: float = 1.0
+    server_lr: float | None = None
     eval_every: int = 1
     client_momentum: float = 0.0
+    weight_decay: float = 0.0
     shuffle_clients: bool = True
     client_holdout: float = 0.0
     threads: int = 0
@@ -116,8 +127,10 @@ class FLSettings:
                 )
             )
         checks.positive_finite("fl.client_lr", self.client_lr)
-        checks.positive_finite("fl.server_lr", self.server_lr)
+        if self.server_lr is not None:
+            checks.positive_finite("fl.server_lr", self.server_lr)
         checks.unit_interval("fl.client_momentum", self.client_momentum)
+        checks.non_negative_finite("fl.weight_decay", self.weight_decay)
         checks.unit_interval("fl.client_holdout", self.client_holdout)
         if self.threads < 0:
             raise ConfigError(invalid("fl.threads", self.threads, "an integer >= 0 (0: automatic)"))
@@ -182,10 +195,7 @@ def group_defaults(group: str, option: str) -> dict[str, Any]:
         return dict(_strategy(option).defaults)
     if group == "dataset":
         return get_dataset(option).defaults
-    schemas = {"model": MODEL_SCHEMAS, "algorithm": ALGORITHM_SCHEMAS}[group]
-    if option not in schemas:
-        raise ConfigError(invalid(group, option, f"one of {sorted(schemas)}"))
-    return {f.name: f.default for f in dataclasses.fields(schemas[option]) if f.name != "name"}
+    return dict(records.record(group, option).defaults)
 
 
 def _annotations(group: str, option: str) -> dict[str, Any]:
@@ -194,9 +204,7 @@ def _annotations(group: str, option: str) -> dict[str, Any]:
         return {k: p.annotation for k, p in get_dataset(option).options.items()}
     if group == "partition":
         return {p.name: p.rule.kind for p in _strategy(option).params}
-    schemas = {"model": MODEL_SCHEMAS, "algorithm": ALGORITHM_SCHEMAS}[group]
-    hints = typing.get_type_hints(schemas[option])
-    return {k: v for k, v in hints.items() if k != "name"}
+    return {o.name: o.rule.kind for o in records.record(group, option).options}
 
 
 _FL_TYPES = typing.get_type_hints(FLSettings)
@@ -264,6 +272,10 @@ class RunSpec:
         if strategy.own_test_data and fl.client_holdout:
             fl = dataclasses.replace(fl, client_holdout=0.0)
         fl.check()
+        algorithm = _choice("algorithm", config["algorithm"])
+        if fl.server_lr is None:
+            server_lr = records.record("algorithm", algorithm.name).server_lr
+            fl = dataclasses.replace(fl, server_lr=server_lr)
         partition = _partition_options(strategy, config["partition"])
         try:
             params = validate_params(strategy.name, fl.num_clients, **partition)
@@ -273,7 +285,7 @@ class RunSpec:
             dataset=_choice("dataset", config["dataset"]),
             partition=Choice(strategy.name, params),
             model=_choice("model", config["model"]),
-            algorithm=_choice("algorithm", config["algorithm"]),
+            algorithm=algorithm,
             fl=fl,
             seed=checks.typed("seed", config["seed"], int),
             results_dir=checks.typed("results_dir", config["results_dir"], str),
@@ -354,8 +366,8 @@ class RunSpec:
         """Run the data-free checks of everything but ``fl`` and the partition (done on build)."""
         checks.check_seed(self.seed)
         checks.check_results_dir(self.results_dir)
-        checks.check_algorithm(self.algorithm.options)
-        checks.check_model(self.model.options)
+        records.check_options("algorithm", self.algorithm.name, self.algorithm.options)
+        records.check_options("model", self.model.name, self.model.options)
         dataset = get_dataset(self.dataset.name)
         dataset.checked_options(self.dataset.options)
         _check_data_needs(get_strategy(self.partition.name), dataset)
@@ -384,7 +396,7 @@ class RunSpec:
             "partition": {"name": self.partition.name, **self.partition.options},
             "model": {"name": self.model.name, **self.model.options},
             "algorithm": {"name": self.algorithm.name, **self.algorithm.options},
-            "fl": {k: v for k, v in dataclasses.asdict(self.fl).items() if k not in NOT_IDENTITY},
+            "fl": {k: v for k, v in dataclasses.asdict(self.fl).items() if _in_identity(k, v)},
             "seed": self.seed,
         }
 
@@ -404,6 +416,13 @@ class RunSpec:
             [identity["dataset"], identity["partition"], self.fl.num_clients, self.seed],
             sort_keys=True,
         )
+
+
+def _in_identity(key: str, value: Any) -> bool:
+    """Whether ``fl.<key>`` at ``value`` is part of a run's identity."""
+    if key in IDENTITY_WHEN_SET:
+        return value != IDENTITY_WHEN_SET[key]
+    return key not in NOT_IDENTITY
 
 
 def _choice(group: str, section: Mapping[str, Any]) -> Choice:

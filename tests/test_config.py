@@ -11,6 +11,8 @@ from omegaconf import OmegaConf
 
 from fedbench.app.schemas import CONF_DIR, config_groups_help, group_schemas, register_schemas
 from fedbench.errors import FedbenchError
+from fedbench.options import ALGORITHMS as ALGORITHM_RECORDS
+from fedbench.options import MODELS as MODEL_RECORDS
 from fedbench.partitioning import STRATEGIES
 from fedbench.spec import FLSettings, RunSpec
 from tests.cli_helpers import run_command
@@ -61,6 +63,20 @@ def test_each_partition_yaml_states_its_records_defaults(strategy):
     assert doc.pop("defaults") == [f"/schema/partition/{strategy}@_here_", "_self_"]
     assert doc.pop("name") == strategy
     assert doc == dict(STRATEGIES[strategy].defaults)
+
+
+@pytest.mark.parametrize(
+    ("group", "name"),
+    [("model", m) for m in MODEL_RECORDS] + [("algorithm", a) for a in ALGORITHM_RECORDS],
+)
+def test_each_model_and_algorithm_yaml_states_its_record(group, name):
+    record = {"model": MODEL_RECORDS, "algorithm": ALGORITHM_RECORDS}[group][name]
+    text = (CONF_DIR / group / f"{name}.yaml").read_text()
+    assert text.splitlines()[0] == f"# ``{group}={name}``: {record.summary}."
+    doc = yaml.safe_load(text)
+    assert doc.pop("defaults") == [f"/schema/{group}/{name}@_here_", "_self_"]
+    assert doc.pop("name") == name
+    assert doc == dict(record.defaults)
 
 
 def test_the_fl_block_of_config_yaml_states_the_spec_defaults():

@@ -79,3 +79,50 @@ def test_clients_evaluated_on_their_writers_test_data_hold_nothing_out():
     natural = RunSpec.create(dataset="synthetic", partition="natural", client_holdout=0.2)
     assert natural.fl.client_holdout == 0.0
     assert RunSpec.create(client_holdout=0.2).fl.client_holdout == 0.2
+
+
+def test_an_unset_server_step_is_the_algorithms_own_and_hashes_as_if_it_were_set():
+    from fedbench.options import ALGORITHMS
+
+    for name, record in ALGORITHMS.items():
+        default = RunSpec.create(algorithm=name)
+        assert default.fl.server_lr == record.server_lr
+        explicit = RunSpec.create(algorithm=name, server_lr=record.server_lr)
+        assert default.config_hash == explicit.config_hash
+    # FedAvg's is plain averaging; FedAdam's is a small Adam step (Reddi et al. tune 1e-3..1e-1).
+    assert ALGORITHMS["fedavg"].server_lr == 1.0 and ALGORITHMS["fedadam"].server_lr < 0.1
+    assert _from_cli("algorithm=fedadam").fl.server_lr == ALGORITHMS["fedadam"].server_lr
+    assert _from_cli("algorithm=fedadam", "fl.server_lr=0.5").fl.server_lr == 0.5
+
+
+def test_weight_decay_enters_a_runs_identity_only_when_set():
+    # Runs from before fl.weight_decay existed had none: at 0 their hash is unchanged.
+    plain = RunSpec.create()
+    assert "weight_decay" not in plain.identity()["fl"]
+    decayed = RunSpec.create(weight_decay=1e-5)
+    assert decayed.identity()["fl"]["weight_decay"] == 1e-5
+    assert decayed.config_hash != plain.config_hash
+    assert _from_cli("fl.weight_decay=1e-5").config_hash == decayed.config_hash
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["fl.weight_decay=-0.1"],
+            "fl.weight_decay=-0.1 is invalid: allowed is a finite float >= 0",
+        ),
+        (["fl.server_lr=0"], "fl.server_lr=0.0 is invalid: allowed is a finite float > 0"),
+        (
+            ["algorithm=fedavgm", "algorithm.server_momentum=1.5"],
+            "algorithm.server_momentum=1.5 is invalid: allowed is a float in [0, 1); "
+            "e.g. algorithm.server_momentum=0.9",
+        ),
+        (["algorithm=fedprox", "algorithm.mu=-1"], "algorithm.mu=-1.0 is invalid"),
+        (["algorithm=fedadam", "algorithm.epsilon=0"], "algorithm.epsilon=0.0 is invalid"),
+    ],
+)
+def test_algorithm_and_fl_values_out_of_range_are_named_in_one_line(overrides, message):
+    with pytest.raises(ConfigError) as caught:
+        _from_cli(*overrides)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)

@@ -43,10 +43,12 @@ def config_columns(spec: RunSpec) -> dict[str, Any]:
         R.CLIENT_LR: fl.client_lr,
         R.SERVER_LR: fl.server_lr,
         R.CLIENT_MOMENTUM: fl.client_momentum,
+        R.WEIGHT_DECAY: fl.weight_decay,
         R.EVAL_EVERY: fl.eval_every,
         R.CONFIG_JSON: spec.identity_json(),
     }
     row.update({k: spec.partition.options.get(k) for k in R.partition_columns()})
+    row.update({k: spec.algorithm.options.get(k) for k in R.algorithm_columns()})
     return row
 
 

@@ -2,9 +2,10 @@
 
 The ``dataset`` schemas come from each dataset's loader signature
 (:class:`fedbench.data.DatasetSpec`), the ``partition`` schema from every registered
-strategy's parameters (:class:`fedbench.partitioning.Strategy`), ``fl`` from
-:class:`fedbench.spec.FLSettings`; ``model`` and ``algorithm`` have a dataclass per
-option. :func:`register_schemas` stores them in Hydra's ConfigStore, each option
+strategy's parameters (:class:`fedbench.partitioning.Strategy`), ``model`` and
+``algorithm`` from their records (:mod:`fedbench.options`), ``fl`` from
+:class:`fedbench.spec.FLSettings`. :func:`register_schemas` stores them in Hydra's
+ConfigStore, each option
 also as a selectable ``<group>/<option>`` (so an option needs no YAML file; a file
 in ``conf/<group>/`` of the same name takes precedence and lists the schema first).
 """
@@ -22,7 +23,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from fedbench.data import DATASETS
-from fedbench.options import ALGORITHM_SCHEMAS, MODEL_SCHEMAS
+from fedbench.options import ALGORITHMS, MODELS
 from fedbench.partitioning import STRATEGIES, all_params
 from fedbench.spec import FLSettings, group_defaults
 
@@ -61,6 +62,15 @@ def dataset_schema(name: str) -> type:
     return dataclasses.make_dataclass(f"Dataset_{name}", fields)
 
 
+def option_schema(group: str, name: str) -> type:
+    """The schema of ``model=<name>`` or ``algorithm=<name>``: ``name`` and its record's options."""
+    record = {"model": MODELS, "algorithm": ALGORITHMS}[group][name]
+    fields = [("name", str, field(default=name))] + [
+        (o.name, o.rule.kind, field(default=o.default)) for o in record.options
+    ]
+    return dataclasses.make_dataclass(f"{group.title()}_{name}", fields)
+
+
 def partition_schema() -> type:
     """One schema for every strategy: ``name`` and every registered parameter (null = unset).
 
@@ -81,8 +91,8 @@ def group_schemas() -> dict[str, dict[str, type]]:
     return {
         "dataset": {name: dataset_schema(name) for name in DATASETS},
         "partition": dict.fromkeys(STRATEGIES, shared_partition),
-        "model": dict(MODEL_SCHEMAS),
-        "algorithm": dict(ALGORITHM_SCHEMAS),
+        "model": {name: option_schema("model", name) for name in MODELS},
+        "algorithm": {name: option_schema("algorithm", name) for name in ALGORITHMS},
     }
 
 
@@ -172,6 +182,17 @@ def config_groups_help() -> str:
             f"  {param.name} ({param.rule.allowed}; {', '.join(takers)}; "
             f"default {' or '.join(defaults)}): {param.help}"
         )
+    lines += ["", "Algorithms (algorithm=<name>; its options algorithm.<key>=<value>):"]
+    for algorithm in ALGORITHMS.values():
+        kept = f"; keeps per client: {algorithm.client_state}" if algorithm.client_state else ""
+        lines.append(
+            f"  {algorithm.name} ({algorithm.display}; default fl.server_lr "
+            f"{algorithm.server_lr}{kept}): {algorithm.summary}"
+        )
+        lines += [
+            f"    {o.name} ({o.rule.allowed}; default {o.default!r}): {o.help}"
+            for o in algorithm.options
+        ]
     lines += ["", "Datasets:"]
     for name, spec in sorted(DATASETS.items()):
         writers = "writers" if spec.has_writers else "pooled"

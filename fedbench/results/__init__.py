@@ -5,7 +5,7 @@ and the store's functions (``R.load_runs``, ``R.write_run``, ``R.claimed``, ...)
 """
 
 from fedbench.results.columns import *  # noqa: F403 (the column constants are the API)
-from fedbench.results.columns import column_names, partition_columns, schema
+from fedbench.results.columns import algorithm_columns, column_names, partition_columns, schema
 from fedbench.results.lock import RunLock, claim_note, claimed
 from fedbench.results.store import (
     config_hash,
@@ -27,6 +27,7 @@ from fedbench.results.trajectory import (
 __all__ = [
     "Progress",
     "RunLock",
+    "algorithm_columns",
     "answered_status",
     "at_rounds",
     "claim_note",

@@ -2,8 +2,10 @@
 
 Column names are constants here (``from fedbench import results as R; runs[R.TEST_ACCURACY]``).
 The partition parameters' columns come from the strategy records
-(:func:`fedbench.partitioning.all_params`), so a registered strategy's parameter is
-a column without further edits; :func:`schema` reflects what is registered when called.
+(:func:`fedbench.partitioning.all_params`) and the algorithm options' columns from the
+algorithm records (:func:`fedbench.options.option_columns`), so a registered
+strategy's parameter or algorithm's option is a column without further edits;
+:func:`schema` reflects what is registered when called.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pyarrow as pa
 from fedbench.errors import ConfigError
 from fedbench.heterogeneity import HETEROGENEITY_METRICS as HETEROGENEITY_METRICS
 from fedbench.heterogeneity import METRICS
+from fedbench.options import option_columns
 from fedbench.partitioning import all_params
 
 RUNS_SUBDIR = "runs"
@@ -43,6 +46,7 @@ BATCH_SIZE = "batch_size"
 CLIENT_LR = "client_lr"
 SERVER_LR = "server_lr"
 CLIENT_MOMENTUM = "client_momentum"
+WEIGHT_DECAY = "weight_decay"
 EVAL_EVERY = "eval_every"
 ALPHA = "alpha"
 CLASSES_PER_CLIENT = "classes_per_client"
@@ -102,6 +106,7 @@ _BEFORE_PARAMS = [
     (CLIENT_LR, _FLOAT),
     (SERVER_LR, _FLOAT),
     (CLIENT_MOMENTUM, _FLOAT),
+    (WEIGHT_DECAY, _FLOAT),
     (EVAL_EVERY, _INT),
 ]
 _AFTER_PARAMS = [
@@ -141,6 +146,11 @@ def partition_columns() -> tuple[str, ...]:
     return tuple(all_params())
 
 
+def algorithm_columns() -> tuple[str, ...]:
+    """The columns of the registered algorithms' options (null where one does not apply)."""
+    return tuple(option_columns())
+
+
 def schema() -> pa.Schema:
     """Column name -> Arrow type, in file order, for the strategies registered now.
 
@@ -158,13 +168,15 @@ def schema() -> pa.Schema:
     """
     fixed = {name for name, _ in _BEFORE_PARAMS + _AFTER_PARAMS}
     params = [(p.name, _KIND[p.rule.kind]) for p in all_params().values()]
-    clashes = sorted(fixed.intersection(name for name, _ in params))
-    if clashes:
-        raise ConfigError(
-            f"partition parameters {clashes} have the names of result columns; "
-            "rename them in their strategy's record"
-        )
-    return pa.schema(_BEFORE_PARAMS + params + _AFTER_PARAMS)
+    options = [(name, _KIND[kind]) for name, kind in option_columns().items()]
+    for what, declared in (("partition parameters", params), ("algorithm options", options)):
+        clashes = sorted(fixed.intersection(name for name, _ in declared))
+        if clashes:
+            raise ConfigError(
+                f"{what} {clashes} have the names of result columns; rename them in their record"
+            )
+        fixed |= {name for name, _ in declared}
+    return pa.schema(_BEFORE_PARAMS + params + options + _AFTER_PARAMS)
 
 
 def column_names() -> tuple[str, ...]:

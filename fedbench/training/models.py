@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from fedbench.checks import check_model_fits
 from fedbench.errors import ConfigError, invalid
+from fedbench.options import MODELS as MODEL_RECORDS
 from fedbench.training.layers import InputKeyedDropout
 
 ModelFactory = Callable[[tuple[int, ...], int], tf.keras.Model]
@@ -29,7 +30,7 @@ def linear(input_shape: tuple[int, ...], num_classes: int) -> tf.keras.Model:
     )
 
 
-def mlp(input_shape: tuple[int, ...], num_classes: int, hidden: int = 128) -> tf.keras.Model:
+def mlp(input_shape: tuple[int, ...], num_classes: int, *, hidden: int) -> tf.keras.Model:
     """Flatten -> Dense(hidden, relu) -> Dense(num_classes)."""
     return tf.keras.Sequential(
         [
@@ -122,7 +123,8 @@ def build_model(
     num_classes
         Number of output logits.
     **options
-        The model config's other keys (e.g. ``hidden`` for ``mlp``).
+        The model's options (e.g. ``hidden`` for ``mlp``); those left out take their
+        record's defaults (:data:`fedbench.options.MODELS`).
 
     Returns
     -------
@@ -131,4 +133,6 @@ def build_model(
     """
     if name not in MODELS:
         raise ConfigError(invalid("model", name, f"one of {sorted(MODELS)}"))
-    return MODELS[name](tuple(input_shape), num_classes, **options)
+    return MODELS[name](
+        tuple(input_shape), num_classes, **{**MODEL_RECORDS[name].defaults, **options}
+    )
