@@ -1,36 +1,31 @@
-"""The FedAvg family as ``tff.learning`` learning processes, by config name.
+"""Learning processes by ``algorithm=`` name: TFF's FedAvg family, and SCAFFOLD and FedNova.
 
-Parameter ranges are checked before any process is built, by :mod:`fedbench.validation`.
+Each name of :data:`fedbench.options.ALGORITHMS` has a builder here whose keyword-only
+arguments are its record's options (the record holds their defaults and rules; the run
+spec fills every one). Builders of :data:`TFF_BUILDERS` return a ``tff.learning``
+process that takes the clients' datasets (composed with the client store to take round
+inputs); builders of :data:`COMPOSED_BUILDERS` are composed by fedbench from TFF
+computations (:mod:`fedbench.training.composed`) and read the clients' data themselves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
 import tensorflow_federated as tff
 
 from fedbench.errors import ConfigError, invalid
+from fedbench.training.composed import ClientInputs, ComposedProcess
 from fedbench.training.drift import DriftMeasuringFactory
+from fedbench.training.fednova import fednova
+from fedbench.training.optimizers import OptimizerSettings, client_sgd, server_sgd
+from fedbench.training.scaffold import scaffold
 
 #: How clients iterate over their data: the iterator loop. ``DATASET_REDUCE`` (TFF's
 #: default) instantiates its reduce function again on every client in every round,
 #: which dominates the round of a small client; both run the same steps in the same order.
 LOOP = tff.learning.LoopImplementation.DATASET_ITERATOR
-
-
-@dataclass(frozen=True)
-class OptimizerSettings:
-    """Client and server optimiser settings (from ``fl.*`` and the algorithm config)."""
-
-    client_lr: float
-    client_momentum: float
-    server_lr: float
-
-
-def _client_sgd(settings: OptimizerSettings) -> tff.learning.optimizers.Optimizer:
-    momentum = settings.client_momentum or None  # build_sgdm(momentum=None) is plain SGD
-    return tff.learning.optimizers.build_sgdm(settings.client_lr, momentum=momentum)
 
 
 def _with_server_optimizer(
@@ -42,7 +37,7 @@ def _with_server_optimizer(
     """Weighted FedAvg with client SGD, the given server optimizer and the drift aggregator."""
     return tff.learning.algorithms.build_weighted_fed_avg(
         model_fn,
-        client_optimizer_fn=_client_sgd(settings),
+        client_optimizer_fn=client_sgd(settings),
         server_optimizer_fn=server_optimizer,
         model_aggregator=DriftMeasuringFactory(),
         loop_implementation=loop,
@@ -53,37 +48,33 @@ def fedavg(
     model_fn: Callable, settings: OptimizerSettings, *, loop: tff.learning.LoopImplementation = LOOP
 ) -> tff.learning.templates.LearningProcess:
     """Weighted FedAvg (McMahan et al. 2017): client SGD, server SGD at ``server_lr``."""
-    server = tff.learning.optimizers.build_sgdm(settings.server_lr)
-    return _with_server_optimizer(model_fn, settings, server, loop)
+    return _with_server_optimizer(model_fn, settings, server_sgd(settings), loop)
 
 
 def fedavgm(
     model_fn: Callable,
     settings: OptimizerSettings,
-    server_momentum: float = 0.9,
     *,
+    server_momentum: float,
     loop: tff.learning.LoopImplementation = LOOP,
 ) -> tff.learning.templates.LearningProcess:
     """FedAvgM (Hsu et al. 2019): FedAvg whose server applies SGD with momentum."""
-    server = tff.learning.optimizers.build_sgdm(
-        settings.server_lr, momentum=server_momentum or None
-    )
-    return _with_server_optimizer(model_fn, settings, server, loop)
+    return _with_server_optimizer(model_fn, settings, server_sgd(settings, server_momentum), loop)
 
 
 def fedprox(
     model_fn: Callable,
     settings: OptimizerSettings,
-    mu: float = 0.01,
     *,
+    mu: float,
     loop: tff.learning.LoopImplementation = LOOP,
 ) -> tff.learning.templates.LearningProcess:
     """FedProx (Li et al., MLSys 2020) via ``tff.learning.algorithms.build_weighted_fed_prox``."""
     return tff.learning.algorithms.build_weighted_fed_prox(
         model_fn,
         proximal_strength=mu,
-        client_optimizer_fn=_client_sgd(settings),
-        server_optimizer_fn=tff.learning.optimizers.build_sgdm(settings.server_lr),
+        client_optimizer_fn=client_sgd(settings),
+        server_optimizer_fn=server_sgd(settings),
         model_aggregator=DriftMeasuringFactory(),
         loop_implementation=loop,
     )
@@ -92,18 +83,18 @@ def fedprox(
 def fedadam(
     model_fn: Callable,
     settings: OptimizerSettings,
-    beta_1: float = 0.9,
-    beta_2: float = 0.99,
-    epsilon: float = 1e-3,
     *,
+    beta_1: float,
+    beta_2: float,
+    epsilon: float,
     loop: tff.learning.LoopImplementation = LOOP,
 ) -> tff.learning.templates.LearningProcess:
     """FedAdam (Reddi et al., ICLR 2021): server Adam with step ``server_lr``.
 
     Reddi et al. tune the server step on a log grid (often 1e-2 .. 1e-1 for EMNIST)
-    and use epsilon = 1e-3; ``fl.server_lr=1.0`` (the FedAvg default) is usually too large.
-    Deviation: TFF's ``build_adam`` applies Adam's bias correction to the moments,
-    which Reddi et al.'s Algorithm 2 does not; it matters only in the first rounds.
+    and use epsilon = 1e-3. Deviation: TFF's ``build_adam`` applies Adam's bias
+    correction to the moments, which Reddi et al.'s Algorithm 2 does not; it matters
+    only in the first rounds.
     """
     server = tff.learning.optimizers.build_adam(
         settings.server_lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
@@ -111,12 +102,20 @@ def fedadam(
     return _with_server_optimizer(model_fn, settings, server, loop)
 
 
-ALGORITHMS: dict[str, Callable[..., tff.learning.templates.LearningProcess]] = {
+#: Builders of ``tff.learning`` processes that take the clients' datasets.
+TFF_BUILDERS: dict[str, Callable[..., tff.learning.templates.LearningProcess]] = {
     "fedavg": fedavg,
     "fedavgm": fedavgm,
     "fedprox": fedprox,
     "fedadam": fedadam,
 }
+#: Builders of processes fedbench composes, which read the clients' data from round inputs.
+COMPOSED_BUILDERS: dict[str, Callable[..., ComposedProcess]] = {
+    "scaffold": scaffold,
+    "fednova": fednova,
+}
+#: Every builder, by ``algorithm=`` name.
+BUILDERS: dict[str, Callable[..., Any]] = {**TFF_BUILDERS, **COMPOSED_BUILDERS}
 
 
 def build_process(
@@ -127,12 +126,12 @@ def build_process(
     loop: tff.learning.LoopImplementation = LOOP,
     **options: float,
 ) -> tff.learning.templates.LearningProcess:
-    """Build the learning process registered as ``name`` (the ``algorithm=`` value).
+    """Build the ``tff.learning`` process registered as ``name``, taking clients' datasets.
 
     Parameters
     ----------
     name
-        A key of :data:`ALGORITHMS`.
+        A key of :data:`TFF_BUILDERS`.
     model_fn
         No-argument function returning a fresh ``tff.learning.models.VariableModel``.
     settings
@@ -140,13 +139,47 @@ def build_process(
     loop
         How clients iterate over their data (:data:`LOOP`; the results are the same).
     **options
-        The algorithm config's other keys (``mu``, ``server_momentum``, ...).
+        The algorithm's options (``mu``, ``server_momentum``, ...), every one of its record.
 
     Returns
     -------
     tff.learning.templates.LearningProcess
 
     """
-    if name not in ALGORITHMS:
-        raise ConfigError(invalid("algorithm", name, f"one of {sorted(ALGORITHMS)}"))
-    return ALGORITHMS[name](model_fn, settings, loop=loop, **options)
+    if name not in TFF_BUILDERS:
+        raise ConfigError(invalid("algorithm", name, f"one of {sorted(TFF_BUILDERS)}"))
+    return TFF_BUILDERS[name](model_fn, settings, loop=loop, **options)
+
+
+def build_round_process(
+    name: str,
+    model_fn: Callable,
+    settings: OptimizerSettings,
+    clients: ClientInputs,
+    compose: Callable[[tff.learning.templates.LearningProcess], Any],
+    **options: float,
+) -> Any:
+    """Build the process registered as ``name``, taking each sampled client's round input.
+
+    Parameters
+    ----------
+    name
+        A key of :data:`BUILDERS`.
+    model_fn, settings
+        As for :func:`build_process`.
+    clients
+        The round inputs' type, how a client reads its data from its input, the clients.
+    compose
+        Turns a ``tff.learning`` process taking datasets into one taking round inputs
+        (``ClientStore.compose``); composed builders read the data themselves.
+    **options
+        The algorithm's options.
+
+    Returns
+    -------
+    tff.learning.templates.LearningProcess or ComposedProcess
+
+    """
+    if name in COMPOSED_BUILDERS:
+        return COMPOSED_BUILDERS[name](model_fn, settings, clients, **options)
+    return compose(build_process(name, model_fn, settings, **options))

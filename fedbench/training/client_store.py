@@ -34,6 +34,7 @@ from fedbench.clients import ClientArrays
 from fedbench.data._common import u8_codes
 from fedbench.errors import ResultsNotWritable
 from fedbench.training.client_data import X, Y
+from fedbench.training.composed import ClientInputs
 
 #: Name of a round input's fields: the client's index and its example order.
 CLIENT, ORDER = "client", "order"
@@ -174,6 +175,16 @@ class ClientStore:
             return self.dataset(round_input[CLIENT], round_input[ORDER], batch_size)
 
         return client_dataset
+
+    def client_inputs(self, batch_size: int) -> ClientInputs:
+        """The round inputs' type and how a client reads its data from its input, in batches."""
+        return ClientInputs(
+            input_type=self.input_type(),
+            dataset=lambda round_input: self.dataset(
+                round_input[CLIENT], round_input[ORDER], batch_size
+            ),
+            num_clients=self.num_clients,
+        )
 
     def compose(
         self, process: tff.learning.templates.LearningProcess, batch_size: int

@@ -16,10 +16,11 @@ from fedbench import seeding
 from fedbench.clients import TrainingData
 from fedbench.errors import ResultsNotWritable
 from fedbench.spec import RunSpec
-from fedbench.training.algorithms import OptimizerSettings, build_process
+from fedbench.training.algorithms import build_process, build_round_process
 from fedbench.training.checkpoints import Checkpoints
 from fedbench.training.client_store import ClientStore, client_store
 from fedbench.training.loop import LoopSettings, RoundRecord, run_rounds
+from fedbench.training.optimizers import OptimizerSettings
 from fedbench.training.runtime import tff_worker
 from fedbench.training.tff_model import initial_keras_model, make_model_fn
 
@@ -42,6 +43,12 @@ def loop_settings(spec: RunSpec, eval_rounds: Iterable[int] = ()) -> LoopSetting
     )
 
 
+def optimizer_settings(spec: RunSpec) -> OptimizerSettings:
+    """The client and server optimizer settings of ``spec`` (its server step resolved)."""
+    fl = spec.fl
+    return OptimizerSettings(fl.client_lr, fl.client_momentum, fl.server_lr, fl.weight_decay)
+
+
 def learning_process(
     spec: RunSpec,
     example_shape: tuple[int, ...],
@@ -52,8 +59,10 @@ def learning_process(
 
     Call inside :func:`fedbench.training.runtime.tff_worker`. The Keras model is also
     the one the round loop copies the global weights into for evaluation. With a
-    ``store``, the process reads its clients' data from it (``store.compose``) and
-    takes ``store.round_input`` each round; without, it takes ``tf.data`` datasets.
+    ``store``, the process reads its clients' data from it and takes
+    ``store.round_input`` each round; without, it takes ``tf.data`` datasets (the
+    ``tff.learning`` algorithms only: the ones fedbench composes read their data from
+    a store).
 
     Returns
     -------
@@ -62,10 +71,20 @@ def learning_process(
     """
     model, options = spec.model.name, dict(spec.model.options)
     model_fn = make_model_fn(model, options, example_shape, num_classes)
-    settings = OptimizerSettings(spec.fl.client_lr, spec.fl.client_momentum, spec.fl.server_lr)
-    process = build_process(spec.algorithm.name, model_fn, settings, **dict(spec.algorithm.options))
-    if store is not None:
-        process = store.compose(process, spec.fl.batch_size)
+    batch_size = spec.fl.batch_size
+    if store is None:
+        process = build_process(
+            spec.algorithm.name, model_fn, optimizer_settings(spec), **dict(spec.algorithm.options)
+        )
+    else:
+        process = build_round_process(
+            spec.algorithm.name,
+            model_fn,
+            optimizer_settings(spec),
+            store.client_inputs(batch_size),
+            functools.partial(store.compose, batch_size=batch_size),
+            **dict(spec.algorithm.options),
+        )
     # Built after the process: TFF traces model_fn in graph mode, which invalidates
     # Keras models created before it in the same process.
     init_seed = seeding.int_seed(spec.seed, seeding.MODEL_INIT)

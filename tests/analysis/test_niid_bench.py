@@ -27,15 +27,12 @@ def _specs(name, tmp_path):
 
 def test_the_full_sweep_is_the_papers_set_up(fmnist, tmp_path):
     specs = _specs("niid_bench_fmnist", tmp_path)
-    # 5 partitions x 3 seeds: iid and dirichlet ignore classes_per_client (9 grid jobs -> 3).
-    assert len(specs) == 15
+    # 7 partitions x 4 algorithms x 3 seeds: only pathological takes classes_per_client, so
+    # the 5 x 3 partition grid is iid, dirichlet, feature_noise, quantity and three #C.
+    assert len(specs) == 7 * 4 * 3
     for spec in specs.values():
         fl = spec.fl
-        assert (spec.dataset.name, spec.model.name, spec.algorithm.name) == (
-            "fmnist",
-            "cnn",
-            "fedavg",
-        )
+        assert (spec.dataset.name, spec.model.name) == ("fmnist", "cnn")
         assert (fl.num_clients, fl.clients_per_round, fl.rounds, fl.local_epochs) == (
             10,
             10,
@@ -48,6 +45,14 @@ def test_the_full_sweep_is_the_papers_set_up(fmnist, tmp_path):
             0.9,
             1.0,
         )
+        assert fl.weight_decay == 1e-5
+    algorithms = {(s.algorithm.name, tuple(s.algorithm.options.items())) for s in specs.values()}
+    assert algorithms == {
+        ("fedavg", ()),
+        ("fedprox", (("mu", 0.01),)),
+        ("scaffold", ()),
+        ("fednova", ()),
+    }
     partitions = {
         (s.partition.name, tuple(sorted(s.partition.options.items()))) for s in specs.values()
     }
@@ -57,6 +62,8 @@ def test_the_full_sweep_is_the_papers_set_up(fmnist, tmp_path):
         ("pathological", (("classes_per_client", 1),)),
         ("pathological", (("classes_per_client", 2),)),
         ("pathological", (("classes_per_client", 3),)),
+        ("feature_noise", (("sigma", 0.1),)),
+        ("quantity", (("alpha", 0.5), ("min_client_size", 10))),
     }
     assert {s.seed for s in specs.values()} == {0, 1, 2}
 

@@ -37,9 +37,11 @@ def rows_of(frame, rounds):
     return cut[TRAJECTORY].sort_values(R.ROUND).reset_index(drop=True)
 
 
-def test_a_run_killed_with_sigkill_resumes_at_its_last_checkpoint(tmp_path, uninterrupted):
-    rounds = 40
-    args = [f"fl.rounds={rounds}", "fl.checkpoint_every=5", f"results_dir={tmp_path}"]
+def _kill_after_round_20_then_resume(results, args, rounds):
+    """Start ``fedbench <args>``, kill -9 it once round 20 or later is stored, run it again.
+
+    Returns the round the killed run kept and what the re-run logged.
+    """
     child = subprocess.Popen(
         [sys.executable, "-m", "fedbench", *args],
         cwd=REPO,
@@ -47,7 +49,7 @@ def test_a_run_killed_with_sigkill_resumes_at_its_last_checkpoint(tmp_path, unin
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    runs = R.runs_dir(tmp_path)
+    runs = R.runs_dir(results)
     deadline = time.monotonic() + 300
     try:  # rows land with each checkpoint: wait for the one after round 20 or later
         while True:
@@ -68,7 +70,7 @@ def test_a_run_killed_with_sigkill_resumes_at_its_last_checkpoint(tmp_path, unin
     for process in family:
         with contextlib.suppress(psutil.Error):
             assert not _is(process, "worker_binary")
-    killed = R.load_runs(tmp_path)
+    killed = R.load_runs(results)
     kept = int(killed[R.ROUND].max())
     assert kept % 5 == 0 and kept < rounds and (killed[R.STATUS] == R.STATUS_FAILED).all()
 
@@ -78,8 +80,42 @@ def test_a_run_killed_with_sigkill_resumes_at_its_last_checkpoint(tmp_path, unin
     assert f"resuming after round {kept}" in logged
     trained = [line for line in logged.splitlines() if f"/{rounds}: train_loss" in line]
     assert len(trained) == rounds - kept  # only the rounds after the checkpoint
+    return kept, logged
+
+
+def test_a_run_killed_with_sigkill_resumes_at_its_last_checkpoint(tmp_path, uninterrupted):
+    rounds = 40
+    args = [f"fl.rounds={rounds}", "fl.checkpoint_every=5", f"results_dir={tmp_path}"]
+    _kill_after_round_20_then_resume(tmp_path, args, rounds)
     pd.testing.assert_frame_equal(
         rows_of(R.load_runs(tmp_path), rounds), rows_of(uninterrupted, rounds), check_exact=True
+    )
+
+
+def test_a_scaffold_run_with_partial_participation_killed_resumes_its_client_states(
+    tmp_path_factory,
+):
+    # 3 of 10 clients a round on a label-skewed split: every client's control variate
+    # c_i differs, and most are carried across rounds in which their client is not
+    # sampled, so rows equal to an uninterrupted run's need every c_i restored exactly.
+    rounds = 100
+    setting = [
+        "algorithm=scaffold",
+        "partition=dirichlet",
+        "partition.alpha=0.3",
+        "fl.clients_per_round=3",
+        f"fl.rounds={rounds}",
+        "fl.checkpoint_every=5",
+    ]
+    reference = tmp_path_factory.mktemp("scaffold_uninterrupted")
+    done = fedbench(*setting, f"results_dir={reference}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    killed = tmp_path_factory.mktemp("scaffold_killed")
+    _kill_after_round_20_then_resume(killed, [*setting, f"results_dir={killed}"], rounds)
+    pd.testing.assert_frame_equal(
+        rows_of(R.load_runs(killed), rounds),
+        rows_of(R.load_runs(reference), rounds),
+        check_exact=True,
     )
 
 

@@ -45,9 +45,10 @@ from fedbench.partitioning import partition
 from fedbench.spec import RunSpec
 from fedbench.training import algorithms, loop
 from fedbench.training.client_store import ClientStore, client_store
+from fedbench.training.optimizers import client_sgd
 from fedbench.training.runtime import tff_worker
 from fedbench.training.tff_model import initial_keras_model, make_model_fn
-from fedbench.training.train import loop_settings
+from fedbench.training.train import loop_settings, optimizer_settings
 from tests.training.previous_path import previous_process
 
 STEPS = (
@@ -136,13 +137,11 @@ def processes(spec: RunSpec, shape: tuple[int, ...], num_classes: int, store: Cl
     ``DATASET_REDUCE``, the previous drift aggregator); with one, fedbench's.
     """
     model_fn = make_model_fn(spec.model.name, dict(spec.model.options), shape, num_classes)
-    settings = algorithms.OptimizerSettings(
-        spec.fl.client_lr, spec.fl.client_momentum, spec.fl.server_lr
-    )
+    settings = optimizer_settings(spec)
     loop_kind = algorithms.LOOP if store else tff.learning.LoopImplementation.DATASET_REDUCE
     mean_only = tff.learning.algorithms.build_weighted_fed_avg(
         model_fn,
-        client_optimizer_fn=algorithms._client_sgd(settings),
+        client_optimizer_fn=client_sgd(settings),
         server_optimizer_fn=tff.learning.optimizers.build_sgdm(settings.server_lr),
         model_aggregator=tff.aggregators.MeanFactory(),
         loop_implementation=loop_kind,

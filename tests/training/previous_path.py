@@ -25,7 +25,7 @@ from fedbench.training import algorithms
 from fedbench.training.loop import RoundRecord, run_rounds
 from fedbench.training.runtime import tff_worker
 from fedbench.training.tff_model import initial_keras_model, make_model_fn
-from fedbench.training.train import loop_settings
+from fedbench.training.train import loop_settings, optimizer_settings
 
 
 def _global_norm(structure):
@@ -101,9 +101,7 @@ def previous_process(spec: RunSpec, example_shape, num_classes):
     """``spec``'s process and initial model as commit 9799ecf built them (call in a worker)."""
     model, options = spec.model.name, dict(spec.model.options)
     model_fn = make_model_fn(model, options, example_shape, num_classes)
-    settings = algorithms.OptimizerSettings(
-        spec.fl.client_lr, spec.fl.client_momentum, spec.fl.server_lr
-    )
+    settings = optimizer_settings(spec)
     with mock.patch.object(algorithms, "DriftMeasuringFactory", PreviousDriftFactory):
         process = algorithms.build_process(
             spec.algorithm.name,

@@ -133,3 +133,34 @@ def test_a_checkpoint_ahead_of_the_kept_rows_is_set_aside(results_dir, caplog):
 def test_no_checkpoint_is_no_resume_and_no_log(results_dir, caplog):
     restored, _, lines = _rejected(results_dir, caplog, _state())
     assert restored is None and lines == []
+
+
+def _composed(clients=4, control=0.0):
+    """A composed process's state: the server's, and a client-state table (SCAFFOLD's c_i)."""
+    from fedbench.training.composed import ComposedState
+
+    server = OrderedDict(
+        model=_state().global_model_weights, control=[np.zeros((3, 2), np.float32)]
+    )
+    table = (np.full((clients, 3, 2), control, np.float32), np.zeros((clients, 2), np.float32))
+    return ComposedState(server, table)
+
+
+def test_a_client_state_table_is_saved_and_read_back_exactly(results_dir):
+    saved = _composed(control=0.75)
+    saved.clients[0][2] = np.arange(6, dtype=np.float32).reshape(3, 2)  # one client's own c_i
+    Checkpoints(results_dir, "h").save(3, saved)
+    restored = Checkpoints(results_dir, "h").load(_composed(), max_round=3)
+    for got, want in zip(_leaves(restored.state), _leaves(saved), strict=True):
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_a_checkpoint_whose_client_table_does_not_fit_the_run_is_set_aside(results_dir, caplog):
+    Checkpoints(results_dir, "h").save(3, _composed(clients=4))
+    with caplog.at_level(logging.WARNING):
+        assert Checkpoints(results_dir, "h").load(_composed(clients=5), max_round=3) is None
+    assert "does not match this run's model and algorithm" in caplog.text
+    assert checkpoint_path(results_dir, "h").with_suffix(".npz.rejected").is_file()
+    # A table where the run keeps none (another algorithm's state) is set aside the same way.
+    Checkpoints(results_dir, "g").save(3, _composed())
+    assert Checkpoints(results_dir, "g").load(_state(), max_round=3) is None

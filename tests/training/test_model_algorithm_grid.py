@@ -1,14 +1,16 @@
 """Every model and every algorithm trains through TFF on small 28x28 images."""
 
+import inspect
 import itertools
 
 import numpy as np
 import pytest
 
 from fedbench.clients import ClientArrays, TrainingData
-from fedbench.options import ALGORITHM_SCHEMAS, MODEL_SCHEMAS
+from fedbench.options import ALGORITHMS as ALGORITHM_RECORDS
+from fedbench.options import MODELS as MODEL_RECORDS
 from fedbench.spec import RunSpec
-from fedbench.training.algorithms import ALGORITHMS
+from fedbench.training.algorithms import BUILDERS
 from fedbench.training.models import MODELS
 from fedbench.training.train import train
 
@@ -40,22 +42,44 @@ def _train(images, model, algorithm, rounds=2):
         clients_per_round=CLIENTS,
         batch_size=10,
         client_lr=0.05,
-        server_lr=0.01 if algorithm == "fedadam" else 1.0,
     )
     return list(train(spec, TrainingData(clients, test_x, test_y, CLASSES)))
 
 
+def _keyword_only(fn):
+    return {
+        name: p.default
+        for name, p in inspect.signature(fn).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "loop"
+    }
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHM_RECORDS))
+def test_each_algorithm_builder_takes_its_records_options_without_defaults_of_its_own(name):
+    options = _keyword_only(BUILDERS[name])
+    assert set(options) == set(ALGORITHM_RECORDS[name].defaults)
+    # The record alone holds the defaults: the run spec fills every option.
+    assert all(default is inspect.Parameter.empty for default in options.values())
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_RECORDS))
+def test_each_model_builder_takes_its_records_options_without_defaults_of_its_own(name):
+    options = _keyword_only(MODELS[name])
+    assert set(options) == set(MODEL_RECORDS[name].defaults)
+    assert all(default is inspect.Parameter.empty for default in options.values())
+
+
 def test_the_registries_and_schemas_agree():
-    assert set(MODELS) == set(MODEL_SCHEMAS)
-    assert set(ALGORITHMS) == set(ALGORITHM_SCHEMAS)
+    assert set(MODELS) == set(MODEL_RECORDS)
+    assert set(BUILDERS) == set(ALGORITHM_RECORDS)
 
 
-FAST_GRID = [(m, "fedavg") for m in MODEL_SCHEMAS] + [
-    ("linear", a) for a in ALGORITHM_SCHEMAS if a != "fedavg"
+FAST_GRID = [(m, "fedavg") for m in MODEL_RECORDS] + [
+    ("linear", a) for a in ALGORITHM_RECORDS if a != "fedavg"
 ]
 FULL_GRID = [
     pytest.param(m, a, marks=pytest.mark.slow)
-    for m, a in itertools.product(MODEL_SCHEMAS, ALGORITHM_SCHEMAS)
+    for m, a in itertools.product(MODEL_RECORDS, ALGORITHM_RECORDS)
     if (m, a) not in FAST_GRID
 ]
 

@@ -1,0 +1,223 @@
+"""Learning processes fedbench composes from TFF computations, with per-client state.
+
+TFF 0.87 has no SCAFFOLD or FedNova, and its ``LearningProcess`` returns only
+server-placed values, so a client's state (SCAFFOLD's control variate ``c_i``) has no
+place in it. A :class:`ComposedProcess` is the same interface the round loop and the
+checkpoints use (``initialize``, ``next``, ``get_model_weights``, ``set_model_weights``)
+over two TFF computations:
+
+- ``initialize_fn() -> server_state@SERVER``, where ``server_state`` holds ``model``
+  (``tff.learning.models.ModelWeights``) and whatever else the server keeps;
+- ``next_fn(server_state@SERVER, client_inputs@CLIENTS)`` ->
+  ``<server_state@SERVER, metrics@SERVER>``, or with client state
+  ``<server_state@SERVER, metrics@SERVER, client_states@CLIENTS>``.
+
+The per-client state lives in a table beside the server state
+(:class:`ComposedState`): one array of shape ``(num_clients, *leaf_shape)`` per leaf
+of a client's state, zero before a client is first sampled. A round reads the sampled
+clients' rows into their inputs (``OrderedDict(data=<round input>, state=<row>)``),
+and writes back the rows the computation returns, for the sampled clients only. The
+table is part of the state that :mod:`fedbench.training.checkpoints` saves, so its
+layout (clients, model shapes) is checked on resume like the rest.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_federated as tff
+
+#: Fields of a client's input when the process keeps client state.
+DATA, STATE = "data", "state"
+#: The server state's field holding the global model.
+MODEL = "model"
+
+
+class ComposedState(NamedTuple):
+    """A composed process's state: the server's, and the per-client table (``()`` if none)."""
+
+    server: Any
+    clients: tuple[np.ndarray, ...]
+
+
+def model_weights(value: Any) -> tff.learning.models.ModelWeights:
+    """``value`` (a ``ModelWeights`` or a TFF struct of its two fields) as ``ModelWeights``."""
+    trainable, non_trainable = (value.trainable, value.non_trainable)
+    return tff.learning.models.ModelWeights(list(trainable), list(non_trainable))
+
+
+@dataclass(frozen=True)
+class ClientInputs:
+    """What a round sends each sampled client, and how the client reads its data from it.
+
+    Attributes
+    ----------
+    input_type
+        TFF type of one client's round input (e.g. the client store's
+        ``<client=int32, order=int32[?, ?]>``).
+    dataset
+        Inside a TF computation: a client's round input -> its ``tf.data.Dataset``.
+    num_clients
+        Clients in the run (rows of a client-state table).
+
+    """
+
+    input_type: tff.types.Type
+    dataset: Any
+    num_clients: int
+
+
+@dataclass
+class ComposedProcess:
+    """A learning process over TFF computations, with an optional per-client state table.
+
+    Parameters
+    ----------
+    initialize_fn
+        ``() -> server_state@SERVER``; ``server_state`` has a ``model`` field.
+    next_fn
+        ``(server_state@SERVER, client_inputs@CLIENTS) -> <state, metrics[, client_states]>``.
+    client_state
+        The zero state of one client (a sequence of arrays) when the process keeps state
+        per client, else ``None``.
+    num_clients
+        Rows of the client-state table.
+
+    """
+
+    initialize_fn: tff.Computation
+    next_fn: tff.Computation
+    client_state: Sequence[np.ndarray] | None = None
+    num_clients: int = 0
+
+    def initialize(self) -> ComposedState:
+        """The initial state: the server's, and every client's state at zero."""
+        table = ()
+        if self.client_state is not None:
+            table = tuple(
+                np.zeros((self.num_clients, *np.shape(leaf)), np.asarray(leaf).dtype)
+                for leaf in self.client_state
+            )
+        return ComposedState(self.initialize_fn(), table)
+
+    def next(
+        self, state: ComposedState, round_inputs: Sequence[Any]
+    ) -> tff.learning.templates.LearningProcessOutput:
+        """Run one round for the clients of ``round_inputs`` (each names its client).
+
+        Parameters
+        ----------
+        state
+            The state after the previous round.
+        round_inputs
+            One input per sampled client, each with its ``client`` index (the client
+            store's round inputs).
+
+        Returns
+        -------
+        tff.learning.templates.LearningProcessOutput
+            The new state (the sampled clients' table rows replaced, a new table; the
+            old state is left as it was) and the round's metrics.
+
+        """
+        if self.client_state is None:
+            server, metrics = self.next_fn(state.server, list(round_inputs))
+            return tff.learning.templates.LearningProcessOutput(ComposedState(server, ()), metrics)
+        clients = [int(round_input["client"]) for round_input in round_inputs]
+        inputs = [
+            collections.OrderedDict([(DATA, round_input), (STATE, self._row(state, k))])
+            for round_input, k in zip(round_inputs, clients, strict=True)
+        ]
+        server, metrics, new_rows = self.next_fn(state.server, inputs)
+        table = tuple(leaf.copy() for leaf in state.clients)
+        for k, row in zip(clients, new_rows, strict=True):
+            for leaf, value in zip(table, tf.nest.flatten(row), strict=True):
+                leaf[k] = value
+        return tff.learning.templates.LearningProcessOutput(ComposedState(server, table), metrics)
+
+    @staticmethod
+    def _row(state: ComposedState, client: int) -> list[np.ndarray]:
+        return [leaf[client] for leaf in state.clients]
+
+    def get_model_weights(self, state: ComposedState) -> tff.learning.models.ModelWeights:
+        """The global model's weights in ``state``."""
+        return model_weights(state.server[MODEL])
+
+    def set_model_weights(
+        self, state: ComposedState, weights: tff.learning.models.ModelWeights
+    ) -> ComposedState:
+        """``state`` with the global model's weights replaced by ``weights``."""
+        server = collections.OrderedDict(state.server)
+        server[MODEL] = model_weights(weights)
+        return ComposedState(server, state.clients)
+
+
+@dataclass(frozen=True)
+class ModelTypes:
+    """The TFF types of a model's weights and updates, and its metrics' aggregation.
+
+    Attributes
+    ----------
+    weights
+        ``ModelWeights`` type (trainable and non-trainable).
+    trainable
+        Type of the trainable weights: a client's update, SCAFFOLD's control variates.
+    aggregate_metrics
+        Federated computation: clients' local unfinalized metrics -> finalized metrics
+        (``tff.learning.metrics.sum_then_finalize``, as TFF's client work aggregates them).
+
+    """
+
+    weights: tff.types.StructType
+    trainable: tff.types.Type
+    aggregate_metrics: Any
+
+    @classmethod
+    def of(cls, model_fn: Any) -> ModelTypes:
+        """The types of the model ``model_fn`` builds."""
+        with tf.Graph().as_default():  # keeps the model's variables out of the caller's graph
+            model = model_fn()
+            aggregate = tff.learning.metrics.sum_then_finalize(model.metric_finalizers())
+        weights = tff.learning.models.weights_type_from_model(model)
+        return cls(weights, weights.trainable, aggregate)
+
+
+def initial_server_state(model_fn: Any, zeros_like_trainable: Sequence[str] = ()) -> Any:
+    """A TF computation: the server state ``OrderedDict(model=..., <name>=zeros, ...)``.
+
+    Parameters
+    ----------
+    model_fn
+        Builds the model whose fresh weights start the state (a run then installs its
+        seeded initial weights with ``set_model_weights``).
+    zeros_like_trainable
+        Names of further fields, each zeros shaped like the trainable weights.
+
+    """
+
+    @tff.tensorflow.computation
+    def initialize() -> collections.OrderedDict:
+        weights = tff.learning.models.ModelWeights.from_model(model_fn())
+        state = collections.OrderedDict([(MODEL, weights)])
+        for name in zeros_like_trainable:
+            state[name] = [tf.zeros_like(w) for w in weights.trainable]
+        return state
+
+    return initialize
+
+
+def round_metrics(train: Any, aggregator: Any) -> Any:
+    """The metrics of a round at the server, laid out as TFF's FedAvg reports them.
+
+    ``client_work.train`` holds the clients' training metrics, ``aggregator`` the
+    aggregation's measurements (``client_drift``, ``client_weight_total``).
+    """
+    client_work = tff.federated_zip(collections.OrderedDict(train=train))
+    return tff.federated_zip(
+        collections.OrderedDict(client_work=client_work, aggregator=aggregator)
+    )

@@ -1,0 +1,153 @@
+"""SCAFFOLD and FedNova checked against closed form on a tiny linear model.
+
+Softmax regression ``logits = x W + b`` on 4 features and 3 classes, from zero weights.
+The gradient of the mean cross-entropy over a batch is ``X^T (P - Y) / n`` for ``W`` and
+``mean(P - Y)`` for ``b`` (``P`` the softmax, ``Y`` one-hot labels); at zero weights
+``P`` is uniform, 1/3. The processes are driven round by round with chosen clients.
+"""
+
+import numpy as np
+import pytest
+
+from fedbench.clients import ClientArrays
+from fedbench.spec import RunSpec
+from fedbench.training.client_store import client_store
+from fedbench.training.loop import initial_state
+from fedbench.training.runtime import tff_worker
+from fedbench.training.train import learning_process
+
+pytestmark = pytest.mark.tff
+
+FEATURES, CLASSES, LR = 4, 3, 0.5
+
+
+def _gradient(w, b, x, y):
+    """Gradient of the mean softmax cross-entropy at (w, b) on the batch (x, y)."""
+    logits = x @ w + b
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p_minus_y = p - np.eye(CLASSES)[y]
+    return x.T @ p_minus_y / len(y), p_minus_y.mean(axis=0)
+
+
+def _local_sgd(w, b, x, y, batch, *, momentum=0.0, correction=None):
+    """The client's local epoch in numpy: batches in order, SGD (momentum as TFF's sgdm:
+    m <- rho m + g, w <- w - lr m), then ``- lr * correction`` after each step.
+
+    Returns the update ``(w0 - w, b0 - b)`` and the number of steps.
+    """
+    w0, b0 = w, b
+    mw, mb = np.zeros_like(w), np.zeros_like(b)
+    steps = 0
+    for start in range(0, len(y), batch):
+        gw, gb = _gradient(w, b, x[start : start + batch], y[start : start + batch])
+        mw, mb = momentum * mw + gw, momentum * mb + gb
+        w, b = w - LR * mw, b - LR * mb
+        if correction is not None:
+            w, b = w - LR * correction[0], b - LR * correction[1]
+        steps += 1
+    return (w0 - w, b0 - b), steps
+
+
+@pytest.fixture(scope="module")
+def two_clients():
+    rng = np.random.default_rng(0)
+    sizes = (3, 5)  # unequal: weighting by examples and unequal local steps matter
+    xs = [rng.normal(size=(n, FEATURES)).astype(np.float32) for n in sizes]
+    ys = [rng.integers(0, CLASSES, size=n).astype(np.int64) for n in sizes]
+    return ClientArrays(train_x=xs, train_y=ys)
+
+
+def _rounds(clients, algorithm, sampled_per_round, *, batch_size, momentum=0.0):
+    """Run ``process.next`` once per entry of ``sampled_per_round`` (client indices).
+
+    Returns the process states after each round (the initial state first).
+    """
+    spec = RunSpec.create(
+        algorithm=algorithm,
+        client_lr=LR,
+        client_momentum=momentum,
+        num_clients=clients.num_clients,
+        clients_per_round=1,
+        batch_size=batch_size,
+        shuffle_clients=False,
+    )
+    with tff_worker(), client_store(clients) as store:
+        process, model = learning_process(spec, (FEATURES,), CLASSES, store)
+        states = [initial_state(process, model)]
+        for round_num, sampled in enumerate(sampled_per_round, start=1):
+            inputs = store.round_input(
+                np.array(sampled), round_num, local_epochs=1, seed=0, shuffle=False
+            )
+            states.append(process.next(states[-1], inputs).state)
+        weights = [process.get_model_weights(s) for s in states]
+    return states, weights
+
+
+def _close(actual, expected):
+    np.testing.assert_allclose(np.asarray(actual), expected, rtol=2e-5, atol=2e-6)
+
+
+def test_scaffold_round_with_all_clients_then_one_client_not_sampled(two_clients):
+    xs, ys = two_clients.train_x, two_clients.train_y
+    n = np.array([3.0, 5.0])
+    states, weights = _rounds(two_clients, "scaffold", [[0, 1], [0]], batch_size=8)
+    zero_w, zero_b = np.zeros((FEATURES, CLASSES)), np.zeros(CLASSES)
+
+    # Round 1: c = c_i = 0, so no correction; one full-batch step each (K = 1):
+    # Δ_i = lr g_i and c_i+ = c_i - c + Δ_i / (K lr) = g_i, the gradient at zero.
+    g = [_gradient(zero_w, zero_b, x, y) for x, y in zip(xs, ys, strict=True)]
+    x1_w = zero_w - (n[0] * LR * g[0][0] + n[1] * LR * g[1][0]) / n.sum()
+    x1_b = zero_b - (n[0] * LR * g[0][1] + n[1] * LR * g[1][1]) / n.sum()
+    _close(weights[1].trainable[0], x1_w)
+    _close(weights[1].trainable[1], x1_b)
+    table = states[1].clients  # per leaf: (clients, *shape)
+    for k in (0, 1):
+        _close(table[0][k], g[k][0])
+        _close(table[1][k], g[k][1])
+    # c <- c + (1/N) sum_{i in S} Δc_i with N = 2: the mean of the two gradients.
+    c1 = [(g[0][j] + g[1][j]) / 2 for j in (0, 1)]
+    _close(states[1].server["control"][0], c1[0])
+    _close(states[1].server["control"][1], c1[1])
+
+    # Round 2: client 0 alone. Its step: y = x1 - lr (∇f_0(x1) + c - c_0), so
+    # Δ = lr (∇f_0(x1) + c - c_0) and c_0+ = c_0 - c + Δ / lr = ∇f_0(x1).
+    g0 = _gradient(x1_w, x1_b, xs[0], ys[0])
+    delta = [LR * (g0[j] + c1[j] - g[0][j]) for j in (0, 1)]
+    _close(weights[2].trainable[0], x1_w - delta[0])
+    _close(weights[2].trainable[1], x1_b - delta[1])
+    table = states[2].clients
+    _close(table[0][0], g0[0])
+    _close(table[1][0], g0[1])
+    # Client 1 was not sampled: its c_1 is kept as it was.
+    _close(table[0][1], g[1][0])
+    _close(table[1][1], g[1][1])
+    # c <- c + (1/N) Δc_0 with N = 2 (|S|/N = 1/2 of the one client's change).
+    _close(states[2].server["control"][0], c1[0] + (g0[0] - g[0][0]) / 2)
+    _close(states[2].server["control"][1], c1[1] + (g0[1] - g[0][1]) / 2)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_fednova_normalises_updates_by_local_steps(two_clients, momentum):
+    xs, ys = two_clients.train_x, two_clients.train_y
+    n = np.array([3.0, 5.0])
+    _, weights = _rounds(two_clients, "fednova", [[0, 1]], batch_size=2, momentum=momentum)
+    zero_w, zero_b = np.zeros((FEATURES, CLASSES)), np.zeros(CLASSES)
+    # Batches of 2: client 0 takes tau = 2 steps (2 + 1 examples), client 1 three (2+2+1).
+    updates, taus = zip(
+        *(
+            _local_sgd(zero_w, zero_b, x, y, 2, momentum=momentum)
+            for x, y in zip(xs, ys, strict=True)
+        ),
+        strict=True,
+    )
+    assert taus == (2, 3)
+    rho = momentum
+    a = np.array(
+        [t if rho == 0 else (t - rho * (1 - rho**t) / (1 - rho)) / (1 - rho) for t in taus]
+    )
+    p = n / n.sum()
+    tau_eff = float(p @ a)
+    for j in (0, 1):
+        expected = -tau_eff * sum(p[i] * updates[i][j] / a[i] for i in (0, 1))
+        _close(weights[1].trainable[j], expected)
