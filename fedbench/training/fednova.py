@@ -86,14 +86,12 @@ def fednova(
     def client_update(weights: object, client_input: object) -> collections.OrderedDict:
         train = local.build_local_training(model_fn, client_sgd(settings))
         result = train(model_weights(weights), clients.dataset(client_input))
-        delta = list(result[local.DELTA])
-        steps = tf.cast(result[local.STEPS], tf.float32)
-        usable = tf.logical_and(local.all_finite(delta), steps > 0)
-        a = normalizing_factor(tf.maximum(steps, 1.0), momentum)
+        update = local.usable_update(result)
+        a = normalizing_factor(tf.maximum(update["steps"], 1.0), momentum)
         return collections.OrderedDict(
-            normalized=[tf.where(usable, d / a, tf.zeros_like(d)) for d in delta],
+            normalized=[d / a for d in update["delta"]],
             factor=a,
-            weight=tf.where(usable, tf.cast(result[local.NUM_EXAMPLES], tf.float32), 0.0),
+            weight=update["weight"],
             metrics=result[local.METRICS],
         )
 

@@ -96,6 +96,31 @@ def build_local_training(
     return train
 
 
+def usable_update(result: collections.OrderedDict) -> collections.OrderedDict:
+    """A local training's update as the server may use it, or inert.
+
+    An update is usable when the client took at least one step and every element of its
+    update is finite. An unusable one is zeroed and weighs 0, as TFF's FedAvg client work
+    treats a non-finite update (the round loop then notices the missing weight).
+
+    Returns
+    -------
+    collections.OrderedDict
+        ``delta`` (zeros if unusable), ``steps`` (float32), ``usable`` (bool) and
+        ``weight`` (the examples trained, float32; 0 if unusable).
+
+    """
+    delta = list(result[DELTA])
+    steps = tf.cast(result[STEPS], tf.float32)
+    usable = tf.logical_and(all_finite(delta), steps > 0)
+    return collections.OrderedDict(
+        delta=[tf.where(usable, d, tf.zeros_like(d)) for d in delta],
+        steps=steps,
+        usable=usable,
+        weight=tf.where(usable, tf.cast(result[NUM_EXAMPLES], tf.float32), 0.0),
+    )
+
+
 def all_finite(values: Any) -> tf.Tensor:
     """A boolean tensor: whether every element of every tensor in ``values`` is finite."""
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in tf.nest.flatten(values)])

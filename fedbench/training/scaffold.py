@@ -84,17 +84,15 @@ def scaffold(
         c, c_i = list(server[CONTROL]), list(client[STATE])
         correction = tuple(g - own for g, own in zip(c, c_i, strict=True))
         result = train(model_weights(server[MODEL]), clients.dataset(client[DATA]), correction)
-        delta = list(result[local.DELTA])
-        steps = tf.cast(result[local.STEPS], tf.float32)
-        usable = tf.logical_and(local.all_finite(delta), steps > 0)
-        scale = 1.0 / (tf.maximum(steps, 1.0) * client_lr)
+        update = local.usable_update(result)
+        usable, scale = update["usable"], 1.0 / (tf.maximum(update["steps"], 1.0) * client_lr)
         new_c_i = [
             tf.where(usable, own - g + d * scale, own)
-            for own, g, d in zip(c_i, c, delta, strict=True)
+            for own, g, d in zip(c_i, c, update["delta"], strict=True)
         ]
         return collections.OrderedDict(
-            delta=[tf.where(usable, d, tf.zeros_like(d)) for d in delta],
-            weight=tf.where(usable, tf.cast(result[local.NUM_EXAMPLES], tf.float32), 0.0),
+            delta=update["delta"],
+            weight=update["weight"],
             control=new_c_i,
             control_delta=[new - own for new, own in zip(new_c_i, c_i, strict=True)],
             metrics=result[local.METRICS],
