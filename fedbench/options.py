@@ -149,32 +149,17 @@ MODELS: dict[str, Model] = {
     )
 }
 
+#: In the order tables list them: NIID-Bench's four (FedAvg, FedProx, SCAFFOLD, FedNova), then
+#: the adaptive-server variants.
 ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in (
         Algorithm("fedavg", "FedAvg", "weighted FedAvg (McMahan et al. 2017), server SGD"),
         Algorithm(
-            "fedavgm",
-            "FedAvgM",
-            "FedAvg with server momentum (Hsu et al. 2019)",
-            (Option("server_momentum", UNIT_FLOAT, 0.9, "Momentum of the server's SGD."),),
-        ),
-        Algorithm(
             "fedprox",
             "FedProx",
             "FedAvg whose clients add mu/2 ||w - w_global||^2 (Li et al. 2020)",
             (Option("mu", NON_NEGATIVE_FLOAT, 0.01, "Strength of the proximal term."),),
-        ),
-        Algorithm(
-            "fedadam",
-            "FedAdam",
-            "FedAvg whose server applies Adam (Reddi et al. 2021); fl.server_lr is its step",
-            (
-                Option("beta_1", UNIT_FLOAT, 0.9, "Decay of the first moment."),
-                Option("beta_2", UNIT_FLOAT, 0.99, "Decay of the second moment."),
-                Option("epsilon", POSITIVE_FLOAT, 1e-3, "Adaptivity: added to sqrt(v)."),
-            ),
-            server_lr=0.01,
         ),
         Algorithm(
             "scaffold",
@@ -187,8 +172,26 @@ ALGORITHMS: dict[str, Algorithm] = {
             "FedNova",
             "normalized averaging of client updates by local steps (Wang et al. 2020)",
         ),
+        Algorithm(
+            "fedavgm",
+            "FedAvgM",
+            "FedAvg with server momentum (Hsu et al. 2019)",
+            (Option("server_momentum", UNIT_FLOAT, 0.9, "Momentum of the server's SGD."),),
+        ),
+        Algorithm(
+            "fedadam",
+            "FedAdam",
+            "FedAvg whose server applies Adam (Reddi et al. 2021); fl.server_lr is its step",
+            (
+                Option("beta_1", UNIT_FLOAT, 0.9, "Decay of the first moment."),
+                Option("beta_2", UNIT_FLOAT, 0.99, "Decay of the second moment."),
+                Option("epsilon", POSITIVE_FLOAT, 1e-3, "Adaptivity: added to sqrt(v)."),
+            ),
+            server_lr=0.01,
+        ),
     )
 }
+
 
 _GROUPS: Mapping[str, Mapping[str, Model | Algorithm]] = MappingProxyType(
     {"model": MODELS, "algorithm": ALGORITHMS}
