@@ -33,7 +33,7 @@ from fedbench.partitioning import STRATEGIES, all_params
 FAMILIES = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#e377c2", "#17becf", "#bcbd22", "#8c564b")
 IID_COLOR = "#000000"
 CENTRALIZED_COLOR = "#d62728"
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 #: Line styles of the variants (centralized runs are dotted, so no plain ":" here).
 DASHES = ("-", "--", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))
 REFERENCE = "reference"
@@ -103,7 +103,9 @@ def _strength(row: pd.Series, params: Sequence[str]) -> tuple:
     return tuple(-np.inf if pd.isna(row.get(p)) else float(row[p]) for p in params)
 
 
-def _text(column: str, value: object) -> str:
+def _text(column: str, value: object) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
     if isinstance(value, str):
         return value
     if isinstance(value, float | np.floating):
@@ -112,21 +114,27 @@ def _text(column: str, value: object) -> str:
 
 
 def others(settings: pd.DataFrame) -> list[str]:
-    """Setting columns besides the strategy that vary among the federated settings.
+    """Setting columns besides the strategy that tell federated settings apart.
 
     A partition parameter counts only if it takes two values where it applies (an
-    unlabelled one such as ``min_client_size`` is null for the strategies without it).
+    unlabelled one such as ``min_client_size`` is null for the strategies without it); a
+    column that the strategy, its parameters and the columns before it determine (an
+    algorithm's option, e.g. ``algorithm.mu`` of ``fedprox``) adds nothing and is left out.
     """
     federated = settings[~is_centralized(settings)] if R.NUM_CLIENTS in settings else settings
-    symbols = set(labelled(settings))
+    known = [c for c in (R.PARTITION, *labelled(settings)) if c in settings]
     params = set(R.partition_columns())
-    out = []
+    out: list[str] = []
     for column in setting_columns(settings):
-        if column in (R.PARTITION, *symbols):
+        if column in known:
             continue
         values = federated[column].dropna() if column in params else federated[column]
-        if values.astype(str).nunique() > 1:
-            out.append(column)
+        if values.astype(str).nunique() <= 1:
+            continue
+        given = federated[[*known, *out, column]].astype(str)
+        if given.groupby([*known, *out])[column].nunique().max() <= 1:
+            continue
+        out.append(column)
     return out
 
 
@@ -175,7 +183,9 @@ def assign(runs: pd.DataFrame) -> dict[str, Series]:
         for _, row in rows.iterrows():
             strength = _strength(row, params)
             shown = [f"{symbols[p]}={row[p]:g}" for p in params if pd.notna(row.get(p))]
-            rest = [_text(c, row[c]) for c in varying]
+            texts = [(c, _text(c, row[c])) for c in varying]
+            parts = tuple((c, t) for c, t in texts if t is not None)
+            rest = [t for _, t in parts]
             variant = variants.index(variant_keys[row.name]) if varying else 0
             if strategy == IID:
                 color, group = IID_COLOR, REFERENCE
@@ -194,7 +204,7 @@ def assign(runs: pd.DataFrame) -> dict[str, Series]:
             out[row[SETTING]] = Series(
                 label=", ".join([name, *rest]),
                 name=name,
-                parts=tuple(zip(varying, rest, strict=True)),
+                parts=parts,
                 group=group,
                 member=member or strategy,
                 color=color,

@@ -10,7 +10,7 @@ import pytest
 
 from analysis import figures
 from analysis.figures.looks import MARKERS
-from analysis.load import SETTING
+from analysis.load import SETTING, with_settings
 from fedbench import results as R
 from tests.analysis.builders import SWEEP, write_sweep
 
@@ -145,3 +145,19 @@ def test_more_strategies_than_hue_families_still_look_apart(results_dir):
     series = figures.Inputs.read(results_dir).series
     looks = [s.look for s in series.values()]
     assert len(series) == 11 and len(set(looks)) == 11
+
+
+def test_an_option_its_algorithm_determines_stays_out_of_labels(inputs):
+    # algorithm.mu is 0.01 for fedprox and null for fedavg: the algorithm already says it.
+    runs = inputs.runs.assign(**{"algorithm.mu": inputs.runs[R.ALGORITHM].map({"fedprox": 0.01})})
+    labels = {s.label for s in figures.Inputs(runs=runs).series.values()}
+    assert labels == {s.label for s in inputs.series.values()}
+    assert "dirichlet (α=0.05), fedprox" in labels and not any("mu" in x for x in labels)
+    # Seed 0 of every setting at mu=0.1 (the others keep 0.01 or null): 24 settings split
+    # in two, 48, mu now tells settings of one algorithm apart and is named.
+    mu = runs["algorithm.mu"].where(runs[R.SEED] != 0, 0.1)
+    runs = runs.assign(**{"algorithm.mu": mu})
+    series = figures.Inputs(runs=with_settings(runs.drop(columns=SETTING))).series
+    labels = {s.label for s in series.values()}
+    assert {"iid, fedprox, algorithm.mu=0.1", "iid, fedprox, algorithm.mu=0.01"} <= labels
+    assert len({s.look for s in series.values()}) == len(series) == 48
