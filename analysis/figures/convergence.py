@@ -3,7 +3,7 @@
 One panel per dataset, model, algorithm and client count when they vary. When more
 than :data:`HANDFUL` settings would share a panel, the panel splits into small
 multiples, one per strategy, each with the IID and centralized curves of its panel as
-references.
+references. A panel of more than :data:`BANDS` lines draws them without bands.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from fedbench import results as R
 NAME = "convergence"
 #: Settings one panel holds before it splits by strategy.
 HANDFUL = 6
+#: Settings in a panel up to which each gets its 95% band (more bands only pile up).
+BANDS = 5
 #: Markers per line at most (the look's marker, spaced along the line).
 MARKS = 8
 
@@ -56,6 +58,7 @@ def convergence(inputs: Inputs) -> Drawn | Skipped:
 
     def draw(data: pd.DataFrame, ax) -> None:
         rounds = data[R.ROUND].nunique()
+        bands = data[SETTING].nunique() <= BANDS
         for setting in sorted(data[SETTING].unique(), key=order.get):
             group = data[data[SETTING] == setting]
             look = series[setting]
@@ -70,13 +73,15 @@ def convergence(inputs: Inputs) -> Drawn | Skipped:
                 zorder=2 if reference else 3,
                 **look.line(),
             )
-            band = group["ci95"].fillna(0)
-            low, high = (group["mean"] - band).clip(0, 1), (group["mean"] + band).clip(0, 1)
-            ax.fill_between(group[R.ROUND], low, high, color=look.color, alpha=0.12, lw=0)
+            if bands:
+                band = group["ci95"].fillna(0)
+                low, high = (group["mean"] - band).clip(0, 1), (group["mean"] + band).clip(0, 1)
+                ax.fill_between(group[R.ROUND], low, high, color=look.color, alpha=0.12, lw=0)
         ax.set_ylim(0, 1)
         ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
         ax.set_xlabel("round")
-        ax.set_ylabel("test accuracy\n(mean; band: 95% CI)", fontsize=8)
+        shown = "mean; band: 95% CI" if bands else f"mean; no bands past {BANDS} lines"
+        ax.set_ylabel(f"test accuracy\n({shown})", fontsize=8)
 
     if shown["row"].nunique() > 1:
         grid = facet_grid(shown, draw, row="row", col="col", sharex=True)
