@@ -166,10 +166,13 @@ def accuracy_vs_heterogeneity(inputs: Inputs) -> Drawn | Skipped:
         xlabel = f"{strategy}: {x_name}" if x_name in all_params() else x_name
         ax.set_xlabel(METRIC_TITLES.get(x_name, xlabel), fontsize=8)
         xs = frame["x"].dropna()
-        if x_name in all_params() and len(xs) and xs.min() > 0 and xs.max() / xs.min() > 5:
-            ax.set_xscale("log")
-        elif x_name in all_params() and len(xs) and (xs == xs.round()).all():
-            ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
+        if x_name in all_params() and len(xs):  # ticks at the strengths the sweep tried
+            if xs.min() > 0 and xs.max() / xs.min() > 5:
+                ax.set_xscale("log")
+            values = sorted(xs.unique())
+            ax.xaxis.set_major_locator(mticker.FixedLocator(values))
+            ax.xaxis.set_major_formatter(mticker.FixedFormatter([f"{v:g}" for v in values]))
+            ax.xaxis.set_minor_formatter(mticker.NullFormatter())
         ax.set_ylabel(f"{ACCURACY_TITLE[A.ACCURACY[inputs.metric]]}\n(mean, 95% CI)", fontsize=8)
 
     rows = drawn["row"].nunique() > 1 and drawn["col"].nunique() > 1
