@@ -29,6 +29,7 @@ from analysis.figures.stats import (
     ACCURACY_TITLE,
     footer,
     kept,
+    natural,
     panel_references,
     references,
     setting_stats,
@@ -91,7 +92,9 @@ def panels(points: pd.DataFrame, stats: pd.DataFrame, x: str | None) -> pd.DataF
     several = kinds.nunique() > 1
     order = sorted(kinds.unique(), key=SKEWS.index) if len(kinds) else []
     for kind in order:
-        for facet, frame in points[points["skew"] == kind].groupby("facet", sort=False):
+        kind_points = points[points["skew"] == kind]
+        for facet in sorted(kind_points["facet"].unique(), key=natural):
+            frame = kind_points[kind_points["facet"] == facet]
             row = title(stats, facet)
             metric = x or KIND_METRIC.get(kind, R.LABEL_EMD)
             if x != PARAMETER and _measured(frame, metric):

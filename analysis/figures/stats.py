@@ -8,6 +8,7 @@ centralized run with the same context are the references of a non-IID run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,6 +30,11 @@ def interval(std: pd.Series, n: pd.Series) -> pd.Series:
     n = n.astype(float)
     t = pd.Series(sps.t.ppf(0.975, np.maximum(n - 1, 1)), index=n.index)
     return (t * std / np.sqrt(n)).where(n > 1)
+
+
+def natural(text: str) -> tuple:
+    """Sort key reading digit runs as numbers ('10 clients' < '100 clients')."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
 
 
 def facet_columns(frame: pd.DataFrame, facets: Sequence[str] = FACETS) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import textwrap
 
 import matplotlib.pyplot as plt
@@ -12,14 +11,10 @@ import pandas as pd
 
 from analysis.figures.benchmarks import benchmark_frame, benchmark_ratios
 from analysis.figures.registry import Drawn, Inputs, Skipped, register
+from analysis.figures.stats import natural
 
 NAME = "throughput"
 _RATIO_TICKS = (0.001, 0.01, 0.1, 0.25, 0.5, 1, 2, 4, 10, 100, 1000)
-
-
-def _natural(text: str) -> tuple:
-    """Sort key reading digit runs as numbers ('10 clients' < '100 clients')."""
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
 
 
 @register(NAME)
@@ -46,7 +41,7 @@ def throughput(inputs: Inputs) -> Drawn | Skipped:
 
 
 def _panel(ax: plt.Axes, frame: pd.DataFrame, comparison: str, span: float) -> None:
-    frame = frame.sort_values("case", key=lambda c: c.map(_natural), kind="stable")
+    frame = frame.sort_values("case", key=lambda c: c.map(natural), kind="stable")
     ways = list(dict.fromkeys(frame["way"]))
     cases = list(dict.fromkeys(frame["case"]))
     height = 0.8 / len(ways)
