@@ -121,18 +121,23 @@ def others(settings: pd.DataFrame) -> list[str]:
     column that the strategy, its parameters and the columns before it determine (an
     algorithm's option, e.g. ``algorithm.mu`` of ``fedprox``) adds nothing and is left out.
     """
-    federated = settings[~is_centralized(settings)] if R.NUM_CLIENTS in settings else settings
+    central = is_centralized(settings) if R.NUM_CLIENTS in settings else settings[SETTING] == ""
     known = [c for c in (R.PARTITION, *labelled(settings)) if c in settings]
     params = set(R.partition_columns())
     out: list[str] = []
     for column in setting_columns(settings):
         if column in known:
             continue
-        values = federated[column].dropna() if column in params else federated[column]
-        if values.astype(str).nunique() <= 1:
+        # Centralized runs differ from federated ones in the client count by definition:
+        # a column counts when it varies among the federated or among the centralized runs.
+        for part in (settings[~central], settings[central]):
+            values = part[column].dropna() if column in params else part[column]
+            if values.astype(str).nunique() > 1:
+                break
+        else:
             continue
-        given = federated[[*known, *out, column]].astype(str)
-        if given.groupby([*known, *out])[column].nunique().max() <= 1:
+        given = settings[[*known, *out, column]].astype(str).assign(_central=central)
+        if given.groupby([*known, *out, "_central"])[column].nunique().max() <= 1:
             continue
         out.append(column)
     return out
