@@ -71,8 +71,12 @@ bench: bench-setup
 	$(PY) -m pytest tests/benchmarks -m benchmark --benchmark-only \
 		--benchmark-json=results/benchmarks/bench-$$(date -u +%Y%m%dT%H%M%SZ).json $(PYTEST_ARGS)
 
+# Every registered figure (listed: drawn or skipped, with the reason);
+# e.g. make figures FIGURE_ARGS="--only convergence --only heatmap".
+FIGURE_ARGS ?=
+
 figures: setup
-	$(PY) -m analysis.figures --results results
+	$(PY) -m analysis.figures --results results $(FIGURE_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -10,7 +10,7 @@ from scipy import stats as sps
 
 from analysis import figures
 from fedbench import results as R
-from tests.analysis.builders import write
+from tests.analysis.builders import draw, write
 
 # t quantile for 3 seeds: t(0.975, df=2) = 4.302653
 T2 = sps.t.ppf(0.975, 2)
@@ -44,7 +44,7 @@ def sweep(results_dir):
 
 
 def test_accuracy_vs_heterogeneity_plots_means_with_95_intervals_and_reference_lines(sweep):
-    path = figures.accuracy_vs_heterogeneity(figures.load_settings(sweep), sweep / "figures")
+    path = draw("accuracy_vs_heterogeneity", sweep)
     data = pd.read_csv(path.with_suffix(".csv"))
     points = data[data["panel"] != "reference"].set_index("label")
     # Dirichlet alpha 0.5: finals 0.7, 0.6, 0.65 -> mean 0.65, std 0.05,
@@ -62,9 +62,7 @@ def test_accuracy_vs_heterogeneity_plots_means_with_95_intervals_and_reference_l
 
 
 def test_x_can_be_the_strategy_parameter(sweep):
-    path = figures.accuracy_vs_heterogeneity(
-        figures.load_settings(sweep), sweep / "figures", x=figures.PARAMETER, metric="best"
-    )
+    path = draw("accuracy_vs_heterogeneity", sweep, x=figures.PARAMETER, metric="best")
     data = pd.read_csv(path.with_suffix(".csv"))
     points = data[data["panel"] != "reference"]
     assert set(points["x_name"]) == {R.ALPHA}
@@ -77,7 +75,7 @@ def test_footer_counts_runs_and_names_their_commits(sweep):
 
 
 def test_convergence_csv_is_the_per_round_mean_over_seeds(sweep):
-    path = figures.convergence(figures.load_settings(sweep), sweep / "figures")
+    path = draw("convergence", sweep)
     data = pd.read_csv(path.with_suffix(".csv"))
     iid = data[data["label"] == "iid"].set_index(R.ROUND)
     # Round 1: 0.5 at every seed (std 0); round 3: 0.8, 0.9, 0.85.
@@ -118,7 +116,7 @@ def test_spearman_table_ranks_metrics_on_a_case_with_a_known_ordering(results_di
     ]
     assert table["spearman_rho"][:4].tolist() == pytest.approx([1.0, -1.0, 0.8, 0.6])
     assert pd.isna(table["spearman_rho"].iloc[4]) and (table["runs"] == 5).all()
-    path = figures.heterogeneity_predictors(figures.load_settings(results_dir), results_dir / "f")
+    path = draw("heterogeneity_predictors", results_dir, out=results_dir / "f")
     points = pd.read_csv(path.with_suffix(".csv"))
     assert sorted(points["drop"]) == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
     rho = pd.read_csv(results_dir / "f" / "heterogeneity_predictors_rho.csv")
@@ -137,7 +135,7 @@ def test_fairness_plots_mean_against_p10_where_recorded(results_dir):
             seed=seed,
             per_round={R.CLIENT_ACCURACY_MEAN: [0.4, mean], R.CLIENT_ACCURACY_P10: [0.1, p10]},
         )
-    path = figures.fairness(figures.load_settings(results_dir), results_dir / "figures")
+    path = draw("fairness", results_dir)
     data = pd.read_csv(path.with_suffix(".csv")).iloc[0]
     # Last round: means 0.8, 0.9 -> 0.85; p10 0.5, 0.7 -> 0.6; two seeds.
     assert data[f"{R.CLIENT_ACCURACY_MEAN}_mean"] == pytest.approx(0.85)
@@ -188,7 +186,7 @@ def test_throughput_pairs_cases_by_group_and_ratios_against_the_baseline(tmp_pat
             }
         )
     )
-    path = figures.throughput([bench], tmp_path / "figures")
+    path = figures.write("throughput", figures.Inputs(benchmarks=(bench,)), tmp_path / "f")[0]
     data = pd.read_csv(path.with_suffix(".csv")).set_index("group")
     assert data.loc["one FedAvg round, digits, 10 clients, linear", "ratio"] == pytest.approx(2.0)
     assert data.loc["one FedAvg round, digits, 300 clients, linear", "ratio"] == pytest.approx(1.5)
@@ -225,13 +223,14 @@ def test_make_all_writes_a_csv_beside_every_png(sweep, capsys):
     assert pngs == [
         "accuracy_vs_heterogeneity.png",
         "convergence.png",
+        "heatmap.png",  # added with the registry (issue 24)
         "heterogeneity_predictors.png",
         "labels-digits-iid-K2.png",
     ]
     assert all((sweep / "figures" / p).with_suffix(".csv").is_file() for p in pngs)
     out = capsys.readouterr().out
     assert (
-        out.count("figure: ") == 4 and "skipping fairness" in out and "skipping throughput" in out
+        out.count("figure: ") == 5 and "skipping fairness" in out and "skipping throughput" in out
     )
 
 
@@ -257,7 +256,7 @@ def test_a_varied_client_count_is_a_facet_and_centralized_bounds_every_facet(res
         )
     write(results_dir, [0.95], seed=0, num_clients=1, clients_per_round=1)
     runs = figures.load_settings(results_dir)
-    path = figures.accuracy_vs_heterogeneity(runs, results_dir / "figures")
+    path = draw("accuracy_vs_heterogeneity", results_dir)
     data = pd.read_csv(path.with_suffix(".csv"))
     assert sorted(set(data["panel"]) - {"reference"}) == ["num_clients=10", "num_clients=20"]
     stats = figures.setting_stats(runs)

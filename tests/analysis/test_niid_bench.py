@@ -120,6 +120,6 @@ def test_quick_reproduction_runs_end_to_end_into_the_papers_table(fmnist, tmp_pa
     # One class per client cannot beat chance by much after 3 rounds; pooled data does best.
     assert means["#C=1"] < means["homogeneous"] < means["centralized (pooled data)"]
     out = _run("analysis.figures", "--results", str(results))
-    assert out.count("figure: ") == 3
-    for name in ("accuracy_vs_heterogeneity", "heterogeneity_predictors", "convergence"):
+    assert out.count("figure: ") == 4
+    for name in ("accuracy_vs_heterogeneity", "heterogeneity_predictors", "convergence", "heatmap"):
         assert len(pd.read_csv(results / "figures" / f"{name}.csv")) > 0

@@ -221,3 +221,14 @@ def test_a_usage_error_is_one_line_too(sweep, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.count("\n") == 1
     assert "--target: invalid float value: 'high'" in err
+
+
+def test_niid_bench_layout_orders_algorithm_columns_from_its_one_list(results_dir, capsys):
+    # Written in another order; the columns follow niid_bench.ALGORITHMS, then the rest.
+    for algorithm in ("fedadam", "fednova", "scaffold", "fedprox", "fedavg"):
+        write(results_dir, [0.5], seed=0, algorithm=algorithm)
+    code, out, _ = run([results_dir, "--layout", "niid-bench"], capsys)
+    assert code == 0
+    header, body = markdown_rows(out)
+    assert header == ["partition", "FedAvg", "FedProx", "SCAFFOLD", "FedNova", "fedadam"]
+    assert body == [["homogeneous", "50.0", "50.0", "50.0", "50.0", "50.0"]]
