@@ -104,15 +104,19 @@ def test_quick_reproduction_runs_end_to_end_into_the_papers_table(fmnist, tmp_pa
     assert report.main([str(results), "--layout", "niid-bench", "--metric", "best"]) == 0
     lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("|")]
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
-    assert cells[0] == ["partition", "FedAvg"]
+    assert cells[0] == ["partition", "FedAvg", "FedProx", "SCAFFOLD", "FedNova"]
     assert [row[0] for row in cells[2:]] == [
         "pk ~ Dir(0.5)",
         "#C=1",
         "#C=2",
         "#C=3",
+        "x ~ Gau(0.1)",
+        "q ~ Dir(0.5)",
         "homogeneous",
         "centralized (pooled data)",
     ]
+    # Every federated setting has all four algorithms, two seeds each (no † mark).
+    assert all(" ± " in cell and "†" not in cell for row in cells[2:-1] for cell in row[1:])
     means = {row[0]: float(row[1].split(" ± ")[0]) for row in cells[2:]}
     # Two seeds each, none missing (no † mark); accuracies are percentages.
     assert all(" ± " in row[1] and "†" not in row[1] for row in cells[2:])

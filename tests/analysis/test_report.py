@@ -223,12 +223,25 @@ def test_a_usage_error_is_one_line_too(sweep, capsys):
     assert "--target: invalid float value: 'high'" in err
 
 
-def test_niid_bench_layout_orders_algorithm_columns_from_its_one_list(results_dir, capsys):
-    # Written in another order; the columns follow niid_bench.ALGORITHMS, then the rest.
-    for algorithm in ("fedadam", "fednova", "scaffold", "fedprox", "fedavg"):
+def test_niid_bench_layout_orders_algorithm_columns_as_the_algorithm_records(results_dir, capsys):
+    # Written in another order; the columns follow fedbench.options.ALGORITHMS (NIID-Bench's
+    # four first, by their display names), then any other algorithm by its name.
+    for algorithm in ("fedadam", "my_algo", "fednova", "scaffold", "fedprox", "fedavg"):
         write(results_dir, [0.5], seed=0, algorithm=algorithm)
+    write(results_dir, [0.25], seed=0, partition="feature_noise", sigma=0.1)
     code, out, _ = run([results_dir, "--layout", "niid-bench"], capsys)
     assert code == 0
     header, body = markdown_rows(out)
-    assert header == ["partition", "FedAvg", "FedProx", "SCAFFOLD", "FedNova", "fedadam"]
-    assert body == [["homogeneous", "50.0", "50.0", "50.0", "50.0", "50.0"]]
+    assert header == [
+        "partition",
+        "FedAvg",
+        "FedProx",
+        "SCAFFOLD",
+        "FedNova",
+        "FedAdam",
+        "my_algo",
+    ]
+    assert body == [
+        ["x ~ Gau(0.1)", "25.0", "–", "–", "–", "–", "–"],
+        ["homogeneous", "50.0", "50.0", "50.0", "50.0", "50.0", "50.0"],
+    ]

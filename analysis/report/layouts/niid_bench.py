@@ -15,23 +15,19 @@ from analysis.report.layouts import Layout
 from analysis.report.request import ReportError, Request
 from fedbench import results as R
 from fedbench.errors import invalid
+from fedbench.options import ALGORITHMS as ALGORITHM_RECORDS
 
 #: NIID-Bench's names of its partitions, in the order of its tables.
 PARTITIONS = {
     "dirichlet": "pk ~ Dir({alpha:g})",
     "pathological": "#C={classes_per_client:d}",
+    "feature_noise": "x ~ Gau({sigma:g})",
     "quantity": "q ~ Dir({alpha:g})",
     "iid": "homogeneous",
 }
 CENTRALIZED = "centralized (pooled data)"
-#: The algorithm columns: name -> column title, in column order (the one place to edit).
-ALGORITHMS = {
-    "fedavg": "FedAvg",
-    "fedprox": "FedProx",
-    "scaffold": "SCAFFOLD",
-    "fednova": "FedNova",
-    "fedavgm": "FedAvgM",
-}
+#: The algorithm columns: name -> column title, in the records' order (NIID-Bench's four first).
+ALGORITHMS = {name: record.display for name, record in ALGORITHM_RECORDS.items()}
 
 
 def prepare(frame: pd.DataFrame, request: Request) -> tuple[pd.DataFrame, Request]:
