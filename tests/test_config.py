@@ -197,7 +197,7 @@ def test_help_lists_every_group_option_the_partition_parameters_and_the_datasets
     lines = config_groups_help().splitlines()
     groups = sorted(group_schemas().items())
     assert lines[: len(groups)] == [f"{g}: {', '.join(sorted(schemas))}" for g, schemas in groups]
-    assert "partition: dirichlet, dirichlet_quantity," in lines[3]
+    assert "partition: concept_shift, dirichlet, dirichlet_quantity," in lines[3]
     assert not any("schema" in line for line in lines)
     assert (
         "  alpha (a float > 0; dirichlet, quantity, dirichlet_quantity; default 0.5): "

@@ -18,7 +18,7 @@ import numpy as np
 
 from fedbench import data
 from fedbench.checks import check_model_fits
-from fedbench.clients import PartitionedData
+from fedbench.clients import PartitionedData, client_shifts
 from fedbench.data import FederatedDataset
 from fedbench.errors import PartitionError
 from fedbench.heterogeneity import heterogeneity
@@ -77,6 +77,8 @@ def _partition(spec: RunSpec, dataset: FederatedDataset) -> Partition:
                 **spec.partition.options,
                 **needs,
             )
+            # The data must take the strategy's shift (rotation needs images).
+            client_shifts(spec, len(parts), dataset.num_classes, dataset.example_shape)
         except PartitionError as error:
             raise as_config_error(error) from None
     for warning in caught:

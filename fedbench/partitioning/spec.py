@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fedbench.errors import literal, param_invalid
+from fedbench.partitioning.shift import ClientShift, ShiftContext
 
 
 def is_int(value: Any) -> bool:
@@ -70,6 +71,7 @@ POSITIVE_FLOAT = Rule(float, "a float > 0", lambda v: is_real(v) and v > 0, "0.5
 NON_NEGATIVE_FLOAT = Rule(float, "a float >= 0", lambda v: is_real(v) and v >= 0, "0.1")
 POSITIVE_INT = Rule(int, "an integer >= 1", lambda v: is_int(v) and v >= 1, "2")
 NON_NEGATIVE_INT = Rule(int, "an integer >= 0", lambda v: is_int(v) and v >= 0, "10")
+BOOLEAN = Rule(bool, "true or false", lambda v: isinstance(v, bool), "true")
 
 
 def one_of(*choices: str) -> Rule:
@@ -132,9 +134,13 @@ class Strategy:
     own_test_data
         Whether every client is a set of whole writers, so that it is evaluated on its
         writers' own test examples (``natural``) rather than on a held-out share.
-    client_noise
-        For feature skew: ``client_noise(params, num_clients)`` gives each client's
-        Gaussian feature-noise standard deviation, applied when clients are built.
+    client_shift
+        For feature and concept skew: ``client_shift(params, context)`` returns one
+        :class:`~fedbench.partitioning.shift.ClientShift` per client (its feature noise,
+        rotation or label swaps), applied when clients are built; ``context`` is a
+        :class:`~fedbench.partitioning.shift.ShiftContext`. It raises
+        :class:`PartitionError` when the data cannot take the shift (rotation of
+        examples that are not images).
     skew
         The kind of heterogeneity it models, one of :data:`SKEWS` (figures group
         strategies by it).
@@ -148,7 +154,7 @@ class Strategy:
     params: tuple[Param, ...] = ()
     data: tuple[str, ...] = ()
     own_test_data: bool = False
-    client_noise: Callable[[Mapping[str, Any], int], np.ndarray] | None = None
+    client_shift: Callable[[Mapping[str, Any], ShiftContext], list[ClientShift]] | None = None
     skew: str = "label"
     defaults: Mapping[str, Any] = field(init=False)
 

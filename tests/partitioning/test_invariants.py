@@ -55,6 +55,8 @@ def test_registry_has_exactly_the_contract_keys():
         "feature_noise",
         "natural",
         "dirichlet_quantity",
+        "rotation",
+        "concept_shift",
     }
     assert set(STRATEGIES) == expected
 
@@ -129,7 +131,8 @@ def test_examples_within_a_class_are_drawn_at_random(strategy):
     # order" would hold a contiguous run of indices. A random 100-subset of 400 is
     # contiguous with probability 301 / C(400, 100) ~ 1e-95.
     labels = np.zeros(400, dtype=np.int64)
-    overrides = {"classes_per_client": 1} if strategy == "pathological" else {}
+    # One class: one class per client for #C=k, no pair of classes to swap.
+    overrides = {"classes_per_client": 1, "swaps": 0}
     parts = partition(strategy, labels, 4, seed=0, **params_for(strategy, **overrides))
     for part in parts:
         assert len(part) >= 2
@@ -162,6 +165,8 @@ def test_random_inputs_keep_the_invariants(strategy, problem):
         "min_client_size": 0,
         "classes_per_client": min(2, num_classes),
         "shards_per_client": min(2, n // num_clients),
+        # concept_shift swaps disjoint pairs of the max(labels) + 1 classes.
+        "swaps": min(1, (int(labels.max()) + 1) // 2),
     }
     params = params_for(strategy, writer_ids, **overrides)
     with warnings.catch_warnings(record=True) as caught:
@@ -189,5 +194,7 @@ def test_random_inputs_keep_the_invariants(strategy, problem):
         "quantity",
         "shards",
         "dirichlet_quantity",
+        "rotation",
+        "concept_shift",
     ):
         assert lost == 0
