@@ -97,6 +97,16 @@ def _error(check, argv):
         (["fl.rounds=many"], ["fl.rounds", "many"]),
         (["partition=dirichlet", "partition.alpha=0"], ["partition.alpha=0.0", "a float > 0"]),
         (["partition=natural"], ["partition='natural'", "dataset=emnist", "writer ids"]),
+        # Rotation needs images; synthetic examples are (60,) vectors.
+        (
+            ["dataset=synthetic", "partition=rotation"],
+            ["partition='rotation'", "images", "(60,)", "dataset=digits"],
+        ),
+        # digits has 10 classes: at most 5 disjoint pairs.
+        (
+            ["partition=concept_shift", "partition.swaps=6"],
+            ["partition.swaps=6", "at most 5", "10 classes", "partition.swaps <= 5"],
+        ),
         (
             ["partition=dirichlet", "partition.min_client_size=500"],
             ["partition.min_client_size=500", "lower partition.min_client_size or fl.num"],
