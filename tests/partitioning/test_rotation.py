@@ -4,15 +4,8 @@ import numpy as np
 import pytest
 
 from fedbench.errors import PartitionError
-from fedbench.partitioning import STRATEGIES, ShiftContext, partition
+from fedbench.partitioning import STRATEGIES, ShiftContext
 from fedbench.partitioning.shift import client_ramp, rotate_images
-
-
-def test_parts_are_those_of_iid():
-    labels = np.arange(100) % 10
-    rotated = partition("rotation", labels, 5, seed=3, max_degrees=45.0)
-    iid = partition("iid", labels, 5, seed=3)
-    assert all(np.array_equal(a, b) for a, b in zip(rotated, iid, strict=True))
 
 
 def test_angles_ramp_from_zero_to_max_degrees():
