@@ -16,7 +16,7 @@ from fedbench import seeding
 from fedbench.data.base import FederatedDataset
 from fedbench.heterogeneity import feature_heterogeneity
 from fedbench.partitioning import ClientShift, ShiftContext, get_strategy
-from fedbench.partitioning.shift import rotate_images
+from fedbench.partitioning.shift import shifted
 from fedbench.spec import RunSpec
 
 
@@ -109,38 +109,6 @@ def holdout_split(
         held.append(np.sort(shuffled[:k]))
         train.append(np.sort(shuffled[k:]))
     return train, held
-
-
-def shifted(
-    x: np.ndarray, y: np.ndarray, shift: ClientShift, *, seed: int, client: int, stream_key: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Apply one client's shift to its examples: rotate, add noise, swap labels.
-
-    Parameters
-    ----------
-    x, y
-        The client's features and labels.
-    shift
-        What the client does to them.
-    seed, client, stream_key
-        The noise draws from ``(seed, FEATURE_NOISE, client, stream_key)``
-        (``stream_key`` 0 for training, 1 for held-out examples).
-
-    Returns
-    -------
-    (x, y)
-        New arrays where the shift changes them, else the inputs.
-
-    """
-    if shift.rotation_degrees:
-        x = rotate_images(x, shift.rotation_degrees)
-    if shift.noise_sigma:
-        rng = seeding.rng(seed, seeding.FEATURE_NOISE, client, stream_key)
-        x = (x + rng.normal(0.0, shift.noise_sigma, x.shape)).astype(np.float32)
-    if shift.label_swaps:
-        size = max(int(y.max(initial=-1)), *(b for _, b in shift.label_swaps)) + 1
-        y = shift.label_map(size)[y].astype(y.dtype)
-    return x, y
 
 
 def _holdout_shift(shift: ClientShift) -> ClientShift:

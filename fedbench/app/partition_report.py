@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,12 @@ import pyarrow as pa
 from fedbench import results as R
 from fedbench.app.partition_tables import client_table, plot_label_heatmap, summary_line
 from fedbench.app.prepare import PreparedRun
-from fedbench.clients import build_clients, client_feature_metrics, client_shifts, client_test_parts
+from fedbench.clients import (
+    build_clients,
+    client_feature_metrics,
+    client_shifts,
+    client_test_parts,
+)
 from fedbench.data.export import EXPORTERS, client_names
 from fedbench.heterogeneity import label_counts
 from fedbench.partitioning import ClientShift
@@ -48,7 +54,8 @@ def report(prepared: PreparedRun) -> Path:
     to its features; ``rotation_degrees`` for ``rotation``; ``label_swaps`` for
     ``concept_shift``, e.g. ``"1<->4 2<->9"``), ``count_<label>``; the metrics, the
     feature metrics measured on the features the clients train on, as JSON in the
-    file's metadata under ``fedbench.heterogeneity``),
+    file's metadata under ``fedbench.heterogeneity``, and with ``calibrate=<strategy>``
+    the matching parameter under ``calibration``),
     ``<stem>.metrics.json``, with
     ``plot=true`` ``<stem>.png`` (clients x classes heatmap) and with ``export=...``
     the partitioned data under ``<stem>-<format>/``.
@@ -64,7 +71,10 @@ def report(prepared: PreparedRun) -> Path:
     out_dir = Path(spec.results_dir) / PARTITIONS_SUBDIR
     stem = report_stem(spec)
     measured = {**data.metrics, **client_feature_metrics(build_clients(spec, data))}
+    matched = prepared.calibration
     metrics = {**measured, "unassigned_examples": data.unassigned}
+    if matched is not None:
+        metrics["calibration"] = dataclasses.asdict(matched)
     frame = client_table(dataset.train.y, data.parts, dataset.num_classes)
     # The name the client has in exports: its writer's id when it is one writer.
     frame.insert(1, "client_name", client_names(dataset, data.parts))
@@ -79,6 +89,8 @@ def report(prepared: PreparedRun) -> Path:
     (out_dir / f"{stem}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"{stem}: {summary_line(measured, data.unassigned)}")
     print(f"per-client table: {path}")
+    if matched is not None:
+        print(matched.summary())
     if spec.plot:
         counts = label_counts(dataset.train.y, data.parts, dataset.num_classes)
         png = plot_label_heatmap(counts, out_dir / f"{stem}.png", title=stem.rsplit("-", 1)[0])

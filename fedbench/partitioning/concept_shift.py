@@ -12,7 +12,7 @@ from fedbench.errors import param_invalid
 from fedbench.partitioning import _validation
 from fedbench.partitioning.iid import iid
 from fedbench.partitioning.shift import ClientShift, ShiftContext
-from fedbench.partitioning.spec import NON_NEGATIVE_INT, Param, Strategy
+from fedbench.partitioning.spec import NON_NEGATIVE_INT, Param, Search, Strategy
 
 
 def concept_shift(
@@ -102,4 +102,5 @@ STRATEGY = Strategy(
     ),
     client_shift=client_shift,
     skew="concept",
+    search=Search("swaps", 0, lambda num_classes: num_classes // 2, "int"),
 )

@@ -7,7 +7,7 @@ import numpy as np
 from fedbench.partitioning import _validation
 from fedbench.partitioning.iid import iid
 from fedbench.partitioning.shift import ClientShift, client_ramp
-from fedbench.partitioning.spec import NON_NEGATIVE_FLOAT, Param, Strategy
+from fedbench.partitioning.spec import NON_NEGATIVE_FLOAT, Param, Search, Strategy
 
 
 def feature_noise(
@@ -80,4 +80,5 @@ STRATEGY = Strategy(
         for s in client_noise_sigmas(params["sigma"], context.num_clients)
     ],
     skew="feature",
+    search=Search("sigma", 0.0, 4.0, "linear"),
 )

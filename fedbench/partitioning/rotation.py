@@ -11,7 +11,7 @@ from fedbench.errors import param_invalid
 from fedbench.partitioning import _validation
 from fedbench.partitioning.iid import iid
 from fedbench.partitioning.shift import ClientShift, ShiftContext, client_ramp
-from fedbench.partitioning.spec import BOOLEAN, NON_NEGATIVE_FLOAT, Param, Strategy
+from fedbench.partitioning.spec import BOOLEAN, NON_NEGATIVE_FLOAT, Param, Search, Strategy
 
 
 def rotation(
@@ -95,4 +95,5 @@ STRATEGY = Strategy(
     ),
     client_shift=client_shift,
     skew="feature",
+    search=Search("max_degrees", 0.0, 180.0, "linear"),
 )

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from fedbench import seeding
+
 
 @dataclass(frozen=True)
 class ShiftContext:
@@ -146,3 +148,35 @@ def rotate_images(images: np.ndarray, degrees: float) -> np.ndarray:
                 weight = weight[..., None]
             out += weight * images[:, np.clip(yy, 0, height - 1), np.clip(xx, 0, width - 1)]
     return out.astype(dtype)
+
+
+def shifted(
+    x: np.ndarray, y: np.ndarray, shift: ClientShift, *, seed: int, client: int, stream_key: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply one client's shift to its examples: rotate, add noise, swap labels.
+
+    Parameters
+    ----------
+    x, y
+        The client's features and labels.
+    shift
+        What the client does to them.
+    seed, client, stream_key
+        The noise draws from ``(seed, FEATURE_NOISE, client, stream_key)``
+        (``stream_key`` 0 for training, 1 for held-out examples).
+
+    Returns
+    -------
+    (x, y)
+        New arrays where the shift changes them, else the inputs.
+
+    """
+    if shift.rotation_degrees:
+        x = rotate_images(x, shift.rotation_degrees)
+    if shift.noise_sigma:
+        rng = seeding.rng(seed, seeding.FEATURE_NOISE, client, stream_key)
+        x = (x + rng.normal(0.0, shift.noise_sigma, x.shape)).astype(np.float32)
+    if shift.label_swaps:
+        size = max(int(y.max(initial=-1)), *(b for _, b in shift.label_swaps)) + 1
+        y = shift.label_map(size)[y].astype(y.dtype)
+    return x, y

@@ -114,6 +114,41 @@ class Param:
             )
 
 
+#: How :class:`Search` steps through a parameter's range.
+SCALES = ("log", "linear", "int")
+
+
+@dataclass(frozen=True)
+class Search:
+    """The parameter :func:`fedbench.calibrate` searches, and where.
+
+    Attributes
+    ----------
+    param
+        The parameter's name; the strategy's heterogeneity must move monotonically with it.
+    low, high
+        Its range; ``high`` may be a function of the number of classes ``C``
+        (``classes_per_client`` goes up to ``C``).
+    scale
+        ``"log"`` (bisect the logarithm: concentrations), ``"linear"`` or ``"int"``.
+
+    """
+
+    param: str
+    low: float
+    high: float | Callable[[int], float]
+    scale: str = "log"
+
+    def __post_init__(self) -> None:
+        if self.scale not in SCALES:
+            raise TypeError(f"search of {self.param!r}: scale {self.scale!r} is not among {SCALES}")
+
+    def bounds(self, num_classes: int) -> tuple[float, float]:
+        """The range for data of ``num_classes`` classes."""
+        high = self.high(num_classes) if callable(self.high) else self.high
+        return self.low, high
+
+
 @dataclass(frozen=True)
 class Strategy:
     """A registered partitioning strategy.
@@ -144,6 +179,9 @@ class Strategy:
     skew
         The kind of heterogeneity it models, one of :data:`SKEWS` (figures group
         strategies by it).
+    search
+        The parameter :func:`fedbench.calibrate` can match to a target partition
+        (``None``: the strategy has none).
     defaults
         Each parameter's default, read from ``fn``'s signature.
 
@@ -156,6 +194,7 @@ class Strategy:
     own_test_data: bool = False
     client_shift: Callable[[Mapping[str, Any], ShiftContext], list[ClientShift]] | None = None
     skew: str = "label"
+    search: Search | None = None
     defaults: Mapping[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -168,6 +207,10 @@ class Strategy:
             raise TypeError(f"strategy {self.name!r}: skew {self.skew!r} is not among {SKEWS}")
         signature = inspect.signature(self.fn).parameters
         declared = {p.name for p in self.params}
+        if self.search is not None and self.search.param not in declared:
+            raise TypeError(
+                f"strategy {self.name!r}: search parameter {self.search.param!r} is not a parameter"
+            )
         if "name" in declared:
             raise TypeError(
                 f"strategy {self.name!r}: 'name' is the strategy's key, not a parameter"
