@@ -30,6 +30,7 @@ def _snapshot(folder: Path) -> dict:
         (["partition=natural"], "partition='natural' is invalid"),
         (["-m", "model=mlp,cnn", "fl.rounds=1"], "model='cnn' is invalid"),  # mlp must not train
         (["dataset=synthetic", "partition=rotation"], "partition='rotation' is invalid"),
+        (["calibrate=iid"], "calibrate='iid' is invalid"),
         (["partition=concept_shift", "partition.swaps=6"], "partition.swaps=6 is invalid"),
     ],
 )

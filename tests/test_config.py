@@ -102,6 +102,13 @@ def _error(check, argv):
             ["dataset=synthetic", "partition=rotation"],
             ["partition='rotation'", "images", "(60,)", "dataset=digits"],
         ),
+        (["calibrate=iid"], ["calibrate='iid'", "a parameter to calibrate", "dirichlet"]),
+        (["calibrate=dirichlet", "calibrate_metric=acc"], ["calibrate_metric='acc'", "label_emd"]),
+        # Quantity skew keeps labels IID: it cannot reach a Dir(0.1) split's label_emd.
+        (
+            ["partition=dirichlet", "partition.alpha=0.1", "calibrate=quantity"],
+            ["calibrate='quantity'", "label_emd=", "spans", "another strategy or calibrate_metric"],
+        ),
         # digits has 10 classes: at most 5 disjoint pairs.
         (
             ["partition=concept_shift", "partition.swaps=6"],
