@@ -53,7 +53,10 @@ Features are flattened per example. Let ``D`` be their number:
   concept shift: clients that label the same inputs differently have class-``c``
   features unlike the pooled class ``c``.
 
-Covariances are population covariances (``ddof=0``). A client (for
+A client with more than :data:`MAX_CLIENT_EXAMPLES` examples is measured on a sample
+of that many, drawn with a fixed seed; each sampled example then stands for
+``n_k / 500`` of the client's, so the pooled statistics and the weights stay those of
+all examples. Covariances are population covariances (``ddof=0``). A client (for
 ``conditional_frechet``, a client's class) with fewer than :data:`MIN_COVARIANCE_EXAMPLES`
 examples has no covariance and is left out; the weights are renormalised over the
 clients (cells) kept, and a metric with none kept is NaN. A covariance from few
@@ -88,6 +91,8 @@ PROJECTION_DIM = 32
 FEATURE_SEED = 0
 #: Fewest examples of a client (or a client's class) with a covariance in the Fréchet metrics.
 MIN_COVARIANCE_EXAMPLES = 2
+#: Most examples of one client the feature metrics read (a seeded sample of larger clients).
+MAX_CLIENT_EXAMPLES = 500
 
 
 def label_counts(
@@ -238,8 +243,10 @@ def _summarised(flat: np.ndarray, plan: np.ndarray) -> np.ndarray:
     return np.asarray(flat).astype(np.float32, copy=False) @ plan
 
 
-def _hellinger_of_histograms(sampled: np.ndarray, client: np.ndarray, num_clients: int) -> float:
-    """``feature_hellinger`` of the histogram features (rows in client order)."""
+def _hellinger_of_histograms(
+    sampled: np.ndarray, client: np.ndarray, weight: np.ndarray, num_clients: int
+) -> float:
+    """``feature_hellinger`` of the histogram features (rows in client order, row weights)."""
     low, high = sampled.min(axis=0), sampled.max(axis=0)
     varies = high > low
     if not varies.any():
@@ -249,12 +256,15 @@ def _hellinger_of_histograms(sampled: np.ndarray, client: np.ndarray, num_client
     bins = ((values - low) * (HISTOGRAM_BINS / span)).astype(np.int64)
     np.minimum(bins, HISTOGRAM_BINS - 1, out=bins)
     bins += (client * num_cols)[:, None] * HISTOGRAM_BINS + np.arange(num_cols) * HISTOGRAM_BINS
-    counts = np.bincount(bins.ravel(), minlength=num_clients * num_cols * HISTOGRAM_BINS)
-    counts = counts.reshape(num_clients, num_cols, HISTOGRAM_BINS).astype(np.float64)
-    sizes = np.bincount(client, minlength=num_clients).astype(np.float64)
-    kept = sizes > 0
-    shares = counts[kept] / sizes[kept, None, None]
-    pooled = counts.sum(axis=0) / sizes.sum()
+    cells = num_clients * num_cols * HISTOGRAM_BINS
+    row_weights = np.repeat(weight, num_cols)
+    counts = np.bincount(bins.ravel(), minlength=cells).reshape(num_clients, num_cols, -1)
+    pooled = np.bincount(bins.ravel(), row_weights, minlength=cells).reshape(counts.shape)
+    pooled = pooled.sum(axis=0) / weight.sum()
+    rows = np.bincount(client, minlength=num_clients)
+    sizes = np.bincount(client, weight, minlength=num_clients)  # each client's n_k
+    kept = rows > 0
+    shares = counts[kept] / rows[kept, None, None]
     squared = 0.5 * ((np.sqrt(shares) - np.sqrt(pooled)) ** 2).sum(axis=2)  # (K', features)
     distance = np.sqrt(np.clip(squared, 0.0, 1.0))
     return float((sizes[kept] / sizes.sum()) @ distance.mean(axis=1))
@@ -264,38 +274,55 @@ def _hellinger_of_histograms(sampled: np.ndarray, client: np.ndarray, num_client
 _GROUPS_PER_BATCH = 2048
 
 
-def _frechet_to_pooled(z: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fréchet distance of each group of rows of ``z`` to all rows of ``z``.
+def _frechet_to_pooled(
+    z: np.ndarray, group: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Fréchet distance of each group of rows of ``z`` to all rows of ``z`` (weighted).
 
-    ``group`` is non-decreasing (rows come grouped). Returns the sizes of the groups with
-    at least :data:`MIN_COVARIANCE_EXAMPLES` rows and their distances. The cross term
+    ``group`` is non-decreasing (rows come grouped; a group's rows share one weight).
+    Returns the weights of the groups with at least :data:`MIN_COVARIANCE_EXAMPLES`
+    rows, their distances, and the trace of the pooled covariance. The cross term
     ``tr((S_k^(1/2) S S_k^(1/2))^(1/2))`` is the sum of the square roots of the
-    eigenvalues of ``S^(1/2) S_k S^(1/2)`` (a matrix with the same eigenvalues).
+    eigenvalues of ``S^(1/2) S_k S^(1/2)``, the covariance of the group's rows mapped by
+    ``S^(1/2)``; for a group of ``n_k < d`` rows, the nonzero ones are those of their
+    ``n_k x n_k`` Gram matrix, computed for all groups of one size at once.
     """
-    centred = z - z.mean(axis=0)  # distances do not change when every row moves alike
-    cov = centred.T @ centred / len(z)
+    total = weight.sum()
+    centred = z - weight @ z / total  # distances do not change when every row moves alike
+    cov = (centred * weight[:, None]).T @ centred / total
     eigenvalues, vectors = np.linalg.eigh(cov)
     root = (vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ vectors.T
     starts = np.flatnonzero(np.r_[True, np.diff(group) != 0])
-    stops = np.r_[starts[1:], len(group)]
-    sizes = (stops - starts).astype(np.float64)
-    kept = sizes >= MIN_COVARIANCE_EXAMPLES
-    means = (np.add.reduceat(centred, starts, axis=0) / sizes[:, None])[kept]
-    starts, stops = starts[kept], stops[kept]
-    distances = np.empty(len(starts))
-    for chunk in range(0, len(starts), _GROUPS_PER_BATCH):  # bounds the (groups, d, d) stack
-        at = slice(chunk, chunk + _GROUPS_PER_BATCH)
-        m_k = means[at]
+    sizes = np.diff(np.r_[starts, len(group)])
+    means = np.add.reduceat(centred, starts, axis=0) / sizes[:, None]
+    traces = np.add.reduceat((centred**2).sum(axis=1), starts) / sizes - (means**2).sum(axis=1)
+    cross = np.zeros(len(starts))
+    small = (sizes >= MIN_COVARIANCE_EXAMPLES) & (sizes < z.shape[1])
+    if small.any():
+        mapped = centred @ root
+        mapped_means = means @ root
+        for size in np.unique(sizes[small]):
+            cells = np.flatnonzero(small & (sizes == size))
+            rows = mapped[starts[cells, None] + np.arange(size)] - mapped_means[cells, None, :]
+            gram = rows @ rows.transpose(0, 2, 1) / size
+            cross[cells] = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None)).sum(axis=1)
+    large = np.flatnonzero(sizes >= max(MIN_COVARIANCE_EXAMPLES, z.shape[1]))
+    for chunk in range(0, len(large), _GROUPS_PER_BATCH):  # bounds the (groups, d, d) stack
+        cells = large[chunk : chunk + _GROUPS_PER_BATCH]
+        m_k = means[cells]
         covs = np.stack(
-            [centred[a:b].T @ centred[a:b] for a, b in zip(starts[at], stops[at], strict=True)]
+            [
+                centred[a : a + n].T @ centred[a : a + n]
+                for a, n in zip(starts[cells], sizes[cells], strict=True)
+            ]
         )
-        covs = covs / (stops[at] - starts[at])[:, None, None] - m_k[:, :, None] * m_k[:, None, :]
+        covs = covs / sizes[cells, None, None] - m_k[:, :, None] * m_k[:, None, :]
         eig = np.linalg.eigvalsh(root @ covs @ root)
-        cross = np.sqrt(np.clip(eig, 0.0, None)).sum(axis=1)
-        traces = np.trace(covs, axis1=1, axis2=2)
-        fd = (m_k**2).sum(axis=1) + traces + np.trace(cov) - 2.0 * cross
-        distances[at] = np.clip(fd, 0.0, None)
-    return sizes[kept], distances
+        cross[cells] = np.sqrt(np.clip(eig, 0.0, None)).sum(axis=1)
+    kept = sizes >= MIN_COVARIANCE_EXAMPLES
+    fd = (means**2).sum(axis=1) + traces + np.trace(cov) - 2.0 * cross
+    weights = np.add.reduceat(weight, starts)
+    return weights[kept], np.clip(fd[kept], 0.0, None), float(np.trace(cov))
 
 
 def _weighted(sizes: np.ndarray, values: np.ndarray, scale: float) -> float:
@@ -305,24 +332,42 @@ def _weighted(sizes: np.ndarray, values: np.ndarray, scale: float) -> float:
     return float(sizes @ values / sizes.sum() / scale)
 
 
+def _client_sample(sizes: Sequence[int]) -> list[np.ndarray]:
+    """Each client's rows the feature metrics read: all, or a seeded sample of 500."""
+    return [
+        np.sort(
+            np.random.default_rng([FEATURE_SEED, k]).choice(n, MAX_CLIENT_EXAMPLES, replace=False)
+        )
+        if n > MAX_CLIENT_EXAMPLES
+        else np.arange(n)
+        for k, n in enumerate(sizes)
+    ]
+
+
 def _feature_metrics(
-    summary: np.ndarray, dim: int, client: np.ndarray, y: np.ndarray, num_clients: int
+    summary: np.ndarray, dim: int, sizes: np.ndarray, y: np.ndarray
 ) -> dict[str, float]:
-    """The feature metrics of summarised rows (``summary``: projected then histogram features)."""
+    """The feature metrics of summarised rows (projected, then histogram features).
+
+    ``summary`` holds each client's sampled rows in client order; ``sizes`` the
+    clients' sizes ``n_k`` (each sampled row stands for ``n_k / m_k`` examples).
+    """
     if not len(summary):
         return dict.fromkeys(FEATURE_METRICS, float("nan"))
+    rows = np.minimum(sizes, MAX_CLIENT_EXAMPLES)
+    client = np.repeat(np.arange(len(sizes)), rows)
+    weight = np.repeat(sizes / np.maximum(rows, 1), rows)
     z, sampled = summary[:, :dim].astype(np.float64), summary[:, dim:]
-    trace = float(z.var(axis=0).sum())
-    kept, distances = _frechet_to_pooled(z, client)
+    kept, distances, trace = _frechet_to_pooled(z, client, weight)
     cells_kept, cell_distances = [np.empty(0)], [np.empty(0)]
     order = np.argsort(y, kind="stable")
-    for rows in np.split(order, np.flatnonzero(np.diff(y[order])) + 1):
-        if len(rows) >= MIN_COVARIANCE_EXAMPLES:
-            n_kc, fd = _frechet_to_pooled(z[rows], client[rows])
+    for of_class in np.split(order, np.flatnonzero(np.diff(y[order])) + 1):
+        if len(of_class) >= MIN_COVARIANCE_EXAMPLES:
+            n_kc, fd, _ = _frechet_to_pooled(z[of_class], client[of_class], weight[of_class])
             cells_kept.append(n_kc)
             cell_distances.append(fd)
     return {
-        "feature_hellinger": _hellinger_of_histograms(sampled, client, num_clients),
+        "feature_hellinger": _hellinger_of_histograms(sampled, client, weight, len(sizes)),
         "feature_frechet": _weighted(kept, distances, trace),
         "conditional_frechet": _weighted(
             np.concatenate(cells_kept), np.concatenate(cell_distances), trace
@@ -367,12 +412,14 @@ def feature_heterogeneity(
         len(x) != n for x, n in zip(features, sizes, strict=True)
     ):
         raise ValueError("features and labels must have one array per client, of equal lengths")
-    client = np.repeat(np.arange(len(sizes)), sizes)
-    y = np.concatenate([np.empty(0, np.int64), *(np.asarray(v, np.int64) for v in labels)])
-    flat = [np.asarray(x).reshape(len(x), -1) for x in features]
+    picks = _client_sample(sizes)
+    y = np.concatenate(
+        [np.empty(0, np.int64), *(np.asarray(v)[p] for v, p in zip(labels, picks, strict=True))]
+    )
+    flat = [np.asarray(x)[p].reshape(len(p), -1) for x, p in zip(features, picks, strict=True)]
     plan, dim = _feature_plan(next((x.shape[1] for x in flat if len(x)), 0))
     summary = np.concatenate([np.empty((0, plan.shape[1])), *(_summarised(x, plan) for x in flat)])
-    return _feature_metrics(summary, dim, client, y, len(sizes))
+    return _feature_metrics(summary, dim, sizes, y.astype(np.int64))
 
 
 def heterogeneity(
@@ -423,12 +470,19 @@ def heterogeneity(
             raise ValueError(
                 f"features must have one row per label ({len(labels)}), got {len(features)}"
             )
-        plan, dim = _feature_plan(int(np.prod(features.shape[1:], dtype=np.int64)))
-        summary = _summarised(features.reshape(len(features), -1), plan)
-        rows = np.concatenate([np.empty(0, np.int64), *(np.asarray(p, np.int64) for p in parts)])
-        sizes = [len(p) for p in parts]
-        client = np.repeat(np.arange(len(parts)), sizes)
-        metrics |= _feature_metrics(
-            summary[rows], dim, client, labels[rows].astype(np.int64), len(parts)
+        sizes = np.array([len(p) for p in parts], dtype=np.int64)
+        picks = _client_sample(sizes)
+        rows = np.concatenate(
+            [
+                np.empty(0, np.int64),
+                *(np.asarray(p, np.int64)[q] for p, q in zip(parts, picks, strict=True)),
+            ]
         )
+        plan, dim = _feature_plan(int(np.prod(features.shape[1:], dtype=np.int64)))
+        flat = features.reshape(len(features), -1)
+        if 2 * len(rows) > len(flat):  # most rows: map them all in place, then pick
+            summary = _summarised(flat, plan)[rows]
+        else:
+            summary = _summarised(flat[rows], plan)
+        metrics |= _feature_metrics(summary, dim, sizes, labels[rows].astype(np.int64))
     return metrics

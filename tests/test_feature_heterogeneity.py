@@ -5,7 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from fedbench.heterogeneity import FEATURE_METRICS, feature_heterogeneity, heterogeneity
+from fedbench.heterogeneity import (
+    FEATURE_METRICS,
+    MAX_CLIENT_EXAMPLES,
+    feature_heterogeneity,
+    heterogeneity,
+)
 
 ZEROS = np.zeros(4, dtype=np.int64)
 SHIFT = np.array([4.0, 0.0])
@@ -103,3 +108,23 @@ def test_without_features_the_feature_metrics_are_nan():
 def test_features_must_match_the_labels():
     with pytest.raises(ValueError, match="one row per label"):
         heterogeneity(np.array([0, 1]), [np.array([0, 1])], features=np.zeros((3, 2)))
+
+
+def test_a_sampled_large_client_still_weighs_all_its_examples():
+    # A: 1,000 zeros (more than MAX_CLIENT_EXAMPLES: 500 are read, each standing for 2);
+    # B: 250 twos. Pooled over all 1,250: p = 0.2 of twos, mean 0.4, variance
+    # 4 p (1 - p) = 0.64, sd 0.8. FD_A = 0.4^2 + 0.8^2 = 0.8; FD_B = 1.6^2 + 0.8^2 = 3.2;
+    # weights 0.8 and 0.2: 0.64 + 0.64 = 1.28, divided by 0.64 -> 2.0. (Reading A's 500
+    # rows as 500 examples would give a pooled p of 1/3 and 1.8.)
+    assert MAX_CLIENT_EXAMPLES == 500
+    x = [np.zeros((1000, 1)), np.full((250, 1), 2.0)]
+    m = feature_heterogeneity(x, [np.zeros(1000, int), np.zeros(250, int)])
+    assert m["feature_frechet"] == pytest.approx(2.0)
+    # Histograms: pooled (0.8, 0.2) over the first and last bins; A one-hot on the first:
+    # H_A = sqrt(1 - sqrt 0.8), H_B = sqrt(1 - sqrt 0.2); weighted 0.8 and 0.2.
+    expected = 0.8 * math.sqrt(1 - math.sqrt(0.8)) + 0.2 * math.sqrt(1 - math.sqrt(0.2))
+    assert m["feature_hellinger"] == pytest.approx(expected)
+    # The same through heterogeneity() with the features of every example.
+    labels = np.zeros(1250, int)
+    full = heterogeneity(labels, [np.arange(1000), np.arange(1000, 1250)], features=np.vstack(x))
+    assert full["feature_frechet"] == pytest.approx(2.0)
