@@ -205,7 +205,7 @@ def test_every_sweep_file_passes_the_checks(check, sweep, femnist_leaf_dir):
     extra = []
     if sweep.startswith("fmnist") and not FMNIST_DIR.is_dir():
         pytest.skip(f"no Fashion-MNIST at {FMNIST_DIR} (apt-get install dataset-fashion-mnist)")
-    if sweep.startswith("femnist"):
+    if "override dataset: femnist_leaf" in (SWEEPS / f"{sweep}.yaml").read_text():
         extra = [f"dataset.path={femnist_leaf_dir}"]
     assert len(check(["-m", "-cd", str(SWEEPS), "-cn", sweep, *extra])) >= 1
 
