@@ -1,4 +1,6 @@
-"""Each client's arrays: a partition of a dataset, its held-out data and feature noise.
+"""Each client's arrays: a partition of a dataset, its held-out data and its shift.
+
+A client's shift is its feature noise, image rotation or label swaps.
 
 Plain numpy, shared by training and the partition report, so that both see the
 same clients for the same spec.
@@ -6,13 +8,15 @@ same clients for the same spec.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from fedbench import seeding
 from fedbench.data.base import FederatedDataset
-from fedbench.partitioning import get_strategy
+from fedbench.heterogeneity import feature_heterogeneity
+from fedbench.partitioning import ClientShift, ShiftContext, get_strategy
+from fedbench.partitioning.shift import shifted
 from fedbench.spec import RunSpec
 
 
@@ -37,9 +41,11 @@ class ClientArrays:
     Attributes
     ----------
     train_x, train_y
-        Per-client features (feature noise already applied) and labels.
+        Per-client features and labels as the client trains on them (its shift applied:
+        noise, rotation, swapped labels).
     holdout_x, holdout_y
-        Per-client held-out data for per-client evaluation, or ``None`` when off.
+        Per-client held-out data for per-client evaluation (labels swapped like the
+        client's; features shifted unless the shift says otherwise), or ``None`` when off.
 
     """
 
@@ -105,11 +111,11 @@ def holdout_split(
     return train, held
 
 
-def _with_noise(x: np.ndarray, sigma: float, seed: int, client: int, stream_key: int) -> np.ndarray:
-    if sigma == 0.0:
-        return x
-    noise = seeding.rng(seed, seeding.FEATURE_NOISE, client, stream_key).normal(0.0, sigma, x.shape)
-    return (x + noise).astype(np.float32)
+def _holdout_shift(shift: ClientShift) -> ClientShift:
+    """The shift a client's held-out examples get: label swaps always, features if asked."""
+    if shift.shift_holdout:
+        return shift
+    return ClientShift(label_swaps=shift.label_swaps)
 
 
 def build_client_arrays(
@@ -119,9 +125,9 @@ def build_client_arrays(
     seed: int,
     holdout_parts: list[np.ndarray] | None = None,
     holdout_from_test: bool = False,
-    noise_sigmas: np.ndarray | None = None,
+    shifts: list[ClientShift] | None = None,
 ) -> ClientArrays:
-    """Gather each client's arrays, applying per-client feature noise.
+    """Gather each client's arrays, applying each client's shift.
 
     Parameters
     ----------
@@ -136,29 +142,44 @@ def build_client_arrays(
         (natural data: the writer's own test examples) else into ``dataset.train``.
     holdout_from_test
         Whether ``holdout_parts`` index ``dataset.test`` rather than ``dataset.train``.
-    noise_sigmas
-        Per-client noise std; the same noise model is applied to the client's
-        held-out data, which comes from the same client distribution.
+    shifts
+        Per-client shift (:func:`client_shifts`); the held-out data comes from the same
+        client distribution and gets the same shift (its features only where
+        ``ClientShift.shift_holdout``).
 
     Returns
     -------
     ClientArrays
 
     """
-    sigmas = np.zeros(len(parts)) if noise_sigmas is None else np.asarray(noise_sigmas, float)
-    train_x = [
-        _with_noise(dataset.train.x[p], float(sigmas[k]), seed, k, 0) for k, p in enumerate(parts)
+    shifts = shifts or [ClientShift()] * len(parts)
+    train = [
+        shifted(
+            dataset.train.x[p], dataset.train.y[p], shifts[k], seed=seed, client=k, stream_key=0
+        )
+        for k, p in enumerate(parts)
     ]
-    train_y = [dataset.train.y[p] for p in parts]
     holdout_x = holdout_y = None
     if holdout_parts is not None:
         source = dataset.test if holdout_from_test else dataset.train
-        holdout_x = [
-            _with_noise(source.x[p], float(sigmas[k]), seed, k, 1)
+        held = [
+            shifted(
+                source.x[p],
+                source.y[p],
+                _holdout_shift(shifts[k]),
+                seed=seed,
+                client=k,
+                stream_key=1,
+            )
             for k, p in enumerate(holdout_parts)
         ]
-        holdout_y = [source.y[p] for p in holdout_parts]
-    return ClientArrays(train_x, train_y, holdout_x, holdout_y)
+        holdout_x, holdout_y = [x for x, _ in held], [y for _, y in held]
+    return ClientArrays([x for x, _ in train], [y for _, y in train], holdout_x, holdout_y)
+
+
+def client_feature_metrics(clients: ClientArrays) -> dict[str, float]:
+    """The feature metrics of the arrays the clients train on (after their shifts)."""
+    return feature_heterogeneity(clients.train_x, clients.train_y)
 
 
 @dataclass(frozen=True)
@@ -173,6 +194,9 @@ class TrainingData:
         The global test set.
     num_classes
         Number of classes (the model's outputs).
+    metrics
+        The partition's heterogeneity: its label metrics and the feature metrics of
+        the clients' training arrays.
 
     """
 
@@ -180,6 +204,7 @@ class TrainingData:
     test_x: np.ndarray
     test_y: np.ndarray
     num_classes: int
+    metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def example_shape(self) -> tuple[int, ...]:
@@ -188,9 +213,13 @@ class TrainingData:
 
 
 def training_data(spec: RunSpec, data: PartitionedData) -> TrainingData:
-    """The clients of ``spec``'s partition and the dataset's test set (:func:`build_clients`)."""
-    test = data.dataset.test
-    return TrainingData(build_clients(spec, data), test.x, test.y, data.dataset.num_classes)
+    """The clients of ``spec``'s partition and the dataset's test set (:func:`build_clients`).
+
+    The global test set keeps the dataset's features and labels (no client's shift).
+    """
+    test, clients = data.dataset.test, build_clients(spec, data)
+    metrics = {**data.metrics, **client_feature_metrics(clients)}
+    return TrainingData(clients, test.x, test.y, data.dataset.num_classes, metrics)
 
 
 def client_test_parts(spec: RunSpec, data: PartitionedData) -> list[np.ndarray] | None:
@@ -205,14 +234,27 @@ def client_test_parts(spec: RunSpec, data: PartitionedData) -> list[np.ndarray] 
     return writer_test_parts(data.dataset, data.parts)
 
 
-def noise_sigmas(spec: RunSpec, num_clients: int) -> np.ndarray | None:
-    """Each client's feature-noise standard deviation (``Strategy.client_noise``), else None."""
-    noise = get_strategy(spec.partition.name).client_noise
-    return None if noise is None else noise(spec.partition.options, num_clients)
+def client_shifts(
+    spec: RunSpec, num_clients: int, num_classes: int, example_shape: tuple[int, ...]
+) -> list[ClientShift] | None:
+    """Each client's shift (``Strategy.client_shift``), or ``None`` for strategies without one.
+
+    Raises
+    ------
+    PartitionError
+        The data cannot take the strategy's shift (rotation of examples that are not images).
+
+    """
+    shift = get_strategy(spec.partition.name).client_shift
+    if shift is None:
+        return None
+    return shift(
+        spec.partition.options, ShiftContext(num_clients, spec.seed, num_classes, example_shape)
+    )
 
 
 def build_clients(spec: RunSpec, data: PartitionedData) -> ClientArrays:
-    """Build every client's arrays: feature noise, and held-out data for per-client evaluation.
+    """Build every client's arrays: its shift, and held-out data for per-client evaluation.
 
     A natural partition evaluates each client on its writers' own test examples;
     any other partition holds out ``fl.client_holdout`` of each client's examples
@@ -228,5 +270,7 @@ def build_clients(spec: RunSpec, data: PartitionedData) -> ClientArrays:
         seed=spec.seed,
         holdout_parts=holdout,
         holdout_from_test=from_test,
-        noise_sigmas=noise_sigmas(spec, len(data.parts)),
+        shifts=client_shifts(
+            spec, len(data.parts), data.dataset.num_classes, data.dataset.example_shape
+        ),
     )

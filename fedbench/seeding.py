@@ -20,6 +20,7 @@ SHUFFLE = "client_shuffle"
 FEATURE_NOISE = "feature_noise"
 DATA_SPLIT = "data_split"
 HOLDOUT = "client_holdout"
+LABEL_SWAPS = "label_swaps"
 
 
 def _stream_key(stream: str) -> int:

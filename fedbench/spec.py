@@ -20,6 +20,7 @@ from typing import Any
 
 from fedbench import checks
 from fedbench import options as records
+from fedbench.calibration import calibration_key, check_calibration
 from fedbench.data.export import EXPORTERS
 from fedbench.data.registry import DATASETS, DatasetSpec, get_dataset
 from fedbench.errors import ConfigError, PartitionError, invalid
@@ -234,6 +235,8 @@ class RunSpec:
         Where results land.
     plot, export, export_split_names
         ``fedbench-partition`` only: heatmap, exported format, SqlClientData split names.
+    calibrate, calibrate_metric
+        ``fedbench-partition`` only: the strategy matched to the partition, and on what.
 
     """
 
@@ -247,6 +250,8 @@ class RunSpec:
     plot: bool = False
     export: str | None = None
     export_split_names: tuple[str, str] = ("train", "test")
+    calibrate: str | None = None
+    calibrate_metric: str = "label_emd"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RunSpec:
@@ -292,6 +297,10 @@ class RunSpec:
             plot=checks.typed("plot", config.get("plot", False), bool),
             export=checks.typed("export", config.get("export"), str | None),
             export_split_names=tuple(config.get("export_split_names", ("train", "test"))),
+            calibrate=checks.typed("calibrate", config.get("calibrate"), str | None),
+            calibrate_metric=checks.typed(
+                "calibrate_metric", config.get("calibrate_metric", "label_emd"), str
+            ),
         )
         spec.check()
         return spec
@@ -373,6 +382,11 @@ class RunSpec:
         _check_data_needs(get_strategy(self.partition.name), dataset)
         if self.export is not None and self.export not in EXPORTERS:
             raise ConfigError(invalid("export", self.export, f"one of {list(EXPORTERS)} or null"))
+        if self.calibrate is not None:
+            try:
+                check_calibration(self.calibrate, self.calibrate_metric)
+            except PartitionError as error:
+                raise ConfigError(error.keyed(calibration_key)) from None
         names = self.export_split_names
         if len(names) != 2 or len(set(names)) != 2 or not all(names):
             raise ConfigError(

@@ -29,6 +29,9 @@ def _snapshot(folder: Path) -> dict:
         (["dataset=fmnist", "dataset.path=/nonexistent/fmnist"], "/nonexistent/fmnist"),
         (["partition=natural"], "partition='natural' is invalid"),
         (["-m", "model=mlp,cnn", "fl.rounds=1"], "model='cnn' is invalid"),  # mlp must not train
+        (["dataset=synthetic", "partition=rotation"], "partition='rotation' is invalid"),
+        (["calibrate=iid"], "calibrate='iid' is invalid"),
+        (["partition=concept_shift", "partition.swaps=6"], "partition.swaps=6 is invalid"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_leaves_results_alone(results_dir, argv, fragment):

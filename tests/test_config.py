@@ -113,6 +113,23 @@ def _error(check, argv):
         (["fl.rounds=many"], ["fl.rounds", "many"]),
         (["partition=dirichlet", "partition.alpha=0"], ["partition.alpha=0.0", "a float > 0"]),
         (["partition=natural"], ["partition='natural'", "dataset=emnist", "writer ids"]),
+        # Rotation needs images; synthetic examples are (60,) vectors.
+        (
+            ["dataset=synthetic", "partition=rotation"],
+            ["partition='rotation'", "images", "(60,)", "dataset=digits"],
+        ),
+        (["calibrate=iid"], ["calibrate='iid'", "a parameter to calibrate", "dirichlet"]),
+        (["calibrate=dirichlet", "calibrate_metric=acc"], ["calibrate_metric='acc'", "label_emd"]),
+        # Quantity skew keeps labels IID: it cannot reach a Dir(0.1) split's label_emd.
+        (
+            ["partition=dirichlet", "partition.alpha=0.1", "calibrate=quantity"],
+            ["calibrate='quantity'", "label_emd=", "spans", "another strategy or calibrate_metric"],
+        ),
+        # digits has 10 classes: at most 5 disjoint pairs.
+        (
+            ["partition=concept_shift", "partition.swaps=6"],
+            ["partition.swaps=6", "at most 5", "10 classes", "partition.swaps <= 5"],
+        ),
         (
             ["partition=dirichlet", "partition.min_client_size=500"],
             ["partition.min_client_size=500", "lower partition.min_client_size or fl.num"],
@@ -204,7 +221,7 @@ def test_every_sweep_file_passes_the_checks(check, sweep, femnist_leaf_dir):
     extra = []
     if sweep.startswith("fmnist") and not FMNIST_DIR.is_dir():
         pytest.skip(f"no Fashion-MNIST at {FMNIST_DIR} (apt-get install dataset-fashion-mnist)")
-    if sweep.startswith("femnist"):
+    if "override dataset: femnist_leaf" in (SWEEPS / f"{sweep}.yaml").read_text():
         extra = [f"dataset.path={femnist_leaf_dir}"]
     assert len(check(["-m", "-cd", str(SWEEPS), "-cn", sweep, *extra])) >= 1
 
@@ -213,7 +230,7 @@ def test_help_lists_every_group_option_the_partition_parameters_and_the_datasets
     lines = config_groups_help().splitlines()
     groups = sorted(group_schemas().items())
     assert lines[: len(groups)] == [f"{g}: {', '.join(sorted(schemas))}" for g, schemas in groups]
-    assert "partition: dirichlet, dirichlet_quantity," in lines[3]
+    assert "partition: concept_shift, dirichlet, dirichlet_quantity," in lines[3]
     assert not any("schema" in line for line in lines)
     assert (
         "  alpha (a float > 0; dirichlet, quantity, dirichlet_quantity; default 0.5): "

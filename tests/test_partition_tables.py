@@ -38,6 +38,17 @@ def test_summary_line_is_one_short_line_with_three_decimals():
     assert (
         "label_emd=1.800" in line and "effective_classes=1.000" in line and "size_cv=0.000" in line
     )
+    assert "feature_frechet" not in line  # not measured without features
+
+
+def test_summary_line_shows_the_feature_metrics_when_measured():
+    # Both clients hold the same four rows (two per class): features match the pooled ones.
+    labels = np.array([0, 0, 1, 1] * 2)
+    features = np.array([[0.0], [1.0], [2.0], [3.0]] * 2)
+    metrics = heterogeneity(labels, [np.arange(4), np.arange(4, 8)], features=features)
+    line = summary_line(metrics, unassigned=0)
+    assert "\n" not in line and len(line) < 260
+    assert "feature_hellinger=0.000 feature_frechet=0.000 conditional_frechet=0.000" in line
 
 
 def test_heatmap_rows_all_clients_in_id_order_when_few():

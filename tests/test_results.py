@@ -192,6 +192,9 @@ def test_the_parameter_column_constants_name_registered_parameters():
         R.MIN_CLIENT_SIZE,
         R.QUANTITY_ALPHA,
         R.WRITER_MODE,
+        R.MAX_DEGREES,
+        R.ROTATE_HOLDOUT,
+        R.SWAPS,
     )
     assert set(constants) == set(all_params()) == set(R.partition_columns())
 

@@ -48,8 +48,8 @@ PARAMETER = "parameter"
 KIND_METRIC = {
     "label": R.LABEL_EMD,
     "quantity": R.SIZE_CV,
-    "feature": "feature_hellinger",
-    "concept": "conditional_frechet",
+    "feature": R.FEATURE_HELLINGER,
+    "concept": R.CONDITIONAL_FRECHET,
     "natural": R.LABEL_EMD,
 }
 METRIC_TITLES = {
@@ -58,6 +58,9 @@ METRIC_TITLES = {
     R.LABEL_HELLINGER: "label_hellinger (0 = IID, 1 = disjoint)",
     R.EFFECTIVE_CLASSES: "effective_classes (1 = one class per client)",
     R.SIZE_CV: "size_cv (client size std / mean)",
+    R.FEATURE_HELLINGER: "feature_hellinger (0 = IID, 1 = disjoint)",
+    R.FEATURE_FRECHET: "feature_frechet (Fréchet / pooled trace; 0 = IID)",
+    R.CONDITIONAL_FRECHET: "conditional_frechet (per class; 0 = IID)",
 }
 
 

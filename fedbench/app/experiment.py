@@ -265,13 +265,14 @@ def _train_and_write(
     eval_rounds = {r for r in (*requested, *evaluated) if r <= spec.fl.rounds}
     started_at = dt.datetime.now(dt.UTC)
     run_id = stored[0][R.RUN_ID] if stored else f"{hash_}-{started_at:%Y%m%dT%H%M%S%f}"
+    training = training_data(spec, data)
     base = {
         R.RUN_ID: run_id,
         R.CONFIG_HASH: hash_,
         R.STARTED_AT: started_at,
         **config_columns(spec),
         **provenance(),
-        **{k: data.metrics[k] for k in (*R.HETEROGENEITY_METRICS, R.DROPPED_FRACTION)},
+        **{k: training.metrics[k] for k in (*R.HETEROGENEITY_METRICS, R.DROPPED_FRACTION)},
     }
     rows: list[dict[str, Any]] = list(stored)
     last_round = rows[-1][R.ROUND] if rows else 0
@@ -286,7 +287,7 @@ def _train_and_write(
     worker_log.parent.mkdir(parents=True, exist_ok=True)
     records = train(
         spec,
-        training_data(spec, data),
+        training,
         worker_log=worker_log,
         threads=job_threads(spec),
         eval_rounds=eval_rounds,

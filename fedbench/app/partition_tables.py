@@ -11,7 +11,7 @@ import seaborn as sns
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
-from fedbench.heterogeneity import HETEROGENEITY_METRICS, label_counts
+from fedbench.heterogeneity import FEATURE_METRICS, HETEROGENEITY_METRICS, label_counts
 
 #: Heatmaps with at most this many cells print each cell's count.
 _ANNOTATE_CELLS = 400
@@ -49,6 +49,8 @@ def client_table(
 def summary_line(metrics: Mapping[str, float], unassigned: int) -> str:
     """Return a one-line summary: clients, examples, unassigned count, metrics to 3 decimals.
 
+    Feature metrics that were not measured (NaN: no features given) are left out.
+
     Parameters
     ----------
     metrics
@@ -62,7 +64,10 @@ def summary_line(metrics: Mapping[str, float], unassigned: int) -> str:
         E.g. ``"10 clients, 1,437 examples (0 unassigned); label_emd=0.912 ..."``.
 
     """
-    values = " ".join(f"{name}={metrics[name]:.3f}" for name in HETEROGENEITY_METRICS)
+    shown = [
+        n for n in HETEROGENEITY_METRICS if n not in FEATURE_METRICS or metrics[n] == metrics[n]
+    ]
+    values = " ".join(f"{name}={metrics[name]:.3f}" for name in shown)
     return (
         f"{int(metrics['num_clients']):,} clients, {int(metrics['num_examples']):,} examples "
         f"({unassigned:,} unassigned); {values}"

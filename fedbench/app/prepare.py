@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedbench import data
+from fedbench.calibration import Calibration, calibrate, calibration_key
 from fedbench.checks import check_model_fits
-from fedbench.clients import PartitionedData
+from fedbench.clients import PartitionedData, client_shifts
 from fedbench.data import FederatedDataset
-from fedbench.errors import PartitionError
+from fedbench.errors import ConfigError, PartitionError
 from fedbench.heterogeneity import heterogeneity
 from fedbench.partitioning import UnassignedExamplesWarning, get_strategy, partition
 from fedbench.spec import RunSpec, as_config_error, cli_key
@@ -42,10 +43,11 @@ class Partition:
 
 @dataclass(frozen=True)
 class PreparedRun:
-    """A checked run spec with its partition."""
+    """A checked run spec with its partition (and, with ``calibrate=``, the matched parameter)."""
 
     spec: RunSpec
     partition: Partition
+    calibration: Calibration | None = None
 
     def load(self) -> PartitionedData:
         """The run's dataset (from the loaders' cache) with its partition."""
@@ -77,6 +79,8 @@ def _partition(spec: RunSpec, dataset: FederatedDataset) -> Partition:
                 **spec.partition.options,
                 **needs,
             )
+            # The data must take the strategy's shift (rotation needs images).
+            client_shifts(spec, len(parts), dataset.num_classes, dataset.example_shape)
         except PartitionError as error:
             raise as_config_error(error) from None
     for warning in caught:
@@ -104,7 +108,8 @@ def prepare(spec: RunSpec, *, training: bool = True) -> PreparedRun:
     Raises
     ------
     ConfigError
-        The partition or the model does not fit the data (named by command-line keys).
+        The partition or the model does not fit the data, or ``calibrate=``'s strategy
+        cannot reach the partition (named by command-line keys).
     DataError
         A data file is missing or corrupt.
 
@@ -116,7 +121,32 @@ def prepare(spec: RunSpec, *, training: bool = True) -> PreparedRun:
         _partitions[key] = _partition(spec, dataset)
     if training:  # the loaders keep recent datasets in memory: a second load is cheap
         check_model_fits(spec.model.name, (dataset or load_dataset(spec)).example_shape)
-    return PreparedRun(spec, _partitions[key])
+    matched = None
+    if spec.calibrate is not None:
+        matched = calibrated(spec, dataset or load_dataset(spec), _partitions[key].parts)
+    return PreparedRun(spec, _partitions[key], matched)
+
+
+def calibrated(spec: RunSpec, dataset: FederatedDataset, parts: list[np.ndarray]) -> Calibration:
+    """``calibrate=<strategy>``: its parameter matching the partition, on the dataset's features.
+
+    Raises
+    ------
+    ConfigError
+        The strategy cannot reach the partition's ``calibrate_metric`` (named by its keys).
+
+    """
+    try:
+        return calibrate(
+            spec.calibrate,
+            dataset.train.y,
+            parts,
+            seed=spec.seed,
+            metric=spec.calibrate_metric,
+            features=dataset.train.x,
+        )
+    except PartitionError as error:
+        raise ConfigError(error.keyed(calibration_key)) from None
 
 
 def remember(overrides: Sequence[str], prepared: PreparedRun) -> None:

@@ -115,6 +115,9 @@ class Config:
     export
         ``fedbench-partition`` only: ``tff_sql`` or ``leaf_json`` to also write
         the partitioned data in that format; ``null`` for none.
+    calibrate, calibrate_metric
+        ``fedbench-partition`` only: a strategy (e.g. ``dirichlet``) whose parameter is
+        matched to the partition built, on ``calibrate_metric``; ``null`` for none.
     export_split_names
         ``export=tff_sql`` only: the SqlClientData split names of the train and
         test rows. ``[all_train,all_test]`` (62 classes) or
@@ -133,6 +136,8 @@ class Config:
     plot: bool = False
     export: Optional[str] = None  # noqa: UP045
     export_split_names: list[str] = field(default_factory=lambda: ["train", "test"])
+    calibrate: Optional[str] = None  # noqa: UP045
+    calibrate_metric: str = "label_emd"
 
 
 def register_schemas() -> None:

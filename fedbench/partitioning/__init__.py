@@ -16,13 +16,16 @@ from fedbench.partitioning.registry import (
     register,
     validate_params,
 )
+from fedbench.partitioning.shift import ClientShift, ShiftContext
 from fedbench.partitioning.spec import Param, Rule, Strategy
 
 __all__ = [
     "MAX_DRAWS",
     "STRATEGIES",
+    "ClientShift",
     "Param",
     "Rule",
+    "ShiftContext",
     "Strategy",
     "UnassignedExamplesWarning",
     "all_params",

@@ -6,7 +6,7 @@ import numpy as np
 
 from fedbench.partitioning import _core, _validation
 from fedbench.partitioning.params import ALPHA, MIN_CLIENT_SIZE
-from fedbench.partitioning.spec import Strategy
+from fedbench.partitioning.spec import Search, Strategy
 
 
 def label_skew_counts(
@@ -153,4 +153,6 @@ def dirichlet(
     return _core.parts_from_class_counts(labels, counts, rng)
 
 
-STRATEGY = Strategy("dirichlet", dirichlet, (ALPHA, MIN_CLIENT_SIZE))
+STRATEGY = Strategy(
+    "dirichlet", dirichlet, (ALPHA, MIN_CLIENT_SIZE), search=Search("alpha", 0.01, 100.0)
+)

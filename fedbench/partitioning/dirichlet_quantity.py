@@ -8,7 +8,7 @@ from fedbench.partitioning import _core, _validation
 from fedbench.partitioning.dirichlet import draw_label_skew
 from fedbench.partitioning.params import ALPHA, MIN_CLIENT_SIZE
 from fedbench.partitioning.quantity import draw_sizes
-from fedbench.partitioning.spec import POSITIVE_FLOAT, Param, Strategy
+from fedbench.partitioning.spec import POSITIVE_FLOAT, Param, Search, Strategy
 
 QUANTITY_ALPHA = Param(
     "quantity_alpha",
@@ -90,5 +90,8 @@ def dirichlet_quantity(
 
 
 STRATEGY = Strategy(
-    "dirichlet_quantity", dirichlet_quantity, (ALPHA, QUANTITY_ALPHA, MIN_CLIENT_SIZE)
+    "dirichlet_quantity",
+    dirichlet_quantity,
+    (ALPHA, QUANTITY_ALPHA, MIN_CLIENT_SIZE),
+    search=Search("alpha", 0.01, 100.0),
 )

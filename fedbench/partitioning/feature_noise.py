@@ -6,7 +6,8 @@ import numpy as np
 
 from fedbench.partitioning import _validation
 from fedbench.partitioning.iid import iid
-from fedbench.partitioning.spec import NON_NEGATIVE_FLOAT, Param, Strategy
+from fedbench.partitioning.shift import ClientShift, client_ramp
+from fedbench.partitioning.spec import NON_NEGATIVE_FLOAT, Param, Search, Strategy
 
 
 def feature_noise(
@@ -18,8 +19,8 @@ def feature_noise(
     on Non-IID Data Silos: An Experimental Study", ICDE 2022, Sec. III-C): the
     data is split homogeneously and client ``k`` of ``K`` adds
     ``N(0, (sigma * k / (K - 1))^2)`` noise to its features. This function only
-    makes the split; the training engine adds the noise with the standard
-    deviations of :func:`client_noise_sigmas` when it builds client datasets.
+    makes the split; the clients add the noise with the standard deviations of
+    :func:`client_noise_sigmas` when they are built (training and held-out data).
 
     Parameters
     ----------
@@ -60,9 +61,7 @@ def client_noise_sigmas(sigma: float, num_clients: int) -> np.ndarray:
 
     """
     _validation.check_params(STRATEGY, num_clients, {"sigma": sigma})
-    if num_clients == 1:
-        return np.zeros(1)
-    return sigma * np.arange(num_clients) / (num_clients - 1)
+    return client_ramp(sigma, num_clients)
 
 
 STRATEGY = Strategy(
@@ -76,6 +75,10 @@ STRATEGY = Strategy(
             label="σ",
         ),
     ),
-    client_noise=lambda params, num_clients: client_noise_sigmas(params["sigma"], num_clients),
+    client_shift=lambda params, context: [
+        ClientShift(noise_sigma=float(s))
+        for s in client_noise_sigmas(params["sigma"], context.num_clients)
+    ],
     skew="feature",
+    search=Search("sigma", 0.0, 4.0, "linear"),
 )

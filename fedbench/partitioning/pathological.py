@@ -6,7 +6,7 @@ import numpy as np
 
 from fedbench.errors import PartitionError, param_invalid
 from fedbench.partitioning import _core, _validation
-from fedbench.partitioning.spec import POSITIVE_INT, Param, Strategy
+from fedbench.partitioning.spec import POSITIVE_INT, Param, Search, Strategy
 
 
 def class_holders(
@@ -140,4 +140,5 @@ STRATEGY = Strategy(
             label="#C",
         ),
     ),
+    search=Search("classes_per_client", 1, lambda num_classes: num_classes, "int"),
 )

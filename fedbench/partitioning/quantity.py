@@ -6,7 +6,7 @@ import numpy as np
 
 from fedbench.partitioning import _core, _validation
 from fedbench.partitioning.params import ALPHA, MIN_CLIENT_SIZE
-from fedbench.partitioning.spec import Strategy
+from fedbench.partitioning.spec import Search, Strategy
 
 
 def draw_sizes(
@@ -94,4 +94,10 @@ def quantity(
     return _core.parts_from_sizes(labels, int(labels.max()) + 1, sizes, rng)
 
 
-STRATEGY = Strategy("quantity", quantity, (ALPHA, MIN_CLIENT_SIZE), skew="quantity")
+STRATEGY = Strategy(
+    "quantity",
+    quantity,
+    (ALPHA, MIN_CLIENT_SIZE),
+    skew="quantity",
+    search=Search("alpha", 0.01, 100.0),
+)

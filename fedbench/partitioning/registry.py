@@ -10,6 +10,7 @@ import numpy as np
 from fedbench import seeding
 from fedbench.errors import param_invalid
 from fedbench.partitioning import (
+    concept_shift,
     dirichlet,
     dirichlet_quantity,
     feature_noise,
@@ -17,6 +18,7 @@ from fedbench.partitioning import (
     natural,
     pathological,
     quantity,
+    rotation,
     shards,
 )
 from fedbench.partitioning._validation import check_params
@@ -34,6 +36,8 @@ STRATEGIES: dict[str, Strategy] = {
         feature_noise,
         natural,
         dirichlet_quantity,
+        rotation,
+        concept_shift,
     )
 }
 
@@ -145,7 +149,7 @@ def partition(
     ----------
     strategy
         A key of :data:`STRATEGIES`: iid, dirichlet, pathological, shards,
-        quantity, feature_noise, natural, dirichlet_quantity.
+        quantity, feature_noise, natural, dirichlet_quantity, rotation, concept_shift.
     labels
         Class id of every example, shape ``(n,)``, integers >= 0.
     num_clients

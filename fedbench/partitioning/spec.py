@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fedbench.errors import literal, param_invalid
+from fedbench.partitioning.shift import ClientShift, ShiftContext
 
 
 def is_int(value: Any) -> bool:
@@ -70,6 +71,7 @@ POSITIVE_FLOAT = Rule(float, "a float > 0", lambda v: is_real(v) and v > 0, "0.5
 NON_NEGATIVE_FLOAT = Rule(float, "a float >= 0", lambda v: is_real(v) and v >= 0, "0.1")
 POSITIVE_INT = Rule(int, "an integer >= 1", lambda v: is_int(v) and v >= 1, "2")
 NON_NEGATIVE_INT = Rule(int, "an integer >= 0", lambda v: is_int(v) and v >= 0, "10")
+BOOLEAN = Rule(bool, "true or false", lambda v: isinstance(v, bool), "true")
 
 
 def one_of(*choices: str) -> Rule:
@@ -112,6 +114,41 @@ class Param:
             )
 
 
+#: How :class:`Search` steps through a parameter's range.
+SCALES = ("log", "linear", "int")
+
+
+@dataclass(frozen=True)
+class Search:
+    """The parameter :func:`fedbench.calibrate` searches, and where.
+
+    Attributes
+    ----------
+    param
+        The parameter's name; the strategy's heterogeneity must move monotonically with it.
+    low, high
+        Its range; ``high`` may be a function of the number of classes ``C``
+        (``classes_per_client`` goes up to ``C``).
+    scale
+        ``"log"`` (bisect the logarithm: concentrations), ``"linear"`` or ``"int"``.
+
+    """
+
+    param: str
+    low: float
+    high: float | Callable[[int], float]
+    scale: str = "log"
+
+    def __post_init__(self) -> None:
+        if self.scale not in SCALES:
+            raise TypeError(f"search of {self.param!r}: scale {self.scale!r} is not among {SCALES}")
+
+    def bounds(self, num_classes: int) -> tuple[float, float]:
+        """The range for data of ``num_classes`` classes."""
+        high = self.high(num_classes) if callable(self.high) else self.high
+        return self.low, high
+
+
 @dataclass(frozen=True)
 class Strategy:
     """A registered partitioning strategy.
@@ -132,12 +169,19 @@ class Strategy:
     own_test_data
         Whether every client is a set of whole writers, so that it is evaluated on its
         writers' own test examples (``natural``) rather than on a held-out share.
-    client_noise
-        For feature skew: ``client_noise(params, num_clients)`` gives each client's
-        Gaussian feature-noise standard deviation, applied when clients are built.
+    client_shift
+        For feature and concept skew: ``client_shift(params, context)`` returns one
+        :class:`~fedbench.partitioning.shift.ClientShift` per client (its feature noise,
+        rotation or label swaps), applied when clients are built; ``context`` is a
+        :class:`~fedbench.partitioning.shift.ShiftContext`. It raises
+        :class:`PartitionError` when the data cannot take the shift (rotation of
+        examples that are not images).
     skew
         The kind of heterogeneity it models, one of :data:`SKEWS` (figures group
         strategies by it).
+    search
+        The parameter :func:`fedbench.calibrate` can match to a target partition
+        (``None``: the strategy has none).
     defaults
         Each parameter's default, read from ``fn``'s signature.
 
@@ -148,8 +192,9 @@ class Strategy:
     params: tuple[Param, ...] = ()
     data: tuple[str, ...] = ()
     own_test_data: bool = False
-    client_noise: Callable[[Mapping[str, Any], int], np.ndarray] | None = None
+    client_shift: Callable[[Mapping[str, Any], ShiftContext], list[ClientShift]] | None = None
     skew: str = "label"
+    search: Search | None = None
     defaults: Mapping[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -162,6 +207,10 @@ class Strategy:
             raise TypeError(f"strategy {self.name!r}: skew {self.skew!r} is not among {SKEWS}")
         signature = inspect.signature(self.fn).parameters
         declared = {p.name for p in self.params}
+        if self.search is not None and self.search.param not in declared:
+            raise TypeError(
+                f"strategy {self.name!r}: search parameter {self.search.param!r} is not a parameter"
+            )
         if "name" in declared:
             raise TypeError(
                 f"strategy {self.name!r}: 'name' is the strategy's key, not a parameter"

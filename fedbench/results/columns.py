@@ -13,8 +13,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 from fedbench.errors import ConfigError
+from fedbench.heterogeneity import COUNT_METRICS, FEATURE_METRICS, LABEL_METRICS
 from fedbench.heterogeneity import HETEROGENEITY_METRICS as HETEROGENEITY_METRICS
-from fedbench.heterogeneity import METRICS
 from fedbench.options import option_columns
 from fedbench.partitioning import all_params
 
@@ -55,6 +55,9 @@ SIGMA = "sigma"
 MIN_CLIENT_SIZE = "min_client_size"
 QUANTITY_ALPHA = "quantity_alpha"
 WRITER_MODE = "writer_mode"
+MAX_DEGREES = "max_degrees"
+ROTATE_HOLDOUT = "rotate_holdout"
+SWAPS = "swaps"
 CONFIG_JSON = "config_json"
 
 # --- per round
@@ -72,7 +75,10 @@ EXAMPLES_PER_SECOND = "examples_per_second"
 TRAIN_EXAMPLES = "train_examples"
 
 # --- heterogeneity of the partition actually used
-LABEL_EMD, LABEL_JSD, LABEL_HELLINGER, EFFECTIVE_CLASSES, SIZE_CV, DROPPED_FRACTION = METRICS[:6]
+LABEL_EMD, LABEL_JSD, LABEL_HELLINGER, EFFECTIVE_CLASSES, SIZE_CV = LABEL_METRICS
+#: Measured on the features the clients train on (after feature noise or rotation).
+FEATURE_HELLINGER, FEATURE_FRECHET, CONDITIONAL_FRECHET = FEATURE_METRICS
+DROPPED_FRACTION = COUNT_METRICS[0]
 
 # --- provenance
 FEDBENCH_VERSION = "fedbench_version"
@@ -127,6 +133,9 @@ _AFTER_PARAMS = [
     (LABEL_HELLINGER, _FLOAT),
     (EFFECTIVE_CLASSES, _FLOAT),
     (SIZE_CV, _FLOAT),
+    (FEATURE_HELLINGER, _FLOAT),
+    (FEATURE_FRECHET, _FLOAT),
+    (CONDITIONAL_FRECHET, _FLOAT),
     (DROPPED_FRACTION, _FLOAT),
     (FEDBENCH_VERSION, _STR),
     (TENSORFLOW_VERSION, _STR),

@@ -23,14 +23,6 @@ def test_negative_sigma_is_refused():
         client_noise_sigmas(-0.1, 5)
 
 
-def test_split_is_the_iid_split():
-    # Same seed, same generator stream: the feature_noise split is exactly the iid split.
-    labels = np.arange(500) % 10
-    noisy = partition("feature_noise", labels, 7, seed=3, sigma=0.2)
-    plain = partition("iid", labels, 7, seed=3)
-    assert all(np.array_equal(a, b) for a, b in zip(noisy, plain, strict=True))
-
-
 def test_partition_checks_sigma_too():
     with pytest.raises(PartitionError, match=r"sigma"):
         partition("feature_noise", np.arange(10) % 2, 2, seed=0, sigma=float("nan"))

@@ -55,6 +55,8 @@ def test_registry_has_exactly_the_contract_keys():
         "feature_noise",
         "natural",
         "dirichlet_quantity",
+        "rotation",
+        "concept_shift",
     }
     assert set(STRATEGIES) == expected
 
@@ -69,6 +71,16 @@ def test_signature_parameters_are_the_record_parameters_with_their_defaults(stra
     for name in record.param_names:
         assert record.defaults[name] == signature.parameters[name].default
         record.params[record.param_names.index(name)].check(record.defaults[name])
+
+
+@pytest.mark.parametrize("strategy", [n for n in ALL if STRATEGIES[n].client_shift])
+def test_a_strategy_that_shifts_clients_deals_exactly_like_iid(strategy, data):
+    # Feature and concept skew come from each client's shift, not from the split: same
+    # seed, same generator stream, the same parts as iid.
+    labels, writers = data
+    parts, _ = run(strategy, labels, writers, seed=3)
+    plain, _ = run("iid", labels, writers, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(parts, plain, strict=True))
 
 
 @pytest.mark.parametrize("strategy", ALL)
@@ -129,7 +141,8 @@ def test_examples_within_a_class_are_drawn_at_random(strategy):
     # order" would hold a contiguous run of indices. A random 100-subset of 400 is
     # contiguous with probability 301 / C(400, 100) ~ 1e-95.
     labels = np.zeros(400, dtype=np.int64)
-    overrides = {"classes_per_client": 1} if strategy == "pathological" else {}
+    # One class: one class per client for #C=k, no pair of classes to swap.
+    overrides = {"classes_per_client": 1, "swaps": 0}
     parts = partition(strategy, labels, 4, seed=0, **params_for(strategy, **overrides))
     for part in parts:
         assert len(part) >= 2
@@ -162,6 +175,8 @@ def test_random_inputs_keep_the_invariants(strategy, problem):
         "min_client_size": 0,
         "classes_per_client": min(2, num_classes),
         "shards_per_client": min(2, n // num_clients),
+        # concept_shift swaps disjoint pairs of the max(labels) + 1 classes.
+        "swaps": min(1, (int(labels.max()) + 1) // 2),
     }
     params = params_for(strategy, writer_ids, **overrides)
     with warnings.catch_warnings(record=True) as caught:
@@ -189,5 +204,7 @@ def test_random_inputs_keep_the_invariants(strategy, problem):
         "quantity",
         "shards",
         "dirichlet_quantity",
+        "rotation",
+        "concept_shift",
     ):
         assert lost == 0
