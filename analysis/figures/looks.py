@@ -1,8 +1,9 @@
 """One look per setting, shared by every figure: label, legend group, colour, marker, dashes.
 
 - The strategy picks a hue family (in the order strategies are registered); the
-  strength of its labelled parameters picks the shade, smallest value darkest
-  (``α=0.05`` darker than ``α=0.5``, ``#C=1`` darker than ``#C=3``).
+  strength of its labelled parameters picks the shade, strongest skew darkest
+  (``α=0.05`` darker than ``α=0.5``, ``#C=1`` darker than ``#C=3``, ``σ=0.5`` darker
+  than ``σ=0.1``: each parameter's record says which way is stronger).
 - The algorithm, and any other setting column that varies among the federated runs
   (local epochs, learning rate, ...), picks the marker and the line style.
 - IID runs are black, centralized runs red and dotted: the references.
@@ -100,7 +101,16 @@ def labelled(frame: pd.DataFrame) -> list[str]:
 
 
 def _strength(row: pd.Series, params: Sequence[str]) -> tuple:
-    return tuple(-np.inf if pd.isna(row.get(p)) else float(row[p]) for p in params)
+    """Sorts the strongest skew first: a parameter's value, negated where larger is stronger."""
+    known = all_params()
+
+    def key(param: str) -> float:
+        if pd.isna(row.get(param)):
+            return -np.inf
+        larger = param in known and known[param].stronger == "larger"
+        return -float(row[param]) if larger else float(row[param])
+
+    return tuple(key(p) for p in params)
 
 
 def _text(column: str, value: object) -> str | None:

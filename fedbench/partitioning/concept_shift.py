@@ -98,6 +98,7 @@ STRATEGY = Strategy(
             NON_NEGATIVE_INT,
             "Disjoint pairs of classes whose labels each client exchanges (seeded per client).",
             label="swaps",
+            stronger="larger",
         ),
     ),
     client_shift=client_shift,

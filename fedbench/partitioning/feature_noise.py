@@ -73,6 +73,7 @@ STRATEGY = Strategy(
             NON_NEGATIVE_FLOAT,
             "Noise standard deviation of the last client (client k gets sigma*k/(K-1)).",
             label="σ",
+            stronger="larger",
         ),
     ),
     client_shift=lambda params, context: [

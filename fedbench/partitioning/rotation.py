@@ -86,6 +86,7 @@ STRATEGY = Strategy(
             NON_NEGATIVE_FLOAT,
             "Rotation of the last client's images in degrees (client k: max_degrees*k/(K-1)).",
             label="θ",
+            stronger="larger",
         ),
         Param(
             "rotate_holdout",

@@ -95,6 +95,10 @@ class Param:
         One sentence for ``--help`` and the docs.
     label
         Short symbol in figure legends (``"α"``); ``None`` leaves it out of legends.
+    stronger
+        Which values make the partition more heterogeneous: ``"smaller"`` (``alpha``,
+        ``classes_per_client``) or ``"larger"`` (``sigma``, ``max_degrees``, ``swaps``);
+        figures shade the stronger settings darker.
 
     """
 
@@ -102,6 +106,11 @@ class Param:
     rule: Rule
     help: str
     label: str | None = None
+    stronger: str = "smaller"
+
+    def __post_init__(self) -> None:
+        if self.stronger not in ("smaller", "larger"):
+            raise TypeError(f"parameter {self.name!r}: stronger must be 'smaller' or 'larger'")
 
     def check(self, value: Any) -> None:
         """Raise :class:`PartitionError` unless ``value`` passes the rule."""

@@ -131,6 +131,11 @@ def test_shades_follow_strength_and_references_keep_their_colours(inputs):
         sum(mcolors.to_rgb(series[f"dirichlet (α={a}), fedavg"].color)) for a in (0.05, 0.1, 0.5)
     ]
     assert light == sorted(light) and len(set(light)) == 3
+    # For sigma a larger value is the stronger skew (its record says so): sigma 0.5 darker.
+    noise = [
+        sum(mcolors.to_rgb(series[f"feature_noise (σ={v}), fedavg"].color)) for v in (0.5, 0.2)
+    ]
+    assert noise[0] < noise[1]
     assert series["iid, fedavg"].color == "#000000"
     assert series["centralized, fedprox"].linestyle == ":"
     # The algorithm picks the marker: one per algorithm, whatever the strategy.
