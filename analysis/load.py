@@ -43,6 +43,7 @@ CONFIG_COLUMNS = (
     R.CLIENT_LR,
     R.SERVER_LR,
     R.CLIENT_MOMENTUM,
+    R.WEIGHT_DECAY,
     R.EVAL_EVERY,
 )
 
@@ -115,15 +116,16 @@ def setting_columns(frame: pd.DataFrame) -> list[str]:
     """The columns that identify a setting, present in ``frame``, in table order.
 
     The configuration columns of :mod:`fedbench.results`, the registered strategies'
-    parameters, parameter columns of strategies registered elsewhere (a plugin's), and
-    the option columns :func:`with_settings` adds. Never ``seed``, run ids, hashes,
-    timestamps or provenance.
+    parameters and algorithms' options, parameter columns of strategies registered
+    elsewhere (a plugin's), and the option columns :func:`with_settings` adds. Never
+    ``seed``, run ids, hashes, timestamps or provenance.
     """
     known = set(R.column_names())
     fixed = [c for c in CONFIG_COLUMNS if c in frame.columns]
     params = [c for c in R.partition_columns() if c in frame.columns]
+    options = [c for c in R.algorithm_columns() if c in frame.columns]
     foreign = [c for c in frame.columns if c not in known and c not in DERIVED]
-    return fixed[:2] + params + fixed[2:] + foreign
+    return fixed[:2] + params + fixed[2:4] + options + fixed[4:] + foreign
 
 
 def varying(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:

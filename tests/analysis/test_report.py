@@ -245,3 +245,18 @@ def test_niid_bench_layout_orders_algorithm_columns_as_the_algorithm_records(res
         ["x ~ Gau(0.1)", "25.0", "–", "–", "–", "–", "–"],
         ["homogeneous", "50.0", "50.0", "50.0", "50.0", "50.0", "50.0"],
     ]
+
+
+def test_runs_differing_only_in_an_algorithm_option_or_weight_decay_are_other_settings():
+    from analysis.load import SETTING, with_settings
+    from fedbench.app.experiment import config_columns
+    from fedbench.spec import RunSpec
+
+    specs = [
+        RunSpec.create(algorithm="fedprox", algorithm_options={"mu": 0.001}),
+        RunSpec.create(algorithm="fedprox", algorithm_options={"mu": 0.1}),
+        RunSpec.create(weight_decay=1e-5),
+        RunSpec.create(),
+    ]
+    rows = pd.DataFrame([{**config_columns(s), R.SEED: 0, R.ROUND: 1} for s in specs])
+    assert with_settings(rows)[SETTING].nunique() == 4
