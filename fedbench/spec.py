@@ -57,8 +57,7 @@ class FLSettings:
         Client SGD learning rate.
     server_lr
         Server step. ``None`` (the default) takes the algorithm's own
-        (:attr:`fedbench.options.Algorithm.server_lr`: 1.0 for FedAvg, which is plain
-        averaging; 0.01 for FedAdam); the spec holds the number.
+        (:attr:`fedbench.options.Algorithm.server_lr`); the spec holds the number.
     eval_every
         Evaluate on the test data every this many rounds (and always at the last round).
     client_momentum

@@ -13,12 +13,15 @@ over two TFF computations:
   ``<server_state@SERVER, metrics@SERVER, client_states@CLIENTS>``.
 
 The per-client state lives in a table beside the server state
-(:class:`ComposedState`): one array of shape ``(num_clients, *leaf_shape)`` per leaf
-of a client's state, zero before a client is first sampled. A round reads the sampled
-clients' rows into their inputs (``OrderedDict(data=<round input>, state=<row>)``),
-and writes back the rows the computation returns, for the sampled clients only. The
-table is part of the state that :mod:`fedbench.training.checkpoints` saves, so its
-layout (clients, model shapes) is checked on resume like the rest.
+(:class:`ComposedState`): one row per client, a tuple of arrays (the leaves of its
+state), zero before the client is first sampled (the never-sampled clients share one
+row of zeros, so an unsampled client costs no memory). A round reads the sampled
+clients' rows into their inputs (``OrderedDict(data=<round input>, state=<row>)``) and
+returns a new table in which only their rows are replaced: the old state stays whole
+(the round loop checkpoints it when a round is interrupted) at the cost of one row per
+sampled client, not a copy of the table. The table is part of the state that
+:mod:`fedbench.training.checkpoints` saves, so its layout (clients, model shapes) is
+checked on resume like the rest.
 """
 
 from __future__ import annotations
@@ -39,10 +42,10 @@ MODEL = "model"
 
 
 class ComposedState(NamedTuple):
-    """A composed process's state: the server's, and the per-client table (``()`` if none)."""
+    """A composed process's state: the server's, and one row per client (``()`` if none)."""
 
     server: Any
-    clients: tuple[np.ndarray, ...]
+    clients: tuple[tuple[np.ndarray, ...], ...]
 
 
 def model_weights(value: Any) -> tff.learning.models.ModelWeights:
@@ -99,16 +102,14 @@ class ComposedProcess:
         """The initial state: the server's, and every client's state at zero."""
         table = ()
         if self.client_state is not None:
-            table = tuple(
-                np.zeros((self.num_clients, *np.shape(leaf)), np.asarray(leaf).dtype)
-                for leaf in self.client_state
-            )
+            zeros = tuple(np.zeros_like(np.asarray(leaf)) for leaf in self.client_state)
+            table = (zeros,) * self.num_clients  # one shared row until a client is sampled
         return ComposedState(self.initialize_fn(), table)
 
     def next(
         self, state: ComposedState, round_inputs: Sequence[Any]
     ) -> tff.learning.templates.LearningProcessOutput:
-        """Run one round for the clients of ``round_inputs`` (each names its client).
+        """Run one round for the clients of ``round_inputs`` (each names its client, once).
 
         Parameters
         ----------
@@ -121,7 +122,7 @@ class ComposedProcess:
         Returns
         -------
         tff.learning.templates.LearningProcessOutput
-            The new state (the sampled clients' table rows replaced, a new table; the
+            The new state (a new table whose sampled clients' rows are replaced; the
             old state is left as it was) and the round's metrics.
 
         """
@@ -134,15 +135,17 @@ class ComposedProcess:
             for round_input, k in zip(round_inputs, clients, strict=True)
         ]
         server, metrics, new_rows = self.next_fn(state.server, inputs)
-        table = tuple(leaf.copy() for leaf in state.clients)
+        table = list(state.clients)
+        # TFF returns a CLIENTS value in the order of its inputs: row i is client clients[i].
         for k, row in zip(clients, new_rows, strict=True):
-            for leaf, value in zip(table, tf.nest.flatten(row), strict=True):
-                leaf[k] = value
-        return tff.learning.templates.LearningProcessOutput(ComposedState(server, table), metrics)
+            table[k] = tuple(np.asarray(value) for value in tf.nest.flatten(row))
+        return tff.learning.templates.LearningProcessOutput(
+            ComposedState(server, tuple(table)), metrics
+        )
 
     @staticmethod
     def _row(state: ComposedState, client: int) -> list[np.ndarray]:
-        return [leaf[client] for leaf in state.clients]
+        return list(state.clients[client])
 
     def get_model_weights(self, state: ComposedState) -> tff.learning.models.ModelWeights:
         """The global model's weights in ``state``."""

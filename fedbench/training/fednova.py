@@ -81,6 +81,8 @@ def fednova(
     server_lr, momentum = settings.server_lr, settings.client_momentum
     aggregation = DriftMeasuringFactory().create(types.trainable, tff.TensorType(np.float32))
     init_server = initial_server_state(model_fn)
+    # tau_eff = sum_i n_i a_i / sum_i n_i, from the clients' two sums.
+    sums_type = tff.StructType([("weighted_factor", np.float32), ("weight", np.float32)])
 
     @tff.tensorflow.computation(types.weights, clients.input_type)
     def client_update(weights: object, client_input: object) -> collections.OrderedDict:
@@ -90,15 +92,17 @@ def fednova(
         a = normalizing_factor(tf.maximum(update["steps"], 1.0), momentum)
         return collections.OrderedDict(
             normalized=[d / a for d in update["delta"]],
-            factor=a,
+            sums=collections.OrderedDict(
+                weighted_factor=update["weight"] * a, weight=update["weight"]
+            ),
             weight=update["weight"],
             metrics=result[local.METRICS],
         )
 
-    @tff.tensorflow.computation(types.weights, types.trainable, tf.float32)
-    def server_update(model: object, mean_normalized: object, tau_eff: tf.Tensor) -> object:
-        step = server_lr * tau_eff
-        trainable = [w - step * d for w, d in zip(model.trainable, mean_normalized, strict=True)]
+    @tff.tensorflow.computation(types.weights, types.trainable, sums_type)
+    def server_update(model: object, mean_normalized: object, sums: object) -> object:
+        tau_eff = tf.math.divide_no_nan(sums["weighted_factor"], sums["weight"])
+        trainable = local.applied(list(model.trainable), list(mean_normalized), server_lr * tau_eff)
         return tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
 
     @tff.federated_computation
@@ -117,8 +121,8 @@ def fednova(
         weights = tff.federated_broadcast(state[MODEL])
         out = tff.federated_map(client_update, (weights, inputs))
         averaged = aggregation.next(state["aggregator"], out["normalized"], out["weight"])
-        tau_eff = tff.federated_mean(out["factor"], out["weight"])
-        model = tff.federated_map(server_update, (state[MODEL], averaged.result, tau_eff))
+        sums = tff.federated_sum(out["sums"])
+        model = tff.federated_map(server_update, (state[MODEL], averaged.result, sums))
         new_state = tff.federated_zip(
             collections.OrderedDict([(MODEL, model), ("aggregator", averaged.state)])
         )

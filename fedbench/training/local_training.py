@@ -121,6 +121,17 @@ def usable_update(result: collections.OrderedDict) -> collections.OrderedDict:
     )
 
 
+def applied(weights: Any, step: Any, scale: Any) -> list[tf.Tensor]:
+    """``w - scale * s`` for each weight and its step; ``weights`` unchanged if that is not finite.
+
+    As TFF's FedAvg finalizer does: a round whose sampled clients all weigh 0 (no example,
+    or updates that were not finite) averages 0/0 and leaves the model as it was.
+    """
+    moved = [w - scale * s for w, s in zip(weights, step, strict=True)]
+    finite = all_finite(moved)
+    return [tf.where(finite, m, w) for m, w in zip(moved, weights, strict=True)]
+
+
 def all_finite(values: Any) -> tf.Tensor:
     """A boolean tensor: whether every element of every tensor in ``values`` is finite."""
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in tf.nest.flatten(values)])

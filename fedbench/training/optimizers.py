@@ -16,7 +16,7 @@ class OptimizerSettings:
     client_lr: float
     client_momentum: float
     server_lr: float
-    weight_decay: float = 0.0
+    weight_decay: float
 
 
 class WeightDecay(tff.learning.optimizers.Optimizer):

@@ -102,7 +102,7 @@ def scaffold(
     def server_update(
         model: object, c: object, mean_delta: object, control_sum: object
     ) -> collections.OrderedDict:
-        trainable = [w - server_lr * d for w, d in zip(model.trainable, mean_delta, strict=True)]
+        trainable = local.applied(list(model.trainable), list(mean_delta), server_lr)
         weights = tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
         new_c = [g + inverse_clients * s for g, s in zip(c, control_sum, strict=True)]
         return collections.OrderedDict([(MODEL, weights), (CONTROL, new_c)])

@@ -142,13 +142,16 @@ def _composed(clients=4, control=0.0):
     server = OrderedDict(
         model=_state().global_model_weights, control=[np.zeros((3, 2), np.float32)]
     )
-    table = (np.full((clients, 3, 2), control, np.float32), np.zeros((clients, 2), np.float32))
+    table = tuple(
+        (np.full((3, 2), control, np.float32), np.zeros(2, np.float32)) for _ in range(clients)
+    )
     return ComposedState(server, table)
 
 
 def test_a_client_state_table_is_saved_and_read_back_exactly(results_dir):
     saved = _composed(control=0.75)
-    saved.clients[0][2] = np.arange(6, dtype=np.float32).reshape(3, 2)  # one client's own c_i
+    own = (np.arange(6, dtype=np.float32).reshape(3, 2), np.ones(2, np.float32))
+    saved = saved._replace(clients=(*saved.clients[:2], own, *saved.clients[3:]))
     Checkpoints(results_dir, "h").save(3, saved)
     restored = Checkpoints(results_dir, "h").load(_composed(), max_round=3)
     for got, want in zip(_leaves(restored.state), _leaves(saved), strict=True):

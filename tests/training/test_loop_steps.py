@@ -223,7 +223,8 @@ def test_start_round_below_one_is_refused():
 @pytest.mark.slow
 @pytest.mark.tff
 def test_a_run_resumed_from_the_state_of_round_two_replays_rounds_three_and_four():
-    from fedbench.training.algorithms import OptimizerSettings, build_process
+    from fedbench.training.algorithms import build_process
+    from fedbench.training.optimizers import OptimizerSettings
     from fedbench.training.runtime import tff_worker
     from fedbench.training.tff_model import make_model_fn
 
@@ -248,7 +249,7 @@ def test_a_run_resumed_from_the_state_of_round_two_replays_rounds_three_and_four
         process = build_process(
             "fedavg",
             make_model_fn("linear", {}, (FEATURES,), CLASSES),
-            OptimizerSettings(0.3, 0.0, 1.0),
+            OptimizerSettings(0.3, 0.0, 1.0, 0.0),
         )
         model = initial_keras_model("linear", {}, (FEATURES,), CLASSES, init_seed=0)
         full = list(run_rounds(process, model, clients, test_x, test_y, settings))

@@ -91,40 +91,72 @@ def _close(actual, expected):
 def test_scaffold_round_with_all_clients_then_one_client_not_sampled(two_clients):
     xs, ys = two_clients.train_x, two_clients.train_y
     n = np.array([3.0, 5.0])
-    states, weights = _rounds(two_clients, "scaffold", [[0, 1], [0]], batch_size=8)
-    zero_w, zero_b = np.zeros((FEATURES, CLASSES)), np.zeros(CLASSES)
+    # Batches of 2: client 0 takes K = 2 steps (2 + 1 examples), client 1 K = 3 (2 + 2 + 1).
+    states, weights = _rounds(two_clients, "scaffold", [[0, 1], [0]], batch_size=2)
+    zero = (np.zeros((FEATURES, CLASSES)), np.zeros(CLASSES))
 
-    # Round 1: c = c_i = 0, so no correction; one full-batch step each (K = 1):
-    # Δ_i = lr g_i and c_i+ = c_i - c + Δ_i / (K lr) = g_i, the gradient at zero.
-    g = [_gradient(zero_w, zero_b, x, y) for x, y in zip(xs, ys, strict=True)]
-    x1_w = zero_w - (n[0] * LR * g[0][0] + n[1] * LR * g[1][0]) / n.sum()
-    x1_b = zero_b - (n[0] * LR * g[0][1] + n[1] * LR * g[1][1]) / n.sum()
-    _close(weights[1].trainable[0], x1_w)
-    _close(weights[1].trainable[1], x1_b)
-    table = states[1].clients  # per leaf: (clients, *shape)
-    for k in (0, 1):
-        _close(table[0][k], g[k][0])
-        _close(table[1][k], g[k][1])
-    # c <- c + (1/N) sum_{i in S} Δc_i with N = 2: the mean of the two gradients.
-    c1 = [(g[0][j] + g[1][j]) / 2 for j in (0, 1)]
-    _close(states[1].server["control"][0], c1[0])
-    _close(states[1].server["control"][1], c1[1])
+    # Round 1: c = c_i = 0, so no correction: plain local SGD from zero, and then
+    # c_i+ = c_i - c + Δ_i / (K_i lr) = Δ_i / (K_i lr).
+    (d0, k0), (d1, k1) = (_local_sgd(*zero, x, y, 2) for x, y in zip(xs, ys, strict=True))
+    assert (k0, k1) == (2, 3)
+    c_own = [[d0[j] / (k0 * LR) for j in (0, 1)], [d1[j] / (k1 * LR) for j in (0, 1)]]
+    x1 = [zero[j] - (n[0] * d0[j] + n[1] * d1[j]) / n.sum() for j in (0, 1)]
+    for j in (0, 1):
+        _close(weights[1].trainable[j], x1[j])
+        for k in (0, 1):
+            _close(states[1].clients[k][j], c_own[k][j])
+    # c <- c + (1/N) sum_{i in S} Δc_i with N = 2: the mean of the two clients' c_i.
+    c1 = [(c_own[0][j] + c_own[1][j]) / 2 for j in (0, 1)]
+    for j in (0, 1):
+        _close(states[1].server["control"][j], c1[j])
 
-    # Round 2: client 0 alone. Its step: y = x1 - lr (∇f_0(x1) + c - c_0), so
-    # Δ = lr (∇f_0(x1) + c - c_0) and c_0+ = c_0 - c + Δ / lr = ∇f_0(x1).
-    g0 = _gradient(x1_w, x1_b, xs[0], ys[0])
-    delta = [LR * (g0[j] + c1[j] - g[0][j]) for j in (0, 1)]
-    _close(weights[2].trainable[0], x1_w - delta[0])
-    _close(weights[2].trainable[1], x1_b - delta[1])
-    table = states[2].clients
-    _close(table[0][0], g0[0])
-    _close(table[1][0], g0[1])
-    # Client 1 was not sampled: its c_1 is kept as it was.
-    _close(table[0][1], g[1][0])
-    _close(table[1][1], g[1][1])
-    # c <- c + (1/N) Δc_0 with N = 2 (|S|/N = 1/2 of the one client's change).
-    _close(states[2].server["control"][0], c1[0] + (g0[0] - g[0][0]) / 2)
-    _close(states[2].server["control"][1], c1[1] + (g0[1] - g[0][1]) / 2)
+    # Round 2: client 0 alone, from x1, each step corrected by -lr (c - c_0);
+    # c_0+ = c_0 - c + Δ / (K lr).
+    correction = [c1[j] - c_own[0][j] for j in (0, 1)]
+    delta, k = _local_sgd(*x1, xs[0], ys[0], 2, correction=correction)
+    assert k == 2
+    c0_new = [c_own[0][j] - c1[j] + delta[j] / (k * LR) for j in (0, 1)]
+    for j in (0, 1):
+        _close(weights[2].trainable[j], x1[j] - delta[j])
+        _close(states[2].clients[0][j], c0_new[j])
+        # Client 1 was not sampled: its c_1 is kept as it was.
+        _close(states[2].clients[1][j], c_own[1][j])
+        # c <- c + (1/N) Δc_0 with N = 2 (|S|/N = 1/2 of the one client's change).
+        _close(states[2].server["control"][j], c1[j] + (c0_new[j] - c_own[0][j]) / 2)
+
+
+def test_scaffold_leaves_out_a_client_whose_update_is_not_finite(two_clients):
+    # Client 0's features hold a NaN: its update is not finite, so it weighs 0, keeps its
+    # c_i (zero) and adds nothing to c; the model moves by client 1's update alone.
+    xs = [two_clients.train_x[0].copy(), two_clients.train_x[1]]
+    xs[0][0, 0] = np.nan
+    clients = ClientArrays(train_x=xs, train_y=two_clients.train_y)
+    states, weights = _rounds(clients, "scaffold", [[0, 1]], batch_size=8)
+    zero = (np.zeros((FEATURES, CLASSES)), np.zeros(CLASSES))
+    d1, k1 = _local_sgd(*zero, xs[1], two_clients.train_y[1], 8)
+    for j in (0, 1):
+        _close(weights[1].trainable[j], -d1[j])
+        _close(states[1].clients[0][j], 0.0 * zero[j])
+        _close(states[1].clients[1][j], d1[j] / (k1 * LR))
+        _close(states[1].server["control"][j], d1[j] / (k1 * LR) / 2)
+
+
+@pytest.mark.parametrize("algorithm", ["scaffold", "fednova"])
+def test_a_round_of_clients_without_examples_leaves_the_model_as_it_was(algorithm):
+    # Client 0 holds no example: a round that samples it alone averages nothing (0/0);
+    # the model stays finite and unchanged, as TFF's FedAvg leaves it.
+    rng = np.random.default_rng(1)
+    clients = ClientArrays(
+        train_x=[
+            np.zeros((0, FEATURES), np.float32),
+            rng.normal(size=(5, FEATURES)).astype(np.float32),
+        ],
+        train_y=[np.zeros(0, np.int64), rng.integers(0, CLASSES, size=5)],
+    )
+    _, weights = _rounds(clients, algorithm, [[1], [0]], batch_size=2)
+    for j in (0, 1):
+        assert np.all(np.isfinite(weights[2].trainable[j]))
+        np.testing.assert_array_equal(weights[2].trainable[j], weights[1].trainable[j])
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.5])
