@@ -230,7 +230,7 @@ class SqueueWatcher(SlurmInfoWatcher):
     def _make_command(self) -> list[str] | None:
         if not self._registered - self._finished:
             return None
-        return ["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%N"]
+        return ["squeue", "--me", "-h", "-r", "-t", "all", "-o", "%i|%T|%N"]
 
     def read_info(self, string: bytes | str) -> dict[str, dict[str, str]]:
         """Job id -> state, from ``squeue``'s lines (``GONE`` for a job no longer listed)."""

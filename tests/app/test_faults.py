@@ -2,6 +2,7 @@
 
 import errno
 import json
+import time
 
 import pytest
 
@@ -157,6 +158,31 @@ def test_slurm_whose_controller_does_not_answer_is_one_line_and_nothing_is_submi
     assert "Slurm's controller does not answer (Slurmctld(primary) at vm is DOWN)" in message
     assert "\n" not in message and "start slurmctld" in message
     assert ran == [] and not submitted.exists() and not (tmp_path / "r").exists()
+
+
+def test_without_accounting_jobs_are_followed_with_squeue_and_one_gone_has_ended(
+    tmp_path, monkeypatch
+):
+    from fedbench.app.slurm import SqueueWatcher
+
+    queue = tmp_path / "queue"  # what the stand-in squeue prints
+    _stand_in(tmp_path / "bin", "squeue", f"/bin/cat {queue}")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    watcher = SqueueWatcher(delay_s=600)
+    queue.write_text("7_0|RUNNING|vm\n7_1|PENDING|\n")
+    assert watcher.get_state("7_0", mode="force") == "RUNNING"
+    assert watcher.get_state("7_1", mode="force") == "PENDING"
+    assert not watcher.is_done("7_0", mode="cache")
+    # 7_1 was cancelled; 7_0 left the queue (the controller's MinJobAge passed): both ended.
+    queue.write_text("7_1|CANCELLED|vm\n")
+    time.sleep(0.01)  # submitit ignores a forced update within 1 ms of the last
+    assert watcher.get_state("7_1", mode="force") == "CANCELLED"
+    assert watcher.get_state("7_0", mode="cache") == "GONE"
+    assert watcher.is_done("7_0", mode="cache") and watcher.is_done("7_1", mode="cache")
+    queue.unlink()  # squeue fails (the controller restarts): nothing is taken for ended
+    time.sleep(0.01)
+    assert watcher.get_state("7_2", mode="force") == "UNKNOWN"
+    assert not watcher.is_done("7_2", mode="cache")
 
 
 @pytest.mark.parametrize(
