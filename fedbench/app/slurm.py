@@ -151,13 +151,14 @@ def check_cluster(launcher: Mapping[str, Any], choice: str) -> None:
         )
     found = partitions()
     name = launcher.get("partition") or next((p for p, v in found.items() if v[2]), None)
-    if launcher.get("partition") and name not in found:
+    if found and name not in found:  # a partition the cluster lacks, or none and no default
+        names = ", ".join(sorted(found)) + ("" if name else "; the cluster has no default")
         raise ConfigError(
             invalid(
                 "hydra.launcher.partition",
                 name,
-                f"a partition of this cluster ({', '.join(sorted(found)) or 'none answered'})",
-                f"e.g. hydra.launcher.partition={next(iter(sorted(found)), '<partition>')}",
+                f"a partition of this cluster ({names})",
+                f"e.g. hydra.launcher.partition={min(found)}",
             )
         )
     if name in found:
