@@ -12,7 +12,7 @@ PYTHON311 := $(shell for p in python3.11 python3 python; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null && { command -v $$p; break; }; done)
 PYTEST_ARGS ?=
 
-.PHONY: setup bench-setup run test test-fast test-all bench figures lint format clean-venv
+.PHONY: setup bench-setup run test test-fast test-all test-slurm bench figures lint format clean-venv
 .DEFAULT_GOAL := run
 
 setup:
@@ -54,6 +54,11 @@ test-fast: setup
 
 test-all: setup
 	$(PY) -m pytest -m "not benchmark" $(PYTEST_ARGS)
+
+# Sweeps on a real Slurm cluster (start a single-node one with .ci/slurm-up); skipped where
+# sinfo does not answer.
+test-slurm: setup
+	$(PY) -m pytest -m slurm $(PYTEST_ARGS)
 
 BENCH_STAMP := $(VENV)/.stamp-bench
 BENCH_HASH := $(shell cat requirements-bench.lock | sha256sum | cut -c1-16)

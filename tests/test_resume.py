@@ -74,7 +74,7 @@ def test_an_interrupted_run_resumes_at_its_checkpoint_as_if_never_stopped(
     with pytest.raises(KeyboardInterrupt):
         experiment.run(stopped)
     frame = read_run(stopped)
-    assert frame[R.ROUND].tolist() == [1, 2] and (frame[R.STATUS] == R.STATUS_FAILED).all()
+    assert frame[R.ROUND].tolist() == [1, 2] and (frame[R.STATUS] == R.STATUS_INTERRUPTED).all()
     assert checkpoint_round(stopped) == 2  # saved on the way out (the periodic one is at 4)
 
     resumed = StepCounter(monkeypatch)

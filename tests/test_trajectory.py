@@ -112,3 +112,16 @@ def test_pandas_reads_the_requested_rounds_column(sweep):
     frame = pd.read_parquet(R.runs_dir(sweep))
     listed = frame.loc[frame[R.CONFIG_HASH] == "a", R.REQUESTED_ROUNDS].iloc[0]
     assert sorted(listed) == [3, 6, 10]
+
+
+def test_a_run_stopped_from_outside_is_interrupted_short_of_its_rounds_and_resumed(results_dir):
+    # e: asked 5 then 10, stopped by a Slurm requeue or scancel after round 7.
+    R.write_run(_run("e", 10, R.STATUS_INTERRUPTED, requested=[5, 10], last=7), results_dir, "e")
+    settings = R.load_settings(results_dir)
+    assert settings.groupby(R.ROUNDS)[R.STATUS].first().to_dict() == {
+        5: "completed",  # round 5 was trained before it was stopped
+        10: "interrupted",  # short of 10, and said why: to be resumed, not failed
+    }
+    assert R.at_rounds(R.load_runs(results_dir), 10).empty  # not a result of the setting
+    assert R.answered_status(results_dir, "e", 10) is None  # the same command trains it
+    assert R.read_progress(results_dir, "e").status_at(10) == R.STATUS_INTERRUPTED

@@ -27,11 +27,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from fedbench import results as R
-from fedbench.app import preflight, sweeper
+from fedbench.app import preflight, slurm_job, sweeper
 from fedbench.app.hydra_errors import one_line
 from fedbench.app.prepare import PreparedRun, forget_all, recall
 from fedbench.app.schemas import CONF_DIR, register_schemas
-from fedbench.app.summary import JobOutcome, SweepStopped
+from fedbench.app.summary import UNFINISHED_OUTCOMES, JobOutcome, SweepStopped
 from fedbench.errors import FedbenchError, ResultsNotWritable
 from fedbench.interrupts import Terminated, raise_if_interrupted, stop_name, watch_parent
 from fedbench.plugins import load_plugins
@@ -40,7 +40,8 @@ from fedbench.results.columns import schema
 log = logging.getLogger("fedbench")
 PRIMARY_CONFIG = "config"
 EXIT_USAGE = 2
-#: A job failed (the others ran), or the sweep stopped because results cannot be written.
+#: A job failed or was interrupted (the others ran), or the sweep stopped because results
+#: cannot be written.
 EXIT_FAILED = 1
 #: The outcome of a ``fedbench-partition`` job that wrote its report.
 REPORTED = "reported"
@@ -79,7 +80,11 @@ def _job(
             watch_parent()  # ends with the sweep's parent process
         raise_if_interrupted()  # a signal swallowed while the last job ended
         overrides = list(HydraConfig.get().overrides.task)
-        outcome = _outcome(run, cfg, overrides, training)
+        if slurm_job.in_slurm_job():
+            with slurm_job.job_signals():
+                outcome = _outcome(run, cfg, overrides, training)
+        else:
+            outcome = _outcome(run, cfg, overrides, training)
         _outcomes.append(outcome)
         return outcome.as_dict()
 
@@ -100,6 +105,12 @@ def _outcome(
         return JobOutcome(tuple(overrides), run_id, run(prepared))
     except ResultsNotWritable as error:
         raise SweepStopped(str(error)) from error
+    except Terminated as stop:  # scancel: the job ends with its outcome (not on a requeue)
+        if not slurm_job.in_slurm_job() or slurm_job.requeue_signalled():
+            raise
+        message = f"stopped by {stop_name(stop)} (scancel): run the same command again to resume"
+        log.warning("run %s %s", run_id, message)
+        return JobOutcome(tuple(overrides), run_id, R.STATUS_INTERRUPTED, message)
     except Exception as error:
         if os.environ.get("FEDBENCH_TRACEBACK"):
             traceback.print_exc()
@@ -186,7 +197,7 @@ def main(
         sys.exit(code)
     summary = sweeper.last_summary()
     outcomes = [JobOutcome.of(o) for o in summary["outcomes"]] if summary else _outcomes
-    if any(outcome.status == R.STATUS_FAILED for outcome in outcomes):
+    if any(outcome.status in UNFINISHED_OUTCOMES for outcome in outcomes):
         sys.exit(EXIT_FAILED)
 
 
@@ -196,7 +207,7 @@ def train_main() -> None:
         _train,
         training=True,
         kept_on_interrupt="; finished runs are kept and the interrupted one is saved as "
-        "failed: run the same command again to resume",
+        "interrupted: run the same command again to resume",
     )
 
 

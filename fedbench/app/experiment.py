@@ -19,6 +19,7 @@ from fedbench.app.summary import STATUS_SKIPPED
 from fedbench.app.threads import job_threads
 from fedbench.clients import training_data
 from fedbench.errors import ResultsNotWritable
+from fedbench.interrupts import Terminated, stop_name
 from fedbench.results.provenance import provenance
 from fedbench.spec import RunSpec
 
@@ -122,7 +123,7 @@ def _holds(progress: R.Progress | None, rounds: int, *, recorded: bool) -> bool:
         return False
     if recorded and (
         rounds not in progress.requested
-        or progress.status != (progress.answers(progress.requested[-1]) or R.STATUS_FAILED)
+        or progress.status != progress.status_at(progress.requested[-1])
     ):
         return False
     return answered == R.STATUS_DIVERGED or progress.evaluated(rounds)
@@ -131,7 +132,7 @@ def _holds(progress: R.Progress | None, rounds: int, *, recorded: bool) -> bool:
 def _with_request(progress: R.Progress, asks: list[int]) -> list[dict[str, Any]]:
     """The stored rows with the round counts ``asks`` among the requested ones."""
     requested = sorted({*progress.requested, *asks})
-    status = progress.answers(requested[-1]) or R.STATUS_FAILED
+    status = progress.status_at(requested[-1])
     return _stamped(progress.rows.to_dict("records"), requested, status)
 
 
@@ -282,7 +283,7 @@ def _train_and_write(
         return _write(out, spec.results_dir, hash_)
 
     checkpoints = None if replay_to is not None else Checkpoints(spec.results_dir, hash_)
-    error = None
+    error, stopped = None, False
     worker_log = Path(spec.results_dir) / "logs" / "tff-worker.log"
     worker_log.parent.mkdir(parents=True, exist_ok=True)
     records = train(
@@ -310,20 +311,38 @@ def _train_and_write(
     except ResultsNotWritable:  # saving the rows at a checkpoint failed: no second try
         write = False
         raise
-    except BaseException as exc:
+    except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
+        raise
+    except BaseException as exc:  # stopped from outside: a signal, a requeue's exit
+        error, stopped = _stopped_by(exc), True
         raise
     finally:
         if write:  # the largest request's status: an interrupted replay leaves it complete
-            status = _final_status(rows, requested[-1], diverged or stored_diverged)
-            path = save_rows(status, error if status == R.STATUS_FAILED else None)
+            status = _final_status(rows, requested[-1], diverged or stored_diverged, stopped)
+            path = save_rows(status, error if status in R.UNFINISHED_STATUSES else None)
             log.info("run %s %s: %d rows -> %s", hash_, status, len(rows), path)
     return R.STATUS_DIVERGED if diverged else R.STATUS_COMPLETED
 
 
-def _final_status(rows: list[dict[str, Any]], largest: int, diverged: bool) -> str:
-    """The file's status: that of its largest request once the rows are complete."""
+def _final_status(
+    rows: list[dict[str, Any]], largest: int, diverged: bool, stopped: bool = False
+) -> str:
+    """The file's status: that of its largest request once the rows are complete.
+
+    Short of it: ``interrupted`` when the run was ``stopped`` from outside, else ``failed``.
+    """
     if diverged:
         return R.STATUS_DIVERGED
     last = max((r[R.ROUND] for r in rows), default=0)
-    return R.STATUS_COMPLETED if last >= largest else R.STATUS_FAILED
+    if last >= largest:
+        return R.STATUS_COMPLETED
+    return R.STATUS_INTERRUPTED if stopped else R.STATUS_FAILED
+
+
+def _stopped_by(stop: BaseException) -> str:
+    """What stopped a run from outside, for its ``error`` column."""
+    if isinstance(stop, KeyboardInterrupt | Terminated):
+        return f"stopped by {stop_name(stop)}: run the same command again to resume"
+    # submitit ends a job it requeued (a Slurm time limit, a pre-emption) with sys.exit.
+    return f"stopped ({type(stop).__name__} {stop}): run the same command again to resume"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fedbench import atomic
-from fedbench.results.columns import FINISHED_STATUSES, STATUS_FAILED
+from fedbench.results.columns import FINISHED_STATUSES, STATUS_FAILED, STATUS_INTERRUPTED
 
 SUMMARY_FILE = "sweep-summary.json"
 
@@ -42,10 +42,11 @@ class JobOutcome:
     run
         The run's ``config_hash``.
     status
-        ``completed``, ``diverged``, ``failed``, ``skipped`` (finished before, or by
-        another process) or ``reported`` (``fedbench-partition``).
+        ``completed``, ``diverged``, ``failed``, ``interrupted`` (stopped from outside,
+        e.g. ``scancel``: the same command resumes it), ``skipped`` (finished before, or
+        by another process) or ``reported`` (``fedbench-partition``).
     error
-        The one-line error of a failed job.
+        The one-line error of a failed job, or what stopped an interrupted one.
 
     """
 
@@ -70,15 +71,29 @@ class JobOutcome:
 STATUS_SKIPPED = "skipped"
 
 
+#: Statuses that end a command with a non-zero exit status (runs it did not finish).
+UNFINISHED_OUTCOMES = frozenset({STATUS_FAILED, STATUS_INTERRUPTED})
+
+
 def lost_outcome(overrides: Sequence[str], run: str, status: str | None, why: str) -> JobOutcome:
-    """The outcome of a job that did not report one: its result file's status, or failed."""
+    """The outcome of a job that did not report one: its result file's status, or failed.
+
+    ``status`` is the job's setting's status in its result file (``None``: no file).
+    """
     if status in FINISHED_STATUSES or status == STATUS_SKIPPED:
         return JobOutcome(tuple(overrides), run, status)
+    if status == STATUS_INTERRUPTED:
+        return JobOutcome(
+            tuple(overrides),
+            run,
+            status,
+            f"stopped from outside ({why}); run the same command again to resume",
+        )
     return JobOutcome(tuple(overrides), run, STATUS_FAILED, f"no finished result: {why}")
 
 
 def summarize(outcomes: Sequence[JobOutcome], seconds: float, results_dir: str) -> dict[str, Any]:
-    """The sweep's summary: counts per status, wall time, results folder, failed jobs."""
+    """The sweep's summary: counts per status, wall time, results folder, unfinished jobs."""
     counts = Counter(outcome.status for outcome in outcomes)
     return {
         "jobs": len(outcomes),
@@ -86,6 +101,7 @@ def summarize(outcomes: Sequence[JobOutcome], seconds: float, results_dir: str) 
         "seconds": round(seconds, 1),
         "results_dir": str(results_dir),
         "failed": [o.as_dict() for o in outcomes if o.status == STATUS_FAILED],
+        "interrupted": [o.as_dict() for o in outcomes if o.status == STATUS_INTERRUPTED],
         "outcomes": [o.as_dict() for o in outcomes],
     }
 
@@ -98,8 +114,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     ]
     lines += [f"  {status}: {count}" for status, count in summary["statuses"].items()]
     lines += [
-        f"  failed: {' '.join(job['overrides']) or '(no overrides)'}: {job['error']}"
-        for job in summary["failed"]
+        f"  {status}: {' '.join(job['overrides']) or '(no overrides)'}: {job['error']}"
+        for status in (STATUS_FAILED, STATUS_INTERRUPTED)
+        for job in summary.get(status, [])
     ]
     return lines
 

@@ -16,7 +16,6 @@ import copy
 import errno
 import logging
 import os
-import shutil
 import sys
 import time
 import types
@@ -50,9 +49,9 @@ from fedbench.app.summary import (
 from fedbench.app.threads import ENV_VAR as THREADS_ENV_VAR
 from fedbench.app.threads import launcher_threads
 from fedbench.errors import ConfigError, invalid
-from fedbench.results.columns import STATUS_FAILED
+from fedbench.results.columns import STATUS_FAILED, STATUS_INTERRUPTED
 from fedbench.results.lock import claimed_elsewhere
-from fedbench.results.trajectory import answered_status
+from fedbench.results.trajectory import answered_status, read_progress
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +167,10 @@ class CheckingSweeper(Sweeper):
         )
         for results_dir in sorted({run.spec.results_dir for run in runs}):
             check_space(results_dir)
+        if _is_slurm(launcher):
+            from fedbench.app import slurm
+
+            slurm.follow_without_accounting()
         # A training command launches one job per run; a partition report, every job.
         answering = (
             round_groups.answering_jobs([run.spec for run in runs])
@@ -204,8 +207,11 @@ class CheckingSweeper(Sweeper):
     def _recover(self, jobs: list[list[str]], runs: list[Any]) -> list[Any]:
         """Wait for runs still held elsewhere, then launch once more the jobs left unfinished."""
         _wait_for_claims(runs)
+        # A run stopped from outside (scancel) is left for the same command to resume.
         missing = [
-            job for job, run in zip(jobs, runs, strict=True) if _stored_status(run.spec) is None
+            job
+            for job, run in zip(jobs, runs, strict=True)
+            if _stored_status(run.spec) is None and _file_status(run.spec) != STATUS_INTERRUPTED
         ]
         if not missing:
             return []
@@ -278,7 +284,7 @@ def _outcomes(
             trainer = jobs[answering[index]]
             outcome = _answered(job, spec, returned.get(tuple(trainer)), trainer, lost)
         if outcome is None:
-            outcome = lost_outcome(job, spec.config_hash, _stored_status(spec), lost)
+            outcome = lost_outcome(job, spec.config_hash, _file_status(spec), lost)
         outcomes.append(outcome)
     return outcomes
 
@@ -303,6 +309,12 @@ def _answered(
 def _stored_status(spec: Any) -> str | None:
     """The status of ``spec``'s setting in its stored trajectory, ``None`` if not there."""
     return answered_status(spec.results_dir, spec.config_hash, spec.fl.rounds)
+
+
+def _file_status(spec: Any) -> str | None:
+    """The status of ``spec``'s setting in its result file, also short of it; ``None``: no file."""
+    progress = read_progress(spec.results_dir, spec.config_hash)
+    return None if progress is None else progress.status_at(spec.fl.rounds)
 
 
 _last_summary: dict[str, Any] | None = None
@@ -345,8 +357,8 @@ def check_launcher(launcher: dict[str, Any], choice: str = "submitit_slurm") -> 
     Raises
     ------
     ConfigError
-        ``hydra.launcher.n_jobs=0`` for joblib, or a Slurm launcher where Slurm's
-        ``sbatch`` is not on ``PATH``.
+        ``hydra.launcher.n_jobs=0`` for joblib, or a Slurm launcher whose jobs the
+        cluster would not run (:func:`fedbench.app.slurm.check_cluster`).
 
     """
     target = str(launcher.get("_target_", ""))
@@ -359,15 +371,15 @@ def check_launcher(launcher: dict[str, Any], choice: str = "submitit_slurm") -> 
                 "e.g. hydra.launcher.n_jobs=2",
             )
         )
-    if "slurm" in target.lower() and shutil.which("sbatch") is None:
-        raise ConfigError(
-            invalid(
-                "hydra/launcher",
-                choice,
-                "a launcher this machine can use: Slurm's sbatch is not on PATH",
-                "run from a Slurm login node, or use hydra/launcher=submitit_local or joblib",
-            )
-        )
+    if _is_slurm(launcher):
+        from fedbench.app import slurm  # imports submitit: only for a Slurm launcher
+
+        slurm.check_cluster(launcher, choice)
+
+
+def _is_slurm(launcher: dict[str, Any]) -> bool:
+    """Whether ``launcher`` submits to Slurm (submitit's Slurm launcher, or a preset of it)."""
+    return "slurm" in str(launcher.get("_target_", "")).lower()
 
 
 @dataclass

@@ -27,8 +27,13 @@ STATUS = "status"
 STATUS_COMPLETED = "completed"
 STATUS_DIVERGED = "diverged"
 STATUS_FAILED = "failed"
+#: A run stopped from outside to be resumed (a Slurm requeue or cancellation, SIGTERM,
+#: Ctrl-C): its rows so far and its checkpoint are kept; the same command resumes it.
+STATUS_INTERRUPTED = "interrupted"
 #: Statuses a resumed sweep does not redo (divergence is deterministic for a config).
 FINISHED_STATUSES = frozenset({STATUS_COMPLETED, STATUS_DIVERGED})
+#: Statuses of a run that stopped short of its rounds (the same command resumes it).
+UNFINISHED_STATUSES = frozenset({STATUS_FAILED, STATUS_INTERRUPTED})
 
 # --- configuration
 DATASET = "dataset"

@@ -9,7 +9,9 @@ the largest request; a setting's own status is:
 
 - ``diverged`` if the run diverged at a round ``<= r`` (its rows end there);
 - ``completed`` if the run trained round ``r`` (and did not diverge before);
-- ``failed`` if it stopped short of ``r`` (interrupted; resumable).
+- ``interrupted`` if it stopped short of ``r`` because it was stopped from outside
+  (a Slurm requeue or cancellation, SIGTERM, Ctrl-C), ``failed`` otherwise; either
+  way the same command resumes it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from fedbench.results.columns import (
     STATUS_COMPLETED,
     STATUS_DIVERGED,
     STATUS_FAILED,
+    UNFINISHED_STATUSES,
 )
 from fedbench.results.store import load_runs, run_path
 
@@ -76,6 +79,14 @@ class Progress:
         if self.last_round >= rounds:
             return STATUS_COMPLETED
         return None
+
+    def status_at(self, rounds: int) -> str:
+        """The status of the setting ``fl.rounds=rounds``, also when the rows stop short of it.
+
+        Short of it: the file's ``interrupted`` (stopped from outside) or ``failed``.
+        """
+        unfinished = self.status if self.status in UNFINISHED_STATUSES else STATUS_FAILED
+        return self.answers(rounds) or unfinished
 
     def evaluated(self, round_num: int) -> bool:
         """Whether round ``round_num`` holds an evaluation of the global model."""
@@ -148,7 +159,7 @@ def at_rounds(runs: pd.DataFrame, rounds: int) -> pd.DataFrame:
     parts = [
         _setting(rows, rounds)
         for _, rows in runs.groupby(CONFIG_HASH, sort=False)
-        if _status_at(rows, rounds) != STATUS_FAILED
+        if _status_at(rows, rounds) not in UNFINISHED_STATUSES
     ]
     return _concat(parts, runs)
 
@@ -158,7 +169,7 @@ def load_settings(results_dir: str | os.PathLike) -> pd.DataFrame:
 
     A run asked for ``fl.rounds=10``, ``50`` and ``100`` gives three blocks: its rows
     cut at 10, 50 and 100, with ``rounds`` and ``status`` of each setting. A setting the
-    run stopped short of (interrupted) is there as ``failed`` with the rows it has.
+    run stopped short of is there as ``interrupted`` or ``failed`` with the rows it has.
 
     Returns
     -------
@@ -177,8 +188,8 @@ def load_settings(results_dir: str | os.PathLike) -> pd.DataFrame:
 
 
 def _status_at(rows: pd.DataFrame, rounds: int) -> str:
-    """The status of one run's setting ``fl.rounds=rounds`` (``failed``: stopped short)."""
-    return _progress(rows).answers(rounds) or STATUS_FAILED
+    """The status of one run's setting ``fl.rounds=rounds`` (:meth:`Progress.status_at`)."""
+    return _progress(rows).status_at(rounds)
 
 
 def _setting(rows: pd.DataFrame, rounds: int) -> pd.DataFrame:

@@ -76,17 +76,22 @@ def worker_binary_path() -> Path:
 
 
 def _prepare_worker() -> None:  # runs in the child between fork and exec
-    """Let the worker die with its parent and hear SIGINT even if Python ignores it.
+    """Let the worker die with its parent, hear SIGINT, and ignore the job's signals.
 
     A process started under ``nohup`` or in the background of a script ignores
     SIGINT, and an exec'd child inherits that; :func:`_stop` would then wait out
-    its timeout on every run before killing the worker. Plain libc calls only:
-    this runs between ``fork`` and ``exec``.
+    its timeout on every run before killing the worker. Slurm signals every process
+    of a job step: ``SIGUSR2`` before a time limit, ``SIGTERM`` on ``scancel`` or a
+    requeue. Those are for the Python process, which saves the run and stops the
+    worker itself; a worker killed by them mid-round would fail the round instead.
+    Plain libc calls only: this runs between ``fork`` and ``exec``.
     """
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         libc.signal(signal.SIGINT, ctypes.c_void_p(0))  # SIG_DFL
+        for ignored in (signal.SIGTERM, signal.SIGUSR2):
+            libc.signal(ignored, ctypes.c_void_p(1))  # SIG_IGN
 
 
 def _stop(process: subprocess.Popen) -> None:

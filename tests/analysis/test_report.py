@@ -260,3 +260,18 @@ def test_runs_differing_only_in_an_algorithm_option_or_weight_decay_are_other_se
     ]
     rows = pd.DataFrame([{**config_columns(s), R.SEED: 0, R.ROUND: 1} for s in specs])
     assert with_settings(rows)[SETTING].nunique() == 4
+
+
+def test_an_interrupted_seed_is_left_out_and_flagged_as_a_failed_one(tmp_path, capsys):
+    # A seed stopped to be resumed (a Slurm requeue, scancel) is not a finished seed either.
+    tables = {}
+    for status in (R.STATUS_FAILED, R.STATUS_INTERRUPTED):
+        folder = tmp_path / status
+        for seed, accuracies in DIR.items():
+            write(folder, accuracies, seed=seed, partition="dirichlet", alpha=0.5)
+        write(folder, [0.1], rounds=3, seed=2, partition="dirichlet", alpha=0.5, status=status)
+        code, out, _ = run([folder, "--format", "csv"], capsys)
+        assert code == 0
+        tables[status] = out
+    assert tables[R.STATUS_INTERRUPTED] == tables[R.STATUS_FAILED]
+    assert "0,1" in tables[R.STATUS_FAILED]  # the seeds counted: 0 and 1, not 2

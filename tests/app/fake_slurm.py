@@ -1,10 +1,12 @@
-"""Stand-ins for Slurm's sbatch, srun, sacct and scancel, for tests without a cluster.
+"""Stand-ins for Slurm's client commands, for tests without a cluster.
 
 ``sbatch SCRIPT`` records the script it is given in ``$FAKE_SLURM_DIR/submitted/``, prints
 "Submitted batch job N" as Slurm does, and runs the script locally in the background,
 once per index of its ``#SBATCH --array=`` range, with the ``SLURM_*`` variables a job
 gets. ``srun`` runs its command; ``sacct`` reports RUNNING until a task's script has
-exited, then COMPLETED or FAILED. Nothing here talks to a network.
+exited, then COMPLETED or FAILED. ``scontrol ping`` says the controller is up, ``sinfo``
+shows one partition ``cpu`` of one 4-CPU, 8000-MB node, and ``sbatch --test-only``
+accepts any request. Nothing here talks to a network.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ import os, re, subprocess, sys
 from pathlib import Path
 
 state = Path(os.environ["FAKE_SLURM_DIR"])
+if "--test-only" in sys.argv:  # a request the stand-in cluster accepts: nothing submitted
+    print("sbatch: Job 0 to start at now using 1 processors on nodes localhost in partition cpu",
+          file=sys.stderr)
+    sys.exit(0)
 script = Path(sys.argv[-1])
 (state / "submitted").mkdir(parents=True, exist_ok=True)
 job_id = str(4200 + len(list((state / "submitted").iterdir())))
@@ -83,11 +89,30 @@ for task in sorted(state.glob("*.task")):
 
 SCANCEL = "import sys\n"
 
+SCONTROL = r"""
+import sys
+
+if sys.argv[1:] == ["ping"]:
+    print("Slurmctld(primary) at localhost is UP")
+"""
+
+SINFO = r"""
+print("cpu*|8000|4")  # sinfo -h -N -o "%P|%m|%c": one node of 4 CPUs and 8000 MB
+"""
+
 
 def install(bin_dir: Path, state_dir: Path) -> dict[str, str]:
     """Write the stand-ins into ``bin_dir``; return the environment that puts them on PATH."""
     bin_dir.mkdir(parents=True, exist_ok=True)
-    for name, body in {"sbatch": SBATCH, "srun": SRUN, "sacct": SACCT, "scancel": SCANCEL}.items():
+    stand_ins = {
+        "sbatch": SBATCH,
+        "srun": SRUN,
+        "sacct": SACCT,
+        "scancel": SCANCEL,
+        "scontrol": SCONTROL,
+        "sinfo": SINFO,
+    }
+    for name, body in stand_ins.items():
         path = bin_dir / name
         path.write_text(f"#!{sys.executable}\n{body}")
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)

@@ -2,6 +2,7 @@
 
 import errno
 import json
+import time
 
 import pytest
 
@@ -115,7 +116,9 @@ def test_results_on_a_filesystem_without_flock_are_refused_before_any_job(tmp_pa
 def test_bad_launcher_settings_are_one_line_and_nothing_is_launched(
     tmp_path, monkeypatch, argv, message
 ):
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no sbatch
+    # PATH without Slurm's commands, whether or not this machine has them (a login node).
+    (tmp_path / "no-slurm").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "no-slurm"))
     ran = []
     with pytest.raises(FedbenchError) as caught:
         run_command(
@@ -123,6 +126,63 @@ def test_bad_launcher_settings_are_one_line_and_nothing_is_launched(
         )
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert ran == [] and not (tmp_path / "r").exists()
+
+
+def _stand_in(folder, name, body):
+    """Write an executable ``folder/name`` running the shell ``body``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+
+
+@pytest.mark.parametrize("launcher", ["submitit_slurm", "slurm_cpu"])
+def test_slurm_whose_controller_does_not_answer_is_one_line_and_nothing_is_submitted(
+    tmp_path, monkeypatch, launcher
+):
+    # A login node whose controller is down: sbatch is there, `scontrol ping` says DOWN
+    # (what Slurm 22.05's scontrol prints then) and every submission would fail.
+    bin_dir, submitted = tmp_path / "bin", tmp_path / "submitted"
+    _stand_in(bin_dir, "sbatch", f"touch {submitted}; exit 1")
+    _stand_in(bin_dir, "scontrol", "echo 'Slurmctld(primary) at vm is DOWN'; exit 1")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    ran = []
+    with pytest.raises(FedbenchError) as caught:
+        run_command(
+            ["-m", "seed=0,1", f"hydra/launcher={launcher}", f"results_dir={tmp_path / 'r'}"],
+            tmp_path,
+            ran.append,
+        )
+    message = str(caught.value)
+    assert message.startswith(f"hydra/launcher='{launcher}' is invalid: allowed is a launcher")
+    assert "Slurm's controller does not answer (Slurmctld(primary) at vm is DOWN)" in message
+    assert "\n" not in message and "start slurmctld" in message
+    assert ran == [] and not submitted.exists() and not (tmp_path / "r").exists()
+
+
+def test_without_accounting_jobs_are_followed_with_squeue_and_one_gone_has_ended(
+    tmp_path, monkeypatch
+):
+    from fedbench.app.slurm import SqueueWatcher
+
+    queue = tmp_path / "queue"  # what the stand-in squeue prints
+    _stand_in(tmp_path / "bin", "squeue", f"/bin/cat {queue}")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    watcher = SqueueWatcher(delay_s=600)
+    queue.write_text("7_0|RUNNING|vm\n7_1|PENDING|\n")
+    assert watcher.get_state("7_0", mode="force") == "RUNNING"
+    assert watcher.get_state("7_1", mode="force") == "PENDING"
+    assert not watcher.is_done("7_0", mode="cache")
+    # 7_1 was cancelled; 7_0 left the queue (the controller's MinJobAge passed): both ended.
+    queue.write_text("7_1|CANCELLED|vm\n")
+    time.sleep(0.01)  # submitit ignores a forced update within 1 ms of the last
+    assert watcher.get_state("7_1", mode="force") == "CANCELLED"
+    assert watcher.get_state("7_0", mode="cache") == "GONE"
+    assert watcher.is_done("7_0", mode="cache") and watcher.is_done("7_1", mode="cache")
+    queue.unlink()  # squeue fails (the controller restarts): nothing is taken for ended
+    time.sleep(0.01)
+    assert watcher.get_state("7_2", mode="force") == "UNKNOWN"
+    assert not watcher.is_done("7_2", mode="cache")
 
 
 @pytest.mark.parametrize(

@@ -200,7 +200,7 @@ def test_ctrl_c_at_any_moment_ends_the_command_in_one_line(tmp_path, seconds):
     assert child.returncode == 130, err[-2000:]
     assert len(lines) == 1 and lines[0].startswith("fedbench: stopped by Ctrl-C"), lines
     frame = R.load_runs(tmp_path)
-    assert frame.empty or (frame[R.STATUS] == R.STATUS_FAILED).all()
+    assert frame.empty or (frame[R.STATUS] == R.STATUS_INTERRUPTED).all()
     assert np.all(frame[R.ROUND].dropna() < 40)
 
 

@@ -66,6 +66,19 @@ def test_worker_hears_sigint_even_when_python_ignores_it():
     assert _gone(worker.pid)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_worker_ignores_the_signals_slurm_sends_to_every_process_of_a_job():
+    # Slurm signals every process of a job step: SIGUSR2 before a time limit (submitit's
+    # --signal), SIGTERM on scancel or a requeue. They are for the Python process, which
+    # saves the run and stops the worker; a worker killed by them would fail the round.
+    with tff_worker() as worker:
+        for sig in (signal.SIGTERM, signal.SIGUSR2):
+            assert _ignored_signals(worker.pid) & (1 << (sig - 1))
+            worker.send_signal(sig)
+        assert _add_one(2) == 3  # still serving
+    assert _gone(worker.pid)  # and stopped at the end of the block all the same
+
+
 def test_sequential_blocks_each_get_a_fresh_worker():
     with tff_worker() as first:
         assert _add_one(1) == 2

@@ -1,0 +1,284 @@
+"""Sweeps on a real Slurm cluster: jobs, a time limit with requeues, scancel, shared runs.
+
+Start a single-node cluster with ``.ci/slurm-up`` (``.ci/run`` does, then runs
+``pytest -m slurm``). Where ``sinfo`` does not answer, every test here is skipped with
+the reason. Jobs ask for one core and 1 GB each, so that two run at once on two cores.
+"""
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from fedbench import results as R
+from tests.app.test_launchers import SWEEP, basic, fedbench, metrics  # noqa: F401 (fixture)
+from tests.cli_helpers import REPO
+from tests.test_resume import TRAJECTORY
+
+
+def _cluster() -> tuple[str | None, str]:
+    """(a partition, '') where a Slurm controller answers; (None, why) elsewhere.
+
+    The default partition if there is one, else the first (``.ci/slurm-up``'s ``cpu``).
+    """
+    if shutil.which("sinfo") is None:
+        return None, "Slurm is not installed here (start a test cluster: .ci/slurm-up)"
+    try:
+        done = subprocess.run(
+            ["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return None, "sinfo did not answer in 30 s (start a test cluster: .ci/slurm-up)"
+    defaults = [p.rstrip("*") for p in done.stdout.split() if p.endswith("*")]
+    if done.returncode != 0 or not done.stdout.strip():
+        why = (done.stderr.strip().splitlines() or ["no partition"])[-1]
+        return None, f"no Slurm controller answers ({why}); start one with .ci/slurm-up"
+    return (defaults or done.stdout.split())[0].rstrip("*"), ""
+
+
+PARTITION, WHY = _cluster()
+pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.slow,
+    pytest.mark.subprocess,
+    pytest.mark.tff,
+    pytest.mark.skipif(PARTITION is None, reason=WHY),
+]
+
+#: One core and 1 GB per job: two jobs at once on a 2-core node.
+SMALL_JOBS = [
+    "hydra/launcher=submitit_slurm",
+    f"hydra.launcher.partition={PARTITION}",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=1",
+    "hydra.launcher.timeout_min=10",
+]
+
+
+def _start(*args):
+    """Start ``fedbench <args>`` in the background, its output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "fedbench", *args],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _where(tmp_path, name):
+    return [f"results_dir={tmp_path / name}", f"hydra.sweep.dir={tmp_path / (name + '-logs')}"]
+
+
+def _job_logs(sweep_dir, suffix="out"):
+    return "".join(p.read_text() for p in sorted(sweep_dir.rglob(f"*_log.{suffix}")))
+
+
+def _quiet(done):
+    """No sacct warning reaches the user; a cluster without accounting is said once."""
+    said = done.stdout + done.stderr
+    assert "sacct" not in done.stderr and "Bypassing" not in said
+    assert said.count("Slurm accounting is unavailable") <= 1
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        SMALL_JOBS,
+        # The preset (4 cores, 16 GB, 4 h), cut down to this node.
+        ["hydra/launcher=slurm_cpu", *SMALL_JOBS[1:4]],
+    ],
+    ids=["submitit_slurm", "slurm_cpu"],
+)
+def test_a_sweep_through_slurm_gives_the_metrics_of_one_process(basic, tmp_path, launcher):  # noqa: F811
+    done = fedbench(*SWEEP, *launcher, *_where(tmp_path, "r"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "  completed: 4" in done.stderr
+    _quiet(done)
+    (script,) = (tmp_path / "r-logs" / ".submitit").rglob("*_submission.sh")
+    flags = dict(re.findall(r"^#SBATCH --([\w-]+)(?:=(.*))?$", script.read_text(), re.M))
+    assert flags["array"].startswith("0-3") and flags["cpus-per-task"] == "1"
+    assert flags["mem"] == "1GB" and flags["time"] == ("10" if launcher is SMALL_JOBS else "240")
+    # One core per job: TensorFlow sums in another order than with two; float32 rounding.
+    pd.testing.assert_frame_equal(metrics(tmp_path / "r"), metrics(basic[0]), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "hydra.launcher.partition=no_such_partition",
+            "hydra.launcher.partition='no_such_partition' is invalid: allowed is a partition "
+            "of this cluster (",
+        ),
+        ("hydra.launcher.mem_gb=100000", "hydra.launcher.mem_gb=100000 is invalid: allowed is at"),
+    ],
+)
+def test_settings_the_cluster_refuses_are_one_line_and_nothing_is_submitted(
+    tmp_path, setting, message
+):
+    before = _our_jobs()
+    done = fedbench("-m", "seed=0,1", *SMALL_JOBS, setting, *_where(tmp_path, "r"))
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"fedbench: error: {message}"), done.stderr
+    assert done.stderr.count("\n") == 1
+    assert not (tmp_path / "r").exists() and not (tmp_path / "r-logs").exists()
+    assert _our_jobs() - before == set()  # nothing submitted
+
+
+def _our_jobs():
+    """The jobs the controller knows (finished ones too, for its MinJobAge)."""
+    done = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True, check=True
+    )
+    return set(done.stdout.split())
+
+
+#: A run long enough that Slurm's time limit comes while it trains (see the test).
+LIMITED_ROUNDS = 1200
+#: Requeues allowed: enough for slots of a few rounds each on a machine under load.
+MAX_TIMEOUTS = 20
+
+
+def test_a_real_time_limit_requeues_the_job_and_the_run_equals_an_uninterrupted_one(tmp_path):
+    # timeout_min=2 with signal_delay_s=60: Slurm sends SIGUSR2 once the time left is at
+    # most 60 s plus its 30-s check period, i.e. 30-60 s into each slot; a job starts in
+    # 10-25 s, so each slot trains at most ~50 s. 1200 rounds of one thread take 60 s on an
+    # idle core of this machine kind (0.05 s a round): at least one requeue. Under load
+    # (0.2 s a round, slow starts) a slot may train only a few rounds: up to MAX_TIMEOUTS
+    # requeues are allowed. The uninterrupted run trains meanwhile on the other core, with
+    # one thread too (threads change the order of TensorFlow's sums).
+    args = [f"fl.rounds={LIMITED_ROUNDS}", "fl.num_clients=4", "fl.clients_per_round=2"]
+    reference = _start(*args, "fl.threads=1", *_where(tmp_path, "ref"))
+    try:
+        done = fedbench(
+            "-m",
+            *args,
+            *SMALL_JOBS[:-1],
+            "hydra.launcher.timeout_min=2",
+            "hydra.launcher.signal_delay_s=60",
+            f"hydra.launcher.max_num_timeout={MAX_TIMEOUTS}",
+            *_where(tmp_path, "r"),
+            timeout=1200,
+        )
+        _, err = reference.communicate(timeout=900)
+        assert reference.returncode == 0, err[-3000:]
+    finally:
+        if reference.poll() is None:
+            reference.kill()
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "  completed: 1\n" in done.stderr
+    _quiet(done)
+    logs, errors = _job_logs(tmp_path / "r-logs"), _job_logs(tmp_path / "r-logs", "err")
+    # submitit logs through its own handler (stderr) and Hydra's: count its own lines. (Its
+    # "Requeued job" line may be cut short by the SIGTERM of Slurm's requeue.)
+    signals = re.findall(r"^submitit WARNING .* Caught signal SIGUSR2", errors, re.M)
+    resumed = re.findall(r"resuming after round (\d+)", logs)
+    assert signals and resumed and len(resumed) <= len(signals) <= MAX_TIMEOUTS, errors[-3000:]
+    saved = [int(n) for n in re.findall(r"interrupted: (\d+) rows", logs)]
+    # Each slot saved its rows and a checkpoint; the next resumed there (the checkpoint is
+    # never ahead of the rows; a round in flight when the signal came is trained again).
+    assert len(saved) == len(resumed) and all(
+        0 < int(r) <= n for r, n in zip(resumed, saved, strict=True)
+    ), (saved, resumed)
+    # The TFF worker ignores Slurm's signals (its Python process stops it): no round fails.
+    assert "UNAVAILABLE" not in logs + errors
+    rows = R.at_rounds(R.load_runs(tmp_path / "r"), LIMITED_ROUNDS)
+    ref = R.at_rounds(R.load_runs(tmp_path / "ref"), LIMITED_ROUNDS)
+    assert (rows[R.STATUS] == R.STATUS_COMPLETED).all()
+    pd.testing.assert_frame_equal(
+        rows[TRAJECTORY].sort_values(R.ROUND).reset_index(drop=True),
+        ref[TRAJECTORY].sort_values(R.ROUND).reset_index(drop=True),
+        check_exact=True,
+    )
+
+
+def _array_job(sweep_dir, deadline, child):
+    """The Slurm array job id of the sweep logging to ``sweep_dir``, once submitted."""
+    while time.monotonic() < deadline and child.poll() is None:
+        found = sorted((sweep_dir / ".submitit").rglob("*_submission.sh"))
+        if found:
+            return found[0].name.split("_")[0]
+        time.sleep(0.5)
+    raise AssertionError(f"no job was submitted: {child.poll() and child.communicate()[1]}")
+
+
+def _rows(results_dir):
+    runs = R.runs_dir(results_dir)
+    files = runs.glob("*.parquet") if runs.exists() else []
+    return {p.stem: len(pd.read_parquet(p)) for p in files}
+
+
+def test_scancel_of_one_task_is_named_the_others_finish_and_the_rerun_resumes_it(tmp_path):
+    # 4 runs of 300 rounds, two at a time; task 0 is cancelled once it has a checkpoint.
+    command = [*SWEEP, "fl.rounds=300", *SMALL_JOBS, *_where(tmp_path, "r")]
+    child = _start(*command)
+    try:
+        deadline = time.monotonic() + 600
+        job = _array_job(tmp_path / "r-logs", deadline, child)
+        while not [n for n in _rows(tmp_path / "r").values() if n >= 20]:  # checkpoints at 10, 20
+            assert time.monotonic() < deadline and child.poll() is None, "no run got going"
+            time.sleep(0.5)
+        subprocess.run(["scancel", f"{job}_0"], check=True)
+        err = child.communicate(timeout=900)[1]
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 1, err[-3000:]  # a job did not finish
+    assert "  completed: 3\n" in err and "  interrupted: 1\n" in err, err
+    (named,) = [line for line in err.splitlines() if line.startswith("  interrupted: partition=")]
+    assert "partition=iid seed=0" in named and "stopped by SIGTERM (scancel)" in named
+    assert "sacct" not in err and "Traceback" not in err
+    frame = R.load_runs(tmp_path / "r")
+    statuses = frame.groupby(R.CONFIG_HASH)[R.STATUS].first()
+    assert sorted(statuses) == ["completed"] * 3 + ["interrupted"]
+    stopped = statuses[statuses == R.STATUS_INTERRUPTED].index[0]
+    kept = int(frame[frame[R.CONFIG_HASH] == stopped][R.ROUND].max())
+
+    again = fedbench(*command)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "  completed: 1\n" in again.stderr and "  skipped: 3\n" in again.stderr
+    logs = _job_logs(tmp_path / "r-logs")
+    checkpoint = int(re.findall(r"resuming after round (\d+)", logs)[-1])
+    assert 10 <= checkpoint <= kept  # from its checkpoint, not from round 1
+    frame = R.load_runs(tmp_path / "r")
+    assert (frame[R.STATUS] == R.STATUS_COMPLETED).all() and len(frame) == 4 * 300
+
+
+def test_two_sweeps_at_once_share_their_runs_and_train_each_once(tmp_path):
+    # Sweep A asks seeds 0,1,2 and sweep B seeds 1,2,3 of the same grid, into one results
+    # folder, at the same time: four runs, each trained once (claims on the shared folder).
+    rounds = 30
+    common = [f"fl.rounds={rounds}", "fl.num_clients=4", "fl.clients_per_round=2", *SMALL_JOBS]
+
+    def where(name):
+        return [f"results_dir={tmp_path / 'r'}", f"hydra.sweep.dir={tmp_path / name}"]
+
+    sweeps = {
+        name: _start("-m", f"seed={seeds}", *common, *where(name))
+        for name, seeds in (("a", "0,1,2"), ("b", "1,2,3"))
+    }
+    errs = {}
+    try:
+        for name, child in sweeps.items():
+            errs[name] = child.communicate(timeout=900)[1]
+    finally:
+        for child in sweeps.values():
+            if child.poll() is None:
+                child.kill()
+    for name, child in sweeps.items():
+        assert child.returncode == 0, errs[name][-3000:]
+    trained = [
+        line
+        for name in sweeps
+        for line in _job_logs(tmp_path / name).splitlines()
+        if re.search(rf"round \d+/{rounds}: train_loss", line)
+    ]
+    assert len(trained) == 4 * rounds  # each of the four runs' rounds trained once
+    frame = R.load_runs(tmp_path / "r")
+    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
