@@ -29,11 +29,12 @@ from omegaconf.errors import OmegaConfBaseException
 from fedbench import results as R
 from fedbench.app import preflight, sweeper
 from fedbench.app.hydra_errors import one_line
+from fedbench.app.launched import COMMAND_PID_VAR, job_in_child
 from fedbench.app.prepare import PreparedRun, forget_all, recall
 from fedbench.app.schemas import CONF_DIR, register_schemas
 from fedbench.app.summary import JobOutcome, SweepStopped
 from fedbench.errors import FedbenchError, ResultsNotWritable
-from fedbench.interrupts import Terminated, raise_if_interrupted, stop_name, watch_parent
+from fedbench.interrupts import Terminated, exit_code, stop_name
 from fedbench.plugins import load_plugins
 from fedbench.results.columns import schema
 
@@ -44,8 +45,6 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 #: The outcome of a ``fedbench-partition`` job that wrote its report.
 REPORTED = "reported"
-#: 128 + SIGINT's number, as shells report a process ended by Ctrl-C (SIGTERM: 143).
-EXIT_INTERRUPTED = 130
 
 
 def _fail(error: BaseException, cause: BaseException | None = None) -> None:
@@ -55,9 +54,6 @@ def _fail(error: BaseException, cause: BaseException | None = None) -> None:
     print(f"fedbench: error: {error}", file=sys.stderr)
     sys.exit(EXIT_USAGE)
 
-
-#: Names the process that runs the command; a job elsewhere runs in a launcher's child.
-COMMAND_PID_VAR = "FEDBENCH_COMMAND_PID"
 
 #: The outcomes of the jobs run in this process (a single run, or the basic launcher's).
 _outcomes: list[JobOutcome] = []
@@ -75,13 +71,11 @@ def _job(
 
     def job(cfg: DictConfig) -> object:
         started.append(True)
-        if os.environ.get(COMMAND_PID_VAR) != str(os.getpid()):  # a launcher's child
-            watch_parent()  # ends with the sweep's parent process
-        raise_if_interrupted()  # a signal swallowed while the last job ended
-        overrides = list(HydraConfig.get().overrides.task)
-        outcome = _outcome(run, cfg, overrides, training)
-        _outcomes.append(outcome)
-        return outcome.as_dict()
+        with job_in_child():  # in a launcher's child: ends with the sweep's parent
+            overrides = list(HydraConfig.get().overrides.task)
+            outcome = _outcome(run, cfg, overrides, training)
+            _outcomes.append(outcome)
+            return outcome.as_dict()
 
     return job
 
@@ -179,11 +173,10 @@ def main(
     except (KeyboardInterrupt, Terminated) as stop:
         if os.environ.get("FEDBENCH_TRACEBACK"):
             raise
-        code = stop.code if isinstance(stop, Terminated) else EXIT_INTERRUPTED
         launched = started or sweeper.launched()
         kept = kept_on_interrupt if launched else " before any job ran: nothing was written"
         print(f"fedbench: stopped by {stop_name(stop)}{kept}", file=sys.stderr)
-        sys.exit(code)
+        sys.exit(exit_code(stop))
     summary = sweeper.last_summary()
     outcomes = [JobOutcome.of(o) for o in summary["outcomes"]] if summary else _outcomes
     if any(outcome.status == R.STATUS_FAILED for outcome in outcomes):

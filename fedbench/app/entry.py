@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import sys
 
-from fedbench.interrupts import Terminated, catching_signals, raise_if_interrupted, stop_name
-
-#: 128 + the signal number, as shells report a process ended by SIGINT / SIGTERM.
-EXIT_INTERRUPTED = 130
+from fedbench.interrupts import (
+    Terminated,
+    catching_signals,
+    exit_code,
+    raise_if_interrupted,
+    stop_name,
+)
 
 
 def _run(command: str) -> None:
@@ -25,12 +28,11 @@ def _run(command: str) -> None:
         except (KeyboardInterrupt, Terminated) as stop:  # before cli took over
             if os.environ.get("FEDBENCH_TRACEBACK"):
                 raise
-            code = stop.code if isinstance(stop, Terminated) else EXIT_INTERRUPTED
             print(
                 f"fedbench: stopped by {stop_name(stop)} before any job ran: nothing was written",
                 file=sys.stderr,
             )
-            sys.exit(code)
+            sys.exit(exit_code(stop))
 
 
 def train_main() -> None:

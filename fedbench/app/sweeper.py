@@ -37,6 +37,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fedbench.app import round_groups
 from fedbench.app.experiment import check_space
+from fedbench.app.launched import stop_children
 from fedbench.app.preflight import check_job, command_trains
 from fedbench.app.summary import (
     STATUS_SKIPPED,
@@ -50,6 +51,7 @@ from fedbench.app.summary import (
 from fedbench.app.threads import ENV_VAR as THREADS_ENV_VAR
 from fedbench.app.threads import launcher_threads
 from fedbench.errors import ConfigError, invalid
+from fedbench.interrupts import on_stop
 from fedbench.results.columns import STATUS_FAILED
 from fedbench.results.lock import claimed_elsewhere
 from fedbench.results.trajectory import answered_status
@@ -155,7 +157,8 @@ class CheckingSweeper(Sweeper):
         sweep: fedbench waits for the runs other processes still hold, launches once
         more the jobs left without a finished result, and summarises from the result
         files what the launcher did not report. Ctrl-C or SIGTERM end it without a
-        summary.
+        summary, once the jobs training in the launcher's children have saved their
+        state (:func:`fedbench.app.launched.stop_children`).
         """
         global _launched
         assert self.inner is not None and self.loader is not None and self.config is not None
@@ -181,8 +184,12 @@ class CheckingSweeper(Sweeper):
         _launched = True
         returns: list[Any] = []
         lost = "its launcher did not report it"
+        held = [(run.spec.results_dir, run.spec.config_hash) for run in runs]
         try:
-            returns = [r for batch in self.inner.sweep(arguments) for r in batch]
+            # Ctrl-C or SIGTERM: the jobs in the launcher's children save their state
+            # before the launcher tears them down.
+            with on_stop(lambda signum: stop_children(held)):
+                returns = [r for batch in self.inner.sweep(arguments) for r in batch]
         except SweepStopped:
             lost = "not started: the sweep stopped"
             raise

@@ -104,6 +104,18 @@ def claimed_elsewhere(results_dir: str | os.PathLike, hash_: str) -> bool:
     return False
 
 
+def claim_holder(results_dir: str | os.PathLike, hash_: str) -> int | None:
+    """The pid written in the claim on ``hash_`` (:meth:`RunLock.acquire`); ``None`` if unreadable.
+
+    Only a live claim (:func:`claimed_elsewhere`) names a process that holds it.
+    """
+    try:
+        first = RunLock(results_dir, hash_).path.read_text().split("\n", 1)[0]
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(first) if first.isdigit() else None
+
+
 def claim_note(results_dir: str | os.PathLike, hash_: str) -> str | None:
     """The note of the claim on ``hash_`` (:meth:`RunLock.acquire`); ``None`` if unreadable.
 

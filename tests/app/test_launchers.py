@@ -4,10 +4,13 @@ import contextlib
 import functools
 import json
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -148,19 +151,20 @@ def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_r
         assert time.monotonic() < deadline and child.poll() is None, "no run finished"
         time.sleep(0.2)
     family = psutil.Process(child.pid).children(recursive=True)
+    assert [p for p in family if _is(p, "LokyProcess")], "no joblib worker to watch"
     child.kill()  # kill -9 the parent sweep, as a scheduler or the OOM killer would
     child.wait()
-    # A busy job notices its parent is gone at its next round: it saves its rows as
-    # failed, stops its TFF worker and exits; none trains on to the end. (Idle joblib
-    # workers linger until their own timeout: they hold nothing.)
+    # Each joblib worker notices its parent is gone: a busy one saves its rows as
+    # failed, stops its TFF worker and exits; an idle one exits at once. Nothing of
+    # the sweep is left 30 s later (loky's resource trackers end with their clients).
     deadline = time.monotonic() + 30
-    while [p for p in family if _is(p, "worker_binary")] and time.monotonic() < deadline:
+    while [p for p in family if _is(p, "")] and time.monotonic() < deadline:
         time.sleep(0.5)
-    trainers = [p for p in family if _is(p, "worker_binary")]
+    left = [p for p in family if _is(p, "")]
     for process in family:
         with contextlib.suppress(psutil.Error):
             process.kill()
-    assert not trainers, [p.pid for p in trainers]
+    assert not left, [" ".join(p.cmdline())[:120] for p in left]
     finished = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.parquet")}
     finished = {
         name: stamp
@@ -178,6 +182,54 @@ def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_r
     for name, stamp in finished.items():  # finished runs were not trained again
         assert (runs / name).stat().st_mtime_ns == stamp
     assert not _workers_of(os.getpid())
+
+
+def _last_logged_round(log_file):
+    """The last ``round k/N`` a job's log shows it trained (0: none)."""
+    rounds = re.findall(r" - round (\d+)/\d+: ", log_file.read_text())
+    return int(rounds[-1]) if rounds else 0
+
+
+def _checkpoint_round(results_dir, hash_):
+    with np.load(Path(results_dir) / "checkpoints" / f"{hash_}.npz") as archive:
+        return json.loads(archive["meta"].tobytes().decode())["round"]
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_parallel_sweep_saves_every_running_job_in_one_line(tmp_path):
+    child = _start(tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    runs = R.runs_dir(tmp_path)
+    deadline = time.monotonic() + 300
+    # Both jobs train (their first rows land at round 10's checkpoint), then more rounds.
+    while len(list(runs.glob("*.parquet"))) < 2:
+        assert time.monotonic() < deadline and child.poll() is None, "the jobs did not train"
+        time.sleep(0.2)
+    time.sleep(random.Random(22).uniform(0.5, 2.0))  # somewhere between checkpoints
+    child.send_signal(signal.SIGTERM)
+    err = child.communicate(timeout=300)[1]
+    lines = [line for line in err.splitlines() if "][" not in line]  # Hydra's log lines
+    assert child.returncode == 143, err[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("fedbench: stopped by SIGTERM"), lines
+    assert not _workers_of(os.getpid())
+    # Every job that was training saved its rows and its state after the last round
+    # it trained (its log's last round), not only at its last checkpoint.
+    stopped = {}
+    for log_file in (tmp_path / "logs" / "multirun").rglob("fedbench.log"):
+        hashes = set(re.findall(r"run ([0-9a-f]{16}) failed", log_file.read_text()))
+        if hashes:
+            (hash_,) = hashes
+            stopped[hash_] = _last_logged_round(log_file)
+    assert len(stopped) == 2, stopped
+    for hash_, last in stopped.items():
+        frame = pd.read_parquet(R.run_path(tmp_path, hash_))
+        assert frame[R.ROUND].max() == last and _checkpoint_round(tmp_path, hash_) == last
+    done = fedbench(*LONG_PARALLEL, f"results_dir={tmp_path}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    logs = "".join(p.read_text() for p in (tmp_path / "logs" / "multirun").rglob("*.log"))
+    for hash_, last in stopped.items():
+        assert f"run {hash_}: resuming after round {last}\n" in logs
+    frame = R.load_runs(tmp_path)
+    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
 
 
 @pytest.mark.slow
