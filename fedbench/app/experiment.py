@@ -91,7 +91,7 @@ def run(prepared: PreparedRun) -> str:
         status = STATUS_SKIPPED
         for _ in range(2):  # a training pass, then at most one replay to evaluate
             # Read under the claim: another process may have trained it meanwhile.
-            progress = R.read_progress(results_dir, hash_)
+            progress = R.read_progress(results_dir, hash_, reject=True)
             missing = [r for r in asks if not _holds(progress, r, recorded=False)]
             if not missing:
                 break
