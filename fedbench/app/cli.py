@@ -93,7 +93,7 @@ def _outcome(
         run_id = prepared.spec.config_hash
         return JobOutcome(tuple(overrides), run_id, run(prepared))
     except ResultsNotWritable as error:
-        raise SweepStopped(str(error)) from error
+        raise SweepStopped(str(error), run_id) from error
     except Exception as error:
         if os.environ.get("FEDBENCH_TRACEBACK"):
             traceback.print_exc()

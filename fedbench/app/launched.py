@@ -74,15 +74,29 @@ def job_in_child() -> Iterator[None]:
         yield
         return
     _start_watchdog(os.getppid())
+    logging.raiseExceptions = False  # a full disk: the parent says so in one line
     _in_job.set()
     try:
         with catching_signals(raise_again=False):
             raise_if_interrupted()  # the parent died before this job began
             yield
-    except (KeyboardInterrupt, Terminated) as stop:
-        _exit(exit_code(stop))
+    except BaseException as error:
+        stop = _signal_behind(error)
+        if stop is None:
+            raise
+        _exit(exit_code(stop))  # not back to the launcher's loop for the next job
     finally:
         _in_job.clear()
+
+
+def _signal_behind(error: BaseException) -> KeyboardInterrupt | Terminated | None:
+    """The signal's exception that ``error`` is, or arose while handling (saving failed)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, (KeyboardInterrupt, Terminated)):
+            return seen
+        seen = seen.__context__
+    return None
 
 
 def _progress_bars_lock_within_process() -> None:
