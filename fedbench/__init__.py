@@ -11,7 +11,12 @@ train (``fedbench.training``).
 
 __version__ = "0.1.0"
 
-from fedbench.heterogeneity import heterogeneity
-from fedbench.partitioning import partition
+from fedbench import interrupts as _interrupts
+
+# Before numpy loads: a Ctrl-C while a fedbench command starts ends it in one line.
+_interrupts.stop_at_once_while_starting()
+
+from fedbench.heterogeneity import heterogeneity  # noqa: E402
+from fedbench.partitioning import partition  # noqa: E402
 
 __all__ = ["__version__", "heterogeneity", "partition"]
