@@ -272,3 +272,15 @@ def test_the_report_skips_foreign_files_in_one_line(results_dir):
     (line,) = done.stderr.splitlines()
     assert line.startswith(f"fedbench: skipping 4 file(s) in {R.runs_dir(results_dir)}")
     assert all(name in line for name in foreign)
+
+
+def test_a_finished_run_is_recorded_in_its_claim_for_the_next_owner(results_dir):
+    first = R.RunLock(results_dir, "h")
+    assert first.acquire("5") and first.previous is None
+    first.record_finished(R.STATUS_COMPLETED, 5)
+    first.release()
+    assert first.path.exists()  # kept for the next owner, unlocked
+    second = R.RunLock(results_dir, "h")
+    assert second.acquire("9") and second.previous == (R.STATUS_COMPLETED, 5)
+    second.release()  # it recorded nothing (e.g. interrupted): removed as before
+    assert not second.path.exists()

@@ -152,8 +152,8 @@ def stop_children(runs: Iterable[tuple[str, str]], grace: float = STOP_GRACE_SEC
     me = os.getpid()
     held = []
     for results_dir, hash_ in runs:
-        pid = claim_holder(results_dir, hash_)
-        if pid is not None and _parent_of(pid) == me:
+        pid = claim_holder(results_dir, hash_)  # a finished claim names its last owner
+        if pid is not None and claimed_elsewhere(results_dir, hash_) and _parent_of(pid) == me:
             held.append((results_dir, hash_))
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
