@@ -188,8 +188,8 @@ def train_main() -> None:
     main(
         _train,
         training=True,
-        kept_on_interrupt="; finished runs are kept and the interrupted one is saved as "
-        "failed: run the same command again to resume",
+        kept_on_interrupt="; finished runs are kept and each interrupted one is saved, "
+        "marked failed, as far as it trained: run the same command again to resume",
     )
 
 
