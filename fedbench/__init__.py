@@ -11,10 +11,10 @@ train (``fedbench.training``).
 
 __version__ = "0.1.0"
 
-from fedbench import interrupts as _interrupts
+from fedbench import _starting
 
 # Before numpy loads: a Ctrl-C while a fedbench command starts ends it in one line.
-_interrupts.stop_at_once_while_starting()
+_starting.stop_at_once_while_starting()
 
 from fedbench.heterogeneity import heterogeneity  # noqa: E402
 from fedbench.partitioning import partition  # noqa: E402

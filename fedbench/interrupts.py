@@ -182,55 +182,6 @@ def _quiet_for_signals(hook: Callable[[Any], object]) -> Callable[[Any], object]
     return quiet
 
 
-#: The console scripts, and the modules that ``python -m`` runs as them.
-_COMMANDS = frozenset({"fedbench", "fedbench-partition", "fedbench.partition"})
-#: Interpreter options that take the next argument as their value.
-_OPTIONS_WITH_VALUE = frozenset({"-W", "-X", "--check-hash-based-pycs"})
-
-
-def _command_of(argv: list[str]) -> str | None:
-    """What the interpreter of ``argv`` (``sys.orig_argv``) runs: a module, a script's name."""
-    args = iter(argv[1:])
-    for arg in args:
-        if arg == "-m":
-            return next(args, None)
-        if arg in _OPTIONS_WITH_VALUE:
-            next(args, None)
-        elif arg == "-c" or not arg.startswith("-"):
-            return None if arg == "-c" else os.path.basename(arg)
-    return None
-
-
-def stop_at_once_while_starting(argv: list[str] | None = None) -> None:
-    """In a fedbench command, end at once on SIGINT/SIGTERM/SIGHUP until its handlers are set.
-
-    Importing the ``fedbench`` package (numpy, the strategies) comes before the console
-    scripts' own handlers (:mod:`fedbench.app.entry`); a Ctrl-C then would print Python's
-    traceback. Only in the process of a ``fedbench`` or ``fedbench-partition`` command
-    (``sys.orig_argv``: the console script, or ``python -m fedbench[.partition]``) is a
-    handler set here: it prints one line and exits with 128 + the signal's number
-    (nothing is written before a job runs). Elsewhere, importing fedbench leaves signals
-    alone.
-    """
-    argv = list(sys.orig_argv) if argv is None else argv
-    if (
-        _command_of(argv) not in _COMMANDS
-        or threading.current_thread() is not threading.main_thread()
-    ):
-        return
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        line = f"fedbench: stopped by {name} before any job ran: nothing was written\n"
-        with contextlib.suppress(OSError):
-            os.write(2, line.encode())
-        os._exit(128 + signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(sig) is not signal.SIG_IGN:
-            signal.signal(sig, stop)
-
-
 def stop_name(stop: BaseException) -> str:
     """How a one-line message names what stopped the command: ``Ctrl-C``, ``SIGTERM``, ..."""
     if isinstance(stop, Terminated) and isinstance(stop.code, int) and stop.code > 128:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from fedbench import interrupts
+from fedbench import _starting, interrupts
 
 
 class _SignalsInFinalizer:
@@ -83,4 +83,4 @@ def test_callbacks_run_before_the_signal_is_raised():
     ],
 )
 def test_only_a_fedbench_command_stops_at_once_while_it_starts(argv, command):
-    assert interrupts._command_of(argv) == command
+    assert _starting.command_of(argv) == command

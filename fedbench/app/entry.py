@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
+from fedbench._starting import started
 from fedbench.interrupts import (
     Terminated,
     catching_signals,
@@ -19,20 +20,24 @@ from fedbench.interrupts import (
 
 
 def _run(command: str) -> None:
-    with catching_signals():
-        try:
-            from fedbench.app import cli  # Hydra, pandas, ...: seconds of imports
+    try:
+        with catching_signals():
+            try:
+                from fedbench.app import cli  # Hydra, pandas, ...: seconds of imports
 
-            raise_if_interrupted()  # a signal swallowed during the imports
-            getattr(cli, command)()
-        except (KeyboardInterrupt, Terminated) as stop:  # before cli took over
-            if os.environ.get("FEDBENCH_TRACEBACK"):
-                raise
-            print(
-                f"fedbench: stopped by {stop_name(stop)} before any job ran: nothing was written",
-                file=sys.stderr,
-            )
-            sys.exit(exit_code(stop))
+                raise_if_interrupted()  # a signal swallowed during the imports
+                getattr(cli, command)()
+            except (KeyboardInterrupt, Terminated) as stop:  # before cli took over
+                if os.environ.get("FEDBENCH_TRACEBACK"):
+                    raise
+                print(
+                    f"fedbench: stopped by {stop_name(stop)} before any job ran: "
+                    "nothing was written",
+                    file=sys.stderr,
+                )
+                sys.exit(exit_code(stop))
+    finally:
+        started()  # the start-up handlers, back when this block ended, give way too
 
 
 def train_main() -> None:
