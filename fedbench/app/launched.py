@@ -78,7 +78,7 @@ def job_in_child() -> Iterator[None]:
     _in_job.set()
     try:
         with catching_signals(raise_again=False):
-            raise_if_interrupted()  # the parent died before this job began
+            raise_if_interrupted()  # a signal swallowed while the last job ended
             yield
     except BaseException as error:
         stop = _signal_behind(error)
