@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
@@ -129,6 +130,11 @@ def catching_signals(*, raise_again: bool = True) -> Iterator[None]:
             _pending_interrupt = KeyboardInterrupt()
         else:
             _pending_interrupt = Terminated(128 + signum)
+        # A round stopped inside TFF's asyncio context leaves a coroutine never awaited:
+        # the stop is reported in one line, not by Python's warning about that coroutine.
+        warnings.filterwarnings(
+            "ignore", message=r"coroutine '.*' was never awaited", category=RuntimeWarning
+        )
         stop = _pending_interrupt
         callbacks = list(_on_stop)
         _on_stop.clear()

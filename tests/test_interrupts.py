@@ -84,3 +84,31 @@ def test_callbacks_run_before_the_signal_is_raised():
 )
 def test_only_a_fedbench_command_stops_at_once_while_it_starts(argv, command):
     assert _starting.command_of(argv) == command
+
+
+@pytest.mark.subprocess
+def test_a_coroutine_left_unawaited_by_a_stop_is_not_reported():
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import gc, os, signal
+        from fedbench.interrupts import Terminated, catching_signals
+
+        async def step():
+            pass
+
+        try:
+            with catching_signals():
+                pending = step()  # as TFF's context holds one when the signal comes
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(1000):
+                    pass
+        except Terminated:
+            del pending
+            gc.collect()
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
