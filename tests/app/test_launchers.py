@@ -281,7 +281,8 @@ def test_ctrl_c_at_any_instant_of_start_up_ends_the_command_in_one_line(tmp_path
         err = child.communicate(timeout=300)[1]
         lines = [line for line in err.splitlines() if "][" not in line]  # Hydra's log lines
         at = f"Ctrl-C at {seconds:.2f} s of {start_up:.1f} s"
-        assert child.returncode == 130, (at, err[-2000:])
+        # Exit status 130, or ended by SIGINT itself: a shell reports both as 130.
+        assert child.returncode in (130, -signal.SIGINT), (at, err[-2000:])
         assert len(lines) == 1 and lines[0].startswith("fedbench: stopped by Ctrl-C"), (at, lines)
         frame = R.load_runs(results)
         assert frame.empty or (frame[R.STATUS] == R.STATUS_FAILED).all(), at
