@@ -12,8 +12,13 @@ train (``fedbench.training``).
 
 __version__ = "0.1.0"
 
-from fedbench.calibration import calibrate
-from fedbench.heterogeneity import heterogeneity
-from fedbench.partitioning import partition
+from fedbench import _starting
+
+# Before numpy loads: a Ctrl-C while a fedbench command starts ends it in one line.
+_starting.stop_at_once_while_starting()
+
+from fedbench.calibration import calibrate  # noqa: E402
+from fedbench.heterogeneity import heterogeneity  # noqa: E402
+from fedbench.partitioning import partition  # noqa: E402
 
 __all__ = ["__version__", "calibrate", "heterogeneity", "partition"]

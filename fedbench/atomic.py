@@ -76,3 +76,19 @@ def write_atomic(
             os.unlink(tmp)
         raise
     return path
+
+
+#: The suffix of a file moved aside because it cannot be used (a truncated result or checkpoint).
+REJECTED_SUFFIX = ".rejected"
+
+
+def set_aside(path: str | os.PathLike) -> Path:
+    """Move ``path`` to ``<path>.rejected`` (replacing an older one) and return the new path.
+
+    A file that cannot be used is kept for a person to look at, out of the way of the
+    readers that glob its folder.
+    """
+    path = Path(path)
+    aside = path.with_name(path.name + REJECTED_SUFFIX)
+    os.replace(path, aside)
+    return aside

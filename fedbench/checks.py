@@ -108,8 +108,14 @@ def check_results_dir(results_dir: str) -> None:
 
     Its nearest existing ancestor (``results_dir/runs`` itself when it exists) must be a
     writable folder, and the filesystem must grant ``flock`` locks: run claims rely on
-    them to keep two jobs, on this host or another, from training the same run.
+    them to keep two jobs, on this host or another, from training the same run. The
+    probe is made beside ``runs/`` (in ``results_dir``), never in it: a refused command
+    leaves ``runs/`` as it was, its modification time included.
     """
+    if not results_dir.strip():
+        raise ConfigError(
+            invalid("results_dir", results_dir, "a folder path", "e.g. results_dir=results")
+        )
     path = Path(results_dir)  # as the run writes it: no ~ expansion, relative to the cwd
     runs = path / "runs"
     existing = next(p for p in (runs, path, *path.parents) if p.exists())
@@ -119,6 +125,17 @@ def check_results_dir(results_dir: str) -> None:
             raise ConfigError(
                 invalid("results_dir", results_dir, "a folder", f"{must_be_dir} is a file; {fix}")
             )
+    if existing == runs and not os.access(runs, os.W_OK | os.X_OK):
+        raise ConfigError(
+            invalid(
+                "results_dir",
+                results_dir,
+                "a folder fedbench can write in",
+                f"{runs} is read-only; {fix}",
+            )
+        )
+    if existing == runs and not os.path.ismount(runs):  # same filesystem: probe beside it
+        existing = path
     try:  # a real probe: permissions alone do not tell (root, read-only or virtual mounts)
         probe = tempfile.mkdtemp(prefix=".fedbench-probe-", dir=existing)
     except OSError as err:

@@ -14,9 +14,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
+
+#: 128 + SIGINT's number, as shells report a process ended by Ctrl-C (SIGTERM: 143).
+EXIT_INTERRUPTED = 130
 
 
 class Terminated(SystemExit):
@@ -32,6 +38,10 @@ class Terminated(SystemExit):
 _pending_interrupt: BaseException | None = None
 #: How many :func:`catching_signals` blocks are open (nested blocks share one memory).
 _depth = 0
+#: Whether a signal after the first raises again (set by the outermost block).
+_raise_again = True
+#: What runs before the handler raises (see :func:`on_stop`), innermost last.
+_on_stop: list[Callable[[int], None]] = []
 
 
 #: The parent process a launcher's job must outlive no longer than a round (see watch_parent).
@@ -72,7 +82,24 @@ def raise_if_interrupted() -> None:
 
 
 @contextlib.contextmanager
-def catching_signals() -> Iterator[None]:
+def on_stop(callback: Callable[[int], None]) -> Iterator[None]:
+    """Run ``callback(signum)`` when a signal stops the command, before its exception is raised.
+
+    Inside a :func:`catching_signals` block, the handler of SIGINT, SIGTERM or SIGHUP calls
+    the callbacks registered here (each once) before it raises: a sweep's parent tells
+    its launcher's jobs to save their state before the launcher tears its pool down.
+    A callback's own ``Exception`` is ignored; a second signal during it ends the wait.
+    """
+    _on_stop.append(callback)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):  # already run and removed by the handler
+            _on_stop.remove(callback)
+
+
+@contextlib.contextmanager
+def catching_signals(*, raise_again: bool = True) -> Iterator[None]:
     """Turn SIGINT, SIGTERM and SIGHUP into exceptions, also remembered (main thread only).
 
     SIGHUP (the terminal or ssh session went away) ends the command as SIGTERM does.
@@ -80,22 +107,47 @@ def catching_signals() -> Iterator[None]:
     A signal ignored when the block starts (``nohup``) stays ignored. On exit the
     previous handlers come back; when the outermost block exits, the remembered
     signal is forgotten.
+
+    Parameters
+    ----------
+    raise_again
+        Whether a signal that comes while the first one unwinds raises again (the
+        outermost block decides). ``False`` for a job that a Ctrl-C in its terminal
+        and its sweep's parent may both stop: the second signal must not cut short
+        the saving that the first one started.
+
     """
-    global _pending_interrupt, _depth
+    global _pending_interrupt, _depth, _raise_again
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
         global _pending_interrupt
+        if _pending_interrupt is not None and not _raise_again:
+            return  # the first signal is being handled; its exception is remembered
         if signum == signal.SIGINT:
             _pending_interrupt = KeyboardInterrupt()
         else:
             _pending_interrupt = Terminated(128 + signum)
-        raise _pending_interrupt
+        # A round stopped inside TFF's asyncio context leaves a coroutine never awaited:
+        # the stop is reported in one line, not by Python's warning about that coroutine.
+        warnings.filterwarnings(
+            "ignore", message=r"coroutine '.*' was never awaited", category=RuntimeWarning
+        )
+        stop = _pending_interrupt
+        callbacks = list(_on_stop)
+        _on_stop.clear()
+        for callback in reversed(callbacks):
+            with contextlib.suppress(Exception):
+                callback(signum)
+        raise stop
 
     if _depth == 0:
         _pending_interrupt = None
+        _raise_again = raise_again
+        unraisable_hook = sys.unraisablehook
+        sys.unraisablehook = _quiet_for_signals(unraisable_hook)
     _depth += 1
     previous = {
         sig: signal.signal(sig, handler)
@@ -110,6 +162,30 @@ def catching_signals() -> Iterator[None]:
         _depth -= 1
         if _depth == 0:
             _pending_interrupt = None
+            _raise_again = True
+            sys.unraisablehook = unraisable_hook
+
+
+def exit_code(stop: KeyboardInterrupt | Terminated) -> int:
+    """The exit status of a command that ``stop`` ended: 128 + the signal's number."""
+    return stop.code if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+
+
+def _quiet_for_signals(hook: Callable[[Any], object]) -> Callable[[Any], object]:
+    """``sys.unraisablehook`` that drops the exception of a remembered signal, quietly.
+
+    A handler that raised inside a ``__del__`` or a garbage-collector callback had its
+    exception swallowed there, and Python would print "Exception ignored ... Traceback"
+    for it; the signal is remembered and :func:`raise_if_interrupted` raises it again at
+    the next safe point, so nothing needs printing. Anything else goes to ``hook``.
+    """
+
+    def quiet(unraisable: Any) -> None:
+        if unraisable.exc_value is not None and unraisable.exc_value is _pending_interrupt:
+            return
+        hook(unraisable)
+
+    return quiet
 
 
 def stop_name(stop: BaseException) -> str:

@@ -38,6 +38,8 @@ def test_bad_input_exits_2_with_one_line_and_leaves_results_alone(results_dir, a
     existing = R.write_run(
         [{R.RUN_ID: "x", R.CONFIG_HASH: "x", R.STATUS: "completed"}], results_dir, "x"
     )
+    runs = R.runs_dir(results_dir)
+    os.utime(runs, ns=(10**18, 10**18))  # in the past: any entry made or removed there moves it
     before = _snapshot(results_dir)
     done = fedbench(*argv, f"results_dir={results_dir}")
     assert done.returncode == 2, done.stderr
@@ -46,6 +48,7 @@ def test_bad_input_exits_2_with_one_line_and_leaves_results_alone(results_dir, a
     assert lines[0].startswith("fedbench: error: ") and fragment in lines[0]
     assert "Traceback" not in done.stderr
     assert _snapshot(results_dir) == before and existing.exists()
+    assert runs.stat().st_mtime_ns == 10**18  # runs/ untouched, its modification time too
 
 
 def test_help_lists_the_group_options_without_the_schema_groups():
@@ -231,4 +234,6 @@ def test_two_sweeps_started_together_share_the_work_without_duplicates(results_d
     assert len(frame) == 8 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
     trained = sum(len(re.findall(r"run \w+ completed: \d+ rows", o)) for o in outputs)
     assert trained == 4, outputs
-    assert not list(R.runs_dir(results_dir).glob("*.lock"))
+    # No claim is left but the record of each finished run, for the next owner.
+    claims = sorted(p.read_text().splitlines()[1] for p in R.runs_dir(results_dir).glob(".*.lock"))
+    assert claims == ["finished completed 2"] * 4

@@ -216,12 +216,12 @@ def test_a_job_leaves_its_run_to_a_holder_of_the_same_rounds_and_waits_for_anoth
     assert holder.acquire("5")
     try:
         with experiment._claimed(str(results_dir), "h", 5) as mine:
-            assert not mine  # the holder answers this very request
+            assert not mine.acquired  # the holder answers this very request
         got = []
 
         def claim_for_other_rounds():
             with experiment._claimed(str(results_dir), "h", 9) as mine:
-                got.append((mine, time.monotonic()))
+                got.append((mine.acquired, time.monotonic()))
 
         waiter = threading.Thread(target=claim_for_other_rounds)
         waiter.start()
@@ -233,3 +233,30 @@ def test_a_job_leaves_its_run_to_a_holder_of_the_same_rounds_and_waits_for_anoth
         assert got and got[0][0] and got[0][1] >= released
     finally:
         holder.release()
+
+
+def test_a_result_another_host_just_wrote_is_waited_for_not_trained_again(results_dir, monkeypatch):
+    from fedbench.spec import RunSpec
+
+    spec = RunSpec.create(results_dir=str(results_dir), rounds=2)
+    hash_ = spec.config_hash
+    row = {R.RUN_ID: "a", R.CONFIG_HASH: hash_, R.STATUS: R.STATUS_COMPLETED, R.EVALUATED: True}
+    row |= {R.ROUNDS: 2, R.REQUESTED_ROUNDS: [2]}
+    R.write_run([{**row, R.ROUND: 1}, {**row, R.ROUND: 2}], results_dir, hash_)
+    # Host A trained the run and recorded so in its claim, under the lock ...
+    host_a = R.RunLock(results_dir, hash_)
+    assert host_a.acquire("2")
+    host_a.record_finished(R.STATUS_COMPLETED, 2)
+    host_a.release()
+    # ... and host B's NFS view does not list the renamed result for its first three reads.
+    real, reads = R.read_progress, []
+
+    def stale(*args, **kwargs):
+        reads.append(args)
+        return None if len(reads) <= 3 else real(*args, **kwargs)
+
+    monkeypatch.setattr(R, "read_progress", stale)
+    monkeypatch.setattr(experiment, "CLAIM_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(experiment, "_train_and_write", pytest.fail)  # must not train
+    assert experiment.run(prepare(spec)) == experiment.STATUS_SKIPPED
+    assert len(reads) >= 4

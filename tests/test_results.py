@@ -219,3 +219,71 @@ def test_a_claim_notes_what_its_holder_does(results_dir):
     finally:
         lock.release()
     assert R.claim_note(results_dir, "h") is None
+
+
+def _foreign_files(results_dir):
+    """What a hostile folder holds beside two real runs: each kind of file a reader meets."""
+    for seed in (0, 1):
+        spec = RunSpec.create(seed=seed, rounds=1)
+        hash_ = f"h{seed + 1}"
+        row = {**config_columns(spec), R.CONFIG_HASH: hash_, R.RUN_ID: hash_, R.EVALUATED: True}
+        R.write_run([_row(**row)], results_dir, hash_)
+    runs = R.runs_dir(results_dir)
+    (runs / "empty.parquet").touch()
+    (runs / "folder.parquet").mkdir()
+    pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}).to_parquet(runs / "other.parquet")
+    whole = (runs / "h1.parquet").read_bytes()
+    (runs / "cut.parquet").write_bytes(whole[: len(whole) // 2])
+    return ["cut.parquet", "empty.parquet", "folder.parquet", "other.parquet"]
+
+
+@pytest.mark.parametrize("reader", [R.load_runs, R.load_settings], ids=["runs", "settings"])
+def test_every_reader_skips_foreign_files_in_one_line_naming_them(results_dir, caplog, reader):
+    import warnings
+
+    foreign = _foreign_files(results_dir)
+    with warnings.catch_warnings(), caplog.at_level("WARNING"):
+        warnings.simplefilter("error")  # no pandas or Arrow warning either
+        frame = reader(results_dir)
+    assert sorted(frame[R.CONFIG_HASH].unique()) == ["h1", "h2"]
+    (record,) = caplog.records
+    assert "\n" not in record.getMessage()
+    for name in foreign:
+        assert f" {name} (" in record.getMessage() or f": {name} (" in record.getMessage()
+
+
+def test_a_truncated_result_of_a_run_is_set_aside_only_by_the_job_holding_its_claim(
+    results_dir, caplog
+):
+    path = R.write_run([_row()], results_dir, "h1")
+    path.write_bytes(path.read_bytes()[:-100])  # its footer lost, as `truncate` leaves it
+    assert R.read_progress(results_dir, "h1") is None and path.exists()  # a reader: untouched
+    with caplog.at_level("WARNING"):
+        assert R.read_progress(results_dir, "h1", reject=True) is None
+    (record,) = caplog.records
+    assert record.getMessage().startswith(f"result file {path} cannot be read (not Parquet")
+    assert not path.exists() and path.with_name("h1.parquet.rejected").exists()
+
+
+@pytest.mark.subprocess
+def test_the_report_skips_foreign_files_in_one_line(results_dir):
+    from tests.cli_helpers import fedbench
+
+    foreign = _foreign_files(results_dir)
+    done = fedbench(str(results_dir), module="analysis.report")
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"fedbench: skipping 4 file(s) in {R.runs_dir(results_dir)}")
+    assert all(name in line for name in foreign)
+
+
+def test_a_finished_run_is_recorded_in_its_claim_for_the_next_owner(results_dir):
+    first = R.RunLock(results_dir, "h")
+    assert first.acquire("5") and first.previous is None
+    first.record_finished(R.STATUS_COMPLETED, 5)
+    first.release()
+    assert first.path.exists()  # kept for the next owner, unlocked
+    second = R.RunLock(results_dir, "h")
+    assert second.acquire("9") and second.previous == (R.STATUS_COMPLETED, 5)
+    second.release()  # it recorded nothing (e.g. interrupted): removed as before
+    assert not second.path.exists()

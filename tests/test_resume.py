@@ -257,3 +257,26 @@ def test_a_checkpoint_that_cannot_be_written_ends_the_run_in_one_line(tmp_path):
     with pytest.raises(ResultsNotWritable, match="the checkpoint of round 2 could not be written"):
         experiment.run(config)
     assert read_run(config)[R.ROUND].tolist() == [1, 2]  # its rows were written first
+
+
+def test_a_truncated_result_is_named_set_aside_and_its_run_trained_again(
+    tmp_path, monkeypatch, caplog
+):
+    args = (*RUN, "fl.checkpoint_every=2")
+    first = make_config(tmp_path, *args, "fl.rounds=4")
+    experiment.run(first)
+    path = R.run_path(first.spec.results_dir, first.spec.config_hash)
+    path.write_bytes(path.read_bytes()[:-100])  # its footer lost, as `truncate` leaves it
+    again = StepCounter(monkeypatch)
+    longer = make_config(tmp_path, *args, "fl.rounds=6")
+    with caplog.at_level("WARNING"):
+        assert experiment.run(longer) == R.STATUS_COMPLETED
+    # The rows of rounds 1-4 are lost, so their checkpoint is no state to resume from:
+    # rounds 1-6 are trained from the start.
+    assert again.calls == 6
+    named = [r.getMessage() for r in caplog.records if str(path) in r.getMessage()]
+    assert len(named) == 1 and "cannot be read" in named[0] and "set aside" in named[0]
+    assert path.with_name(path.name + ".rejected").exists()
+    whole = make_config(tmp_path / "whole", *args, "fl.rounds=6")
+    experiment.run(whole)
+    pd.testing.assert_frame_equal(trajectory(longer), trajectory(whole), check_exact=True)

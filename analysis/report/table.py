@@ -44,7 +44,7 @@ def build(frame: pd.DataFrame, request: Request) -> Table:
         for name in names:
             if name not in allowed:
                 raise ReportError(invalid(flag, name, f"one of {allowed}", "pick from that list"))
-    frame = _filtered(frame, request.where, allowed)
+    frame = _filtered(frame, request.where, [*allowed, R.SEED])  # seeds filter too
     summaries = A.run_summaries(frame, request.target)
     stats = A.over_seeds(summaries)
     rows = list(request.rows) or default_rows(summaries, request.cols)

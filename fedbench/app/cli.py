@@ -29,11 +29,12 @@ from omegaconf.errors import OmegaConfBaseException
 from fedbench import results as R
 from fedbench.app import preflight, slurm_job, sweeper
 from fedbench.app.hydra_errors import one_line
+from fedbench.app.launched import COMMAND_PID_VAR, job_in_child
 from fedbench.app.prepare import PreparedRun, forget_all, recall
 from fedbench.app.schemas import CONF_DIR, register_schemas
 from fedbench.app.summary import UNFINISHED_OUTCOMES, JobOutcome, SweepStopped
 from fedbench.errors import FedbenchError, ResultsNotWritable
-from fedbench.interrupts import Terminated, raise_if_interrupted, stop_name, watch_parent
+from fedbench.interrupts import Terminated, exit_code, stop_name
 from fedbench.plugins import load_plugins
 from fedbench.results.columns import schema
 
@@ -45,8 +46,6 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 #: The outcome of a ``fedbench-partition`` job that wrote its report.
 REPORTED = "reported"
-#: 128 + SIGINT's number, as shells report a process ended by Ctrl-C (SIGTERM: 143).
-EXIT_INTERRUPTED = 130
 
 
 def _fail(error: BaseException, cause: BaseException | None = None) -> None:
@@ -56,9 +55,6 @@ def _fail(error: BaseException, cause: BaseException | None = None) -> None:
     print(f"fedbench: error: {error}", file=sys.stderr)
     sys.exit(EXIT_USAGE)
 
-
-#: Names the process that runs the command; a job elsewhere runs in a launcher's child.
-COMMAND_PID_VAR = "FEDBENCH_COMMAND_PID"
 
 #: The outcomes of the jobs run in this process (a single run, or the basic launcher's).
 _outcomes: list[JobOutcome] = []
@@ -76,17 +72,15 @@ def _job(
 
     def job(cfg: DictConfig) -> object:
         started.append(True)
-        if os.environ.get(COMMAND_PID_VAR) != str(os.getpid()):  # a launcher's child
-            watch_parent()  # ends with the sweep's parent process
-        raise_if_interrupted()  # a signal swallowed while the last job ended
-        overrides = list(HydraConfig.get().overrides.task)
-        if slurm_job.in_slurm_job():
-            with slurm_job.job_signals():
+        with job_in_child():  # in a launcher's child: ends with the sweep's parent
+            overrides = list(HydraConfig.get().overrides.task)
+            if slurm_job.in_slurm_job():
+                with slurm_job.job_signals():
+                    outcome = _outcome(run, cfg, overrides, training)
+            else:
                 outcome = _outcome(run, cfg, overrides, training)
-        else:
-            outcome = _outcome(run, cfg, overrides, training)
-        _outcomes.append(outcome)
-        return outcome.as_dict()
+            _outcomes.append(outcome)
+            return outcome.as_dict()
 
     return job
 
@@ -104,7 +98,7 @@ def _outcome(
         run_id = prepared.spec.config_hash
         return JobOutcome(tuple(overrides), run_id, run(prepared))
     except ResultsNotWritable as error:
-        raise SweepStopped(str(error)) from error
+        raise SweepStopped(str(error), run_id) from error
     except Terminated as stop:  # scancel: the job ends with its outcome (not on a requeue)
         if not slurm_job.in_slurm_job() or slurm_job.requeue_signalled():
             raise
@@ -190,11 +184,10 @@ def main(
     except (KeyboardInterrupt, Terminated) as stop:
         if os.environ.get("FEDBENCH_TRACEBACK"):
             raise
-        code = stop.code if isinstance(stop, Terminated) else EXIT_INTERRUPTED
         launched = started or sweeper.launched()
         kept = kept_on_interrupt if launched else " before any job ran: nothing was written"
         print(f"fedbench: stopped by {stop_name(stop)}{kept}", file=sys.stderr)
-        sys.exit(code)
+        sys.exit(exit_code(stop))
     summary = sweeper.last_summary()
     outcomes = [JobOutcome.of(o) for o in summary["outcomes"]] if summary else _outcomes
     if any(outcome.status in UNFINISHED_OUTCOMES for outcome in outcomes):
@@ -206,8 +199,8 @@ def train_main() -> None:
     main(
         _train,
         training=True,
-        kept_on_interrupt="; finished runs are kept and the interrupted one is saved as "
-        "interrupted: run the same command again to resume",
+        kept_on_interrupt="; finished runs are kept and each interrupted one is saved as "
+        "interrupted, as far as it trained: run the same command again to resume",
     )
 
 

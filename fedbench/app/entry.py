@@ -9,28 +9,35 @@ from __future__ import annotations
 import os
 import sys
 
-from fedbench.interrupts import Terminated, catching_signals, raise_if_interrupted, stop_name
-
-#: 128 + the signal number, as shells report a process ended by SIGINT / SIGTERM.
-EXIT_INTERRUPTED = 130
+from fedbench._starting import started
+from fedbench.interrupts import (
+    Terminated,
+    catching_signals,
+    exit_code,
+    raise_if_interrupted,
+    stop_name,
+)
 
 
 def _run(command: str) -> None:
-    with catching_signals():
-        try:
-            from fedbench.app import cli  # Hydra, pandas, ...: seconds of imports
+    try:
+        with catching_signals():
+            try:
+                from fedbench.app import cli  # Hydra, pandas, ...: seconds of imports
 
-            raise_if_interrupted()  # a signal swallowed during the imports
-            getattr(cli, command)()
-        except (KeyboardInterrupt, Terminated) as stop:  # before cli took over
-            if os.environ.get("FEDBENCH_TRACEBACK"):
-                raise
-            code = stop.code if isinstance(stop, Terminated) else EXIT_INTERRUPTED
-            print(
-                f"fedbench: stopped by {stop_name(stop)} before any job ran: nothing was written",
-                file=sys.stderr,
-            )
-            sys.exit(code)
+                raise_if_interrupted()  # a signal swallowed during the imports
+                getattr(cli, command)()
+            except (KeyboardInterrupt, Terminated) as stop:  # before cli took over
+                if os.environ.get("FEDBENCH_TRACEBACK"):
+                    raise
+                print(
+                    f"fedbench: stopped by {stop_name(stop)} before any job ran: "
+                    "nothing was written",
+                    file=sys.stderr,
+                )
+                sys.exit(exit_code(stop))
+    finally:
+        started()  # the start-up handlers, back when this block ended, give way too
 
 
 def train_main() -> None:

@@ -87,14 +87,14 @@ def run(prepared: PreparedRun) -> str:
         log.info("run %s: its %d rounds are already stored; skipping", hash_, rounds)
         return STATUS_SKIPPED
     check_space(results_dir, hash_)
-    with _claimed(results_dir, hash_, rounds) as mine:
-        if not mine:
+    with _claimed(results_dir, hash_, rounds) as lock:
+        if not lock.acquired:
             log.info("run %s is being run by another process; leaving it to that one", hash_)
             return STATUS_ELSEWHERE
         status = STATUS_SKIPPED
         for _ in range(2):  # a training pass, then at most one replay to evaluate
             # Read under the claim: another process may have trained it meanwhile.
-            progress = R.read_progress(results_dir, hash_)
+            progress = _read_recorded(results_dir, hash_, lock.previous)
             missing = [r for r in asks if not _holds(progress, r, recorded=False)]
             if not missing:
                 break
@@ -106,7 +106,43 @@ def run(prepared: PreparedRun) -> str:
         if status == STATUS_SKIPPED:
             _write(_with_request(progress, asks), results_dir, hash_)
             log.info("run %s: %d rounds answered from its stored rows", hash_, rounds)
+        written = R.read_progress(results_dir, hash_)
+        if written is not None:
+            with contextlib.suppress(OSError):  # a hint for other hosts: the result is written
+                lock.record_finished(written.status, written.last_round)
         return status
+
+
+#: How long a job waits to see a result file that the run's claim says was written.
+RECORDED_WAIT_SECONDS = 30.0
+
+
+def _read_recorded(
+    results_dir: str, hash_: str, recorded: tuple[str, int] | None
+) -> R.Progress | None:
+    """The run's stored rows, read under its claim, as far as the claim's record says.
+
+    The last owner of the claim recorded the rounds its result file holds
+    (:meth:`fedbench.results.RunLock.record_finished`). A host that does not see them yet
+    (NFS lists a file just renamed on another host only once its cache expires) reads
+    again, for up to :data:`RECORDED_WAIT_SECONDS`, before it trains them itself.
+    """
+    deadline = time.monotonic() + RECORDED_WAIT_SECONDS
+    while True:
+        progress = R.read_progress(results_dir, hash_, reject=recorded is None)
+        seen = progress.last_round if progress is not None else 0
+        if recorded is None or seen >= recorded[1] or time.monotonic() > deadline:
+            if recorded is not None and seen < recorded[1]:
+                log.warning(
+                    "run %s: its claim records %d rounds written, its result file shows %d; "
+                    "training what is missing",
+                    hash_,
+                    recorded[1],
+                    seen,
+                )
+                progress = R.read_progress(results_dir, hash_, reject=True)
+            return progress
+        time.sleep(CLAIM_POLL_SECONDS)
 
 
 def _holds(progress: R.Progress | None, rounds: int, *, recorded: bool) -> bool:
@@ -179,8 +215,8 @@ CLAIM_POLL_SECONDS = 1.0
 
 
 @contextlib.contextmanager
-def _claimed(results_dir: str, hash_: str, rounds: int) -> Iterator[bool]:
-    """Claim run ``hash_`` for ``fl.rounds=rounds``; yield whether the claim is this process's.
+def _claimed(results_dir: str, hash_: str, rounds: int) -> Iterator[R.RunLock]:
+    """Claim run ``hash_`` for ``fl.rounds=rounds``; yield the claim (``acquired``: this process's).
 
     A run claimed by a process training the same round count is left to it (it answers
     this very request). One training another round count does not answer this one:
@@ -202,7 +238,7 @@ def _claimed(results_dir: str, hash_: str, rounds: int) -> Iterator[bool]:
                 f"run {hash_} cannot be claimed in {R.runs_dir(results_dir)} "
                 f"({error.strerror}); make that folder writable and run the same command again"
             ) from None
-        yield lock.acquired
+        yield lock
     finally:
         lock.release()
 

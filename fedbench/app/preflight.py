@@ -19,6 +19,7 @@ from fedbench.app.hydra_errors import check_group_selections, unknown
 from fedbench.app.prepare import PreparedRun, prepare, remember
 from fedbench.app.schemas import GROUPS, Config, group_schemas
 from fedbench.errors import ConfigError, invalid
+from fedbench.interrupts import raise_if_interrupted
 from fedbench.spec import FLSettings, RunSpec
 
 #: Whether the current command trains (its jobs' models are checked against the data).
@@ -79,6 +80,7 @@ def check_job(config: DictConfig) -> PreparedRun:
     plain = OmegaConf.to_container(OmegaConf.masked_copy(config, job_keys), resolve=True)
     prepared = prepare_job(plain, overrides)
     remember(overrides, prepared)
+    raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed while the job was prepared
     return prepared
 
 

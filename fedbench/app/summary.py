@@ -27,8 +27,15 @@ class SweepStopped(BaseException):
     """A job's result could not be written: no further job may train runs it cannot save.
 
     A ``BaseException``, so that Hydra's launchers do not record it as one failed job
-    and go on.
+    and go on. ``run`` is the ``config_hash`` of the run that could not be saved, if known.
     """
+
+    def __init__(self, message: str, run: str | None = None) -> None:
+        super().__init__(message, run)  # both in args: a launcher pickles it back
+        self.run = run
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,10 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from fedbench import results as R
 from fedbench.app import round_groups
 from fedbench.app.experiment import check_space
+from fedbench.app.launched import stop_children
 from fedbench.app.preflight import check_job, command_trains
 from fedbench.app.summary import (
     STATUS_SKIPPED,
@@ -49,6 +51,7 @@ from fedbench.app.summary import (
 from fedbench.app.threads import ENV_VAR as THREADS_ENV_VAR
 from fedbench.app.threads import launcher_threads
 from fedbench.errors import ConfigError, invalid
+from fedbench.interrupts import on_stop
 from fedbench.results.columns import STATUS_FAILED, STATUS_INTERRUPTED
 from fedbench.results.lock import claimed_elsewhere
 from fedbench.results.trajectory import answered_status, read_progress
@@ -154,11 +157,12 @@ class CheckingSweeper(Sweeper):
         sweep: fedbench waits for the runs other processes still hold, launches once
         more the jobs left without a finished result, and summarises from the result
         files what the launcher did not report. Ctrl-C or SIGTERM end it without a
-        summary.
+        summary, once the jobs training in the launcher's children have saved their
+        state (:func:`fedbench.app.launched.stop_children`).
         """
         global _launched
         assert self.inner is not None and self.loader is not None and self.config is not None
-        started = time.monotonic()
+        started, since = time.monotonic(), time.time()
         jobs = self.jobs(arguments)
         runs = [check_job(self.loader.load_sweep_config(self.config, job)) for job in jobs]
         launcher = OmegaConf.to_container(self.config.hydra.launcher, resolve=True)
@@ -184,10 +188,15 @@ class CheckingSweeper(Sweeper):
         _launched = True
         returns: list[Any] = []
         lost = "its launcher did not report it"
+        lost_runs: dict[str, str] = {}  # a reason of its own for some runs
+        held = [(run.spec.results_dir, run.spec.config_hash) for run in runs]
         try:
-            returns = [r for batch in self.inner.sweep(arguments) for r in batch]
-        except SweepStopped:
-            lost = "not started: the sweep stopped"
+            # Ctrl-C or SIGTERM: the jobs in the launcher's children save their state
+            # before the launcher tears them down.
+            with on_stop(lambda signum: stop_children(held)):
+                returns = [r for batch in self.inner.sweep(arguments) for r in batch]
+        except SweepStopped as stopped:
+            lost, lost_runs = _stopped(stopped, runs, since)
             raise
         except Exception as error:  # a launcher that lost jobs (killed, timed out, ...)
             if isinstance(error, OSError) and error.errno in _UNWRITABLE:
@@ -199,7 +208,7 @@ class CheckingSweeper(Sweeper):
             raise
         finally:
             if runs:
-                outcomes = _outcomes(jobs, runs, returns, lost, answering)
+                outcomes = _outcomes(jobs, runs, returns, lost, answering, lost_runs)
                 summary = summarize(outcomes, time.monotonic() - started, runs[0].spec.results_dir)
                 _finish(summary, self.config)
         return returns
@@ -235,6 +244,29 @@ def launched() -> bool:
     return _launched
 
 
+def _stopped(stopped: SweepStopped, runs: list[Any], since: float) -> tuple[str, dict[str, str]]:
+    """Why each unfinished job of a sweep that ``stopped`` has no result.
+
+    The run that could not be saved gets the error. A run whose rows were written since
+    the sweep began (``since``, a ``time.time()``), or that another process holds, was
+    training: its rows through its last checkpoint are kept (a launcher such as joblib
+    has already stopped it). Every other job never started.
+    """
+    why = {}
+    for run in runs:
+        spec = run.spec
+        path = R.run_path(spec.results_dir, spec.config_hash)
+        written = path.is_file() and path.stat().st_mtime >= since
+        if written or claimed_elsewhere(spec.results_dir, spec.config_hash):
+            why[spec.config_hash] = (
+                "was training when the sweep stopped; its rows through its last checkpoint "
+                "are kept: run the same command again to resume it"
+            )
+    if stopped.run is not None:
+        why[stopped.run] = str(stopped)
+    return "not started: the sweep stopped", why
+
+
 def _wait_for_claims(runs: list[Any], poll_seconds: float = 2.0) -> None:
     """Wait while another process (a job the launcher stopped watching) holds a run's claim."""
     while any(claimed_elsewhere(run.spec.results_dir, run.spec.config_hash) for run in runs):
@@ -263,8 +295,12 @@ def _outcomes(
     returns: list[Any],
     lost: str,
     answering: list[int],
+    lost_runs: dict[str, str] | None = None,
 ) -> list[JobOutcome]:
     """Each job's outcome: what it returned, else what its result file says.
+
+    ``lost`` says why a job did not report an outcome; ``lost_runs`` says it instead for
+    some runs (by ``config_hash``).
 
     A job answered by another job of the sweep (the same run, as many rounds or
     fewer) is ``skipped`` when the run's rows hold its setting; otherwise it shares
@@ -284,7 +320,8 @@ def _outcomes(
             trainer = jobs[answering[index]]
             outcome = _answered(job, spec, returned.get(tuple(trainer)), trainer, lost)
         if outcome is None:
-            outcome = lost_outcome(job, spec.config_hash, _file_status(spec), lost)
+            why = (lost_runs or {}).get(spec.config_hash, lost)
+            outcome = lost_outcome(job, spec.config_hash, _file_status(spec), why)
         outcomes.append(outcome)
     return outcomes
 

@@ -20,12 +20,21 @@ class RunLock:
     and there is no window in which a claim exists but its owner is not yet known.
     The owner unlinks the file while still holding the lock; a process that locked
     the file just before that notices the path now names another file and retries.
+
+    An owner that finished the run records so in the file, under the lock
+    (:meth:`record_finished`), and leaves the file in place: the next owner reads the
+    record (:attr:`previous`) before writing its own. On NFS a host may not yet list a
+    result file another host has just renamed into place, but reads the claim file's
+    content fresh once it holds the lock; the record tells it the result is there.
     """
 
     def __init__(self, results_dir: str | os.PathLike, hash_: str) -> None:
         # A leading dot: pyarrow and pandas skip it when reading the runs/ folder.
         self.path = runs_dir(results_dir) / f".{hash_}.lock"
         self._fd: int | None = None
+        self._finished = False
+        #: What the last owner recorded (:meth:`record_finished`): ``(status, rounds)``.
+        self.previous: tuple[str, int] | None = None
 
     @property
     def acquired(self) -> bool:
@@ -49,13 +58,28 @@ class RunLock:
                 break
             os.close(fd)  # the previous owner unlinked it after we opened it: try again
         self._fd = fd
+        self._finished = False
         try:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n{note}".encode())
+            self.previous = _finished_record(os.pread(fd, 4096, 0).decode(errors="replace"))
+            self._write(note)
         except OSError:
             self.release()
             raise
         return True
+
+    def _write(self, note: str) -> None:
+        assert self._fd is not None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n{note}".encode(), 0)
+
+    def record_finished(self, status: str, rounds: int) -> None:
+        """Record, under the lock, that the run's result file now holds ``rounds`` rounds.
+
+        The file is kept when the claim is released, so that the next owner reads it.
+        """
+        self._write(f"{FINISHED} {status} {rounds}")
+        os.fsync(self._fd)  # type: ignore[arg-type]
+        self._finished = True
 
     def _still_names(self, fd: int) -> bool:
         try:
@@ -69,11 +93,25 @@ class RunLock:
         """Give up the claim (a no-op if it was not acquired)."""
         if self._fd is None:
             return
-        if self._still_names(self._fd):  # not a file someone else made after ours was removed
+        # The file is removed unless it records a finished run (a claim file of the
+        # process that made it: not one someone else made after ours was removed).
+        if not self._finished and self._still_names(self._fd):
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
         os.close(self._fd)  # closing drops the lock
         self._fd = None
+
+
+#: The first word of a claim's note that records a finished run.
+FINISHED = "finished"
+
+
+def _finished_record(text: str) -> tuple[str, int] | None:
+    """``(status, rounds)`` from a claim file's text, if it records a finished run."""
+    words = text.split("\n", 1)[-1].split() if "\n" in text else []
+    if len(words) == 3 and words[0] == FINISHED and words[2].isdigit():
+        return words[1], int(words[2])
+    return None
 
 
 @contextlib.contextmanager
@@ -102,6 +140,18 @@ def claimed_elsewhere(results_dir: str | os.PathLike, hash_: str) -> bool:
     finally:
         os.close(fd)  # closing drops a lock taken here
     return False
+
+
+def claim_holder(results_dir: str | os.PathLike, hash_: str) -> int | None:
+    """The pid written in the claim on ``hash_`` (:meth:`RunLock.acquire`); ``None`` if unreadable.
+
+    Only a live claim (:func:`claimed_elsewhere`) names a process that holds it.
+    """
+    try:
+        first = RunLock(results_dir, hash_).path.read_text().split("\n", 1)[0]
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(first) if first.isdigit() else None
 
 
 def claim_note(results_dir: str | os.PathLike, hash_: str) -> str | None:

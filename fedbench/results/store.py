@@ -8,6 +8,7 @@ different runs (where a parameter is null in one and set in another) always conc
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,8 +19,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fedbench import atomic
-from fedbench.results.columns import RUNS_SUBDIR, STARTED_AT, schema
+from fedbench.results.columns import (
+    CONFIG_HASH,
+    ROUND,
+    RUN_ID,
+    RUNS_SUBDIR,
+    STARTED_AT,
+    STATUS,
+    schema,
+)
 from fedbench.spec import config_hash  # noqa: F401 (re-exported as R.config_hash)
+
+log = logging.getLogger(__name__)
+
+#: Columns every fedbench result file has: a Parquet file without them is not one.
+IDENTITY_COLUMNS = (RUN_ID, CONFIG_HASH, STATUS, ROUND)
+
+
+class UnreadableResult(Exception):
+    """A file in ``runs/`` that is not a readable fedbench result; the message says why."""
 
 
 def runs_dir(results_dir: str | os.PathLike) -> Path:
@@ -78,7 +96,56 @@ def load_runs(results_dir: str | os.PathLike) -> pd.DataFrame:
     """
     folder = runs_dir(results_dir)
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-    table_schema = pa.unify_schemas([schema(), *(pq.read_schema(f) for f in files)])
-    if not files:
-        return table_schema.empty_table().to_pandas()
-    return pa.concat_tables([pq.read_table(f, schema=table_schema) for f in files]).to_pandas()
+    tables, skipped = [], []
+    for path in files:
+        try:
+            tables.append(read_result(path))
+        except UnreadableResult as why:
+            skipped.append(f"{path.name} ({why})")
+    if skipped:
+        log.warning(
+            "fedbench: skipping %d file(s) in %s that are not readable fedbench results: %s",
+            len(skipped),
+            folder,
+            "; ".join(skipped),
+        )
+    table_schema = pa.unify_schemas([schema(), *(t.schema for t in tables)])
+    return pa.concat_tables(
+        [table_schema.empty_table(), *tables], promote_options="default"
+    ).to_pandas()
+
+
+def read_result(path: str | os.PathLike) -> pa.Table:
+    """Read one run's result file.
+
+    Raises
+    ------
+    UnreadableResult
+        ``path`` is not a file, cannot be read as Parquet (empty, truncated, corrupt), or
+        is a Parquet file of something else: it lacks :data:`IDENTITY_COLUMNS` or types
+        one of fedbench's columns differently.
+
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UnreadableResult("not a file")
+    if path.stat().st_size == 0:
+        raise UnreadableResult("empty")
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        raise UnreadableResult(f"not Parquet, or truncated: {_last_clause(error)}") from None
+    missing = [c for c in IDENTITY_COLUMNS if c not in table.column_names]
+    if missing:
+        raise UnreadableResult(f"not a fedbench result: no column {', '.join(missing)}")
+    try:
+        pa.unify_schemas([schema(), table.schema])
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise UnreadableResult(f"not a fedbench result: {_last_clause(error)}") from None
+    return table
+
+
+def _last_clause(error: BaseException) -> str:
+    """The last clause of Arrow's message (the cause, after the context it was found in)."""
+    lines = str(error).strip().splitlines()
+    return lines[0].rsplit(": ", 1)[-1] if lines else type(error).__name__

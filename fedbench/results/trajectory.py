@@ -16,15 +16,15 @@ the largest request; a setting's own status is:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from fedbench import atomic
 from fedbench.results.columns import (
     CONFIG_HASH,
     EVALUATED,
@@ -37,7 +37,9 @@ from fedbench.results.columns import (
     STATUS_FAILED,
     UNFINISHED_STATUSES,
 )
-from fedbench.results.store import load_runs, run_path
+from fedbench.results.store import UnreadableResult, load_runs, read_result, run_path
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,17 +96,38 @@ class Progress:
         return bool(len(row)) and bool(row[EVALUATED].iloc[0])
 
 
-def read_progress(results_dir: str | os.PathLike, hash_: str) -> Progress | None:
+def read_progress(
+    results_dir: str | os.PathLike, hash_: str, *, reject: bool = False
+) -> Progress | None:
     """Read the trajectory of run ``hash_``; ``None`` if it has no readable file.
 
     A file written before ``requested_rounds`` existed answers its own ``rounds``.
+
+    Parameters
+    ----------
+    results_dir, hash_
+        The results folder and the run.
+    reject
+        Move a file that cannot be read (truncated, corrupt, not a fedbench result) to
+        ``<config_hash>.parquet.rejected`` with one log line: the job that holds the
+        run's claim does so before it trains the run again from what is valid.
+
     """
     path = run_path(results_dir, hash_)
-    if not path.is_file():
+    if not path.exists():
         return None
     try:
-        frame = pq.read_table(path).to_pandas()
-    except (OSError, pa.ArrowInvalid):
+        frame = read_result(path).to_pandas()
+    except UnreadableResult as why:
+        if reject and path.is_file():
+            aside = atomic.set_aside(path)
+            log.warning(
+                "result file %s cannot be read (%s): set aside to %s; the run trains "
+                "again from what is valid",
+                path,
+                why,
+                aside,
+            )
         return None
     return _progress(frame) if len(frame) else None
 

@@ -162,8 +162,7 @@ class Checkpoints:
         return None
 
     def _reject(self, reason: str) -> None:
-        aside = self.path.with_name(self.path.name + ".rejected")
-        os.replace(self.path, aside)
+        aside = atomic.set_aside(self.path)
         log.warning(
             "checkpoint %s set aside to %s: %s; training from round 1", self.path, aside, reason
         )

@@ -275,3 +275,12 @@ def test_an_interrupted_seed_is_left_out_and_flagged_as_a_failed_one(tmp_path, c
         tables[status] = out
     assert tables[R.STATUS_INTERRUPTED] == tables[R.STATUS_FAILED]
     assert "0,1" in tables[R.STATUS_FAILED]  # the seeds counted: 0 and 1, not 2
+
+
+def test_where_keeps_the_runs_of_the_seeds_named(sweep, capsys):
+    code, out, err = run([sweep, "--where", "seed=0,1", "--where", "partition=iid"], capsys)
+    assert code == 0 and err == ""
+    header, body = markdown_rows(out)
+    # iid finals of seeds 0 and 1: 0.8 and 0.9 -> mean 0.85, std sqrt(2 * 0.05**2 / 1) = 0.0707.
+    assert header[0] == "final accuracy (%)" and header[-1] == "seeds"
+    assert len(body) == 1 and body[0][0] == "85.0 ± 7.1" and body[0][-1] == "2"

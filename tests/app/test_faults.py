@@ -226,3 +226,14 @@ def test_a_mount_whose_locks_hold_on_one_host_only_is_refused(tmp_path, monkeypa
     monkeypatch.setattr(checks, "mount_of", lambda path: real(path, info))
     with pytest.raises(FedbenchError, match=r"is nfs mounted with nolock, so jobs on two hosts"):
         checks.check_results_dir(str(tmp_path / "results"))
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_results_dir_is_refused_before_anything_is_written(tmp_path, monkeypatch, value):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # where an empty results_dir would have put the results
+    with pytest.raises(FedbenchError) as caught:
+        run_command([f"results_dir={value}"], tmp_path / "logs")
+    assert str(caught.value).startswith("results_dir='' is invalid: allowed is a folder path")
+    assert list(cwd.iterdir()) == []

@@ -4,10 +4,13 @@ import contextlib
 import functools
 import json
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -148,19 +151,20 @@ def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_r
         assert time.monotonic() < deadline and child.poll() is None, "no run finished"
         time.sleep(0.2)
     family = psutil.Process(child.pid).children(recursive=True)
+    assert [p for p in family if _is(p, "LokyProcess")], "no joblib worker to watch"
     child.kill()  # kill -9 the parent sweep, as a scheduler or the OOM killer would
     child.wait()
-    # A busy job notices its parent is gone at its next round: it saves its rows as
-    # failed, stops its TFF worker and exits; none trains on to the end. (Idle joblib
-    # workers linger until their own timeout: they hold nothing.)
+    # Each joblib worker notices its parent is gone: a busy one saves its rows as
+    # failed, stops its TFF worker and exits; an idle one exits at once. Nothing of
+    # the sweep is left 30 s later (loky's resource trackers end with their clients).
     deadline = time.monotonic() + 30
-    while [p for p in family if _is(p, "worker_binary")] and time.monotonic() < deadline:
+    while [p for p in family if _is(p, "")] and time.monotonic() < deadline:
         time.sleep(0.5)
-    trainers = [p for p in family if _is(p, "worker_binary")]
+    left = [p for p in family if _is(p, "")]
     for process in family:
         with contextlib.suppress(psutil.Error):
             process.kill()
-    assert not trainers, [p.pid for p in trainers]
+    assert not left, [" ".join(p.cmdline())[:120] for p in left]
     finished = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.parquet")}
     finished = {
         name: stamp
@@ -180,11 +184,57 @@ def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_r
     assert not _workers_of(os.getpid())
 
 
+def _last_logged_round(log_file):
+    """The last ``round k/N`` a job's log shows it trained (0: none)."""
+    rounds = re.findall(r" - round (\d+)/\d+: ", log_file.read_text())
+    return int(rounds[-1]) if rounds else 0
+
+
+def _checkpoint_round(results_dir, hash_):
+    with np.load(Path(results_dir) / "checkpoints" / f"{hash_}.npz") as archive:
+        return json.loads(archive["meta"].tobytes().decode())["round"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("seconds", [0.2, 0.6, 1.0, 2.0, 4.0])
-def test_ctrl_c_at_any_moment_ends_the_command_in_one_line(tmp_path, seconds):
-    child = subprocess.Popen(
-        [sys.executable, "-m", "fedbench", "fl.rounds=40", f"results_dir={tmp_path}"],
+def test_sigterm_to_a_parallel_sweep_saves_every_running_job_in_one_line(tmp_path):
+    child = _start(tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    runs = R.runs_dir(tmp_path)
+    deadline = time.monotonic() + 300
+    # Both jobs train (their first rows land at round 10's checkpoint), then more rounds.
+    while len(list(runs.glob("*.parquet"))) < 2:
+        assert time.monotonic() < deadline and child.poll() is None, "the jobs did not train"
+        time.sleep(0.2)
+    time.sleep(random.Random(22).uniform(0.5, 2.0))  # somewhere between checkpoints
+    child.send_signal(signal.SIGTERM)
+    err = child.communicate(timeout=300)[1]
+    lines = [line for line in err.splitlines() if "][" not in line]  # Hydra's log lines
+    assert child.returncode == 143, err[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("fedbench: stopped by SIGTERM"), lines
+    assert not _workers_of(os.getpid())
+    # Every job that was training saved its rows and its state after the last round
+    # it trained (its log's last round), not only at its last checkpoint.
+    stopped = {}
+    for log_file in (tmp_path / "logs" / "multirun").rglob("fedbench.log"):
+        hashes = set(re.findall(r"run ([0-9a-f]{16}) failed", log_file.read_text()))
+        if hashes:
+            (hash_,) = hashes
+            stopped[hash_] = _last_logged_round(log_file)
+    assert len(stopped) == 2, stopped
+    for hash_, last in stopped.items():
+        frame = pd.read_parquet(R.run_path(tmp_path, hash_))
+        assert frame[R.ROUND].max() == last and _checkpoint_round(tmp_path, hash_) == last
+    done = fedbench(*LONG_PARALLEL, f"results_dir={tmp_path}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    logs = "".join(p.read_text() for p in (tmp_path / "logs" / "multirun").rglob("*.log"))
+    for hash_, last in stopped.items():
+        assert f"run {hash_}: resuming after round {last}\n" in logs
+    frame = R.load_runs(tmp_path)
+    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
+
+
+def _single_run(results_dir, rounds):
+    return subprocess.Popen(
+        [sys.executable, "-m", "fedbench", f"fl.rounds={rounds}", f"results_dir={results_dir}"],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -193,15 +243,50 @@ def test_ctrl_c_at_any_moment_ends_the_command_in_one_line(tmp_path, seconds):
         # As a terminal's foreground job: SIGINT not ignored (a shell's & would ignore it).
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    time.sleep(seconds)
-    child.send_signal(signal.SIGINT)
-    err = child.communicate(timeout=120)[1]
-    lines = [line for line in err.splitlines() if "][" not in line]  # Hydra's log lines
-    assert child.returncode == 130, err[-2000:]
-    assert len(lines) == 1 and lines[0].startswith("fedbench: stopped by Ctrl-C"), lines
-    frame = R.load_runs(tmp_path)
-    assert frame.empty or (frame[R.STATUS] == R.STATUS_INTERRUPTED).all()
-    assert np.all(frame[R.ROUND].dropna() < 40)
+
+
+#: How many instants of start-up the Ctrl-C test interrupts.
+INSTANTS = 8
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_any_instant_of_start_up_ends_the_command_in_one_line(tmp_path):
+    # Start-up's length on this machine, now: from launch to the first round's log line.
+    began = time.monotonic()
+    calibration = _single_run(tmp_path / "calibration", 2)
+    while not any(
+        " - round 1/" in log.read_text() for log in (tmp_path / "calibration").rglob("*.log")
+    ):
+        assert calibration.poll() is None, calibration.communicate()[1][-2000:]
+        time.sleep(0.05)
+    start_up = time.monotonic() - began
+    err = calibration.communicate(timeout=300)[1]
+    assert calibration.returncode == 0, err[-2000:]
+    # Before any of fedbench's code runs, the interpreter starts (its site-packages' .pth
+    # files): a signal then gets Python's own handling. Three times its time, measured now.
+    began = time.monotonic()
+    subprocess.run([sys.executable, "-c", "pass"], check=True, cwd=REPO)
+    interpreter = 3 * (time.monotonic() - began)
+    # Seeded instants spread over the rest (imports, Hydra, pre-flight, the TFF worker,
+    # the first round), the earliest ones denser: fedbench's first steps are short.
+    rng = random.Random(22)
+    instants = sorted(
+        interpreter + (start_up - interpreter) * rng.random() ** 2 for _ in range(INSTANTS)
+    )
+    for index, seconds in enumerate(instants):
+        results = tmp_path / str(index)
+        child = _single_run(results, 40)
+        time.sleep(seconds)
+        child.send_signal(signal.SIGINT)
+        err = child.communicate(timeout=300)[1]
+        lines = [line for line in err.splitlines() if "][" not in line]  # Hydra's log lines
+        at = f"Ctrl-C at {seconds:.2f} s of {start_up:.1f} s"
+        # Exit status 130, or ended by SIGINT itself: a shell reports both as 130.
+        assert child.returncode in (130, -signal.SIGINT), (at, err[-2000:])
+        assert len(lines) == 1 and lines[0].startswith("fedbench: stopped by Ctrl-C"), (at, lines)
+        frame = R.load_runs(results)
+        assert frame.empty or (frame[R.STATUS] == R.STATUS_INTERRUPTED).all(), at
+        assert np.all(frame[R.ROUND].dropna() < 40), at
 
 
 @pytest.mark.slow
@@ -220,3 +305,56 @@ def test_a_killed_joblib_job_does_not_stop_the_sweep(tmp_path):
     frame = R.load_runs(tmp_path)
     assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
     assert child.returncode == 0, err[-3000:]
+
+
+@contextlib.contextmanager
+def _small_filesystem(folder, size="4m"):
+    """A real filesystem of ``size`` mounted at ``folder`` (tmpfs), or the test is skipped."""
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.mark.slow
+def test_a_disk_filling_mid_sweep_says_which_jobs_were_training_and_which_never_started(
+    tmp_path,
+):
+    with _small_filesystem(tmp_path / "small") as results:
+        child = _start(results, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        # Both jobs of the pool train past their first checkpoint (round 10).
+        while len(list(R.runs_dir(results).glob("*.parquet"))) < 2:
+            assert time.monotonic() < deadline and child.poll() is None, "the jobs did not train"
+            time.sleep(0.2)
+        training = {p.stem for p in R.runs_dir(results).glob("*.parquet")}
+        # Fill the disk, as another user's job would (dd stops at "No space left").
+        subprocess.run(
+            ["dd", "if=/dev/zero", f"of={results / 'filler'}", "bs=64k"], capture_output=True
+        )
+        err = child.communicate(timeout=300)[1]
+        assert child.returncode == 1, err[-3000:]
+        lines = [line for line in err.splitlines() if "][" not in line]  # Hydra's log lines
+        (cause,) = [line for line in lines if line.startswith("fedbench: error: ")]
+        assert "No space left on device" in cause and re.search(r"run [0-9a-f]{16} ", cause)
+        failed = [line for line in lines if line.startswith("  failed: ") and "=" in line]
+        assert len(failed) == 4, lines  # every job: none finished
+        stopped = [line for line in failed if "was training when the sweep stopped" in line]
+        started_not = [line for line in failed if "not started: the sweep stopped" in line]
+        saving = [line for line in failed if "could not be written" in line]
+        # The run whose rows could not be written is named with its cause; the other one
+        # training keeps its rows through its last checkpoint; the two queued never started.
+        assert len(saving) == 1 and len(stopped) == 1 and len(started_not) == 2, "\n".join(lines)
+        assert re.search(r"run ([0-9a-f]{16}) ", saving[0]).group(1) in training
+        assert len(lines) <= 1 + 1 + 4 + 1 + 1, lines  # header, count, jobs, [file], cause
+        for path in R.runs_dir(results).glob("*.parquet"):  # nothing half-written
+            assert pd.read_parquet(path)[R.ROUND].max() >= 10
+        assert not _workers_of(os.getpid())

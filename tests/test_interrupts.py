@@ -1,0 +1,114 @@
+"""Signals as exceptions that are never lost, and never printed as "Exception ignored"."""
+
+import gc
+import os
+import signal
+import sys
+
+import pytest
+
+from fedbench import _starting, interrupts
+
+
+class _SignalsInFinalizer:
+    """An object whose finalizer receives SIGINT, as JAX's gc callback may during imports."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs between two bytecodes of this frame
+            pass
+
+
+def test_a_signal_swallowed_by_a_finalizer_is_not_printed_and_raised_at_the_next_safe_point(
+    monkeypatch,
+):
+    reported = []  # what Python would print as "Exception ignored in: ... Traceback"
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    with interrupts.catching_signals():
+        _SignalsInFinalizer()  # finalized at once: the handler raises inside __del__
+        gc.collect()
+        assert reported == []
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.raise_if_interrupted()
+
+
+def test_an_unrelated_unraisable_exception_still_reaches_the_hook(monkeypatch):
+    class Broken:
+        def __del__(self):
+            raise ValueError("boom")
+
+    reported = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    with interrupts.catching_signals():
+        Broken()
+        gc.collect()
+    assert [str(u.exc_value) for u in reported] == ["boom"]
+    assert sys.unraisablehook == reported.append  # given back when the block ends
+
+
+def test_a_second_signal_does_not_cut_short_the_first_ones_unwinding_when_asked():
+    saved = []
+    with pytest.raises(KeyboardInterrupt), interrupts.catching_signals(raise_again=False):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # e.g. the sweep's parent, right after
+            for _ in range(1000):
+                pass
+            saved.append(True)  # the saving that the first signal started goes on
+    assert saved == [True]
+
+
+def test_callbacks_run_before_the_signal_is_raised():
+    seen = []
+    with pytest.raises(interrupts.Terminated) as stop:
+        with interrupts.catching_signals(), interrupts.on_stop(seen.append):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):
+                pass
+    assert seen == [signal.SIGTERM] and stop.value.code == 143
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["python", "-m", "fedbench", "-m", "seed=0,1"], "fedbench"),
+        (["python", "/venv/bin/fedbench", "-m", "seed=0,1"], "fedbench"),
+        (["python", "-X", "importtime", "-m", "fedbench.partition"], "fedbench.partition"),
+        (["python", "-c", "import fedbench"], None),
+        (["python", "-m", "pytest", "-m", "fedbench"], "pytest"),
+        (["python", "script.py", "-m", "fedbench"], "script.py"),
+    ],
+)
+def test_only_a_fedbench_command_stops_at_once_while_it_starts(argv, command):
+    assert _starting.command_of(argv) == command
+
+
+@pytest.mark.subprocess
+def test_a_coroutine_left_unawaited_by_a_stop_is_not_reported():
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import gc, os, signal
+        from fedbench.interrupts import Terminated, catching_signals
+
+        async def step():
+            pass
+
+        try:
+            with catching_signals():
+                pending = step()  # as TFF's context holds one when the signal comes
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(1000):
+                    pass
+        except Terminated:
+            del pending
+            gc.collect()
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
