@@ -122,14 +122,14 @@ def usable_update(result: collections.OrderedDict) -> collections.OrderedDict:
 
 
 def applied(weights: Any, step: Any, scale: Any) -> list[tf.Tensor]:
-    """``w - scale * s`` for each weight and its step; ``weights`` unchanged if that is not finite.
+    """``w - scale * s`` per weight and step; ``weights`` unchanged if a step is not finite.
 
     As TFF's FedAvg finalizer does: a round whose sampled clients all weigh 0 (no example,
-    or updates that were not finite) averages 0/0 and leaves the model as it was.
+    or updates that were not finite) averages 0/0 and leaves the model as it was. A finite
+    step that moves the weights past float32's range is applied (the run diverged).
     """
-    moved = [w - scale * s for w, s in zip(weights, step, strict=True)]
-    finite = all_finite(moved)
-    return [tf.where(finite, m, w) for m, w in zip(moved, weights, strict=True)]
+    finite = all_finite(step)
+    return [tf.where(finite, w - scale * s, w) for w, s in zip(weights, step, strict=True)]
 
 
 def all_finite(values: Any) -> tf.Tensor:
