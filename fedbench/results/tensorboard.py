@@ -151,10 +151,16 @@ class EventLog:
         if self._writer is None:
             self._writer = self._open()
         import tensorflow as tf
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 
+        # One summary per round holding its scalars: one write call a round.
+        rounds: dict[int, Summary] = {}
+        for tag, step, value in values:
+            rounds.setdefault(step, Summary()).MergeFrom(scalar_pb(tag, value))
         with self._writer.as_default():
-            for tag, step, value in values:
-                tf.summary.scalar(tag, value, step=step)
+            for step, summary in rounds.items():
+                tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
         self._writer.flush()
 
     def _open(self) -> Any:
