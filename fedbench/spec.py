@@ -27,10 +27,10 @@ from fedbench.errors import ConfigError, PartitionError, invalid
 from fedbench.partitioning import Strategy, all_params, get_strategy, validate_params
 
 #: ``fl`` keys that are not part of a run's identity: they do not change its rows
-#: (``threads``, ``checkpoint_every``), or say how far along its trajectory to read
+#: (``threads``, ``checkpoint_every``, ``tensorboard``), or say how far along its trajectory to read
 #: (``rounds``: a run of 100 rounds holds the 50-round setting, see
 #: :mod:`fedbench.results.trajectory`).
-NOT_IDENTITY = frozenset({"threads", "rounds", "checkpoint_every"})
+NOT_IDENTITY = frozenset({"threads", "rounds", "checkpoint_every", "tensorboard"})
 #: ``fl`` keys added after results existed, with the value every earlier run had: in a
 #: run's identity only when set to something else, so earlier runs keep their hash.
 IDENTITY_WHEN_SET = MappingProxyType({"weight_decay": 0.0})
@@ -80,6 +80,9 @@ class FLSettings:
         Save the learning process's state every this many rounds (and when a signal
         stops the run), so that a re-run resumes there (0: only on a signal and at the
         end). Not part of the run's identity.
+    tensorboard
+        Write the run's TensorBoard events under ``<results_dir>/tensorboard/``
+        (:mod:`fedbench.results.tensorboard`). Not part of the run's identity.
 
     """
 
@@ -97,6 +100,7 @@ class FLSettings:
     client_holdout: float = 0.0
     threads: int = 0
     checkpoint_every: int = 10
+    tensorboard: bool = True
 
     def check(self) -> None:
         """Check the ranges and that ``clients_per_round <= num_clients``.

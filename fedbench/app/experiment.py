@@ -21,6 +21,7 @@ from fedbench.clients import training_data
 from fedbench.errors import ResultsNotWritable
 from fedbench.interrupts import Terminated, stop_name
 from fedbench.results.provenance import provenance
+from fedbench.results.tensorboard import EventLog
 from fedbench.spec import RunSpec
 
 log = logging.getLogger(__name__)
@@ -314,9 +315,15 @@ def _train_and_write(
     rows: list[dict[str, Any]] = list(stored)
     last_round = rows[-1][R.ROUND] if rows else 0
 
+    # Events follow the rows: the rounds this job adds, once they are in the Parquet file.
+    events = EventLog(spec, written=last_round) if spec.fl.tensorboard else None
+
     def save_rows(status: str, error: str | None = None) -> Path:
         out = _stamped(rows or [dict(base)], requested, status, **{R.ERROR: error})
-        return _write(out, spec.results_dir, hash_)
+        path = _write(out, spec.results_dir, hash_)
+        if events is not None:
+            events.add(rows)
+        return path
 
     checkpoints = None if replay_to is not None else Checkpoints(spec.results_dir, hash_)
     error, stopped = None, False
@@ -354,10 +361,14 @@ def _train_and_write(
         error, stopped = _stopped_by(exc), True
         raise
     finally:
-        if write:  # the largest request's status: an interrupted replay leaves it complete
-            status = _final_status(rows, requested[-1], diverged or stored_diverged, stopped)
-            path = save_rows(status, error if status in R.UNFINISHED_STATUSES else None)
-            log.info("run %s %s: %d rows -> %s", hash_, status, len(rows), path)
+        try:
+            if write:  # the largest request's status: an interrupted replay leaves it complete
+                status = _final_status(rows, requested[-1], diverged or stored_diverged, stopped)
+                path = save_rows(status, error if status in R.UNFINISHED_STATUSES else None)
+                log.info("run %s %s: %d rows -> %s", hash_, status, len(rows), path)
+        finally:
+            if events is not None:
+                events.close()
     return R.STATUS_DIVERGED if diverged else R.STATUS_COMPLETED
 
 

@@ -1,5 +1,8 @@
 """What a checkpoint costs: saving a learning process's state beside one round of the same run.
 
+The same groups hold what a round's TensorBoard events cost (:class:`EventLog` adding one
+round's row and flushing, as at a checkpoint taken every round).
+
 Run with ``make bench`` (or ``.venv/bin/pytest tests/benchmarks/test_checkpoint_cost.py -m
 benchmark --benchmark-only``). Each group holds one round of the full run loop (sampling,
 datasets, the TFF round, evaluation) and one checkpoint save of that run's state (the
@@ -14,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from fedbench import results as R
 from fedbench.clients import training_data
+from fedbench.results.tensorboard import SCALARS, EventLog
 from fedbench.spec import RunSpec
 from fedbench.training.checkpoints import Checkpoints
 from fedbench.training.client_store import client_store
@@ -92,3 +97,18 @@ def test_checkpoint_save(benchmark, run):
     checkpoints = Checkpoints(spec.results_dir, spec.config_hash)
     path = benchmark.pedantic(lambda: checkpoints.save(1, state), rounds=10, warmup_rounds=1)
     benchmark.extra_info["bytes"] = path.stat().st_size
+
+
+def test_tensorboard_events(benchmark, run):
+    case, spec, _ = run
+    benchmark.group = f"checkpoint cost: {case}"
+    benchmark.extra_info["case"] = "tensorboard events of a round"
+    events = EventLog(spec, written=0)
+    rounds = iter(range(1, 1_000_000))
+
+    def add_round():
+        events.add([{R.ROUND: next(rounds), **dict.fromkeys(SCALARS, 0.5)}])
+
+    add_round()  # opens the writer and writes the run's HParams
+    benchmark.pedantic(add_round, rounds=50, warmup_rounds=1)
+    events.close()
