@@ -153,6 +153,7 @@ def tff_worker(log_path: Path | None = None, threads: int = 0) -> Iterator[subpr
     context_stack = tff.framework.get_context_stack()
     previous_context = context_stack.current
     channel = None
+    executors: list[tff.framework.RemoteExecutor] = []
     try:
         with catching_signals():
             channel = grpc.insecure_channel(f"localhost:{port}", _GRPC_OPTIONS)
@@ -171,6 +172,7 @@ def tff_worker(log_path: Path | None = None, threads: int = 0) -> Iterator[subpr
                 executor = tff.framework.RemoteExecutor(stub)
                 cardinalities.setdefault(tff.CLIENTS, 0)
                 executor.set_cardinalities(cardinalities)
+                executors.append(executor)
                 return executor
 
             context = tff.framework.SyncExecutionContext(
@@ -184,6 +186,11 @@ def tff_worker(log_path: Path | None = None, threads: int = 0) -> Iterator[subpr
             yield process
     finally:
         context_stack.set_default_context(previous_context)
+        # Values still referenced (a traceback's frames after a signal) are disposed by
+        # finalizers later; a closed executor makes them skip the call to the worker,
+        # which is about to stop (else each prints "Exception ignored ... RpcError").
+        for executor in executors:
+            executor.close()  # RemoteExecutor.close swallows a broken connection itself
         if channel is not None:
             channel.close()
         _stop(process)
