@@ -37,8 +37,8 @@ import tensorflow_federated as tff
 
 #: Fields of a client's input when the process keeps client state.
 DATA, STATE = "data", "state"
-#: The server state's field holding the global model.
-MODEL = "model"
+#: The server state's fields holding the global model and the aggregator's state.
+MODEL, AGGREGATOR = "model", "aggregator"
 
 
 class ComposedState(NamedTuple):
@@ -212,6 +212,26 @@ def initial_server_state(model_fn: Any, zeros_like_trainable: Sequence[str] = ()
         return state
 
     return initialize
+
+
+def initialize_computation(
+    model_fn: Any, aggregation: Any, zeros_like_trainable: Sequence[str] = ()
+) -> Any:
+    """The federated ``initialize_fn`` of a composed process.
+
+    It returns, at SERVER, the state of :func:`initial_server_state` with the aggregation
+    process's initial state under ``aggregator``.
+    """
+    init_server = initial_server_state(model_fn, zeros_like_trainable)
+
+    @tff.federated_computation
+    def initialize_fn() -> object:
+        server = tff.federated_eval(init_server, tff.SERVER)
+        fields = [(name, server[name]) for name in (MODEL, *zeros_like_trainable)]
+        fields.append((AGGREGATOR, aggregation.initialize()))
+        return tff.federated_zip(collections.OrderedDict(fields))
+
+    return initialize_fn
 
 
 def round_metrics(train: Any, aggregator: Any) -> Any:

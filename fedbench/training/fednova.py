@@ -28,11 +28,12 @@ import tensorflow_federated as tff
 
 from fedbench.training import local_training as local
 from fedbench.training.composed import (
+    AGGREGATOR,
     MODEL,
     ClientInputs,
     ComposedProcess,
     ModelTypes,
-    initial_server_state,
+    initialize_computation,
     model_weights,
     round_metrics,
 )
@@ -80,7 +81,6 @@ def fednova(
     types = ModelTypes.of(model_fn)
     server_lr, momentum = settings.server_lr, settings.client_momentum
     aggregation = DriftMeasuringFactory().create(types.trainable, tff.TensorType(np.float32))
-    init_server = initial_server_state(model_fn)
     # tau_eff = sum_i n_i a_i / sum_i n_i, from the clients' two sums.
     sums_type = tff.StructType([("weighted_factor", np.float32), ("weight", np.float32)])
 
@@ -105,14 +105,7 @@ def fednova(
         trainable = local.applied(list(model.trainable), list(mean_normalized), server_lr * tau_eff)
         return tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
 
-    @tff.federated_computation
-    def initialize_fn() -> object:
-        server = tff.federated_eval(init_server, tff.SERVER)
-        return tff.federated_zip(
-            collections.OrderedDict(
-                [(MODEL, server[MODEL]), ("aggregator", aggregation.initialize())]
-            )
-        )
+    initialize_fn = initialize_computation(model_fn, aggregation)
 
     client_inputs = tff.FederatedType(clients.input_type, tff.CLIENTS)
 
@@ -120,11 +113,11 @@ def fednova(
     def next_fn(state: object, inputs: object) -> tuple:
         weights = tff.federated_broadcast(state[MODEL])
         out = tff.federated_map(client_update, (weights, inputs))
-        averaged = aggregation.next(state["aggregator"], out["normalized"], out["weight"])
+        averaged = aggregation.next(state[AGGREGATOR], out["normalized"], out["weight"])
         sums = tff.federated_sum(out["sums"])
         model = tff.federated_map(server_update, (state[MODEL], averaged.result, sums))
         new_state = tff.federated_zip(
-            collections.OrderedDict([(MODEL, model), ("aggregator", averaged.state)])
+            collections.OrderedDict([(MODEL, model), (AGGREGATOR, averaged.state)])
         )
         metrics = round_metrics(types.aggregate_metrics(out["metrics"]), averaged.measurements)
         return new_state, metrics

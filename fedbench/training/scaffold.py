@@ -30,13 +30,14 @@ import tensorflow_federated as tff
 
 from fedbench.training import local_training as local
 from fedbench.training.composed import (
+    AGGREGATOR,
     DATA,
     MODEL,
     STATE,
     ClientInputs,
     ComposedProcess,
     ModelTypes,
-    initial_server_state,
+    initialize_computation,
     model_weights,
     round_metrics,
 )
@@ -74,7 +75,6 @@ def scaffold(
     client_lr, server_lr = settings.client_lr, settings.server_lr
     inverse_clients = 1.0 / clients.num_clients
     aggregation = DriftMeasuringFactory().create(types.trainable, tff.TensorType(np.float32))
-    init_server = initial_server_state(model_fn, (CONTROL,))
     broadcast_type = tff.StructType([(MODEL, types.weights), (CONTROL, control_type)])
     client_input_type = tff.StructType([(DATA, clients.input_type), (STATE, control_type)])
 
@@ -107,18 +107,7 @@ def scaffold(
         new_c = [g + inverse_clients * s for g, s in zip(c, control_sum, strict=True)]
         return collections.OrderedDict([(MODEL, weights), (CONTROL, new_c)])
 
-    @tff.federated_computation
-    def initialize_fn() -> object:
-        server = tff.federated_eval(init_server, tff.SERVER)
-        return tff.federated_zip(
-            collections.OrderedDict(
-                [
-                    (MODEL, server[MODEL]),
-                    (CONTROL, server[CONTROL]),
-                    ("aggregator", aggregation.initialize()),
-                ]
-            )
-        )
+    initialize_fn = initialize_computation(model_fn, aggregation, (CONTROL,))
 
     state_type = initialize_fn.type_signature.result
 
@@ -128,14 +117,14 @@ def scaffold(
             collections.OrderedDict([(MODEL, state[MODEL]), (CONTROL, state[CONTROL])])
         )
         out = tff.federated_map(client_update, (tff.federated_broadcast(shared), client_inputs))
-        averaged = aggregation.next(state["aggregator"], out["delta"], out["weight"])
+        averaged = aggregation.next(state[AGGREGATOR], out["delta"], out["weight"])
         control_sum = tff.federated_sum(out["control_delta"])
         server = tff.federated_map(
             server_update, (state[MODEL], state[CONTROL], averaged.result, control_sum)
         )
         new_state = tff.federated_zip(
             collections.OrderedDict(
-                [(MODEL, server[MODEL]), (CONTROL, server[CONTROL]), ("aggregator", averaged.state)]
+                [(MODEL, server[MODEL]), (CONTROL, server[CONTROL]), (AGGREGATOR, averaged.state)]
             )
         )
         metrics = round_metrics(types.aggregate_metrics(out["metrics"]), averaged.measurements)
