@@ -49,6 +49,39 @@ def results_dir(tmp_path: Path) -> Path:
     return tmp_path / "results"
 
 
+@pytest.fixture
+def check(tmp_path):
+    """Check (and prepare) every job of a command line; return the prepared runs."""
+    from tests.cli_helpers import run_command
+
+    def check_argv(argv, **kwargs):
+        return run_command([*argv, f"results_dir={tmp_path / 'results'}"], tmp_path, **kwargs)
+
+    return check_argv
+
+
+@pytest.fixture(scope="session")
+def checked_sweep(tmp_path_factory):
+    """The checked jobs of ``fedbench -m -cd sweeps -cn <name> [overrides]``, once a session.
+
+    A sweep's pre-flight composes every job (the NIID-Bench grid: 84 runs, about 20 s
+    here); the tests that read the same sweep share one.
+    """
+    from tests.cli_helpers import REPO, run_command
+
+    checked: dict[tuple[str, ...], list] = {}
+
+    def jobs(name: str, *overrides: str) -> list:
+        key = (name, *overrides)
+        if key not in checked:
+            where = tmp_path_factory.mktemp("sweep")
+            argv = ["-m", "-cd", str(REPO / "sweeps"), "-cn", name, *overrides]
+            checked[key] = run_command([*argv, f"results_dir={where / 'results'}"], where)
+        return checked[key]
+
+    return jobs
+
+
 @pytest.fixture(scope="session")
 def femnist_leaf_dir(tmp_path_factory) -> Path:
     """The shared real FEMNIST subset, unpacked once per session (the LEAF data/ folder)."""

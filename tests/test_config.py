@@ -1,7 +1,6 @@
 """Composition and pre-flight: every job checked before any runs, bad input in one line."""
 
 import dataclasses
-import re
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,6 @@ register_schemas()
 def _compose(overrides):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
-
-
-@pytest.fixture
-def check(tmp_path):
-    """Check (and prepare) every job of a command line; return the prepared runs."""
-
-    def check_argv(argv, **kwargs):
-        return run_command([*argv, f"results_dir={tmp_path / 'results'}"], tmp_path, **kwargs)
-
-    return check_argv
 
 
 @pytest.mark.parametrize(
@@ -217,13 +206,13 @@ FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 @pytest.mark.parametrize("sweep", sorted(p.stem for p in SWEEPS.glob("*.yaml")))
-def test_every_sweep_file_passes_the_checks(check, sweep, femnist_leaf_dir):
+def test_every_sweep_file_passes_the_checks(checked_sweep, sweep, femnist_leaf_dir):
     extra = []
-    if sweep.startswith("fmnist") and not FMNIST_DIR.is_dir():
+    if sweep.startswith(("fmnist", "niid_bench")) and not FMNIST_DIR.is_dir():
         pytest.skip(f"no Fashion-MNIST at {FMNIST_DIR} (apt-get install dataset-fashion-mnist)")
     if "override dataset: femnist_leaf" in (SWEEPS / f"{sweep}.yaml").read_text():
         extra = [f"dataset.path={femnist_leaf_dir}"]
-    assert len(check(["-m", "-cd", str(SWEEPS), "-cn", sweep, *extra])) >= 1
+    assert len(checked_sweep(sweep, *extra)) >= 1
 
 
 def test_help_lists_every_group_option_the_partition_parameters_and_the_datasets():
@@ -242,24 +231,3 @@ def test_help_lists_every_group_option_the_partition_parameters_and_the_datasets
 def test_cfg_flag_prints_the_config_and_runs_no_job(check, capsys):
     assert check(["--cfg", "job"]) == []
     assert "partition:" in capsys.readouterr().out
-
-
-def _readme_commands():
-    """The fedbench command lines shown in README.md (those without placeholders)."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    found = re.findall(
-        r"^\.venv/bin/(?:fedbench(?:-partition)?|python -m fedbench) (.+)$", readme, re.M
-    )
-    return [line for line in found if "<" not in line and not line.endswith("\\")]
-
-
-@pytest.mark.parametrize("command", _readme_commands())
-def test_the_commands_the_readme_shows_pass_the_checks(check, command):
-    if "dataset=fmnist" in command and not FMNIST_DIR.is_dir():
-        pytest.skip(f"no Fashion-MNIST at {FMNIST_DIR}")
-    # The launcher does not change what is checked; here the jobs are only checked.
-    ignored = ("results_dir=", "hydra/launcher=", "hydra.launcher.")
-    args = [a for a in command.split() if not a.startswith(ignored)]
-    if args[:2] == ["-m", "fedbench"]:
-        args = args[2:]
-    assert len(check(args)) >= 1

@@ -8,7 +8,7 @@ import pytest
 from analysis import report
 from fedbench.data import load_dataset
 from fedbench.errors import DataError
-from tests.cli_helpers import REPO, fedbench, run_command
+from tests.cli_helpers import fedbench
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +19,12 @@ def fmnist():
         pytest.skip(f"Fashion-MNIST not available: {error}")
 
 
-def _specs(name, tmp_path):
-    argv = ["-m", "-cd", str(REPO / "sweeps"), "-cn", name, f"results_dir={tmp_path / 'r'}"]
-    jobs = run_command(argv, tmp_path / "logs", training=False)
-    return {job.spec.config_hash: job.spec for job in jobs}
+def _specs(checked_sweep, name):
+    return {job.spec.config_hash: job.spec for job in checked_sweep(name)}
 
 
-def test_the_full_sweep_is_the_papers_set_up(fmnist, tmp_path):
-    specs = _specs("niid_bench_fmnist", tmp_path)
+def test_the_full_sweep_is_the_papers_set_up(fmnist, checked_sweep):
+    specs = _specs(checked_sweep, "niid_bench_fmnist")
     # 7 partitions x 4 algorithms x 3 seeds: only pathological takes classes_per_client, so
     # the 5 x 3 partition grid is iid, dirichlet, feature_noise, quantity and three #C.
     assert len(specs) == 7 * 4 * 3
@@ -68,8 +66,8 @@ def test_the_full_sweep_is_the_papers_set_up(fmnist, tmp_path):
     assert {s.seed for s in specs.values()} == {0, 1, 2}
 
 
-def test_the_centralized_reference_pools_the_data_with_the_same_budget(fmnist, tmp_path):
-    specs = list(_specs("niid_bench_fmnist_centralized", tmp_path).values())
+def test_the_centralized_reference_pools_the_data_with_the_same_budget(fmnist, checked_sweep):
+    specs = list(_specs(checked_sweep, "niid_bench_fmnist_centralized").values())
     assert len(specs) == 3 and {s.seed for s in specs} == {0, 1, 2}
     for spec in specs:
         assert spec.partition.name == "iid"

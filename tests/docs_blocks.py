@@ -1,0 +1,42 @@
+"""Reading the fenced blocks of README.md and docs/, and running a page's Python."""
+
+from __future__ import annotations
+
+import doctest
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+
+
+def page_name(page: Path) -> str:
+    """``page``'s path from the checkout's root."""
+    return str(page.relative_to(ROOT))
+
+
+def blocks(page: Path, *kinds: str) -> list[tuple[str, str]]:
+    """The fenced blocks of ``page`` whose language is among ``kinds``, in order."""
+    return [(kind, body) for kind, body in BLOCK.findall(page.read_text()) if kind in kinds]
+
+
+def run_page(page: Path) -> None:
+    """Run ``page``'s Python blocks in order in one namespace, and its transcripts as doctests.
+
+    Raises
+    ------
+    AssertionError
+        A transcript's output differs from what its code prints.
+
+    """
+    namespace: dict = {"__name__": "__docs__"}
+    for number, (kind, body) in enumerate(blocks(page, "python", "pycon"), 1):
+        where = f"{page_name(page)}, block {number}"
+        if kind == "python":
+            exec(compile(body, where, "exec"), namespace)
+            continue
+        test = doctest.DocTestParser().get_doctest(body, namespace, where, where, 0)
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        runner.run(test, clear_globs=False)
+        assert runner.summarize(verbose=False).failed == 0, f"{where}: the transcript differs"
