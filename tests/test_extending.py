@@ -1,9 +1,9 @@
 """Adding a strategy is its function and its record: nothing else in fedbench changes.
 
-The README's "Extending" section walks through this example.
+The strategy is docs/extending.md's own example (its first ```python block), so the
+page shows what these tests register, run as a plugin module and train.
 """
 
-import numpy as np
 import pandas as pd
 import pytest
 from hydra.core.config_store import ConfigStore
@@ -11,29 +11,19 @@ from hydra.core.config_store import ConfigStore
 from fedbench import results as R
 from fedbench.app import experiment, partition_report
 from fedbench.errors import FedbenchError
-from fedbench.partitioning import STRATEGIES, Param, Strategy, register
-from fedbench.partitioning.spec import POSITIVE_INT
+from fedbench.partitioning import STRATEGIES
 from tests.cli_helpers import run_command
+from tests.docs_blocks import ROOT, blocks
 
-
-def blocks(labels, num_clients, rng, *, stride: int = 2):
-    """Deal the shuffled examples to the clients ``stride`` at a time, round robin."""
-    client_of = np.empty(len(labels), dtype=np.int64)
-    client_of[rng.permutation(len(labels))] = (np.arange(len(labels)) // stride) % num_clients
-    return [np.flatnonzero(client_of == k) for k in range(num_clients)]
-
-
-BLOCKS = Strategy(
-    "blocks",
-    blocks,
-    (Param("stride", POSITIVE_INT, "Shuffled examples dealt to a client at a time.", label="s"),),
-)
+#: docs/extending.md's example module: the function ``blocks`` and ``STRATEGY``, registered.
+PLUGIN = blocks(ROOT / "docs" / "extending.md", "python")[0][1]
 
 
 @pytest.fixture
 def registered():
-    register(BLOCKS)
-    yield BLOCKS
+    module: dict = {}
+    exec(PLUGIN, module)  # registers the strategy, as importing the plugin module does
+    yield module["STRATEGY"]
     del STRATEGIES["blocks"]
     ConfigStore.instance().repo["partition"].pop("blocks.yaml", None)
 
@@ -74,25 +64,6 @@ def test_a_registered_strategys_parameter_is_checked_by_its_rule(registered, tmp
     assert str(caught.value) == (
         "partition.stride=0 is invalid: allowed is an integer >= 1; e.g. partition.stride=2"
     )
-
-
-PLUGIN = """
-import numpy as np
-
-from fedbench.partitioning import Param, Strategy, register
-from fedbench.partitioning.spec import POSITIVE_INT
-
-
-def blocks(labels, num_clients, rng, *, stride: int = 2):
-    client_of = np.empty(len(labels), dtype=np.int64)
-    client_of[rng.permutation(len(labels))] = (np.arange(len(labels)) // stride) % num_clients
-    return [np.flatnonzero(client_of == k) for k in range(num_clients)]
-
-
-STRATEGY = register(
-    Strategy("blocks", blocks, (Param("stride", POSITIVE_INT, "Dealt at a time.", label="s"),))
-)
-"""
 
 
 @pytest.mark.subprocess
