@@ -38,15 +38,16 @@ def test_the_readme_is_short_and_the_docs_have_their_pages():
 def checkout_after_make_run(tmp_path_factory) -> Path:
     """A folder like a checkout after ``make run``: ``results/`` of the default sweep.
 
-    ``make run``'s first command, ``fedbench -m -cd sweeps -cn default``, restricted to
-    seed 0 (3 of its 9 runs, 30 rounds each), so the blocks read real results of the
-    command itself in a fraction of its time.
+    ``make run``'s training commands, ``fedbench -m -cd sweeps -cn default`` and
+    ``default_centralized``, restricted to seed 0 (4 of their 12 runs, 30 rounds each),
+    so the blocks read real results of the commands themselves in a fraction of the time.
     """
     checkout = tmp_path_factory.mktemp("checkout")
     for name in ("sweeps", "conf"):
         (checkout / name).symlink_to(ROOT / name)
-    command = [sys.executable, "-m", "fedbench", "-m", "-cd", "sweeps", "-cn", "default"]
-    subprocess.run([*command, "seed=0"], cwd=checkout, check=True, capture_output=True)
+    for sweep in ("default", "default_centralized"):
+        command = [sys.executable, "-m", "fedbench", "-m", "-cd", "sweeps", "-cn", sweep]
+        subprocess.run([*command, "seed=0"], cwd=checkout, check=True, capture_output=True)
     return checkout
 
 
@@ -114,6 +115,50 @@ def test_the_commands_the_docs_show_pass_the_checks(check, command, page):
     args = command.split()
     args = [str(ROOT / "sweeps") if a == "sweeps" else a for a in args]
     assert len(check(args)) >= 1, f"{page}: {command}"
+
+
+ANALYSIS_LINE = re.compile(
+    r"^(?:\$ )?\.venv/bin/(fedbench-report|python -m analysis\.report|python -m analysis\.figures)"
+    r" (.+)$",
+    re.M,
+)
+MODULE = {
+    "fedbench-report": "analysis.report",
+    "python -m analysis.report": "analysis.report",
+    "python -m analysis.figures": "analysis.figures",
+}
+
+
+def documented_analysis_commands() -> list[tuple[str, str, str]]:
+    """Each distinct report or figure command line of the pages: (module, arguments, page)."""
+    found: dict[tuple[str, str], str] = {}
+    for page in PAGES:
+        for program, line in ANALYSIS_LINE.findall(page.read_text()):
+            args = line.split("#")[0].strip()
+            if "<" not in args and "[" not in args:
+                found.setdefault((MODULE[program], args), page_name(page))
+    return sorted((module, args, page) for (module, args), page in found.items())
+
+
+@pytest.mark.tff
+@pytest.mark.subprocess
+@pytest.mark.parametrize(("module", "args", "page"), documented_analysis_commands())
+def test_the_report_and_figure_commands_run_on_make_runs_results(
+    module, args, page, checkout_after_make_run
+):
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args.split()],
+        cwd=checkout_after_make_run,
+        capture_output=True,
+        text=True,
+    )
+    if page == "README.md":  # the tour: each runs on what make run wrote
+        assert done.returncode == 0, done.stderr[-2000:]
+        return
+    # A page's example for other results (Fashion-MNIST, NIID-Bench's folder) refuses
+    # make run's in one line naming what is missing, or runs.
+    refused = done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert done.returncode == 0 or refused, done.stderr[-2000:]
 
 
 # --- Tables that restate a registry -------------------------------------------------
