@@ -227,3 +227,32 @@ def test_the_column_table_lists_every_result_column():
     first_cells = [line.split("|")[1] for line in table.splitlines()[3:]]
     listed = [name for cell in first_cells for name in re.findall(r"`(\w+)`", cell)]
     assert sorted(listed) == sorted(R.column_names())
+
+
+def test_the_config_key_table_names_every_option_of_every_record():
+    import dataclasses
+
+    from fedbench.data import DATASETS
+    from fedbench.options import ALGORITHMS, MODELS
+    from fedbench.partitioning import all_params
+    from fedbench.spec import FLSettings
+
+    text = (ROOT / "docs" / "running.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2]
+        for line in text.splitlines()
+        if line.startswith("| `")
+    }
+
+    def named(key: str) -> set[str]:
+        return set(re.findall(r"`(\w+)`", rows[key]))
+
+    assert set(DATASETS) <= named("`dataset=`")
+    assert set(STRATEGIES) <= named("`partition=`")
+    assert set(MODELS) <= named("`model=`")
+    assert set(ALGORITHMS) <= named("`algorithm=`")
+    keys = " ".join(rows)
+    assert {f".{name}`" for name in all_params()} <= set(re.findall(r"\.\w+`", keys))
+    assert {f"fl.{f.name}" for f in dataclasses.fields(FLSettings)} <= set(
+        re.findall(r"fl\.\w+", keys)
+    )
