@@ -32,7 +32,6 @@ def _with_server_optimizer(
     model_fn: Callable,
     settings: OptimizerSettings,
     server_optimizer: tff.learning.optimizers.Optimizer,
-    loop: tff.learning.LoopImplementation = LOOP,
 ) -> tff.learning.templates.LearningProcess:
     """Weighted FedAvg with client SGD, the given server optimizer and the drift aggregator."""
     return tff.learning.algorithms.build_weighted_fed_avg(
@@ -40,15 +39,15 @@ def _with_server_optimizer(
         client_optimizer_fn=client_sgd(settings),
         server_optimizer_fn=server_optimizer,
         model_aggregator=DriftMeasuringFactory(),
-        loop_implementation=loop,
+        loop_implementation=LOOP,
     )
 
 
 def fedavg(
-    model_fn: Callable, settings: OptimizerSettings, *, loop: tff.learning.LoopImplementation = LOOP
+    model_fn: Callable, settings: OptimizerSettings
 ) -> tff.learning.templates.LearningProcess:
     """Weighted FedAvg (McMahan et al. 2017): client SGD, server SGD at ``server_lr``."""
-    return _with_server_optimizer(model_fn, settings, server_sgd(settings), loop)
+    return _with_server_optimizer(model_fn, settings, server_sgd(settings))
 
 
 def fedavgm(
@@ -56,10 +55,9 @@ def fedavgm(
     settings: OptimizerSettings,
     *,
     server_momentum: float,
-    loop: tff.learning.LoopImplementation = LOOP,
 ) -> tff.learning.templates.LearningProcess:
     """FedAvgM (Hsu et al. 2019): FedAvg whose server applies SGD with momentum."""
-    return _with_server_optimizer(model_fn, settings, server_sgd(settings, server_momentum), loop)
+    return _with_server_optimizer(model_fn, settings, server_sgd(settings, server_momentum))
 
 
 def fedprox(
@@ -67,7 +65,6 @@ def fedprox(
     settings: OptimizerSettings,
     *,
     mu: float,
-    loop: tff.learning.LoopImplementation = LOOP,
 ) -> tff.learning.templates.LearningProcess:
     """FedProx (Li et al., MLSys 2020) via ``tff.learning.algorithms.build_weighted_fed_prox``."""
     return tff.learning.algorithms.build_weighted_fed_prox(
@@ -76,7 +73,7 @@ def fedprox(
         client_optimizer_fn=client_sgd(settings),
         server_optimizer_fn=server_sgd(settings),
         model_aggregator=DriftMeasuringFactory(),
-        loop_implementation=loop,
+        loop_implementation=LOOP,
     )
 
 
@@ -87,7 +84,6 @@ def fedadam(
     beta_1: float,
     beta_2: float,
     epsilon: float,
-    loop: tff.learning.LoopImplementation = LOOP,
 ) -> tff.learning.templates.LearningProcess:
     """FedAdam (Reddi et al., ICLR 2021): server Adam with step ``server_lr``.
 
@@ -99,7 +95,7 @@ def fedadam(
     server = tff.learning.optimizers.build_adam(
         settings.server_lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
     )
-    return _with_server_optimizer(model_fn, settings, server, loop)
+    return _with_server_optimizer(model_fn, settings, server)
 
 
 #: Builders of ``tff.learning`` processes that take the clients' datasets.
@@ -122,8 +118,6 @@ def build_process(
     name: str,
     model_fn: Callable,
     settings: OptimizerSettings,
-    *,
-    loop: tff.learning.LoopImplementation = LOOP,
     **options: float,
 ) -> tff.learning.templates.LearningProcess:
     """Build the ``tff.learning`` process registered as ``name``, taking clients' datasets.
@@ -136,8 +130,6 @@ def build_process(
         No-argument function returning a fresh ``tff.learning.models.VariableModel``.
     settings
         Client and server optimiser settings.
-    loop
-        How clients iterate over their data (:data:`LOOP`; the results are the same).
     **options
         The algorithm's options (``mu``, ``server_momentum``, ...), every one of its record.
 
@@ -148,7 +140,7 @@ def build_process(
     """
     if name not in TFF_BUILDERS:
         raise ConfigError(invalid("algorithm", name, f"one of {sorted(TFF_BUILDERS)}"))
-    return TFF_BUILDERS[name](model_fn, settings, loop=loop, **options)
+    return TFF_BUILDERS[name](model_fn, settings, **options)
 
 
 def build_round_process(

@@ -1,8 +1,12 @@
-"""The ``tf.data`` datasets each round feeds TFF, from a client's numpy arrays.
+"""What a client's round data is: its batches' spec, each local epoch's order, 8-bit pixels.
 
-Clients' data stays in numpy (:mod:`fedbench.clients`) until a client is sampled;
-its round dataset then embeds the client's arrays once and gathers mini-batches by
-index, so several local epochs do not copy the data.
+A client trains on ``local_epochs`` passes over its examples, each pass in an order
+from :func:`epoch_orders` (a fresh permutation per epoch, drawn from the client's
+stream of the round, :func:`shuffle_rng`), cut into mini-batches that never straddle
+two epochs, as in a per-epoch Keras loop. Features on the 8-bit grid travel as uint8
+codes and are decoded in the graph by :func:`decode_pixels`. The client store
+(:mod:`fedbench.training.client_store`) builds its batches from these; so does the
+reference path kept with the tests, whose batches it matches bit for bit.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import collections
 import numpy as np
 import tensorflow as tf
 
-from fedbench.data._common import u8_codes
+from fedbench import seeding
 
 X, Y = "x", "y"
 
@@ -27,49 +31,79 @@ def element_spec(example_shape: tuple[int, ...]) -> collections.OrderedDict:
     )
 
 
-def round_dataset(
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    batch_size: int,
-    local_epochs: int,
-    shuffle_rng: np.random.Generator | None,
-    compact: bool = True,
-) -> tf.data.Dataset:
-    """One client's data for one round: ``local_epochs`` passes of mini-batches.
+def shuffle_rng(
+    seed: int, round_num: int, client: int, *, shuffle: bool
+) -> np.random.Generator | None:
+    """The stream client ``client``'s epoch orders of round ``round_num`` are drawn from.
 
-    Each epoch is a fresh permutation drawn from ``shuffle_rng`` (or the stored
-    order when it is ``None``); batches never straddle two epochs, as in a
-    per-epoch Keras loop. The client's arrays are embedded in the dataset once and
-    batches gathered by index. With ``compact`` (default), pixels on the 8-bit grid
-    (every image loader's) are embedded as uint8 codes (:func:`fedbench.data._common.u8_codes`)
-    and decoded as ``float32(k) / 255`` in the graph: float32 division is correctly
-    rounded in numpy and TensorFlow alike, so the batches are bit for bit the same, and
-    4x smaller to ship. A round of a linear model on Fashion-MNIST's 60,000 examples
-    went from ~5 s to ~1 s.
+    Returns
+    -------
+    numpy.random.Generator or None
+        ``seeding.rng(seed, SHUFFLE, round_num, client)``, a function of the seed, the
+        round and the client alone (so any round replays); ``None`` without ``shuffle``
+        (the stored order).
+
     """
-    n = len(y)
-    codes = u8_codes(x) if compact else None
-    if codes is None:
-        features = tf.constant(x, dtype=tf.float32)
+    return seeding.rng(seed, seeding.SHUFFLE, round_num, int(client)) if shuffle else None
 
-        def decode(batch: tf.Tensor) -> tf.Tensor:
-            return batch
-    else:
-        features = tf.constant(codes, dtype=tf.uint8)
 
-        def decode(batch: tf.Tensor) -> tf.Tensor:
-            return tf.cast(batch, tf.float32) / 255.0
+def epoch_orders(n: int, local_epochs: int, rng: np.random.Generator | None) -> np.ndarray:
+    """The order of a client's ``n`` examples in each of its ``local_epochs`` passes.
 
-    labels = tf.constant(y, dtype=tf.int64)
-    orders = [
-        shuffle_rng.permutation(n) if shuffle_rng else np.arange(n) for _ in range(local_epochs)
-    ]
-    indices = tf.data.Dataset.from_tensor_slices(orders[0]).batch(batch_size)
-    for order in orders[1:]:
-        indices = indices.concatenate(tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
-    return indices.map(
-        lambda idx: collections.OrderedDict(
-            [(X, decode(tf.gather(features, idx))), (Y, tf.gather(labels, idx))]
-        )
+    Parameters
+    ----------
+    n
+        The client's number of examples.
+    local_epochs
+        Passes over them.
+    rng
+        Each epoch is the next permutation drawn from it; ``None``: the stored order.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64[local_epochs, n]``, row ``e`` the example indices of epoch ``e``.
+
+    """
+    orders = np.empty((local_epochs, n), dtype=np.int64)
+    for order in orders:
+        order[:] = rng.permutation(n) if rng is not None else np.arange(n)
+    return orders
+
+
+def decode_pixels(codes: tf.Tensor) -> tf.Tensor:
+    """8-bit codes ``k`` as float32 ``k / 255``, in the graph.
+
+    Float32 division is correctly rounded in numpy and TensorFlow alike, so this gives
+    bit for bit the pixels :func:`fedbench.data._common.unit_from_u8` makes and
+    :func:`fedbench.data._common.u8_codes` encodes.
+    """
+    return tf.cast(codes, tf.float32) / 255.0
+
+
+def gather_batch(
+    features: tf.Tensor, labels: tf.Tensor, idx: tf.Tensor, *, compact: bool
+) -> collections.OrderedDict:
+    """The batch of examples ``idx``: ``OrderedDict(x=float32[len(idx), ...], y=int64[len(idx)])``.
+
+    Parameters
+    ----------
+    features
+        The client's features: uint8 codes when ``compact`` (decoded by
+        :func:`decode_pixels`), else float32.
+    labels
+        The client's labels (int64).
+    idx
+        Indices of the batch's examples.
+    compact
+        Whether ``features`` are uint8 codes.
+
+    Returns
+    -------
+    collections.OrderedDict
+
+    """
+    x = tf.gather(features, idx)
+    return collections.OrderedDict(
+        [(X, decode_pixels(x) if compact else x), (Y, tf.gather(labels, idx))]
     )

@@ -7,10 +7,11 @@ that, inside the worker, reads the client's file and gathers mini-batches by ind
 
 Each client's file holds its labels (int64) and its features, as uint8 codes when
 every client's features lie on the 8-bit grid (:func:`fedbench.data._common.u8_codes`),
-decoded as ``float32(k) / 255`` exactly as :func:`fedbench.training.client_data.round_dataset`
-does, else as float32. The batches are the same, bit for bit, as ``round_dataset``'s
-for the same order: per-epoch permutations keyed on (seed, round, client), batches
-that never straddle two epochs.
+decoded in the graph (:func:`fedbench.training.client_data.decode_pixels`), else as
+float32. A round's orders are :func:`fedbench.training.client_data.epoch_orders`:
+per-epoch permutations keyed on (seed, round, client); batches never straddle two
+epochs. The batches are bit for bit those of the path before the store (a ``tf.data``
+dataset per client shipped every round), which the tests keep as their reference.
 """
 
 from __future__ import annotations
@@ -29,11 +30,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from fedbench import seeding
 from fedbench.clients import ClientArrays
 from fedbench.data._common import u8_codes
 from fedbench.errors import ResultsNotWritable
-from fedbench.training.client_data import X, Y
+from fedbench.training.client_data import epoch_orders, gather_batch, shuffle_rng
 from fedbench.training.composed import ClientInputs
 
 #: Name of a round input's fields: the client's index and its example order.
@@ -138,17 +138,11 @@ class ClientStore:
             raw = tf.strings.substr(content, label_bytes, tf.strings.length(content) - label_bytes)
             features = tf.reshape(tf.io.decode_raw(raw, stored), [-1, *shape])
 
-            def gather(idx: tf.Tensor) -> collections.OrderedDict:
-                x = tf.gather(features, idx)
-                if compact:
-                    x = tf.cast(x, tf.float32) / 255.0
-                return collections.OrderedDict([(X, x), (Y, tf.gather(labels, idx))])
-
             epochs = tf.data.Dataset.from_tensor_slices(order)
             batches = epochs.flat_map(
                 lambda epoch: tf.data.Dataset.from_tensor_slices(epoch).batch(batch_size)
             )
-            return batches.map(gather)
+            return batches.map(lambda idx: gather_batch(features, labels, idx, compact=compact))
 
         client = tf.convert_to_tensor(client, tf.int32)
         order = tf.convert_to_tensor(order, tf.int32)
@@ -226,7 +220,7 @@ class ClientStore:
             The run's seed.
         shuffle
             Whether each epoch is a fresh permutation; client ``k`` draws its epochs in
-            turn from ``seeding.rng(seed, SHUFFLE, round_num, k)``. Else the stored order.
+            turn from :func:`fedbench.training.client_data.shuffle_rng`. Else the stored order.
 
         Returns
         -------
@@ -237,13 +231,8 @@ class ClientStore:
         """
         inputs = []
         for k in sampled:
-            n = int(self.sizes[k])
-            if shuffle:
-                rng = seeding.rng(seed, seeding.SHUFFLE, round_num, int(k))
-                order = np.stack([rng.permutation(n) for _ in range(local_epochs)])
-            else:
-                order = np.tile(np.arange(n), (local_epochs, 1))
-            order = order.astype(np.int32).reshape(local_epochs, n)
+            rng = shuffle_rng(seed, round_num, k, shuffle=shuffle)
+            order = epoch_orders(int(self.sizes[k]), local_epochs, rng).astype(np.int32)
             inputs.append(collections.OrderedDict([(CLIENT, np.int32(k)), (ORDER, order)]))
         return inputs
 

@@ -13,13 +13,16 @@ import tensorflow as tf
 import tensorflow_federated as tff
 from tqdm.auto import tqdm
 
-from fedbench import interrupts, seeding
-from fedbench.clients import ClientArrays
+from fedbench import interrupts
+from fedbench.clients import ClientArrays, TrainingData
 from fedbench.seeding import sample_clients
 from fedbench.training import evaluation
-from fedbench.training.client_data import round_dataset
+from fedbench.training.checkpoints import Restored
 
 log = logging.getLogger(__name__)
+
+#: What ``process.next`` takes for a round's clients, from ``(sampled, round_num)``.
+ClientInput = Callable[[np.ndarray, int], list]
 
 
 @dataclass(frozen=True)
@@ -149,45 +152,6 @@ def initial_state(
     return process.set_model_weights(
         state, tff.learning.models.ModelWeights.from_model(initial_model)
     )
-
-
-def client_datasets(
-    clients: ClientArrays, sampled: np.ndarray, settings: LoopSettings, round_num: int
-) -> list[tf.data.Dataset]:
-    """The sampled clients' data for round ``round_num``.
-
-    Parameters
-    ----------
-    clients
-        Every client's arrays.
-    sampled
-        The clients of the round (:func:`sample_clients`).
-    settings
-        Batching, local epochs, shuffling and the seed.
-    round_num
-        The round (1-based); with ``settings.shuffle_clients``, client ``k`` is shuffled
-        by ``seeding.rng(seed, SHUFFLE, round_num, k)``, so any round replays.
-
-    Returns
-    -------
-    list of tf.data.Dataset
-        One dataset per sampled client, in the order of ``sampled``.
-
-    """
-    return [
-        round_dataset(
-            clients.train_x[k],
-            clients.train_y[k],
-            batch_size=settings.batch_size,
-            local_epochs=settings.local_epochs,
-            shuffle_rng=(
-                seeding.rng(settings.seed, seeding.SHUFFLE, round_num, int(k))
-                if settings.shuffle_clients
-                else None
-            ),
-        )
-        for k in sampled
-    ]
 
 
 def step(
@@ -390,24 +354,19 @@ def _one_round(
     process: tff.learning.templates.LearningProcess,
     state: tff.learning.templates.LearningAlgorithmState,
     model: tf.keras.Model,
-    clients: ClientArrays,
-    test_x: np.ndarray,
-    test_y: np.ndarray,
+    client_input: ClientInput,
+    data: TrainingData,
     settings: LoopSettings,
     round_num: int,
-    client_input: Callable[[np.ndarray, int], list] | None = None,
 ) -> tuple[RoundRecord, tff.learning.templates.LearningAlgorithmState]:
     """Sample, train one TFF round, check, evaluate when due: the record and the new state."""
     interrupts.raise_if_interrupted()  # a signal whose exception a gc callback swallowed
     started = time.perf_counter()
+    clients = data.clients
     sampled = sample_clients(
         settings.seed, round_num, clients.num_clients, settings.clients_per_round
     )
-    if client_input is None:
-        datasets = client_datasets(clients, sampled, settings, round_num)
-    else:
-        datasets = client_input(sampled, round_num)
-    output, train_seconds = step(process, state, datasets)
+    output, train_seconds = step(process, state, client_input(sampled, round_num))
     metrics = round_metrics(output)
     weights = process.get_model_weights(output.state)
     dropped = dropped_updates(output, clients, sampled, settings.local_epochs)
@@ -421,7 +380,7 @@ def _one_round(
     diverged = check_divergence(metrics, weights, dropped)
     scores = None
     if not diverged and due_for_evaluation(round_num, settings):
-        scores = evaluate(model, weights, clients, test_x, test_y)
+        scores = evaluate(model, weights, clients, data.test_x, data.test_y)
     record = make_record(
         round_num,
         metrics,
@@ -433,55 +392,63 @@ def _one_round(
     return record, output.state
 
 
-def run_rounds(
-    process: tff.learning.templates.LearningProcess,
-    initial_model: tf.keras.Model,
-    clients: ClientArrays,
-    test_x: np.ndarray,
-    test_y: np.ndarray,
-    settings: LoopSettings,
-    describe: Callable[[], str] = lambda: "",
-    *,
-    start_round: int = 1,
-    state: tff.learning.templates.LearningAlgorithmState | None = None,
-    checkpoint: Callable[[int, tff.learning.templates.LearningAlgorithmState], None] | None = None,
-    client_input: Callable[[np.ndarray, int], list] | None = None,
-) -> Iterator[RoundRecord]:
-    """Train rounds ``start_round`` to ``settings.rounds``, yielding one :class:`RoundRecord` each.
+@dataclass(frozen=True)
+class RoundHooks:
+    """What the round loop reports to besides its records.
 
-    Parameters
+    Attributes
     ----------
-    process
-        A ``tff.learning`` learning process whose aggregator reports ``client_drift``.
-    initial_model
-        A Keras model holding the seeded initial weights; it is also the model the
-        global weights are copied into for evaluation.
-    clients
-        Every client's arrays.
-    test_x, test_y
-        The global test set.
-    settings
-        Rounds, sampling, batching and evaluation settings.
-    describe
-        Text for the progress bar.
-    start_round
-        The first round to train (1-based). Sampling and shuffling depend on the round
-        alone, so a run resumed at round ``r`` from the state after round ``r - 1``
-        replays the same clients and batches.
-    state
-        The process state to start from; by default :func:`initial_state` (the
-        weights of ``initial_model``).
+    label
+        Text of the progress bar.
     checkpoint
         Called with a round and the process state after it: every
         ``settings.checkpoint_every`` rounds, after the last round, and when the loop
         is stopped (a signal, an error, or the caller closing it) with the state
         after the last round whose record the caller received. Never for a state
-        that diverged. The record of that round has been yielded before.
+        that diverged. The record of that round has been yielded before. ``None``:
+        nothing is saved.
+
+    """
+
+    label: str = ""
+    checkpoint: Callable[[int, tff.learning.templates.LearningAlgorithmState], None] | None = None
+
+
+def run_rounds(
+    process: tff.learning.templates.LearningProcess,
+    initial_model: tf.keras.Model,
+    client_input: ClientInput,
+    data: TrainingData,
+    settings: LoopSettings,
+    *,
+    resume: Restored | None = None,
+    hooks: RoundHooks = RoundHooks(),
+) -> Iterator[RoundRecord]:
+    """Train the rounds after ``resume`` to ``settings.rounds``, one :class:`RoundRecord` each.
+
+    Parameters
+    ----------
+    process
+        A learning process whose aggregator reports ``client_drift``.
+    initial_model
+        A Keras model holding the seeded initial weights; it is also the model the
+        global weights are copied into for evaluation.
     client_input
         What ``process.next`` takes for a round's clients, from ``(sampled, round_num)``:
-        for a process composed by :meth:`fedbench.training.client_store.ClientStore.compose`,
-        its ``round_input``. By default :func:`client_datasets`, for a process that
-        takes ``tf.data`` datasets.
+        for a process composed by :meth:`fedbench.training.client_store.ClientStore.compose`
+        (or one of :data:`fedbench.training.algorithms.COMPOSED_BUILDERS` reading the
+        store), the store's ``round_input`` (:func:`fedbench.training.train.round_inputs`).
+    data
+        Every client's arrays and the global test set.
+    settings
+        Rounds, sampling, batching and evaluation settings.
+    resume
+        The round to continue after and the process state then (a checkpoint read
+        back). Sampling and shuffling depend on the round alone, so a run resumed after
+        round ``r`` from the state after it replays the same clients and batches.
+        ``None``: from round 1, at :func:`initial_state` (the weights of ``initial_model``).
+    hooks
+        The progress bar's label and the checkpoint.
 
     Yields
     ------
@@ -492,16 +459,20 @@ def run_rounds(
     Raises
     ------
     ValueError
-        If ``start_round`` is below 1.
+        If ``resume`` is before round 0 (a start_round below 1).
 
     """
+    if resume is None:
+        resume = Restored(0, initial_state(process, initial_model))
+    start_round, state = resume.round + 1, resume.state
     if start_round < 1:
-        raise ValueError(f"start_round must be at least 1, got {start_round}")
-    if state is None:
-        state = initial_state(process, initial_model)
+        raise ValueError(
+            f"start_round must be at least 1 (resume after round 0 or later), got {start_round}"
+        )
+    checkpoint = hooks.checkpoint
     bar = tqdm(
         range(start_round, settings.rounds + 1),
-        desc=describe(),
+        desc=hooks.label,
         unit="round",
         disable=None,
         initial=start_round - 1,
@@ -512,15 +483,7 @@ def run_rounds(
     try:
         for round_num in bar:
             record, state = _one_round(
-                process,
-                state,
-                initial_model,
-                clients,
-                test_x,
-                test_y,
-                settings,
-                round_num,
-                client_input,
+                process, state, initial_model, client_input, data, settings, round_num
             )
             if record.evaluated:
                 bar.set_postfix(

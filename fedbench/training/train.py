@@ -16,10 +16,10 @@ from fedbench import seeding
 from fedbench.clients import TrainingData
 from fedbench.errors import ResultsNotWritable
 from fedbench.spec import RunSpec
-from fedbench.training.algorithms import build_process, build_round_process
+from fedbench.training.algorithms import build_round_process
 from fedbench.training.checkpoints import Checkpoints
 from fedbench.training.client_store import ClientStore, client_store
-from fedbench.training.loop import LoopSettings, RoundRecord, run_rounds
+from fedbench.training.loop import LoopSettings, RoundHooks, RoundRecord, run_rounds
 from fedbench.training.optimizers import OptimizerSettings
 from fedbench.training.runtime import tff_worker
 from fedbench.training.tff_model import initial_keras_model, make_model_fn
@@ -50,19 +50,13 @@ def optimizer_settings(spec: RunSpec) -> OptimizerSettings:
 
 
 def learning_process(
-    spec: RunSpec,
-    example_shape: tuple[int, ...],
-    num_classes: int,
-    store: ClientStore | None = None,
+    spec: RunSpec, example_shape: tuple[int, ...], num_classes: int, store: ClientStore
 ) -> tuple[tff.learning.templates.LearningProcess, tf.keras.Model]:
     """Build ``spec``'s learning process and the Keras model holding its seeded initial weights.
 
-    Call inside :func:`fedbench.training.runtime.tff_worker`. The Keras model is also
-    the one the round loop copies the global weights into for evaluation. With a
-    ``store``, the process reads its clients' data from it and takes
-    ``store.round_input`` each round; without, it takes ``tf.data`` datasets (the
-    ``tff.learning`` algorithms only: the ones fedbench composes read their data from
-    a store).
+    Call inside :func:`fedbench.training.runtime.tff_worker`. The process reads its
+    clients' data from ``store`` and takes :func:`round_inputs` each round. The Keras
+    model is also the one the round loop copies the global weights into for evaluation.
 
     Returns
     -------
@@ -72,19 +66,14 @@ def learning_process(
     model, options = spec.model.name, dict(spec.model.options)
     model_fn = make_model_fn(model, options, example_shape, num_classes)
     batch_size = spec.fl.batch_size
-    if store is None:
-        process = build_process(
-            spec.algorithm.name, model_fn, optimizer_settings(spec), **dict(spec.algorithm.options)
-        )
-    else:
-        process = build_round_process(
-            spec.algorithm.name,
-            model_fn,
-            optimizer_settings(spec),
-            store.client_inputs(batch_size),
-            functools.partial(store.compose, batch_size=batch_size),
-            **dict(spec.algorithm.options),
-        )
+    process = build_round_process(
+        spec.algorithm.name,
+        model_fn,
+        optimizer_settings(spec),
+        store.client_inputs(batch_size),
+        functools.partial(store.compose, batch_size=batch_size),
+        **dict(spec.algorithm.options),
+    )
     # Built after the process: TFF traces model_fn in graph mode, which invalidates
     # Keras models created before it in the same process.
     init_seed = seeding.int_seed(spec.seed, seeding.MODEL_INIT)
@@ -159,11 +148,10 @@ def train(
     settings = loop_settings(spec, eval_rounds)
     with tff_worker(worker_log, threads=threads), client_store(data.clients) as store:
         process, init_model = learning_process(spec, data.example_shape, data.num_classes, store)
-        state, start_round, save = None, 1, None
+        restored, save = None, None
         if checkpoints is not None:
             restored = checkpoints.load(process.initialize(), max_round=kept_rounds)
             if restored is not None:
-                state, start_round = restored.state, restored.round + 1
                 log.info("run %s: resuming after round %d", checkpoints.hash, restored.round)
 
             def save(round_num: int, state: tff.learning.templates.LearningAlgorithmState) -> None:
@@ -180,15 +168,11 @@ def train(
         yield from run_rounds(
             process,
             init_model,
-            data.clients,
-            data.test_x,
-            data.test_y,
+            round_inputs(store, settings),
+            data,
             settings,
-            lambda: label,
-            start_round=start_round,
-            state=state,
-            checkpoint=save,
-            client_input=round_inputs(store, settings),
+            resume=restored,
+            hooks=RoundHooks(label, save),
         )
 
 

@@ -26,7 +26,7 @@ def test_a_failed_job_is_one_line_the_others_go_on_and_the_command_exits_1(
     real = train.run_rounds
 
     def worker_dies_in_seed_0(*args, **kwargs):
-        if args[5].seed == 0:  # LoopSettings
+        if args[4].seed == 0:  # LoopSettings
             raise RuntimeError("TFF worker died with exit code -9")
         return real(*args, **kwargs)
 

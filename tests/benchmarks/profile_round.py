@@ -49,7 +49,7 @@ from fedbench.training.optimizers import client_sgd
 from fedbench.training.runtime import tff_worker
 from fedbench.training.tff_model import initial_keras_model, make_model_fn
 from fedbench.training.train import loop_settings, optimizer_settings
-from tests.training.previous_path import previous_process
+from tests.training.previous_path import client_datasets, previous_process
 
 STEPS = (
     "sample",
@@ -150,7 +150,7 @@ def processes(spec: RunSpec, shape: tuple[int, ...], num_classes: int, store: Cl
         process, model = previous_process(spec, shape, num_classes)  # builds the model last
         return process, mean_only, model
     process = algorithms.build_process(
-        spec.algorithm.name, model_fn, settings, loop=loop_kind, **dict(spec.algorithm.options)
+        spec.algorithm.name, model_fn, settings, **dict(spec.algorithm.options)
     )
     process = store.compose(process, spec.fl.batch_size)
     mean_only = store.compose(mean_only, spec.fl.batch_size)
@@ -184,7 +184,7 @@ def profile(spec: RunSpec, rounds: int, path: str = "datasets") -> dict[str, flo
 
         def client_input(sampled: np.ndarray, round_num: int) -> list:
             if store is None:
-                return loop.client_datasets(clients, sampled, settings, round_num)
+                return client_datasets(clients, sampled, settings, round_num)
             return store.round_input(
                 sampled,
                 round_num,

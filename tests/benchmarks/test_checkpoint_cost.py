@@ -21,7 +21,7 @@ from fedbench import results as R
 from fedbench.clients import training_data
 from fedbench.results.tensorboard import SCALARS, EventLog
 from fedbench.spec import RunSpec
-from fedbench.training.checkpoints import Checkpoints
+from fedbench.training.checkpoints import Checkpoints, Restored
 from fedbench.training.client_store import client_store
 from fedbench.training.loop import initial_state, run_rounds
 from fedbench.training.runtime import tff_worker
@@ -65,19 +65,12 @@ def test_one_round(benchmark, run):
     benchmark.group = f"checkpoint cost: {case}"
     with tff_worker(), client_store(data.clients) as store:  # as train() runs a round
         process, init = learning_process(spec, data.example_shape, data.num_classes, store)
-        state = initial_state(process, init)
+        start = Restored(0, initial_state(process, init))
         settings = loop_settings(spec)
 
         def one_round():
             rounds = run_rounds(
-                process,
-                init,
-                data.clients,
-                data.test_x,
-                data.test_y,
-                settings,
-                state=state,
-                client_input=round_inputs(store, settings),
+                process, init, round_inputs(store, settings), data, settings, resume=start
             )
             return next(rounds)
 
@@ -91,8 +84,8 @@ def test_checkpoint_save(benchmark, run):
     case, spec, data = run
     benchmark.group = f"checkpoint cost: {case}"
     benchmark.extra_info["case"] = "checkpoint"
-    with tff_worker():
-        process, _ = learning_process(spec, data.example_shape, data.num_classes)
+    with tff_worker(), client_store(data.clients) as store:
+        process, _ = learning_process(spec, data.example_shape, data.num_classes, store)
         state = process.initialize()
     checkpoints = Checkpoints(spec.results_dir, spec.config_hash)
     path = benchmark.pedantic(lambda: checkpoints.save(1, state), rounds=10, warmup_rounds=1)

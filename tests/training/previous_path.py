@@ -1,11 +1,13 @@
 """The round path before the client store (fedbench 0.1.0 at commit 9799ecf), kept as a yardstick.
 
 Each round builds a ``tf.data`` dataset per sampled client with its arrays embedded
-(:func:`fedbench.training.loop.client_datasets`), TFF serialises and ships them to the
+(:func:`client_datasets`, :func:`round_dataset`), TFF serialises and ships them to the
 worker, clients loop with ``DATASET_REDUCE``, and the drift aggregator makes its extra
 passes one intrinsic at a time (:class:`PreviousDriftFactory`, a copy of the factory
-of that commit). The benchmarks time it against fedbench's path; the identity tests
-check that fedbench's path gives the same records.
+of that commit). The epoch orders, the 8-bit pixel decoding and the batches' gather
+are fedbench's own (:mod:`fedbench.training.client_data`), as the client store's.
+The benchmarks time this path against fedbench's; the identity tests check that
+fedbench's path gives the same records.
 """
 
 from __future__ import annotations
@@ -15,17 +17,71 @@ import contextlib
 from collections.abc import Iterator
 from unittest import mock
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
 from fedbench import seeding
-from fedbench.clients import TrainingData
+from fedbench.clients import ClientArrays, TrainingData
+from fedbench.data._common import u8_codes
 from fedbench.spec import RunSpec
-from fedbench.training import algorithms
-from fedbench.training.loop import RoundRecord, run_rounds
+from fedbench.training import algorithms, client_data
+from fedbench.training.client_data import epoch_orders, gather_batch
+from fedbench.training.loop import LoopSettings, RoundRecord, run_rounds
 from fedbench.training.runtime import tff_worker
 from fedbench.training.tff_model import initial_keras_model, make_model_fn
 from fedbench.training.train import loop_settings, optimizer_settings
+
+
+def round_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int,
+    local_epochs: int,
+    shuffle_rng: np.random.Generator | None,
+    compact: bool = True,
+) -> tf.data.Dataset:
+    """One client's data for one round: ``local_epochs`` passes of mini-batches.
+
+    Each epoch's order is :func:`fedbench.training.client_data.epoch_orders` drawn from
+    ``shuffle_rng``; batches never straddle two epochs. The client's arrays are
+    embedded in the dataset once and batches gathered by index. With ``compact``
+    (default), pixels on the 8-bit grid are embedded as uint8 codes and decoded in the
+    graph: the batches are bit for bit the same, and 4x smaller to ship.
+    """
+    codes = u8_codes(x) if compact else None
+    compact = codes is not None
+    features = tf.constant(codes, tf.uint8) if compact else tf.constant(x, tf.float32)
+    labels = tf.constant(y, dtype=tf.int64)
+    orders = epoch_orders(len(y), local_epochs, shuffle_rng)
+    indices = tf.data.Dataset.from_tensor_slices(orders[0]).batch(batch_size)
+    for order in orders[1:]:
+        indices = indices.concatenate(tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+    return indices.map(lambda idx: gather_batch(features, labels, idx, compact=compact))
+
+
+def client_datasets(
+    clients: ClientArrays, sampled: np.ndarray, settings: LoopSettings, round_num: int
+) -> list[tf.data.Dataset]:
+    """The sampled clients' :func:`round_dataset` of round ``round_num``, in ``sampled``'s order.
+
+    With ``settings.shuffle_clients``, client ``k``'s epochs are drawn from
+    :func:`fedbench.training.client_data.shuffle_rng` of (seed, round, ``k``), as the
+    client store draws them.
+    """
+    return [
+        round_dataset(
+            clients.train_x[k],
+            clients.train_y[k],
+            batch_size=settings.batch_size,
+            local_epochs=settings.local_epochs,
+            shuffle_rng=client_data.shuffle_rng(
+                settings.seed, round_num, k, shuffle=settings.shuffle_clients
+            ),
+        )
+        for k in sampled
+    ]
 
 
 def _global_norm(structure):
@@ -98,17 +154,20 @@ class PreviousDriftFactory(tff.aggregators.WeightedAggregationFactory):
 
 
 def previous_process(spec: RunSpec, example_shape, num_classes):
-    """``spec``'s process and initial model as commit 9799ecf built them (call in a worker)."""
+    """``spec``'s process and initial model as commit 9799ecf built them (call in a worker).
+
+    fedbench's builder, with that commit's drift aggregator and TFF's default client
+    loop (``DATASET_REDUCE``); the process takes :func:`client_datasets`.
+    """
     model, options = spec.model.name, dict(spec.model.options)
     model_fn = make_model_fn(model, options, example_shape, num_classes)
     settings = optimizer_settings(spec)
-    with mock.patch.object(algorithms, "DriftMeasuringFactory", PreviousDriftFactory):
+    with (
+        mock.patch.object(algorithms, "DriftMeasuringFactory", PreviousDriftFactory),
+        mock.patch.object(algorithms, "LOOP", tff.learning.LoopImplementation.DATASET_REDUCE),
+    ):
         process = algorithms.build_process(
-            spec.algorithm.name,
-            model_fn,
-            settings,
-            loop=tff.learning.LoopImplementation.DATASET_REDUCE,
-            **dict(spec.algorithm.options),
+            spec.algorithm.name, model_fn, settings, **dict(spec.algorithm.options)
         )
     init_seed = seeding.int_seed(spec.seed, seeding.MODEL_INIT)
     return process, initial_keras_model(model, options, example_shape, num_classes, init_seed)
@@ -117,11 +176,14 @@ def previous_process(spec: RunSpec, example_shape, num_classes):
 @contextlib.contextmanager
 def previous_rounds(spec: RunSpec, data: TrainingData) -> Iterator[Iterator[RoundRecord]]:
     """The round records of ``spec`` on ``data`` through the previous path, in a TFF worker."""
+    settings = loop_settings(spec)
+
+    def datasets(sampled: np.ndarray, round_num: int) -> list[tf.data.Dataset]:
+        return client_datasets(data.clients, sampled, settings, round_num)
+
     with tff_worker():
         process, model = previous_process(spec, data.example_shape, data.num_classes)
-        records = run_rounds(
-            process, model, data.clients, data.test_x, data.test_y, loop_settings(spec)
-        )
+        records = run_rounds(process, model, datasets, data, settings)
         try:
             yield records
         finally:

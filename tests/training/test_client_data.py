@@ -1,10 +1,14 @@
-"""Round datasets: epoch-aligned batches, seeded shuffles, exact 8-bit pixel shipping."""
+"""A client's round data: epoch orders, exact 8-bit pixel decoding, and the reference path's
+datasets built from them (epoch-aligned batches, seeded shuffles)."""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from fedbench.data._common import u8_codes
-from fedbench.training.client_data import round_dataset
+from fedbench import seeding
+from fedbench.data._common import u8_codes, unit_from_u8
+from fedbench.training.client_data import decode_pixels, epoch_orders, shuffle_rng
+from tests.training.previous_path import round_dataset
 
 
 def _batches(dataset):
@@ -67,3 +71,27 @@ def test_each_epoch_is_a_seeded_permutation():
     assert first != second  # and reshuffles
     assert order(1) == [first, second]
     assert order(2) != [first, second]
+
+
+def test_decoding_in_the_graph_gives_the_pixels_of_numpy_for_every_code():
+    codes = np.arange(256, dtype=np.uint8)
+    decoded = decode_pixels(tf.constant(codes)).numpy()
+    assert decoded.dtype == np.float32
+    np.testing.assert_array_equal(decoded, unit_from_u8(codes))  # bit for bit
+    assert u8_codes(decoded).tolist() == codes.tolist()  # and back
+
+
+def test_epoch_orders_are_successive_draws_of_the_stream_or_the_stored_order():
+    orders = epoch_orders(5, 3, np.random.default_rng(4))
+    assert orders.shape == (3, 5) and orders.dtype == np.int64
+    rng = np.random.default_rng(4)
+    np.testing.assert_array_equal(orders, [rng.permutation(5) for _ in range(3)])
+    np.testing.assert_array_equal(epoch_orders(3, 2, None), [[0, 1, 2], [0, 1, 2]])
+    assert epoch_orders(0, 2, np.random.default_rng(4)).shape == (2, 0)  # an empty client
+
+
+def test_a_clients_stream_is_keyed_on_seed_round_and_client_and_only_when_shuffling():
+    a = shuffle_rng(5, 3, np.int64(2), shuffle=True).permutation(10)
+    b = seeding.rng(5, seeding.SHUFFLE, 3, 2).permutation(10)
+    np.testing.assert_array_equal(a, b)
+    assert shuffle_rng(5, 3, 2, shuffle=False) is None

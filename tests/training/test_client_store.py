@@ -1,5 +1,6 @@
-"""The client store: the batches a worker reads by client id are round_dataset's, and a run
-through it gives the records of the previous path (datasets shipped every round)."""
+"""The client store: the batches a worker reads by client id are those of the previous path's
+round_dataset, and a run through it gives the records of the previous path (datasets
+shipped every round, :mod:`tests.training.previous_path`)."""
 
 import dataclasses
 import math
@@ -17,9 +18,9 @@ from fedbench.app.prepare import prepare
 from fedbench.clients import ClientArrays, TrainingData, training_data
 from fedbench.errors import ResultsNotWritable
 from fedbench.spec import RunSpec
-from fedbench.training.client_data import round_dataset
 from fedbench.training.client_store import STORE_PREFIX, client_store, write_client_store
 from fedbench.training.runtime import tff_worker  # noqa: F401  (releases TFF's context at exit)
+from tests.training.previous_path import round_dataset
 
 FEATURES = 3
 

@@ -3,11 +3,13 @@
 import numpy as np
 import pytest
 
-from fedbench.clients import ClientArrays
+from fedbench.clients import ClientArrays, TrainingData
+from fedbench.seeding import sample_clients
 from fedbench.spec import RunSpec
-from fedbench.training.loop import run_rounds, sample_clients
+from fedbench.training.client_store import client_store
+from fedbench.training.loop import run_rounds
 from fedbench.training.runtime import tff_worker
-from fedbench.training.train import learning_process, loop_settings
+from fedbench.training.train import learning_process, loop_settings, round_inputs
 
 FEATURES, CLASSES, LR = 4, 3, 0.5
 
@@ -35,9 +37,11 @@ def _train_linear(clients, lr, *, rounds, clients_per_round, test=None):
         shuffle_clients=False,
     )
     test_x, test_y = test or (np.concatenate(clients.train_x), np.concatenate(clients.train_y))
-    with tff_worker():  # the loop itself, to read the global weights it copies into the model
-        process, model = learning_process(spec, (FEATURES,), CLASSES)
-        records = list(run_rounds(process, model, clients, test_x, test_y, loop_settings(spec)))
+    data, settings = TrainingData(clients, test_x, test_y, CLASSES), loop_settings(spec)
+    # The loop itself, to read the global weights it copies into the model.
+    with tff_worker(), client_store(clients) as store:
+        process, model = learning_process(spec, (FEATURES,), CLASSES, store)
+        records = list(run_rounds(process, model, round_inputs(store, settings), data, settings))
     return records, model
 
 

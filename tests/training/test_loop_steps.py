@@ -9,16 +9,16 @@ import pytest
 import tensorflow_federated as tff
 
 from fedbench import seeding
-from fedbench.clients import ClientArrays
+from fedbench.clients import ClientArrays, TrainingData
+from fedbench.seeding import sample_clients
 from fedbench.training import loop
-from fedbench.training.client_data import round_dataset
+from fedbench.training.checkpoints import Restored
 from fedbench.training.loop import (
     Evaluation,
     LoopSettings,
     RoundMetrics,
     RoundRecord,
     check_divergence,
-    client_datasets,
     due_for_evaluation,
     evaluate,
     make_record,
@@ -26,6 +26,7 @@ from fedbench.training.loop import (
     run_rounds,
 )
 from fedbench.training.tff_model import initial_keras_model
+from tests.training.previous_path import client_datasets, round_dataset
 
 FEATURES, CLASSES = 4, 3
 
@@ -217,21 +218,23 @@ def test_client_datasets_keep_the_stored_order_without_shuffling():
 
 def test_start_round_below_one_is_refused():
     with pytest.raises(ValueError, match="start_round"):
-        next(run_rounds(None, None, None, None, None, _settings(), start_round=0))
+        next(run_rounds(None, None, None, None, _settings(), resume=Restored(-1, None)))
 
 
 @pytest.mark.slow
 @pytest.mark.tff
 def test_a_run_resumed_from_the_state_of_round_two_replays_rounds_three_and_four():
     from fedbench.training.algorithms import build_process
+    from fedbench.training.client_store import client_store
     from fedbench.training.optimizers import OptimizerSettings
     from fedbench.training.runtime import tff_worker
     from fedbench.training.tff_model import make_model_fn
+    from fedbench.training.train import round_inputs
 
     rng = np.random.default_rng(0)
     xs = [rng.normal(size=(n, FEATURES)).astype(np.float32) for n in (6, 9, 4)]
     clients = ClientArrays(train_x=xs, train_y=[rng.integers(0, CLASSES, size=len(x)) for x in xs])
-    test_x, test_y = np.concatenate(xs), np.concatenate(clients.train_y)
+    data = TrainingData(clients, np.concatenate(xs), np.concatenate(clients.train_y), CLASSES)
     settings = _settings(rounds=4, eval_every=2, batch_size=3)
     timing = {"round_seconds", "examples_per_second"}
 
@@ -245,28 +248,26 @@ def test_a_run_resumed_from_the_state_of_round_two_replays_rounds_three_and_four
             for r in records
         ]
 
-    with tff_worker():
+    with tff_worker(), client_store(clients) as store:
         process = build_process(
             "fedavg",
             make_model_fn("linear", {}, (FEATURES,), CLASSES),
             OptimizerSettings(0.3, 0.0, 1.0, 0.0),
         )
+        process = store.compose(process, settings.batch_size)
+        client_input = round_inputs(store, settings)
         model = initial_keras_model("linear", {}, (FEATURES,), CLASSES, init_seed=0)
-        full = list(run_rounds(process, model, clients, test_x, test_y, settings))
+        full = list(run_rounds(process, model, client_input, data, settings))
 
         model = initial_keras_model("linear", {}, (FEATURES,), CLASSES, init_seed=0)
         state = loop.initial_state(process, model)
         for round_num in (1, 2):
-            sampled = loop.sample_clients(5, round_num, 3, 2)
-            output, seconds = loop.step(
-                process, state, client_datasets(clients, sampled, settings, round_num)
-            )
+            sampled = sample_clients(5, round_num, 3, 2)
+            output, seconds = loop.step(process, state, client_input(sampled, round_num))
             state = output.state
             assert seconds > 0
         resumed = list(
-            run_rounds(
-                process, model, clients, test_x, test_y, settings, start_round=3, state=state
-            )
+            run_rounds(process, model, client_input, data, settings, resume=Restored(2, state))
         )
 
     assert [r.round for r in full] == [1, 2, 3, 4]

@@ -50,7 +50,7 @@ def _keyword_only(fn):
     return {
         name: p.default
         for name, p in inspect.signature(fn).parameters.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "loop"
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
     }
 
 
