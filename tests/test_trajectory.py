@@ -32,10 +32,10 @@ def _run(hash_, rounds, status, *, requested=None, last=None, evaluated_every=1)
 def sweep(results_dir):
     # a: asked 3, 6 and 10, trained 10. b: asked 10, diverged at round 4.
     # c: asked 5 then 10, interrupted after round 7. d: an old file (no requested_rounds).
-    R.write_run(_run("a", 10, R.STATUS_COMPLETED, requested=[10, 3, 6]), results_dir, "a")
-    R.write_run(_run("b", 10, R.STATUS_DIVERGED, requested=[10], last=4), results_dir, "b")
-    R.write_run(_run("c", 10, R.STATUS_FAILED, requested=[5, 10], last=7), results_dir, "c")
-    R.write_run(_run("d", 2, R.STATUS_COMPLETED), results_dir, "d")
+    R.write_run(_run("a", 10, R.Status.COMPLETED, requested=[10, 3, 6]), results_dir, "a")
+    R.write_run(_run("b", 10, R.Status.DIVERGED, requested=[10], last=4), results_dir, "b")
+    R.write_run(_run("c", 10, R.Status.FAILED, requested=[5, 10], last=7), results_dir, "c")
+    R.write_run(_run("d", 2, R.Status.COMPLETED), results_dir, "d")
     return results_dir
 
 
@@ -89,7 +89,7 @@ def test_progress_says_which_settings_the_store_answers(sweep):
 
 
 def test_evaluated_reads_the_evaluated_flag(results_dir):
-    R.write_run(_run("e", 6, R.STATUS_COMPLETED, evaluated_every=4), results_dir, "e")
+    R.write_run(_run("e", 6, R.Status.COMPLETED, evaluated_every=4), results_dir, "e")
     progress = R.read_progress(results_dir, "e")
     # evaluated every 4 rounds and at the last: rounds 4 and 6
     assert [r for r in range(1, 7) if progress.evaluated(r)] == [4, 6]
@@ -116,7 +116,7 @@ def test_pandas_reads_the_requested_rounds_column(sweep):
 
 def test_a_run_stopped_from_outside_is_interrupted_short_of_its_rounds_and_resumed(results_dir):
     # e: asked 5 then 10, stopped by a Slurm requeue or scancel after round 7.
-    R.write_run(_run("e", 10, R.STATUS_INTERRUPTED, requested=[5, 10], last=7), results_dir, "e")
+    R.write_run(_run("e", 10, R.Status.INTERRUPTED, requested=[5, 10], last=7), results_dir, "e")
     settings = R.load_settings(results_dir)
     assert settings.groupby(R.ROUNDS)[R.STATUS].first().to_dict() == {
         5: "completed",  # round 5 was trained before it was stopped
@@ -124,4 +124,4 @@ def test_a_run_stopped_from_outside_is_interrupted_short_of_its_rounds_and_resum
     }
     assert R.at_rounds(R.load_runs(results_dir), 10).empty  # not a result of the setting
     assert R.answered_status(results_dir, "e", 10) is None  # the same command trains it
-    assert R.read_progress(results_dir, "e").status_at(10) == R.STATUS_INTERRUPTED
+    assert R.read_progress(results_dir, "e").status_at(10) == R.Status.INTERRUPTED

@@ -15,7 +15,6 @@ from typing import Any
 from fedbench import results as R
 from fedbench.app import round_groups
 from fedbench.app.prepare import PreparedRun
-from fedbench.app.summary import STATUS_SKIPPED
 from fedbench.app.threads import job_threads
 from fedbench.clients import training_data
 from fedbench.errors import ResultsNotWritable
@@ -70,7 +69,7 @@ def run(prepared: PreparedRun) -> str:
     -------
     str
         The job's status: ``completed`` or ``diverged`` (trained), ``failed``, or
-        ``skipped`` (answered from stored rows); :data:`STATUS_ELSEWHERE` when
+        ``skipped`` (answered from stored rows); ``running elsewhere`` when
         another process is training the same round count.
 
     Raises
@@ -86,13 +85,13 @@ def run(prepared: PreparedRun) -> str:
     progress = R.read_progress(results_dir, hash_)
     if all(_holds(progress, r, recorded=True) for r in asks):
         log.info("run %s: its %d rounds are already stored; skipping", hash_, rounds)
-        return STATUS_SKIPPED
+        return R.Status.SKIPPED
     check_space(results_dir, hash_)
     with _claimed(results_dir, hash_, rounds) as lock:
         if not lock.acquired:
             log.info("run %s is being run by another process; leaving it to that one", hash_)
-            return STATUS_ELSEWHERE
-        status = STATUS_SKIPPED
+            return R.Status.ELSEWHERE
+        status = R.Status.SKIPPED
         for _ in range(2):  # a training pass, then at most one replay to evaluate
             # Read under the claim: another process may have trained it meanwhile.
             progress = _read_recorded(results_dir, hash_, lock.previous)
@@ -101,10 +100,10 @@ def run(prepared: PreparedRun) -> str:
                 break
             if progress is not None and progress.answers(rounds) is not None:
                 _train_and_write(prepared, progress, asks, replay_to=max(missing))
-                status = status if status != STATUS_SKIPPED else R.STATUS_COMPLETED
+                status = status if status != R.Status.SKIPPED else R.Status.COMPLETED
             else:
                 status = _train_and_write(prepared, progress, asks)
-        if status == STATUS_SKIPPED:
+        if status == R.Status.SKIPPED:
             _write(_with_request(progress, asks), results_dir, hash_)
             log.info("run %s: %d rounds answered from its stored rows", hash_, rounds)
         written = R.read_progress(results_dir, hash_)
@@ -163,7 +162,7 @@ def _holds(progress: R.Progress | None, rounds: int, *, recorded: bool) -> bool:
         or progress.status != progress.status_at(progress.requested[-1])
     ):
         return False
-    return answered == R.STATUS_DIVERGED or progress.evaluated(rounds)
+    return answered == R.Status.DIVERGED or progress.evaluated(rounds)
 
 
 def _with_request(progress: R.Progress, asks: list[int]) -> list[dict[str, Any]]:
@@ -184,8 +183,6 @@ def _stamped(
     return rows
 
 
-#: The outcome of a job whose run another process is training right now.
-STATUS_ELSEWHERE = "running elsewhere"
 #: Below this much free space where results land, no run starts: it could not be saved.
 MIN_FREE_BYTES = 1 << 20
 
@@ -369,7 +366,7 @@ def _train_and_write(
         finally:
             if events is not None:
                 events.close()
-    return R.STATUS_DIVERGED if diverged else R.STATUS_COMPLETED
+    return R.Status.DIVERGED if diverged else R.Status.COMPLETED
 
 
 def _final_status(
@@ -380,11 +377,11 @@ def _final_status(
     Short of it: ``interrupted`` when the run was ``stopped`` from outside, else ``failed``.
     """
     if diverged:
-        return R.STATUS_DIVERGED
+        return R.Status.DIVERGED
     last = max((r[R.ROUND] for r in rows), default=0)
     if last >= largest:
-        return R.STATUS_COMPLETED
-    return R.STATUS_INTERRUPTED if stopped else R.STATUS_FAILED
+        return R.Status.COMPLETED
+    return R.Status.INTERRUPTED if stopped else R.Status.FAILED
 
 
 def _stopped_by(stop: BaseException) -> str:

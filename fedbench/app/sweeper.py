@@ -40,7 +40,6 @@ from fedbench.app.experiment import check_space
 from fedbench.app.launched import stop_children
 from fedbench.app.preflight import check_job, command_trains
 from fedbench.app.summary import (
-    STATUS_SKIPPED,
     JobOutcome,
     SweepStopped,
     lost_outcome,
@@ -52,8 +51,8 @@ from fedbench.app.threads import ENV_VAR as THREADS_ENV_VAR
 from fedbench.app.threads import launcher_threads
 from fedbench.errors import ConfigError, invalid
 from fedbench.interrupts import on_stop
-from fedbench.results.columns import STATUS_FAILED, STATUS_INTERRUPTED
 from fedbench.results.lock import claimed_elsewhere
+from fedbench.results.status import Status
 from fedbench.results.trajectory import answered_status, read_progress
 
 log = logging.getLogger(__name__)
@@ -220,7 +219,7 @@ class CheckingSweeper(Sweeper):
         missing = [
             job
             for job, run in zip(jobs, runs, strict=True)
-            if _stored_status(run.spec) is None and _file_status(run.spec) != STATUS_INTERRUPTED
+            if _stored_status(run.spec) is None and _file_status(run.spec) != Status.INTERRUPTED
         ]
         if not missing:
             return []
@@ -331,14 +330,14 @@ def _answered(
 ) -> JobOutcome:
     """The outcome of a job answered by ``trainer_job``, which trained (or held) its run."""
     if _stored_status(spec) is not None:
-        return JobOutcome(tuple(job), spec.config_hash, STATUS_SKIPPED)
-    if trainer is not None and trainer.status != STATUS_FAILED:
+        return JobOutcome(tuple(job), spec.config_hash, Status.SKIPPED)
+    if trainer is not None and trainer.status != Status.FAILED:
         return JobOutcome(tuple(job), spec.config_hash, trainer.status)
     why = trainer.error if trainer is not None else lost
     return JobOutcome(
         tuple(job),
         spec.config_hash,
-        STATUS_FAILED,
+        Status.FAILED,
         f"answered by the job {' '.join(trainer_job)}, which failed: {why}",
     )
 

@@ -32,11 +32,8 @@ from fedbench.results.columns import (
     ROUND,
     ROUNDS,
     STATUS,
-    STATUS_COMPLETED,
-    STATUS_DIVERGED,
-    STATUS_FAILED,
-    UNFINISHED_STATUSES,
 )
+from fedbench.results.status import UNFINISHED_STATUSES, Status
 from fedbench.results.store import UnreadableResult, load_runs, read_result, run_path
 
 log = logging.getLogger(__name__)
@@ -69,7 +66,7 @@ class Progress:
     @property
     def diverged_at(self) -> int | None:
         """The round at which the run diverged, if it did."""
-        if self.status != STATUS_DIVERGED or not len(self.rows):
+        if self.status != Status.DIVERGED or not len(self.rows):
             return None
         return self.last_round
 
@@ -77,9 +74,9 @@ class Progress:
         """The status of the setting ``fl.rounds=rounds`` if the rows hold it, else ``None``."""
         diverged = self.diverged_at
         if diverged is not None and diverged <= rounds:
-            return STATUS_DIVERGED
+            return Status.DIVERGED
         if self.last_round >= rounds:
-            return STATUS_COMPLETED
+            return Status.COMPLETED
         return None
 
     def status_at(self, rounds: int) -> str:
@@ -87,7 +84,7 @@ class Progress:
 
         Short of it: the file's ``interrupted`` (stopped from outside) or ``failed``.
         """
-        unfinished = self.status if self.status in UNFINISHED_STATUSES else STATUS_FAILED
+        unfinished = self.status if self.status in UNFINISHED_STATUSES else Status.FAILED
         return self.answers(rounds) or unfinished
 
     def evaluated(self, round_num: int) -> bool:

@@ -169,7 +169,7 @@ def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_r
     finished = {
         name: stamp
         for name, stamp in finished.items()
-        if pd.read_parquet(runs / name)[R.STATUS].iloc[0] == R.STATUS_COMPLETED
+        if pd.read_parquet(runs / name)[R.STATUS].iloc[0] == R.Status.COMPLETED
     }
     assert finished
     done = fedbench(*LONG_PARALLEL, f"results_dir={tmp_path}")
@@ -178,7 +178,7 @@ def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_r
     assert f"  skipped: {len(finished)}\n" in done.stderr
     assert f"  completed: {4 - len(finished)}\n" in done.stderr or len(finished) == 4
     frame = R.load_runs(tmp_path)
-    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
+    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.Status.COMPLETED).all()
     for name, stamp in finished.items():  # finished runs were not trained again
         assert (runs / name).stat().st_mtime_ns == stamp
     assert not _workers_of(os.getpid())
@@ -229,7 +229,7 @@ def test_sigterm_to_a_parallel_sweep_saves_every_running_job_in_one_line(tmp_pat
     for hash_, last in stopped.items():
         assert f"run {hash_}: resuming after round {last}\n" in logs
     frame = R.load_runs(tmp_path)
-    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
+    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.Status.COMPLETED).all()
 
 
 def _single_run(results_dir, rounds):
@@ -285,7 +285,7 @@ def test_ctrl_c_at_any_instant_of_start_up_ends_the_command_in_one_line(tmp_path
         assert child.returncode in (130, -signal.SIGINT), (at, err[-2000:])
         assert len(lines) == 1 and lines[0].startswith("fedbench: stopped by Ctrl-C"), (at, lines)
         frame = R.load_runs(results)
-        assert frame.empty or (frame[R.STATUS] == R.STATUS_INTERRUPTED).all(), at
+        assert frame.empty or (frame[R.STATUS] == R.Status.INTERRUPTED).all(), at
         assert np.all(frame[R.ROUND].dropna() < 40), at
 
 
@@ -303,7 +303,7 @@ def test_a_killed_joblib_job_does_not_stop_the_sweep(tmp_path):
     err = child.communicate(timeout=600)[1]
     assert "fedbench: 4 jobs in " in err
     frame = R.load_runs(tmp_path)
-    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
+    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.Status.COMPLETED).all()
     assert child.returncode == 0, err[-3000:]
 
 
