@@ -33,6 +33,7 @@ from fedbench.app.launched import COMMAND_PID_VAR, job_in_child
 from fedbench.app.prepare import PreparedRun, forget_all, recall
 from fedbench.app.schemas import CONF_DIR, register_schemas
 from fedbench.app.summary import JobOutcome, SweepStopped
+from fedbench.app.sweeper_plugin import register_sweeper
 from fedbench.errors import FedbenchError, ResultsNotWritable
 from fedbench.interrupts import Terminated, exit_code, stop_name
 from fedbench.plugins import load_plugins
@@ -155,6 +156,7 @@ def main(
     except FedbenchError as error:
         _fail(error)
     register_schemas()
+    register_sweeper()
     forget_all()
     _outcomes.clear()
     sweeper.forget_summary()

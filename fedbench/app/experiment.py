@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,7 +85,7 @@ def run(prepared: PreparedRun) -> str:
     if all(_holds(progress, r, recorded=True) for r in asks):
         log.info("run %s: its %d rounds are already stored; skipping", hash_, rounds)
         return R.Status.SKIPPED
-    check_space(results_dir, hash_)
+    R.check_space(results_dir, hash_)
     with _claimed(results_dir, hash_, rounds) as lock:
         if not lock.acquired:
             log.info("run %s is being run by another process; leaving it to that one", hash_)
@@ -181,31 +180,6 @@ def _stamped(
             {R.ROUNDS: requested[-1], R.REQUESTED_ROUNDS: requested, R.STATUS: status, **more}
         )
     return rows
-
-
-#: Below this much free space where results land, no run starts: it could not be saved.
-MIN_FREE_BYTES = 1 << 20
-
-
-def check_space(results_dir: str, hash_: str | None = None) -> None:
-    """Refuse to train a run whose result could not be written for want of space.
-
-    Raises
-    ------
-    ResultsNotWritable
-        Less than :data:`MIN_FREE_BYTES` free where the results land.
-
-    """
-    runs = R.runs_dir(results_dir)
-    folder = next(p for p in (runs, *runs.parents) if p.exists())
-    free = shutil.disk_usage(folder).free
-    if free < MIN_FREE_BYTES:
-        what = f"run {hash_} was not started" if hash_ else "no run was started"
-        raise ResultsNotWritable(
-            f"{what}: {folder} has {free // 1024} KiB free, less than the "
-            f"{MIN_FREE_BYTES >> 10} KiB a result needs; free space there and run the same "
-            "command again"
-        )
 
 
 #: How often a job waiting for its run's claim looks again.

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fedbench.app.hydra_errors import check_group_selections, unknown
 from fedbench.app.prepare import PreparedRun, prepare, remember
-from fedbench.app.schemas import GROUPS, Config, group_schemas
+from fedbench.app.schemas import GROUPS, PLUGIN_CLASS, Config, group_schemas
 from fedbench.errors import ConfigError, invalid
 from fedbench.interrupts import raise_if_interrupted
 from fedbench.spec import FLSettings, RunSpec
@@ -112,8 +112,6 @@ class PreflightCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Refuse a sweeper that would launch jobs without fedbench's pre-flight."""
-        from fedbench.app.sweeper import PLUGIN_CLASS
-
         target = OmegaConf.select(config, "hydra.sweeper._target_")
         if target != PLUGIN_CLASS:
             raise PreflightFailed(

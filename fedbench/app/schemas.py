@@ -28,6 +28,12 @@ from fedbench.partitioning import STRATEGIES, all_params
 from fedbench.spec import FLSettings, group_defaults
 
 GROUPS = ("dataset", "partition", "model", "algorithm")
+#: ``hydra/sweeper=fedbench``: the sweeper that checks every job of a multirun before
+#: launching any (:class:`fedbench.app.sweeper.CheckingSweeper`, registered with Hydra
+#: by :func:`fedbench.app.sweeper_plugin.register_sweeper`).
+SWEEPER_GROUP, SWEEPER_NAME = "hydra/sweeper", "fedbench"
+#: The class Hydra instantiates for it (Hydra's plugins live in its ``hydra_plugins``).
+PLUGIN_CLASS = "hydra_plugins.fedbench_sweeper.FedbenchSweeper"
 #: The packaged config folder (``conf/`` beside the package).
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -140,8 +146,17 @@ class Config:
     calibrate_metric: str = "label_emd"
 
 
+@dataclass
+class SweeperConf:
+    """The config of ``hydra/sweeper=fedbench``: Hydra's basic sweeper's keys."""
+
+    _target_: str = PLUGIN_CLASS
+    max_batch_size: Optional[int] = None  # noqa: UP045 (OmegaConf 2.3 reads Optional)
+    params: Optional[dict[str, str]] = None  # noqa: UP045
+
+
 def register_schemas() -> None:
-    """Store the schemas, every option, the sweeper and the ``--help`` resolver in Hydra.
+    """Store the schemas, every option, the sweeper's config and the ``--help`` resolver in Hydra.
 
     ``fedbench_schema`` is the primary config's schema; ``schema/<group>/<option>``
     the option schemas that ``conf/<group>/<option>.yaml`` files list first;
@@ -159,9 +174,7 @@ def register_schemas() -> None:
                 defaults = OmegaConf.create({"name": option, **group_defaults(group, option)})
                 node = OmegaConf.merge(OmegaConf.structured(schema), defaults)
                 store.store(group=group, name=option, node=node)
-    from fedbench.app.sweeper import register_sweeper
-
-    register_sweeper()
+    store.store(group=SWEEPER_GROUP, name=SWEEPER_NAME, node=SweeperConf)
 
 
 def config_groups_help() -> str:

@@ -18,16 +18,12 @@ import logging
 import os
 import sys
 import time
-import types
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
@@ -36,7 +32,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from fedbench import results as R
 from fedbench.app import round_groups
-from fedbench.app.experiment import check_space
 from fedbench.app.launched import stop_children
 from fedbench.app.preflight import check_job, command_trains
 from fedbench.app.summary import (
@@ -53,12 +48,10 @@ from fedbench.errors import ConfigError, invalid
 from fedbench.interrupts import on_stop
 from fedbench.results.lock import claimed_elsewhere
 from fedbench.results.status import Status
+from fedbench.results.store import check_space
 from fedbench.results.trajectory import answered_status, read_progress
 
 log = logging.getLogger(__name__)
-
-SWEEPER_GROUP, SWEEPER_NAME = "hydra/sweeper", "fedbench"
-PLUGIN_CLASS = "hydra_plugins.fedbench_sweeper.FedbenchSweeper"
 
 
 class MemoConfigLoader(ConfigLoader):
@@ -416,34 +409,3 @@ def check_launcher(launcher: dict[str, Any], choice: str = "submitit_slurm") -> 
 def _is_slurm(launcher: dict[str, Any]) -> bool:
     """Whether ``launcher`` submits to Slurm (submitit's Slurm launcher, or a preset of it)."""
     return "slurm" in str(launcher.get("_target_", "")).lower()
-
-
-@dataclass
-class _SweeperConf:
-    _target_: str = PLUGIN_CLASS
-    max_batch_size: Optional[int] = None  # noqa: UP045 (OmegaConf 2.3 reads Optional)
-    params: Optional[dict[str, str]] = None  # noqa: UP045
-
-
-def register_sweeper() -> None:
-    """Make ``hydra/sweeper=fedbench`` available: its config and its plugin class.
-
-    Hydra instantiates only plugins defined in its ``hydra_plugins`` namespace; the
-    folder ``hydra_plugins/`` beside this module is added to that namespace and the
-    class registered with Hydra's public ``Plugins.register``.
-    """
-    ConfigStore.instance().store(group=SWEEPER_GROUP, name=SWEEPER_NAME, node=_SweeperConf)
-    folder = str(Path(__file__).resolve().parent / "hydra_plugins")
-    namespace = sys.modules.get("hydra_plugins")
-    if namespace is None:
-        try:
-            import hydra_plugins as namespace
-        except ImportError:
-            namespace = types.ModuleType("hydra_plugins")
-            namespace.__path__ = []
-            sys.modules["hydra_plugins"] = namespace
-    if folder not in namespace.__path__:
-        namespace.__path__.append(folder)
-    from hydra_plugins.fedbench_sweeper import FedbenchSweeper
-
-    Plugins.instance().register(FedbenchSweeper)
