@@ -183,10 +183,8 @@ def test_a_diverged_run_answers_longer_requests_without_training(tmp_path, monke
 
 
 def test_a_sweep_over_round_counts_trains_once_and_evaluates_each(tmp_path, monkeypatch):
-    from fedbench.app import round_groups
     from tests.cli_helpers import run_command
 
-    monkeypatch.setenv(round_groups.ENV_VAR, "")  # the sweep's groups do not outlive the test
     counter = StepCounter(monkeypatch)
     # eval_every=4: without the sweep's round counts, round 3 would not be evaluated.
     argv = ["-m", "fl.rounds=3,6", "fl.eval_every=4", f"results_dir={tmp_path / 'results'}"]

@@ -29,6 +29,7 @@ from omegaconf.errors import OmegaConfBaseException
 from fedbench import results as R
 from fedbench.app import preflight, slurm_job, sweeper
 from fedbench.app.hydra_errors import one_line
+from fedbench.app.launch_args import LaunchArgs, without_launch_args
 from fedbench.app.launched import COMMAND_PID_VAR, job_in_child
 from fedbench.app.prepare import PreparedRun, forget_all, recall
 from fedbench.app.schemas import CONF_DIR, register_schemas
@@ -88,12 +89,15 @@ def _outcome(
     run: Callable[[PreparedRun], str], cfg: DictConfig, overrides: list[str], training: bool
 ) -> JobOutcome:
     run_id = "?"
+    # The sweeper's launch arguments travel among the job's overrides: not the job's own.
+    overrides = without_launch_args(overrides)
     try:
         load_plugins()  # a job in another process registers the plugins' strategies too
+        plain = OmegaConf.to_container(cfg, resolve=True)
         prepared = recall(overrides)
         if prepared is None:  # a launcher runs this job in another process
-            plain = OmegaConf.to_container(cfg, resolve=True)
             prepared = preflight.prepare_job(plain, overrides, training=training)
+        prepared = prepared.launched_with(LaunchArgs.of(plain))
         run_id = prepared.spec.config_hash
         return JobOutcome(tuple(overrides), run_id, run(prepared))
     except ResultsNotWritable as error:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from fedbench import results as R
-from fedbench.app import round_groups
 from fedbench.app.prepare import PreparedRun
 from fedbench.app.threads import job_threads
 from fedbench.clients import training_data
@@ -57,8 +56,9 @@ def run(prepared: PreparedRun) -> str:
 
     A run is a trajectory (:mod:`fedbench.results.trajectory`). The job asks the run
     for ``fl.rounds`` and, when its sweep asks the same run for fewer rounds too
-    (:func:`round_groups.eval_rounds`), for those as well. Each is answered from the
-    stored rows when they hold its round evaluated (or the run diverged before it).
+    (``launch.eval_rounds``: :mod:`fedbench.app.round_groups`), for those as well.
+    Each is answered from the stored rows when they hold its round evaluated (or the
+    run diverged before it).
     Otherwise the job resumes from the run's checkpoint (an interrupted run, or a
     longer request extending a finished one) or trains from round 1; a round that
     was trained but never evaluated (a longer run with ``fl.eval_every > 1``) is
@@ -80,7 +80,7 @@ def run(prepared: PreparedRun) -> str:
     """
     spec = prepared.spec
     results_dir, hash_, rounds = spec.results_dir, spec.config_hash, spec.fl.rounds
-    asks = sorted({rounds, *round_groups.eval_rounds(spec)})
+    asks = sorted({rounds, *prepared.launch.eval_rounds})
     progress = R.read_progress(results_dir, hash_)
     if all(_holds(progress, r, recorded=True) for r in asks):
         log.info("run %s: its %d rounds are already stored; skipping", hash_, rounds)
@@ -304,7 +304,7 @@ def _train_and_write(
         spec,
         training,
         worker_log=worker_log,
-        threads=job_threads(spec),
+        threads=job_threads(spec, prepared.launch.threads),
         eval_rounds=eval_rounds,
         checkpoints=checkpoints,
         kept_rounds=last_round,

@@ -15,6 +15,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from fedbench.app import launch_args
 from fedbench.app.hydra_errors import check_group_selections, unknown
 from fedbench.app.prepare import PreparedRun, prepare, remember
 from fedbench.app.schemas import GROUPS, PLUGIN_CLASS, Config, group_schemas
@@ -78,6 +79,7 @@ def check_job(config: DictConfig) -> PreparedRun:
     overrides = list(config.hydra.overrides.task)
     job_keys = [key for key in config if key != "hydra"]
     plain = OmegaConf.to_container(OmegaConf.masked_copy(config, job_keys), resolve=True)
+    launch_args.check_unset(plain)  # set by the sweeper on the jobs it launches, not here
     prepared = prepare_job(plain, overrides)
     remember(overrides, prepared)
     raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed while the job was prepared

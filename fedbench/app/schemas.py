@@ -103,6 +103,18 @@ def group_schemas() -> dict[str, dict[str, type]]:
 
 
 @dataclass
+class LaunchConfig:
+    """``launch.*``: what fedbench's sweeper tells each job it launches; never set by hand.
+
+    The keys of :class:`fedbench.app.launch_args.LaunchArgs` (see there); not part of
+    a run's identity.
+    """
+
+    eval_rounds: list[int] = field(default_factory=list)
+    threads: int = 0
+
+
+@dataclass
 class Config:
     """Everything one run needs; the Hydra primary config's schema.
 
@@ -129,6 +141,8 @@ class Config:
         test rows. ``[all_train,all_test]`` (62 classes) or
         ``[digits_only_train,digits_only_test]`` (10) make the file an
         ``emnist_all.sqlite`` that TFF's ``emnist.load_data`` and ``dataset=emnist`` read.
+    launch
+        Set by fedbench's sweeper on the jobs it launches (:class:`LaunchConfig`).
 
     """
 
@@ -144,6 +158,7 @@ class Config:
     export_split_names: list[str] = field(default_factory=lambda: ["train", "test"])
     calibrate: Optional[str] = None  # noqa: UP045
     calibrate_metric: str = "label_emd"
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
 
 
 @dataclass

@@ -15,7 +15,6 @@ import contextlib
 import copy
 import errno
 import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fedbench import results as R
 from fedbench.app import round_groups
+from fedbench.app.launch_args import LaunchArgs
 from fedbench.app.launched import stop_children
 from fedbench.app.preflight import check_job, command_trains
 from fedbench.app.summary import (
@@ -42,7 +42,6 @@ from fedbench.app.summary import (
     summary_lines,
     write_summary,
 )
-from fedbench.app.threads import ENV_VAR as THREADS_ENV_VAR
 from fedbench.app.threads import launcher_threads
 from fedbench.errors import ConfigError, invalid
 from fedbench.interrupts import on_stop
@@ -116,6 +115,7 @@ class CheckingSweeper(Sweeper):
         self.launcher: Any = None
         self.loader: MemoConfigLoader | None = None
         self.inner: Sweeper | None = None
+        self.launch_args: dict[tuple[str, ...], LaunchArgs] = {}
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -174,9 +174,8 @@ class CheckingSweeper(Sweeper):
             else list(range(len(jobs)))
         )
         launching = [job for index, job in enumerate(jobs) if answering[index] == index]
-        os.environ[THREADS_ENV_VAR] = str(launcher_threads(launcher, len(launching)))
-        round_groups.publish(run.spec for run in runs)
-        self.inner.launcher = _LaunchingOnly(self.launcher, launching)
+        self.launch_args = _launch_args(jobs, runs, launcher_threads(launcher, len(launching)))
+        self.inner.launcher = _LaunchingOnly(self.launcher, launching, self.launch_args)
         _launched = True
         returns: list[Any] = []
         lost = "its launcher did not report it"
@@ -218,7 +217,8 @@ class CheckingSweeper(Sweeper):
             return []
         log.warning("the launcher lost %d jobs; launching them once more", len(missing))
         try:
-            returns = list(self.launcher.launch(missing, initial_job_idx=len(jobs)))
+            relaunched = [_with_args(job, self.launch_args) for job in missing]
+            returns = list(self.launcher.launch(relaunched, initial_job_idx=len(jobs)))
         except Exception as error:  # lost again: the summary says which
             log.warning("the second launch failed too: %s", error)
             returns = []
@@ -265,19 +265,47 @@ def _wait_for_claims(runs: list[Any], poll_seconds: float = 2.0) -> None:
         time.sleep(poll_seconds)
 
 
+def _launch_args(
+    jobs: list[list[str]], runs: list[Any], threads: int
+) -> dict[tuple[str, ...], LaunchArgs]:
+    """What the sweeper tells each job: its run's shorter round counts, the thread budget.
+
+    A partition report evaluates nothing: its jobs get the thread budget only.
+    """
+    groups = round_groups.round_groups(run.spec for run in runs) if command_trains() else {}
+    return {
+        tuple(job): LaunchArgs(round_groups.eval_rounds(run.spec, groups), threads)
+        for job, run in zip(jobs, runs, strict=True)
+    }
+
+
+def _with_args(job: Sequence[str], launch_args: dict[tuple[str, ...], LaunchArgs]) -> list[str]:
+    """``job``'s overrides followed by those carrying its launch arguments."""
+    return [*job, *launch_args[tuple(job)].overrides()]
+
+
 class _LaunchingOnly:
     """A launcher that launches only the given jobs of each batch handed to it.
 
-    The sweep's other jobs are answered by those (:func:`round_groups.answering_jobs`).
+    Each with its launch arguments (:mod:`fedbench.app.launch_args`) among its
+    overrides. The sweep's other jobs are answered by those (:func:`round_groups.answering_jobs`).
     """
 
-    def __init__(self, launcher: Any, jobs: list[list[str]]) -> None:
+    def __init__(
+        self,
+        launcher: Any,
+        jobs: list[list[str]],
+        launch_args: dict[tuple[str, ...], LaunchArgs],
+    ) -> None:
         self.launcher = launcher
         self.jobs = {tuple(job) for job in jobs}
+        self.launch_args = launch_args
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Any:
         """Launch the jobs of ``job_overrides`` that are to run; return their results."""
-        kept = [job for job in job_overrides if tuple(job) in self.jobs]
+        kept = [
+            _with_args(job, self.launch_args) for job in job_overrides if tuple(job) in self.jobs
+        ]
         return self.launcher.launch(kept, initial_job_idx=initial_job_idx) if kept else []
 
 
@@ -370,7 +398,6 @@ def forget_summary() -> None:
     global _last_summary, _launched
     _last_summary = None
     _launched = False
-    os.environ.pop(round_groups.ENV_VAR, None)
 
 
 def check_launcher(launcher: dict[str, Any], choice: str = "submitit_slurm") -> None:

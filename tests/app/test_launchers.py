@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import pytest
+from omegaconf import OmegaConf
 
 from fedbench import results as R
 from tests import cli_helpers
@@ -78,6 +79,30 @@ def test_a_parallel_launcher_gives_the_metrics_of_one_process(basic, tmp_path, l
     assert "  completed: 4" in done.stderr
     # Threads change how TensorFlow sums in parallel: equal to float32 rounding.
     pd.testing.assert_frame_equal(metrics(tmp_path), metrics(basic[0]), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_joblib_job_gets_its_eval_rounds_and_threads_through_its_overrides(tmp_path):
+    # No fedbench variable in the command's environment, and fedbench sets none for its
+    # jobs: what a job in a loky worker needs reaches it among its overrides.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDBENCH_")}
+    small = ["fl.num_clients=4", "fl.clients_per_round=2", "fl.eval_every=5"]
+    joblib = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    argv = ["-m", "fl.rounds=2,3", "seed=0,1", *small, *joblib, f"results_dir={tmp_path}"]
+    done = fedbench(*argv, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "  completed: 2" in done.stderr and "  skipped: 2" in done.stderr
+    runs = R.load_runs(tmp_path)
+    # eval_every=5: a 3-round run alone evaluates its last round only; asked for 2
+    # rounds in the same sweep, its one launched job evaluates round 2 as well.
+    evaluated = runs[runs[R.EVALUATED]].groupby(R.CONFIG_HASH)[R.ROUND].apply(list)
+    assert evaluated.tolist() == [[2, 3], [2, 3]]
+    # The thread budget: joblib runs the 2 launched jobs at once, so each gets half the
+    # cores (launcher_threads), at least one.
+    expected = max(1, len(os.sched_getaffinity(0)) // 2)
+    saved = sorted((tmp_path / "logs" / "multirun").rglob(".hydra/config.yaml"))
+    launch = [OmegaConf.to_container(OmegaConf.load(path).launch) for path in saved]
+    assert launch == [{"eval_rounds": [2], "threads": expected}] * 2
 
 
 @pytest.mark.slow
