@@ -85,11 +85,13 @@ def check_unset(config: Mapping[str, Any]) -> None:
     defaults = LaunchArgs()
     for key, value in section.items():
         if LaunchArgs.of({SECTION: {key: value}}) != defaults:
+            default = getattr(defaults, key)
             raise ConfigError(
                 invalid(
                     f"{SECTION}.{key}",
                     value,
-                    "only fedbench's sweeper sets it, on the jobs it launches",
-                    f"drop {SECTION}.{key}; {_INSTEAD.get(key, 'it is set for you')}",
+                    f"its default, {list(default) if isinstance(default, tuple) else default} "
+                    "(fedbench's sweeper sets it on the jobs it launches)",
+                    f"drop {SECTION}.{key}; {_INSTEAD[key]}",
                 )
             )
