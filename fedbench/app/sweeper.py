@@ -287,8 +287,9 @@ def _with_args(job: Sequence[str], launch_args: dict[tuple[str, ...], LaunchArgs
 class _LaunchingOnly:
     """A launcher that launches only the given jobs of each batch handed to it.
 
-    Each with its launch arguments (:mod:`fedbench.app.launch_args`) among its
-    overrides. The sweep's other jobs are answered by those (:func:`round_groups.answering_jobs`).
+    Each job it launches carries its launch arguments (:mod:`fedbench.app.launch_args`)
+    among its overrides. The sweep's other jobs are answered by those
+    (:func:`round_groups.answering_jobs`).
     """
 
     def __init__(
