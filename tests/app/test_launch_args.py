@@ -49,6 +49,22 @@ def test_a_launched_job_gets_its_eval_rounds_and_thread_budget_with_an_empty_env
     assert not [o for job in summary["outcomes"] for o in job["overrides"] if "launch." in o]
 
 
+def test_launch_args_stay_out_of_hydras_job_folder_names(tmp_path):
+    # A sweep may name its jobs' folders by their overrides
+    # (hydra.sweep.subdir=${hydra.job.override_dirname}): the launched 2-round job,
+    # handed launch.eval_rounds=[1], is named by the command's overrides alone.
+    from hydra.core.hydra_config import HydraConfig
+
+    names = []
+
+    def job(prepared):
+        names.append(HydraConfig.get().job.override_dirname)
+
+    argv = ["-m", "fl.rounds=1,2", *SMALL, f"results_dir={tmp_path / 'r'}"]
+    run_command(argv, tmp_path / "logs", run=job)
+    assert len(names) == 1 and "fl.rounds=2" in names[0] and "launch." not in names[0]
+
+
 def test_launch_args_are_not_part_of_a_runs_identity(tmp_path):
     argv = ["fl.rounds=2", *SMALL, f"results_dir={tmp_path / 'r'}"]
     (plain,) = run_command(argv, tmp_path / "logs")
