@@ -146,7 +146,7 @@ def test_a_signal_during_training_stops_the_worker_and_keeps_the_rounds_so_far(
         if child.poll() is None:
             child.kill()
     frame = pd.read_parquet(R.runs_dir(results_dir))
-    assert (frame[R.STATUS] == R.STATUS_INTERRUPTED).all()
+    assert (frame[R.STATUS] == R.Status.INTERRUPTED).all()
     # Round 3 was logged, so rounds 1 and 2 were surely kept (3 too, unless the signal
     # landed between its log line and its row).
     assert frame[R.ROUND].min() == 1 and 2 <= frame[R.ROUND].max() < 500
@@ -231,7 +231,7 @@ def test_two_sweeps_started_together_share_the_work_without_duplicates(results_d
     frame = pd.read_parquet(R.runs_dir(results_dir))
     # 4 seeds -> 4 runs of 2 rounds, each trained once: one file per run, no duplicate rows.
     assert frame.groupby(R.CONFIG_HASH)[R.RUN_ID].nunique().tolist() == [1, 1, 1, 1]
-    assert len(frame) == 8 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
+    assert len(frame) == 8 and (frame[R.STATUS] == R.Status.COMPLETED).all()
     trained = sum(len(re.findall(r"run \w+ completed: \d+ rows", o)) for o in outputs)
     assert trained == 4, outputs
     # No claim is left but the record of each finished run, for the next owner.

@@ -36,7 +36,7 @@ FAST = ("fl.rounds=3", "fl.eval_every=1")
 
 def test_iid_digits_learns_far_above_chance(results_dir):
     config = make_config(results_dir, "fl.rounds=15", "fl.eval_every=5")
-    assert experiment.run(config) == R.STATUS_COMPLETED
+    assert experiment.run(config) == R.Status.COMPLETED
     frame = read_run(config)
     assert list(frame.columns) == list(R.column_names())
     assert frame[R.ROUND].tolist() == list(range(1, 16))
@@ -47,7 +47,7 @@ def test_iid_digits_learns_far_above_chance(results_dir):
     # a softmax regression on these digits reaches ~0.95 centrally, and IID FedAvg
     # measured 0.90 here after 15 rounds.
     assert final >= 0.80
-    assert (frame[R.STATUS] == R.STATUS_COMPLETED).all()
+    assert (frame[R.STATUS] == R.Status.COMPLETED).all()
     # IID differs from the pool only by sampling noise: with n_k ~ 144 examples and 10
     # classes of p ~ 0.1, E|p_k(c) - p(c)| ~ sqrt(2/pi) sqrt(0.1 * 0.9 / 144) = 0.020,
     # so label_emd ~ 10 * 0.020 = 0.20; far from a skewed split's 1+.
@@ -100,9 +100,9 @@ def test_divergence_is_recorded_with_the_rounds_so_far(results_dir):
     # An MLP at client_lr=1e10: weights of order 1e10 per step multiply through two
     # layers, so logits and then gradients overflow float32 within a few rounds.
     config = make_config(results_dir, "model=mlp", "fl.client_lr=1e10", "fl.rounds=10")
-    assert experiment.run(config) == R.STATUS_DIVERGED
+    assert experiment.run(config) == R.Status.DIVERGED
     frame = read_run(config)
-    assert (frame[R.STATUS] == R.STATUS_DIVERGED).all()
+    assert (frame[R.STATUS] == R.Status.DIVERGED).all()
     assert len(frame) < 10
     assert not np.isfinite(frame[R.TRAIN_LOSS].iloc[-1])  # the loss is what gave it away
     assert not frame[R.EVALUATED].iloc[-1]  # non-finite weights are not evaluated
@@ -117,7 +117,7 @@ def test_non_finite_weights_with_a_finite_loss_are_divergence_too(results_dir):
     config = make_config(
         results_dir, "algorithm=fedadam", "fl.server_lr=1e39", "fl.rounds=5", "model=mlp"
     )
-    assert experiment.run(config) == R.STATUS_DIVERGED
+    assert experiment.run(config) == R.Status.DIVERGED
     frame = read_run(config)
     assert frame[R.ROUND].tolist() == [1]
     assert np.isfinite(frame[R.TRAIN_LOSS].iloc[0])
@@ -138,10 +138,10 @@ def test_a_failing_run_is_written_as_failed_and_redone_on_resume(results_dir, mo
     with pytest.raises(RuntimeError, match="simulated crash"):
         experiment.run(config)
     frame = read_run(config)
-    assert frame[R.STATUS].tolist() == [R.STATUS_FAILED]
+    assert frame[R.STATUS].tolist() == [R.Status.FAILED]
     assert "simulated crash" in frame[R.ERROR].iloc[0]
     monkeypatch.setattr(train, "run_rounds", real)
-    assert experiment.run(config) == R.STATUS_COMPLETED
+    assert experiment.run(config) == R.Status.COMPLETED
     assert read_run(config)[R.ROUND].tolist() == [1, 2, 3]
 
 
@@ -155,7 +155,7 @@ def test_a_run_finished_by_another_process_just_before_the_claim_is_not_redone(
 
     def finished_meanwhile(lock, note=""):
         rows = [
-            {R.RUN_ID: "other", R.CONFIG_HASH: hash_, R.STATUS: R.STATUS_COMPLETED}
+            {R.RUN_ID: "other", R.CONFIG_HASH: hash_, R.STATUS: R.Status.COMPLETED}
             | {R.ROUND: r, R.EVALUATED: True, R.REQUESTED_ROUNDS: [3]}
             for r in (1, 2, 3)
         ]
@@ -179,7 +179,7 @@ def test_natural_femnist_records_per_writer_accuracy_and_drift(results_dir, femn
     )
     with pytest.warns(UnassignedExamplesWarning, match="keeps 8 of 105 writers"):
         config = make_config(results_dir, *natural)
-    assert experiment.run(config) == R.STATUS_COMPLETED
+    assert experiment.run(config) == R.Status.COMPLETED
     frame = read_run(config)
     # Per-client accuracy comes from each sampled writer's own test examples.
     assert frame[R.CLIENT_ACCURACY_MEAN].between(0, 1).all()
@@ -240,13 +240,13 @@ def test_a_result_another_host_just_wrote_is_waited_for_not_trained_again(result
 
     spec = RunSpec.create(results_dir=str(results_dir), rounds=2)
     hash_ = spec.config_hash
-    row = {R.RUN_ID: "a", R.CONFIG_HASH: hash_, R.STATUS: R.STATUS_COMPLETED, R.EVALUATED: True}
+    row = {R.RUN_ID: "a", R.CONFIG_HASH: hash_, R.STATUS: R.Status.COMPLETED, R.EVALUATED: True}
     row |= {R.ROUNDS: 2, R.REQUESTED_ROUNDS: [2]}
     R.write_run([{**row, R.ROUND: 1}, {**row, R.ROUND: 2}], results_dir, hash_)
     # Host A trained the run and recorded so in its claim, under the lock ...
     host_a = R.RunLock(results_dir, hash_)
     assert host_a.acquire("2")
-    host_a.record_finished(R.STATUS_COMPLETED, 2)
+    host_a.record_finished(R.Status.COMPLETED, 2)
     host_a.release()
     # ... and host B's NFS view does not list the renamed result for its first three reads.
     real, reads = R.read_progress, []
@@ -258,5 +258,5 @@ def test_a_result_another_host_just_wrote_is_waited_for_not_trained_again(result
     monkeypatch.setattr(R, "read_progress", stale)
     monkeypatch.setattr(experiment, "CLAIM_POLL_SECONDS", 0.01)
     monkeypatch.setattr(experiment, "_train_and_write", pytest.fail)  # must not train
-    assert experiment.run(prepare(spec)) == experiment.STATUS_SKIPPED
+    assert experiment.run(prepare(spec)) == R.Status.SKIPPED
     assert len(reads) >= 4

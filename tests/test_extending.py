@@ -53,7 +53,7 @@ def test_a_registered_strategy_trains_and_its_parameter_is_a_result_column(regis
     argv = ["partition=blocks", *CLIENTS, "fl.rounds=1", f"results_dir={results}"]
     assert len(run_command(argv, tmp_path / "logs", run=experiment.run)) == 1
     frame = R.load_runs(results)
-    assert frame[R.STATUS].tolist() == [R.STATUS_COMPLETED]
+    assert frame[R.STATUS].tolist() == [R.Status.COMPLETED]
     assert frame["stride"].tolist() == [2]  # the function's default
     assert frame[R.ALPHA].isna().all()
 

@@ -1,12 +1,17 @@
-"""The layers point down: the numpy library loads neither Hydra nor TensorFlow."""
+"""The layers point down: the numpy library loads neither Hydra nor TensorFlow; no import circle."""
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import fedbench
+
 HEAVY = ("hydra", "omegaconf", "tensorflow", "tensorflow_federated")
+PACKAGE = Path(fedbench.__file__).resolve().parent
 
 
 def _loaded_after(code: str) -> list[str]:
@@ -50,3 +55,102 @@ def test_fedbench_partition_stays_the_function_after_importing_the_module():
         "from fedbench import partition\nassert partition is fedbench.partitioning.partition"
     )
     assert _loaded_after(code) == []
+
+
+def _module_name(path: Path) -> str:
+    """The name ``path`` is imported under (Hydra's plugins live in ``hydra_plugins``)."""
+    relative = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(relative.parts)
+    if "hydra_plugins" in parts:
+        parts = parts[parts.index("hydra_plugins") :]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, at module level or inside functions.
+
+    ``from a.b import c`` points at ``a.b.c`` when that is a module, else at ``a.b``; an
+    import of a module outside the package is left out, and so is the implicit import of
+    a module's parent packages (their ``__init__`` re-exports their own modules).
+    """
+    files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+    def known(name: str) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {known(alias.name) for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*up, *([node.module] if node.module else [])])
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    targets.add(full if full in files else known(base))
+        graph[name] = targets - {None, name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A circle of imports in ``graph`` (its modules, the first repeated at the end), if any."""
+    state: dict[str, str] = {}  # "open" while on the current path, then "done"
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = "open"
+        path.append(module)
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == "open":
+                return [*path[path.index(target) :], target]
+            if target not in state:
+                found = visit(target)
+                if found:
+                    return found
+        path.pop()
+        state[module] = "done"
+        return None
+
+    for module in sorted(graph):
+        if module not in state:
+            found = visit(module)
+            if found:
+                return found
+    return None
+
+
+def test_the_package_imports_without_a_circle():
+    graph = import_graph()
+    # The graph sees what it must: a module-level import and one inside a function.
+    assert "fedbench.app.sweeper" in graph["fedbench.app.cli"]
+    assert "fedbench.app.experiment" in graph["fedbench.app.cli"]  # imported in _train
+    cycle = find_cycle(graph)
+    assert cycle is None, "import circle: " + " -> ".join(cycle)
+
+
+def test_find_cycle_finds_a_circle_through_a_function_level_import():
+    # a -> b at module level, b -> a inside a function: the circle the test above forbids.
+    assert find_cycle({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == ["a", "b", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_sweeper_does_not_import_the_job_runner():
+    # The sweeper launches jobs; what they run (TFF, training) is the job's own business.
+    assert "fedbench.app.experiment" not in graph_closure("fedbench.app.sweeper")
+
+
+def graph_closure(module: str) -> set[str]:
+    """Every module of the package that importing ``module`` can import, directly or not."""
+    graph, seen, todo = import_graph(), set(), [module]
+    while todo:
+        for target in graph[todo.pop()] - seen:
+            seen.add(target)
+            todo.append(target)
+    return seen

@@ -17,7 +17,7 @@ def _row(**overrides):
     row = {
         R.RUN_ID: "abc-1",
         R.CONFIG_HASH: "abc",
-        R.STATUS: R.STATUS_COMPLETED,
+        R.STATUS: R.Status.COMPLETED,
         R.DATASET: "digits",
         R.PARTITION: "iid",
         R.ROUND: 1,
@@ -70,10 +70,10 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(results_dir, monkeyp
 
 def test_answered_status_counts_completed_and_diverged_but_not_failed(results_dir):
     assert R.answered_status(results_dir, "h", 1) is None
-    R.write_run([_row(**{R.STATUS: R.STATUS_FAILED, R.ROUNDS: 2})], results_dir, "h")
+    R.write_run([_row(**{R.STATUS: R.Status.FAILED, R.ROUNDS: 2})], results_dir, "h")
     assert R.answered_status(results_dir, "h", 2) is None  # stopped after round 1 of 2
-    R.write_run([_row(**{R.STATUS: R.STATUS_DIVERGED, R.ROUNDS: 2})], results_dir, "h")
-    assert R.answered_status(results_dir, "h", 2) == R.STATUS_DIVERGED
+    R.write_run([_row(**{R.STATUS: R.Status.DIVERGED, R.ROUNDS: 2})], results_dir, "h")
+    assert R.answered_status(results_dir, "h", 2) == R.Status.DIVERGED
     R.run_path(results_dir, "h").write_bytes(b"not parquet")
     assert R.answered_status(results_dir, "h", 2) is None
 
@@ -280,10 +280,10 @@ def test_the_report_skips_foreign_files_in_one_line(results_dir):
 def test_a_finished_run_is_recorded_in_its_claim_for_the_next_owner(results_dir):
     first = R.RunLock(results_dir, "h")
     assert first.acquire("5") and first.previous is None
-    first.record_finished(R.STATUS_COMPLETED, 5)
+    first.record_finished(R.Status.COMPLETED, 5)
     first.release()
     assert first.path.exists()  # kept for the next owner, unlocked
     second = R.RunLock(results_dir, "h")
-    assert second.acquire("9") and second.previous == (R.STATUS_COMPLETED, 5)
+    assert second.acquire("9") and second.previous == (R.Status.COMPLETED, 5)
     second.release()  # it recorded nothing (e.g. interrupted): removed as before
     assert not second.path.exists()

@@ -67,34 +67,34 @@ def test_an_interrupted_run_resumes_at_its_checkpoint_as_if_never_stopped(
 ):
     args = (*RUN, f"algorithm={algorithm}", "fl.rounds=6", "fl.checkpoint_every=4")
     whole = make_config(tmp_path / "whole", *args)
-    assert experiment.run(whole) == R.STATUS_COMPLETED
+    assert experiment.run(whole) == R.Status.COMPLETED
 
     stopped = make_config(tmp_path / "stopped", *args)
     StepCounter(monkeypatch, stop_at=3)  # Ctrl-C inside round 3's TFF call
     with pytest.raises(KeyboardInterrupt):
         experiment.run(stopped)
     frame = read_run(stopped)
-    assert frame[R.ROUND].tolist() == [1, 2] and (frame[R.STATUS] == R.STATUS_INTERRUPTED).all()
+    assert frame[R.ROUND].tolist() == [1, 2] and (frame[R.STATUS] == R.Status.INTERRUPTED).all()
     assert checkpoint_round(stopped) == 2  # saved on the way out (the periodic one is at 4)
 
     resumed = StepCounter(monkeypatch)
-    assert experiment.run(make_config(tmp_path / "stopped", *args)) == R.STATUS_COMPLETED
+    assert experiment.run(make_config(tmp_path / "stopped", *args)) == R.Status.COMPLETED
     assert resumed.calls == 4  # rounds 3-6 only
     pd.testing.assert_frame_equal(trajectory(stopped), trajectory(whole), check_exact=True)
-    assert (read_run(stopped)[R.STATUS] == R.STATUS_COMPLETED).all()
+    assert (read_run(stopped)[R.STATUS] == R.Status.COMPLETED).all()
 
 
 def test_more_rounds_extend_a_finished_run_and_fewer_are_answered_from_its_rows(
     tmp_path, monkeypatch
 ):
     five = make_config(tmp_path, *RUN, "fl.rounds=5")
-    assert experiment.run(five) == R.STATUS_COMPLETED
+    assert experiment.run(five) == R.Status.COMPLETED
     first = read_run(five)
 
     ten = make_config(tmp_path, *RUN, "fl.rounds=10")
     assert ten.spec.config_hash == five.spec.config_hash  # one run, one trajectory
     extended = StepCounter(monkeypatch)
-    assert experiment.run(ten) == R.STATUS_COMPLETED
+    assert experiment.run(ten) == R.Status.COMPLETED
     assert extended.calls == 5  # rounds 6-10
     after = read_run(ten)
     assert after[R.ROUND].tolist() == list(range(1, 11))
@@ -112,7 +112,7 @@ def test_more_rounds_extend_a_finished_run_and_fewer_are_answered_from_its_rows(
     assert untrained.calls == 0
     stored = read_run(ten)
     assert list(stored[R.REQUESTED_ROUNDS].iloc[0]) == [5, 7, 10]
-    assert stored[R.ROUNDS].eq(10).all() and stored[R.STATUS].eq(R.STATUS_COMPLETED).all()
+    assert stored[R.ROUNDS].eq(10).all() and stored[R.STATUS].eq(R.Status.COMPLETED).all()
     settings = R.load_settings(tmp_path)
     assert sorted(settings.groupby(R.ROUNDS)[R.ROUND].max().items()) == [(5, 5), (7, 7), (10, 10)]
 
@@ -126,7 +126,7 @@ def test_a_shorter_setting_never_evaluated_is_replayed_without_moving_the_checkp
     before = read_run(ten)
     replay = StepCounter(monkeypatch)
     assert experiment.run(make_config(tmp_path, *RUN, "fl.rounds=6", "fl.eval_every=4")) == (
-        R.STATUS_COMPLETED
+        R.Status.COMPLETED
     )
     assert replay.calls == 6  # rounds 1-6 again, to evaluate round 6
     after = read_run(ten)
@@ -160,7 +160,7 @@ def test_a_corrupt_checkpoint_is_set_aside_and_the_run_still_completes(
     path.write_bytes(path.read_bytes()[:100])  # truncated, as a full disk might leave it
     again = StepCounter(monkeypatch)
     with caplog.at_level("WARNING", logger="fedbench.training.checkpoints"):
-        assert experiment.run(make_config(tmp_path, *args)) == R.STATUS_COMPLETED
+        assert experiment.run(make_config(tmp_path, *args)) == R.Status.COMPLETED
     assert again.calls == 6  # from round 1: nothing corrupt was resumed from
     assert [r.getMessage() for r in caplog.records if "set aside" in r.getMessage()]
     assert path.with_name(path.name + ".rejected").exists()
@@ -173,7 +173,7 @@ def test_a_diverged_run_answers_longer_requests_without_training(tmp_path, monke
     # As in test_experiment: an MLP at client_lr=1e10 overflows within a few rounds.
     args = ("model=mlp", "fl.client_lr=1e10")
     first = make_config(tmp_path, *args, "fl.rounds=10")
-    assert experiment.run(first) == R.STATUS_DIVERGED
+    assert experiment.run(first) == R.Status.DIVERGED
     assert not checkpoint_path(tmp_path, first.spec.config_hash).exists()  # nothing to resume
     none = StepCounter(monkeypatch)
     assert experiment.run(make_config(tmp_path, *args, "fl.rounds=20")) == "skipped"
@@ -183,10 +183,8 @@ def test_a_diverged_run_answers_longer_requests_without_training(tmp_path, monke
 
 
 def test_a_sweep_over_round_counts_trains_once_and_evaluates_each(tmp_path, monkeypatch):
-    from fedbench.app import round_groups
     from tests.cli_helpers import run_command
 
-    monkeypatch.setenv(round_groups.ENV_VAR, "")  # the sweep's groups do not outlive the test
     counter = StepCounter(monkeypatch)
     # eval_every=4: without the sweep's round counts, round 3 would not be evaluated.
     argv = ["-m", "fl.rounds=3,6", "fl.eval_every=4", f"results_dir={tmp_path / 'results'}"]
@@ -199,7 +197,7 @@ def test_a_sweep_over_round_counts_trains_once_and_evaluates_each(tmp_path, monk
     last = settings.sort_values(R.ROUND).groupby(R.ROUNDS).last()
     assert last[R.ROUND].to_dict() == {3: 3, 6: 6}
     assert last[R.EVALUATED].all() and last[R.TEST_ACCURACY].notna().all()
-    assert (last[R.STATUS] == R.STATUS_COMPLETED).all()
+    assert (last[R.STATUS] == R.Status.COMPLETED).all()
 
 
 def test_an_interrupted_replay_leaves_the_stored_trajectory_whole(tmp_path, monkeypatch):
@@ -212,7 +210,7 @@ def test_an_interrupted_replay_leaves_the_stored_trajectory_whole(tmp_path, monk
     after = read_run(ten)
     # rounds 1-2 were replayed (same numbers), 3-10 kept: the 10-round request stays done
     assert after[R.ROUND].tolist() == list(range(1, 11))
-    assert after[R.STATUS].eq(R.STATUS_COMPLETED).all() and after[R.ERROR].isna().all()
+    assert after[R.STATUS].eq(R.Status.COMPLETED).all() and after[R.ERROR].isna().all()
     pd.testing.assert_frame_equal(after[TRAJECTORY], before[TRAJECTORY], check_exact=True)
     assert checkpoint_round(ten) == 10
 
@@ -242,11 +240,11 @@ def test_a_finished_file_left_failed_by_a_kill_is_repaired_without_training(tmp_
     experiment.run(config)
     rows = read_run(config).to_dict("records")
     for row in rows:
-        row[R.STATUS] = R.STATUS_FAILED
+        row[R.STATUS] = R.Status.FAILED
     R.write_run(rows, tmp_path, config.spec.config_hash)
     none = StepCounter(monkeypatch)
     assert experiment.run(make_config(tmp_path, *RUN, "fl.rounds=4")) == "skipped"
-    assert none.calls == 0 and read_run(config)[R.STATUS].eq(R.STATUS_COMPLETED).all()
+    assert none.calls == 0 and read_run(config)[R.STATUS].eq(R.Status.COMPLETED).all()
 
 
 def test_a_checkpoint_that_cannot_be_written_ends_the_run_in_one_line(tmp_path):
@@ -270,7 +268,7 @@ def test_a_truncated_result_is_named_set_aside_and_its_run_trained_again(
     again = StepCounter(monkeypatch)
     longer = make_config(tmp_path, *args, "fl.rounds=6")
     with caplog.at_level("WARNING"):
-        assert experiment.run(longer) == R.STATUS_COMPLETED
+        assert experiment.run(longer) == R.Status.COMPLETED
     # The rows of rounds 1-4 are lost, so their checkpoint is no state to resume from:
     # rounds 1-6 are trained from the start.
     assert again.calls == 6

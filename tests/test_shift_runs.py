@@ -24,7 +24,7 @@ def test_a_shifted_run_records_the_feature_metrics_of_its_clients(
     results_dir, overrides, parameter, value
 ):
     config = make_config(results_dir, *SMALL, *overrides, "fl.client_holdout=0.2")
-    assert experiment.run(config) == R.STATUS_COMPLETED
+    assert experiment.run(config) == R.Status.COMPLETED
     frame = read_run(config)
     assert frame[parameter].tolist() == [value, value]
     # The rows' metrics are those of the arrays the clients trained on.

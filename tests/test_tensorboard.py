@@ -57,7 +57,7 @@ RUN = ("fl.client_holdout=0.2", "fl.eval_every=2")
 @pytest.mark.tff
 def test_a_runs_events_equal_its_parquet_rows_and_carry_its_hparams(results_dir):
     prepared = make_config(results_dir, *RUN, "fl.rounds=3", "partition=dirichlet")
-    assert experiment.run(prepared) == R.STATUS_COMPLETED
+    assert experiment.run(prepared) == R.Status.COMPLETED
     frame = read_run(prepared)
     scalars, sessions = read_events(prepared)
     expected = expected_scalars(frame)
@@ -92,9 +92,9 @@ def test_resumed_and_extended_runs_continue_their_curves_without_a_repeated_step
     assert [s for s, _ in read_events(stopped)[0][R.ROUND_SECONDS]] == [1, 2]
 
     StepCounter(monkeypatch)  # resumed: rounds 3-4
-    assert experiment.run(make_config(results_dir, *args, "fl.rounds=4")) == R.STATUS_COMPLETED
+    assert experiment.run(make_config(results_dir, *args, "fl.rounds=4")) == R.Status.COMPLETED
     extended = make_config(results_dir, *args, "fl.rounds=5")  # extended: round 5
-    assert experiment.run(extended) == R.STATUS_COMPLETED
+    assert experiment.run(extended) == R.Status.COMPLETED
 
     frame = read_run(extended)
     assert frame[R.ROUND].tolist() == [1, 2, 3, 4, 5]
@@ -109,7 +109,7 @@ def test_resumed_and_extended_runs_continue_their_curves_without_a_repeated_step
 def test_fl_tensorboard_false_writes_no_events_and_is_the_same_run(results_dir):
     off = make_config(results_dir, "fl.rounds=1", "fl.tensorboard=false")
     assert off.spec.config_hash == make_config(results_dir, "fl.rounds=1").spec.config_hash
-    assert experiment.run(off) == R.STATUS_COMPLETED
+    assert experiment.run(off) == R.Status.COMPLETED
     assert read_run(off)[R.ROUND].tolist() == [1]
     assert not (results_dir / tb.TENSORBOARD_SUBDIR).exists()
 

@@ -32,10 +32,10 @@ def _run(hash_, rounds, status, *, requested=None, last=None, evaluated_every=1)
 def sweep(results_dir):
     # a: asked 3, 6 and 10, trained 10. b: asked 10, diverged at round 4.
     # c: asked 5 then 10, interrupted after round 7. d: an old file (no requested_rounds).
-    R.write_run(_run("a", 10, R.STATUS_COMPLETED, requested=[10, 3, 6]), results_dir, "a")
-    R.write_run(_run("b", 10, R.STATUS_DIVERGED, requested=[10], last=4), results_dir, "b")
-    R.write_run(_run("c", 10, R.STATUS_FAILED, requested=[5, 10], last=7), results_dir, "c")
-    R.write_run(_run("d", 2, R.STATUS_COMPLETED), results_dir, "d")
+    R.write_run(_run("a", 10, R.Status.COMPLETED, requested=[10, 3, 6]), results_dir, "a")
+    R.write_run(_run("b", 10, R.Status.DIVERGED, requested=[10], last=4), results_dir, "b")
+    R.write_run(_run("c", 10, R.Status.FAILED, requested=[5, 10], last=7), results_dir, "c")
+    R.write_run(_run("d", 2, R.Status.COMPLETED), results_dir, "d")
     return results_dir
 
 
@@ -89,7 +89,7 @@ def test_progress_says_which_settings_the_store_answers(sweep):
 
 
 def test_evaluated_reads_the_evaluated_flag(results_dir):
-    R.write_run(_run("e", 6, R.STATUS_COMPLETED, evaluated_every=4), results_dir, "e")
+    R.write_run(_run("e", 6, R.Status.COMPLETED, evaluated_every=4), results_dir, "e")
     progress = R.read_progress(results_dir, "e")
     # evaluated every 4 rounds and at the last: rounds 4 and 6
     assert [r for r in range(1, 7) if progress.evaluated(r)] == [4, 6]
@@ -116,7 +116,7 @@ def test_pandas_reads_the_requested_rounds_column(sweep):
 
 def test_a_run_stopped_from_outside_is_interrupted_short_of_its_rounds_and_resumed(results_dir):
     # e: asked 5 then 10, stopped by a Slurm requeue or scancel after round 7.
-    R.write_run(_run("e", 10, R.STATUS_INTERRUPTED, requested=[5, 10], last=7), results_dir, "e")
+    R.write_run(_run("e", 10, R.Status.INTERRUPTED, requested=[5, 10], last=7), results_dir, "e")
     settings = R.load_settings(results_dir)
     assert settings.groupby(R.ROUNDS)[R.STATUS].first().to_dict() == {
         5: "completed",  # round 5 was trained before it was stopped
@@ -124,4 +124,47 @@ def test_a_run_stopped_from_outside_is_interrupted_short_of_its_rounds_and_resum
     }
     assert R.at_rounds(R.load_runs(results_dir), 10).empty  # not a result of the setting
     assert R.answered_status(results_dir, "e", 10) is None  # the same command trains it
-    assert R.read_progress(results_dir, "e").status_at(10) == R.STATUS_INTERRUPTED
+    assert R.read_progress(results_dir, "e").status_at(10) == R.Status.INTERRUPTED
+
+
+def test_what_a_job_trains_follows_from_the_stored_rows(sweep, results_dir):
+    from fedbench.results.trajectory import Training, holds, next_training
+
+    a, b, c = (R.read_progress(sweep, h) for h in "abc")
+    # a holds rounds 1..10, each evaluated: 3, 6 and 10 are answered, nothing to train.
+    assert next_training(a, [3, 6, 10]) is None
+    assert holds(a, 6, recorded=True) and not holds(a, 5, recorded=True)  # 5: never asked
+    # Asked 12: train on from the checkpoint.
+    assert next_training(a, [12]) == Training(replay_to=None)
+    # b diverged at 4: every longer round count is answered by its divergence.
+    assert next_training(b, [50]) is None
+    # c stopped after 7 (failed): asked 10, it trains on; asked 5, nothing to train.
+    assert next_training(c, [10]) == Training() and next_training(c, [5]) is None
+    # f: killed after its last round, before its final write: every row there, the file
+    # still says failed. Its rows hold 4, but the file does not record that yet.
+    R.write_run(_run("f", 4, R.Status.FAILED, requested=[4]), results_dir, "f")
+    f = R.read_progress(results_dir, "f")
+    assert holds(f, 4) and not holds(f, 4, recorded=True) and next_training(f, [4]) is None
+    # No file: train from round 1.
+    assert next_training(None, [3]) == Training()
+    # e: 6 rounds evaluated at 4 and 6 only; asked 2 and 6, round 2 is trained but not
+    # evaluated: replay rounds 1..2.
+    R.write_run(_run("e", 6, R.Status.COMPLETED, evaluated_every=4), results_dir, "e")
+    e = R.read_progress(results_dir, "e")
+    assert next_training(e, [2, 6]) == Training(replay_to=2)
+
+
+def test_trained_rounds_replace_theirs_and_the_status_is_that_of_the_largest_request():
+    from fedbench.results.trajectory import final_status, rounds_to_evaluate, with_round
+
+    rows = [{R.ROUND: 1, "x": "old", R.EVALUATED: True}, {R.ROUND: 3, R.EVALUATED: False}]
+    rows = with_round(rows, {R.ROUND: 2, R.EVALUATED: False})
+    rows = with_round(rows, {R.ROUND: 1, "x": "new", R.EVALUATED: False})
+    assert [(r[R.ROUND], r.get("x")) for r in rows] == [(1, "new"), (2, None), (3, None)]
+    # Requested 2 and 5; the stored rows hold round 4 evaluated: up to round 4, 2 and 4.
+    stored = [{R.ROUND: 4, R.EVALUATED: True}, {R.ROUND: 3, R.EVALUATED: False}]
+    assert rounds_to_evaluate(stored, [2, 5], last=4) == {2, 4}
+    assert final_status(rows, largest=3, diverged=False) == R.Status.COMPLETED
+    assert final_status(rows, largest=4, diverged=False) == R.Status.FAILED
+    assert final_status(rows, largest=4, diverged=False, stopped=True) == R.Status.INTERRUPTED
+    assert final_status(rows, largest=4, diverged=True) == R.Status.DIVERGED

@@ -29,10 +29,12 @@ from omegaconf.errors import OmegaConfBaseException
 from fedbench import results as R
 from fedbench.app import preflight, slurm_job, sweeper
 from fedbench.app.hydra_errors import one_line
+from fedbench.app.launch_args import LaunchArgs, without_launch_args
 from fedbench.app.launched import COMMAND_PID_VAR, job_in_child
 from fedbench.app.prepare import PreparedRun, forget_all, recall
 from fedbench.app.schemas import CONF_DIR, register_schemas
-from fedbench.app.summary import UNFINISHED_OUTCOMES, JobOutcome, SweepStopped
+from fedbench.app.summary import JobOutcome, SweepStopped
+from fedbench.app.sweeper_plugin import register_sweeper
 from fedbench.errors import FedbenchError, ResultsNotWritable
 from fedbench.interrupts import Terminated, exit_code, stop_name
 from fedbench.plugins import load_plugins
@@ -44,8 +46,6 @@ EXIT_USAGE = 2
 #: A job failed or was interrupted (the others ran), or the sweep stopped because results
 #: cannot be written.
 EXIT_FAILED = 1
-#: The outcome of a ``fedbench-partition`` job that wrote its report.
-REPORTED = "reported"
 
 
 def _fail(error: BaseException, cause: BaseException | None = None) -> None:
@@ -89,12 +89,15 @@ def _outcome(
     run: Callable[[PreparedRun], str], cfg: DictConfig, overrides: list[str], training: bool
 ) -> JobOutcome:
     run_id = "?"
+    # The sweeper's launch arguments travel among the job's overrides: not the job's own.
+    overrides = without_launch_args(overrides)
     try:
         load_plugins()  # a job in another process registers the plugins' strategies too
+        plain = OmegaConf.to_container(cfg, resolve=True)
         prepared = recall(overrides)
         if prepared is None:  # a launcher runs this job in another process
-            plain = OmegaConf.to_container(cfg, resolve=True)
             prepared = preflight.prepare_job(plain, overrides, training=training)
+        prepared = prepared.launched_with(LaunchArgs.of(plain))
         run_id = prepared.spec.config_hash
         return JobOutcome(tuple(overrides), run_id, run(prepared))
     except ResultsNotWritable as error:
@@ -104,7 +107,7 @@ def _outcome(
             raise
         message = f"stopped by {stop_name(stop)} (scancel): run the same command again to resume"
         log.warning("run %s %s", run_id, message)
-        return JobOutcome(tuple(overrides), run_id, R.STATUS_INTERRUPTED, message)
+        return JobOutcome(tuple(overrides), run_id, R.Status.INTERRUPTED, message)
     except Exception as error:
         if os.environ.get("FEDBENCH_TRACEBACK"):
             traceback.print_exc()
@@ -112,7 +115,7 @@ def _outcome(
             str(error) if isinstance(error, FedbenchError) else f"{type(error).__name__}: {error}"
         )
         print(f"fedbench: run {run_id} failed: {message}", file=sys.stderr)
-        return JobOutcome(tuple(overrides), run_id, R.STATUS_FAILED, message)
+        return JobOutcome(tuple(overrides), run_id, R.Status.FAILED, message)
 
 
 def _train(prepared: PreparedRun) -> str:
@@ -125,7 +128,7 @@ def _report(prepared: PreparedRun) -> str:
     from fedbench.app import partition_report
 
     partition_report.report(prepared)
-    return REPORTED
+    return R.Status.REPORTED
 
 
 def main(
@@ -157,6 +160,7 @@ def main(
     except FedbenchError as error:
         _fail(error)
     register_schemas()
+    register_sweeper()
     forget_all()
     _outcomes.clear()
     sweeper.forget_summary()
@@ -190,7 +194,7 @@ def main(
         sys.exit(exit_code(stop))
     summary = sweeper.last_summary()
     outcomes = [JobOutcome.of(o) for o in summary["outcomes"]] if summary else _outcomes
-    if any(outcome.status in UNFINISHED_OUTCOMES for outcome in outcomes):
+    if any(outcome.status in R.UNFINISHED_STATUSES for outcome in outcomes):
         sys.exit(EXIT_FAILED)
 
 

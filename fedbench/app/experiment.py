@@ -6,20 +6,18 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from fedbench import results as R
-from fedbench.app import round_groups
 from fedbench.app.prepare import PreparedRun
-from fedbench.app.summary import STATUS_SKIPPED
 from fedbench.app.threads import job_threads
 from fedbench.clients import training_data
 from fedbench.errors import ResultsNotWritable
 from fedbench.interrupts import Terminated, stop_name
+from fedbench.results import trajectory
 from fedbench.results.provenance import provenance
 from fedbench.results.tensorboard import EventLog
 from fedbench.spec import RunSpec
@@ -57,20 +55,19 @@ def config_columns(spec: RunSpec) -> dict[str, Any]:
 def run(prepared: PreparedRun) -> str:
     """Run one prepared job: answer it from the stored trajectory, or train what is missing.
 
-    A run is a trajectory (:mod:`fedbench.results.trajectory`). The job asks the run
-    for ``fl.rounds`` and, when its sweep asks the same run for fewer rounds too
-    (:func:`round_groups.eval_rounds`), for those as well. Each is answered from the
-    stored rows when they hold its round evaluated (or the run diverged before it).
-    Otherwise the job resumes from the run's checkpoint (an interrupted run, or a
-    longer request extending a finished one) or trains from round 1; a round that
-    was trained but never evaluated (a longer run with ``fl.eval_every > 1``) is
-    reached again by training rounds 1..r from the start, checkpoint untouched.
+    A run is a trajectory: the job asks it for ``fl.rounds`` and, when its sweep asks
+    the same run for fewer rounds too (``launch.eval_rounds``:
+    :mod:`fedbench.app.round_groups`), for those as well. The rules of what the stored
+    rows answer and what is left to train are :mod:`fedbench.results.trajectory`'s
+    (:func:`~fedbench.results.trajectory.holds`,
+    :func:`~fedbench.results.trajectory.next_training`); this function claims the run,
+    trains what they say under the claim and writes the rows.
 
     Returns
     -------
     str
         The job's status: ``completed`` or ``diverged`` (trained), ``failed``, or
-        ``skipped`` (answered from stored rows); :data:`STATUS_ELSEWHERE` when
+        ``skipped`` (answered from stored rows); ``running elsewhere`` when
         another process is training the same round count.
 
     Raises
@@ -82,30 +79,30 @@ def run(prepared: PreparedRun) -> str:
     """
     spec = prepared.spec
     results_dir, hash_, rounds = spec.results_dir, spec.config_hash, spec.fl.rounds
-    asks = sorted({rounds, *round_groups.eval_rounds(spec)})
+    asks = sorted({rounds, *prepared.launch.eval_rounds})
     progress = R.read_progress(results_dir, hash_)
-    if all(_holds(progress, r, recorded=True) for r in asks):
+    if all(trajectory.holds(progress, r, recorded=True) for r in asks):
         log.info("run %s: its %d rounds are already stored; skipping", hash_, rounds)
-        return STATUS_SKIPPED
-    check_space(results_dir, hash_)
+        return R.Status.SKIPPED
+    R.check_space(results_dir, hash_)
     with _claimed(results_dir, hash_, rounds) as lock:
         if not lock.acquired:
             log.info("run %s is being run by another process; leaving it to that one", hash_)
-            return STATUS_ELSEWHERE
-        status = STATUS_SKIPPED
+            return R.Status.ELSEWHERE
+        status = R.Status.SKIPPED
         for _ in range(2):  # a training pass, then at most one replay to evaluate
             # Read under the claim: another process may have trained it meanwhile.
             progress = _read_recorded(results_dir, hash_, lock.previous)
-            missing = [r for r in asks if not _holds(progress, r, recorded=False)]
-            if not missing:
+            training = trajectory.next_training(progress, asks)
+            if training is None:
                 break
-            if progress is not None and progress.answers(rounds) is not None:
-                _train_and_write(prepared, progress, asks, replay_to=max(missing))
-                status = status if status != STATUS_SKIPPED else R.STATUS_COMPLETED
-            else:
-                status = _train_and_write(prepared, progress, asks)
-        if status == STATUS_SKIPPED:
-            _write(_with_request(progress, asks), results_dir, hash_)
+            trained = _train_and_write(prepared, progress, asks, training.replay_to)
+            if training.replay_to is None:
+                status = trained
+            elif status == R.Status.SKIPPED:  # a replay evaluated rounds: the job trained
+                status = R.Status.COMPLETED
+        if status == R.Status.SKIPPED:
+            _write(trajectory.with_requests(progress, asks), results_dir, hash_)
             log.info("run %s: %d rounds answered from its stored rows", hash_, rounds)
         written = R.read_progress(results_dir, hash_)
         if written is not None:
@@ -144,71 +141,6 @@ def _read_recorded(
                 progress = R.read_progress(results_dir, hash_, reject=True)
             return progress
         time.sleep(CLAIM_POLL_SECONDS)
-
-
-def _holds(progress: R.Progress | None, rounds: int, *, recorded: bool) -> bool:
-    """Whether the stored rows answer ``fl.rounds=rounds``.
-
-    With ``recorded``, also whether the file says so already: ``rounds`` is among its
-    requested round counts and its status is that of the largest (a process killed
-    between its last checkpoint and its final write leaves ``failed`` on finished rows).
-    """
-    if progress is None:
-        return False
-    answered = progress.answers(rounds)
-    if answered is None:
-        return False
-    if recorded and (
-        rounds not in progress.requested
-        or progress.status != progress.status_at(progress.requested[-1])
-    ):
-        return False
-    return answered == R.STATUS_DIVERGED or progress.evaluated(rounds)
-
-
-def _with_request(progress: R.Progress, asks: list[int]) -> list[dict[str, Any]]:
-    """The stored rows with the round counts ``asks`` among the requested ones."""
-    requested = sorted({*progress.requested, *asks})
-    status = progress.status_at(requested[-1])
-    return _stamped(progress.rows.to_dict("records"), requested, status)
-
-
-def _stamped(
-    rows: list[dict[str, Any]], requested: list[int], status: str, **more: Any
-) -> list[dict[str, Any]]:
-    """``rows`` with the run's columns set on each: its requested rounds, the largest, status."""
-    for row in rows:
-        row.update(
-            {R.ROUNDS: requested[-1], R.REQUESTED_ROUNDS: requested, R.STATUS: status, **more}
-        )
-    return rows
-
-
-#: The outcome of a job whose run another process is training right now.
-STATUS_ELSEWHERE = "running elsewhere"
-#: Below this much free space where results land, no run starts: it could not be saved.
-MIN_FREE_BYTES = 1 << 20
-
-
-def check_space(results_dir: str, hash_: str | None = None) -> None:
-    """Refuse to train a run whose result could not be written for want of space.
-
-    Raises
-    ------
-    ResultsNotWritable
-        Less than :data:`MIN_FREE_BYTES` free where the results land.
-
-    """
-    runs = R.runs_dir(results_dir)
-    folder = next(p for p in (runs, *runs.parents) if p.exists())
-    free = shutil.disk_usage(folder).free
-    if free < MIN_FREE_BYTES:
-        what = f"run {hash_} was not started" if hash_ else "no run was started"
-        raise ResultsNotWritable(
-            f"{what}: {folder} has {free // 1024} KiB free, less than the "
-            f"{MIN_FREE_BYTES >> 10} KiB a result needs; free space there and run the same "
-            "command again"
-        )
 
 
 #: How often a job waiting for its run's claim looks again.
@@ -257,11 +189,7 @@ def _write(rows: list[dict[str, Any]], results_dir: str, hash_: str) -> Path:
 
 
 def _train_and_write(
-    prepared: PreparedRun,
-    progress: R.Progress | None,
-    asks: list[int],
-    *,
-    replay_to: int | None = None,
+    prepared: PreparedRun, progress: R.Progress | None, asks: list[int], replay_to: int | None
 ) -> str:
     """Train the rounds the stored trajectory lacks and write every row of the run.
 
@@ -281,7 +209,8 @@ def _train_and_write(
         each evaluated when trained).
     replay_to
         Train rounds 1..``replay_to`` again from the initial state, without touching the
-        checkpoint, to evaluate rounds the trajectory holds unevaluated.
+        checkpoint, to evaluate rounds the trajectory holds unevaluated
+        (:class:`fedbench.results.trajectory.Training`); ``None``: train on.
 
     Returns
     -------
@@ -295,12 +224,10 @@ def _train_and_write(
     spec, data = prepared.spec, prepared.load()
     hash_ = spec.config_hash
     stored = progress.rows.to_dict("records") if progress is not None else []
-    requested = sorted({*(progress.requested if progress else ()), *asks})
+    requested = trajectory.requested_rounds(progress, asks)
     if replay_to is not None:
         spec = dataclasses.replace(spec, fl=dataclasses.replace(spec.fl, rounds=replay_to))
-    # Every requested round is evaluated when trained; rows trained again keep theirs.
-    evaluated = {r[R.ROUND] for r in stored if r[R.EVALUATED]}
-    eval_rounds = {r for r in (*requested, *evaluated) if r <= spec.fl.rounds}
+    eval_rounds = trajectory.rounds_to_evaluate(stored, requested, spec.fl.rounds)
     started_at = dt.datetime.now(dt.UTC)
     run_id = stored[0][R.RUN_ID] if stored else f"{hash_}-{started_at:%Y%m%dT%H%M%S%f}"
     training = training_data(spec, data)
@@ -319,7 +246,7 @@ def _train_and_write(
     events = EventLog(spec, written=last_round) if spec.fl.tensorboard else None
 
     def save_rows(status: str, error: str | None = None) -> Path:
-        out = _stamped(rows or [dict(base)], requested, status, **{R.ERROR: error})
+        out = trajectory.stamped(rows or [dict(base)], requested, status, **{R.ERROR: error})
         path = _write(out, spec.results_dir, hash_)
         if events is not None:
             events.add(rows)
@@ -333,11 +260,13 @@ def _train_and_write(
         spec,
         training,
         worker_log=worker_log,
-        threads=job_threads(spec),
+        threads=job_threads(spec, prepared.launch.threads),
         eval_rounds=eval_rounds,
         checkpoints=checkpoints,
         kept_rounds=last_round,
-        before_checkpoint=lambda round_num: save_rows(_final_status(rows, requested[-1], False)),
+        before_checkpoint=lambda round_num: save_rows(
+            trajectory.final_status(rows, requested[-1], diverged=False)
+        ),
     )
     # A replay ends before the stored trajectory does, which may have diverged later.
     stored_diverged = progress is not None and progress.diverged_at is not None
@@ -347,8 +276,7 @@ def _train_and_write(
             for record in records:
                 fields = dataclasses.asdict(record)
                 diverged = fields.pop("diverged")
-                rows[:] = [r for r in rows if r[R.ROUND] != record.round] + [{**base, **fields}]
-                rows.sort(key=lambda row: row[R.ROUND])
+                rows[:] = trajectory.with_round(rows, {**base, **fields})
         if diverged and checkpoints is not None:
             checkpoints.discard()
     except ResultsNotWritable:  # saving the rows at a checkpoint failed: no second try
@@ -363,28 +291,15 @@ def _train_and_write(
     finally:
         try:
             if write:  # the largest request's status: an interrupted replay leaves it complete
-                status = _final_status(rows, requested[-1], diverged or stored_diverged, stopped)
+                status = trajectory.final_status(
+                    rows, requested[-1], diverged or stored_diverged, stopped
+                )
                 path = save_rows(status, error if status in R.UNFINISHED_STATUSES else None)
                 log.info("run %s %s: %d rows -> %s", hash_, status, len(rows), path)
         finally:
             if events is not None:
                 events.close()
-    return R.STATUS_DIVERGED if diverged else R.STATUS_COMPLETED
-
-
-def _final_status(
-    rows: list[dict[str, Any]], largest: int, diverged: bool, stopped: bool = False
-) -> str:
-    """The file's status: that of its largest request once the rows are complete.
-
-    Short of it: ``interrupted`` when the run was ``stopped`` from outside, else ``failed``.
-    """
-    if diverged:
-        return R.STATUS_DIVERGED
-    last = max((r[R.ROUND] for r in rows), default=0)
-    if last >= largest:
-        return R.STATUS_COMPLETED
-    return R.STATUS_INTERRUPTED if stopped else R.STATUS_FAILED
+    return R.Status.DIVERGED if diverged else R.Status.COMPLETED
 
 
 def _stopped_by(stop: BaseException) -> str:

@@ -15,9 +15,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from fedbench.app import launch_args
 from fedbench.app.hydra_errors import check_group_selections, unknown
 from fedbench.app.prepare import PreparedRun, prepare, remember
-from fedbench.app.schemas import GROUPS, Config, group_schemas
+from fedbench.app.schemas import GROUPS, PLUGIN_CLASS, Config, group_schemas
 from fedbench.errors import ConfigError, invalid
 from fedbench.interrupts import raise_if_interrupted
 from fedbench.spec import FLSettings, RunSpec
@@ -78,6 +79,7 @@ def check_job(config: DictConfig) -> PreparedRun:
     overrides = list(config.hydra.overrides.task)
     job_keys = [key for key in config if key != "hydra"]
     plain = OmegaConf.to_container(OmegaConf.masked_copy(config, job_keys), resolve=True)
+    launch_args.check_unset(plain)  # set by the sweeper on the jobs it launches, not here
     prepared = prepare_job(plain, overrides)
     remember(overrides, prepared)
     raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed while the job was prepared
@@ -112,8 +114,6 @@ class PreflightCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Refuse a sweeper that would launch jobs without fedbench's pre-flight."""
-        from fedbench.app.sweeper import PLUGIN_CLASS
-
         target = OmegaConf.select(config, "hydra.sweeper._target_")
         if target != PLUGIN_CLASS:
             raise PreflightFailed(

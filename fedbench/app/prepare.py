@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from fedbench import data
+from fedbench.app.launch_args import LaunchArgs
 from fedbench.calibration import Calibration, calibrate, calibration_key
 from fedbench.checks import check_model_fits
 from fedbench.clients import PartitionedData, client_shifts
@@ -43,11 +44,19 @@ class Partition:
 
 @dataclass(frozen=True)
 class PreparedRun:
-    """A checked run spec with its partition (and, with ``calibrate=``, the matched parameter)."""
+    """A checked run spec with its partition (and, with ``calibrate=``, the matched parameter).
+
+    ``launch`` is what the sweeper told the job besides (:mod:`fedbench.app.launch_args`).
+    """
 
     spec: RunSpec
     partition: Partition
     calibration: Calibration | None = None
+    launch: LaunchArgs = field(default_factory=LaunchArgs)
+
+    def launched_with(self, launch: LaunchArgs) -> PreparedRun:
+        """The run as the job launched with ``launch`` runs it (itself if nothing differs)."""
+        return self if launch == self.launch else replace(self, launch=launch)
 
     def load(self) -> PartitionedData:
         """The run's dataset (from the loaders' cache) with its partition."""

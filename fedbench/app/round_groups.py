@@ -2,24 +2,18 @@
 
 ``fl.rounds`` is not part of a run's identity, so ``-m fl.rounds=10,50,100`` asks three
 settings of one run. The sweeper launches one job per run, the one asking the most
-rounds (:func:`answering_jobs`), and publishes each run's round counts
-(:func:`publish`): that job evaluates the global model at each of them and records
-them all (:func:`eval_rounds`). The run trains once, under any launcher, and no job
-holds a worker or a Slurm allocation waiting for another.
-
-The groups travel in an environment variable, which every launcher hands to its
-jobs (joblib's workers, submitit's local processes and Slurm jobs inherit it).
+rounds (:func:`answering_jobs`), and tells it the run's shorter round counts
+(:func:`eval_rounds` of :func:`round_groups`, passed as ``launch.eval_rounds``:
+:mod:`fedbench.app.launch_args`): that job evaluates the global model at each of them
+and records them all. The run trains once, under any launcher, and no job holds a
+worker or a Slurm allocation waiting for another.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from fedbench.spec import RunSpec
-
-ENV_VAR = "FEDBENCH_SWEEP_ROUNDS"
 
 
 def round_groups(specs: Iterable[RunSpec]) -> dict[str, list[int]]:
@@ -37,26 +31,23 @@ def round_groups(specs: Iterable[RunSpec]) -> dict[str, list[int]]:
     return {hash_: sorted(rounds) for hash_, rounds in groups.items() if len(rounds) > 1}
 
 
-def publish(specs: Iterable[RunSpec]) -> None:
-    """Hand the sweep's round groups (:func:`round_groups`) to the jobs it launches."""
-    groups = round_groups(specs)
-    if groups:
-        os.environ[ENV_VAR] = json.dumps(groups, sort_keys=True)
-    else:
-        os.environ.pop(ENV_VAR, None)
+def eval_rounds(spec: RunSpec, groups: Mapping[str, Sequence[int]]) -> tuple[int, ...]:
+    """The round counts of ``spec``'s run in its sweep's ``groups`` below ``spec``'s own.
 
+    Parameters
+    ----------
+    spec
+        A job's run spec.
+    groups
+        The sweep's round groups (:func:`round_groups`).
 
-def _group(spec: RunSpec) -> list[int]:
-    try:
-        groups = json.loads(os.environ.get(ENV_VAR, "") or "{}")
-    except json.JSONDecodeError:
-        return []
-    return [int(r) for r in groups.get(spec.config_hash, [])]
+    Returns
+    -------
+    tuple of int
+        Sorted; empty when the run is asked one round count.
 
-
-def eval_rounds(spec: RunSpec) -> list[int]:
-    """The shorter round counts of ``spec``'s run in its sweep: asked of its job too."""
-    return [r for r in _group(spec) if r < spec.fl.rounds]
+    """
+    return tuple(r for r in groups.get(spec.config_hash, ()) if r < spec.fl.rounds)
 
 
 def answering_jobs(specs: Sequence[RunSpec]) -> list[int]:

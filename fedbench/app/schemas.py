@@ -28,6 +28,12 @@ from fedbench.partitioning import STRATEGIES, all_params
 from fedbench.spec import FLSettings, group_defaults
 
 GROUPS = ("dataset", "partition", "model", "algorithm")
+#: ``hydra/sweeper=fedbench``: the sweeper that checks every job of a multirun before
+#: launching any (:class:`fedbench.app.sweeper.CheckingSweeper`, registered with Hydra
+#: by :func:`fedbench.app.sweeper_plugin.register_sweeper`).
+SWEEPER_GROUP, SWEEPER_NAME = "hydra/sweeper", "fedbench"
+#: The class Hydra instantiates for it (Hydra's plugins live in its ``hydra_plugins``).
+PLUGIN_CLASS = "hydra_plugins.fedbench_sweeper.FedbenchSweeper"
 #: The packaged config folder (``conf/`` beside the package).
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -97,6 +103,18 @@ def group_schemas() -> dict[str, dict[str, type]]:
 
 
 @dataclass
+class LaunchConfig:
+    """``launch.*``: what fedbench's sweeper tells each job it launches; never set by hand.
+
+    The keys of :class:`fedbench.app.launch_args.LaunchArgs` (see there); not part of
+    a run's identity.
+    """
+
+    eval_rounds: list[int] = field(default_factory=list)
+    threads: int = 0
+
+
+@dataclass
 class Config:
     """Everything one run needs; the Hydra primary config's schema.
 
@@ -123,6 +141,8 @@ class Config:
         test rows. ``[all_train,all_test]`` (62 classes) or
         ``[digits_only_train,digits_only_test]`` (10) make the file an
         ``emnist_all.sqlite`` that TFF's ``emnist.load_data`` and ``dataset=emnist`` read.
+    launch
+        Set by fedbench's sweeper on the jobs it launches (:class:`LaunchConfig`).
 
     """
 
@@ -138,10 +158,20 @@ class Config:
     export_split_names: list[str] = field(default_factory=lambda: ["train", "test"])
     calibrate: Optional[str] = None  # noqa: UP045
     calibrate_metric: str = "label_emd"
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
+
+
+@dataclass
+class SweeperConf:
+    """The config of ``hydra/sweeper=fedbench``: Hydra's basic sweeper's keys."""
+
+    _target_: str = PLUGIN_CLASS
+    max_batch_size: Optional[int] = None  # noqa: UP045 (OmegaConf 2.3 reads Optional)
+    params: Optional[dict[str, str]] = None  # noqa: UP045
 
 
 def register_schemas() -> None:
-    """Store the schemas, every option, the sweeper and the ``--help`` resolver in Hydra.
+    """Store the schemas, every option, the sweeper's config and the ``--help`` resolver in Hydra.
 
     ``fedbench_schema`` is the primary config's schema; ``schema/<group>/<option>``
     the option schemas that ``conf/<group>/<option>.yaml`` files list first;
@@ -159,9 +189,7 @@ def register_schemas() -> None:
                 defaults = OmegaConf.create({"name": option, **group_defaults(group, option)})
                 node = OmegaConf.merge(OmegaConf.structured(schema), defaults)
                 store.store(group=group, name=option, node=node)
-    from fedbench.app.sweeper import register_sweeper
-
-    register_sweeper()
+    store.store(group=SWEEPER_GROUP, name=SWEEPER_NAME, node=SweeperConf)
 
 
 def config_groups_help() -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fedbench import atomic
-from fedbench.results.columns import FINISHED_STATUSES, STATUS_FAILED, STATUS_INTERRUPTED
+from fedbench.results.status import FINISHED_STATUSES, UNFINISHED_STATUSES, Status
 
 SUMMARY_FILE = "sweep-summary.json"
 
@@ -74,29 +74,21 @@ class JobOutcome:
         return None
 
 
-#: The outcome of a job whose setting the stored rows already held (nothing trained).
-STATUS_SKIPPED = "skipped"
-
-
-#: Statuses that end a command with a non-zero exit status (runs it did not finish).
-UNFINISHED_OUTCOMES = frozenset({STATUS_FAILED, STATUS_INTERRUPTED})
-
-
 def lost_outcome(overrides: Sequence[str], run: str, status: str | None, why: str) -> JobOutcome:
     """The outcome of a job that did not report one: its result file's status, or failed.
 
     ``status`` is the job's setting's status in its result file (``None``: no file).
     """
-    if status in FINISHED_STATUSES or status == STATUS_SKIPPED:
+    if status in FINISHED_STATUSES or status == Status.SKIPPED:
         return JobOutcome(tuple(overrides), run, status)
-    if status == STATUS_INTERRUPTED:
+    if status == Status.INTERRUPTED:
         return JobOutcome(
             tuple(overrides),
             run,
             status,
             f"stopped from outside ({why}); run the same command again to resume",
         )
-    return JobOutcome(tuple(overrides), run, STATUS_FAILED, f"no finished result: {why}")
+    return JobOutcome(tuple(overrides), run, Status.FAILED, f"no finished result: {why}")
 
 
 def summarize(outcomes: Sequence[JobOutcome], seconds: float, results_dir: str) -> dict[str, Any]:
@@ -107,8 +99,10 @@ def summarize(outcomes: Sequence[JobOutcome], seconds: float, results_dir: str) 
         "statuses": dict(sorted(counts.items())),
         "seconds": round(seconds, 1),
         "results_dir": str(results_dir),
-        "failed": [o.as_dict() for o in outcomes if o.status == STATUS_FAILED],
-        "interrupted": [o.as_dict() for o in outcomes if o.status == STATUS_INTERRUPTED],
+        **{
+            str(status): [o.as_dict() for o in outcomes if o.status == status]
+            for status in sorted(UNFINISHED_STATUSES)
+        },
         "outcomes": [o.as_dict() for o in outcomes],
     }
 
@@ -122,7 +116,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     lines += [f"  {status}: {count}" for status, count in summary["statuses"].items()]
     lines += [
         f"  {status}: {' '.join(job['overrides']) or '(no overrides)'}: {job['error']}"
-        for status in (STATUS_FAILED, STATUS_INTERRUPTED)
+        for status in sorted(UNFINISHED_STATUSES)
         for job in summary.get(status, [])
     ]
     return lines

@@ -15,19 +15,14 @@ import contextlib
 import copy
 import errno
 import logging
-import os
 import sys
 import time
-import types
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
@@ -36,11 +31,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from fedbench import results as R
 from fedbench.app import round_groups
-from fedbench.app.experiment import check_space
+from fedbench.app.launch_args import LaunchArgs
 from fedbench.app.launched import stop_children
 from fedbench.app.preflight import check_job, command_trains
 from fedbench.app.summary import (
-    STATUS_SKIPPED,
     JobOutcome,
     SweepStopped,
     lost_outcome,
@@ -48,18 +42,15 @@ from fedbench.app.summary import (
     summary_lines,
     write_summary,
 )
-from fedbench.app.threads import ENV_VAR as THREADS_ENV_VAR
 from fedbench.app.threads import launcher_threads
 from fedbench.errors import ConfigError, invalid
 from fedbench.interrupts import on_stop
-from fedbench.results.columns import STATUS_FAILED, STATUS_INTERRUPTED
 from fedbench.results.lock import claimed_elsewhere
+from fedbench.results.status import Status
+from fedbench.results.store import check_space
 from fedbench.results.trajectory import answered_status, read_progress
 
 log = logging.getLogger(__name__)
-
-SWEEPER_GROUP, SWEEPER_NAME = "hydra/sweeper", "fedbench"
-PLUGIN_CLASS = "hydra_plugins.fedbench_sweeper.FedbenchSweeper"
 
 
 class MemoConfigLoader(ConfigLoader):
@@ -124,6 +115,7 @@ class CheckingSweeper(Sweeper):
         self.launcher: Any = None
         self.loader: MemoConfigLoader | None = None
         self.inner: Sweeper | None = None
+        self.launch_args: dict[tuple[str, ...], LaunchArgs] = {}
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -182,9 +174,8 @@ class CheckingSweeper(Sweeper):
             else list(range(len(jobs)))
         )
         launching = [job for index, job in enumerate(jobs) if answering[index] == index]
-        os.environ[THREADS_ENV_VAR] = str(launcher_threads(launcher, len(launching)))
-        round_groups.publish(run.spec for run in runs)
-        self.inner.launcher = _LaunchingOnly(self.launcher, launching)
+        self.launch_args = _launch_args(jobs, runs, launcher_threads(launcher, len(launching)))
+        self.inner.launcher = _LaunchingOnly(self.launcher, launching, self.launch_args)
         _launched = True
         returns: list[Any] = []
         lost = "its launcher did not report it"
@@ -220,13 +211,14 @@ class CheckingSweeper(Sweeper):
         missing = [
             job
             for job, run in zip(jobs, runs, strict=True)
-            if _stored_status(run.spec) is None and _file_status(run.spec) != STATUS_INTERRUPTED
+            if _stored_status(run.spec) is None and _file_status(run.spec) != Status.INTERRUPTED
         ]
         if not missing:
             return []
         log.warning("the launcher lost %d jobs; launching them once more", len(missing))
         try:
-            returns = list(self.launcher.launch(missing, initial_job_idx=len(jobs)))
+            relaunched = [_with_args(job, self.launch_args) for job in missing]
+            returns = list(self.launcher.launch(relaunched, initial_job_idx=len(jobs)))
         except Exception as error:  # lost again: the summary says which
             log.warning("the second launch failed too: %s", error)
             returns = []
@@ -273,19 +265,48 @@ def _wait_for_claims(runs: list[Any], poll_seconds: float = 2.0) -> None:
         time.sleep(poll_seconds)
 
 
+def _launch_args(
+    jobs: list[list[str]], runs: list[Any], threads: int
+) -> dict[tuple[str, ...], LaunchArgs]:
+    """What the sweeper tells each job: its run's shorter round counts, the thread budget.
+
+    A partition report evaluates nothing: its jobs get the thread budget only.
+    """
+    groups = round_groups.round_groups(run.spec for run in runs) if command_trains() else {}
+    return {
+        tuple(job): LaunchArgs(round_groups.eval_rounds(run.spec, groups), threads)
+        for job, run in zip(jobs, runs, strict=True)
+    }
+
+
+def _with_args(job: Sequence[str], launch_args: dict[tuple[str, ...], LaunchArgs]) -> list[str]:
+    """``job``'s overrides followed by those carrying its launch arguments."""
+    return [*job, *launch_args[tuple(job)].overrides()]
+
+
 class _LaunchingOnly:
     """A launcher that launches only the given jobs of each batch handed to it.
 
-    The sweep's other jobs are answered by those (:func:`round_groups.answering_jobs`).
+    Each job it launches carries its launch arguments (:mod:`fedbench.app.launch_args`)
+    among its overrides. The sweep's other jobs are answered by those
+    (:func:`round_groups.answering_jobs`).
     """
 
-    def __init__(self, launcher: Any, jobs: list[list[str]]) -> None:
+    def __init__(
+        self,
+        launcher: Any,
+        jobs: list[list[str]],
+        launch_args: dict[tuple[str, ...], LaunchArgs],
+    ) -> None:
         self.launcher = launcher
         self.jobs = {tuple(job) for job in jobs}
+        self.launch_args = launch_args
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Any:
         """Launch the jobs of ``job_overrides`` that are to run; return their results."""
-        kept = [job for job in job_overrides if tuple(job) in self.jobs]
+        kept = [
+            _with_args(job, self.launch_args) for job in job_overrides if tuple(job) in self.jobs
+        ]
         return self.launcher.launch(kept, initial_job_idx=initial_job_idx) if kept else []
 
 
@@ -331,14 +352,14 @@ def _answered(
 ) -> JobOutcome:
     """The outcome of a job answered by ``trainer_job``, which trained (or held) its run."""
     if _stored_status(spec) is not None:
-        return JobOutcome(tuple(job), spec.config_hash, STATUS_SKIPPED)
-    if trainer is not None and trainer.status != STATUS_FAILED:
+        return JobOutcome(tuple(job), spec.config_hash, Status.SKIPPED)
+    if trainer is not None and trainer.status != Status.FAILED:
         return JobOutcome(tuple(job), spec.config_hash, trainer.status)
     why = trainer.error if trainer is not None else lost
     return JobOutcome(
         tuple(job),
         spec.config_hash,
-        STATUS_FAILED,
+        Status.FAILED,
         f"answered by the job {' '.join(trainer_job)}, which failed: {why}",
     )
 
@@ -378,7 +399,6 @@ def forget_summary() -> None:
     global _last_summary, _launched
     _last_summary = None
     _launched = False
-    os.environ.pop(round_groups.ENV_VAR, None)
 
 
 def check_launcher(launcher: dict[str, Any], choice: str = "submitit_slurm") -> None:
@@ -417,34 +437,3 @@ def check_launcher(launcher: dict[str, Any], choice: str = "submitit_slurm") -> 
 def _is_slurm(launcher: dict[str, Any]) -> bool:
     """Whether ``launcher`` submits to Slurm (submitit's Slurm launcher, or a preset of it)."""
     return "slurm" in str(launcher.get("_target_", "")).lower()
-
-
-@dataclass
-class _SweeperConf:
-    _target_: str = PLUGIN_CLASS
-    max_batch_size: Optional[int] = None  # noqa: UP045 (OmegaConf 2.3 reads Optional)
-    params: Optional[dict[str, str]] = None  # noqa: UP045
-
-
-def register_sweeper() -> None:
-    """Make ``hydra/sweeper=fedbench`` available: its config and its plugin class.
-
-    Hydra instantiates only plugins defined in its ``hydra_plugins`` namespace; the
-    folder ``hydra_plugins/`` beside this module is added to that namespace and the
-    class registered with Hydra's public ``Plugins.register``.
-    """
-    ConfigStore.instance().store(group=SWEEPER_GROUP, name=SWEEPER_NAME, node=_SweeperConf)
-    folder = str(Path(__file__).resolve().parent / "hydra_plugins")
-    namespace = sys.modules.get("hydra_plugins")
-    if namespace is None:
-        try:
-            import hydra_plugins as namespace
-        except ImportError:
-            namespace = types.ModuleType("hydra_plugins")
-            namespace.__path__ = []
-            sys.modules["hydra_plugins"] = namespace
-    if folder not in namespace.__path__:
-        namespace.__path__.append(folder)
-    from hydra_plugins.fedbench_sweeper import FedbenchSweeper
-
-    Plugins.instance().register(FedbenchSweeper)

@@ -2,10 +2,10 @@
 
 ``fl.threads`` sets a job's TensorFlow threads (its own and its TFF worker's). At its
 default, 0, fedbench's sweeper derives the budget from the launcher and passes it to
-the jobs in ``$FEDBENCH_JOB_THREADS``: the machine's cores shared by the jobs that run
-at once (joblib's ``n_jobs``; ``submitit_local`` runs them all at once), Slurm's
-``cpus_per_task`` on a cluster, and all cores (TensorFlow's default) when jobs run
-one at a time.
+each job as ``launch.threads`` (:mod:`fedbench.app.launch_args`): the machine's cores
+shared by the jobs that run at once (joblib's ``n_jobs``; ``submitit_local`` runs them
+all at once), Slurm's ``cpus_per_task`` on a cluster, and all cores (TensorFlow's
+default) when jobs run one at a time.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from fedbench.spec import RunSpec
-
-ENV_VAR = "FEDBENCH_JOB_THREADS"
 
 
 def launcher_threads(launcher: Mapping[str, Any], jobs: int, cpus: int | None = None) -> int:
@@ -52,6 +50,6 @@ def launcher_threads(launcher: Mapping[str, Any], jobs: int, cpus: int | None = 
     return max(1, cpus // max(1, at_once))
 
 
-def job_threads(spec: RunSpec) -> int:
-    """The threads a job trains with: ``fl.threads``, else the sweeper's budget, else 0."""
-    return spec.fl.threads or int(os.environ.get(ENV_VAR, "0") or 0)
+def job_threads(spec: RunSpec, budget: int = 0) -> int:
+    """The threads a job trains with: ``fl.threads``, else the sweeper's ``budget``, else 0."""
+    return spec.fl.threads or budget

@@ -8,6 +8,7 @@ from fedbench.results.columns import *  # noqa: F403 (the column constants are t
 from fedbench.results.columns import algorithm_columns, column_names, partition_columns, schema
 from fedbench.results.lock import RunLock, claim_note, claimed
 from fedbench.results.store import (
+    check_space,
     config_hash,
     load_runs,
     run_path,
@@ -30,6 +31,7 @@ __all__ = [
     "algorithm_columns",
     "answered_status",
     "at_rounds",
+    "check_space",
     "claim_note",
     "claimed",
     "column_names",

@@ -17,23 +17,18 @@ from fedbench.heterogeneity import COUNT_METRICS, FEATURE_METRICS, LABEL_METRICS
 from fedbench.heterogeneity import HETEROGENEITY_METRICS as HETEROGENEITY_METRICS
 from fedbench.options import option_columns
 from fedbench.partitioning import all_params
+from fedbench.results.status import FINISHED_STATUSES as FINISHED_STATUSES
+from fedbench.results.status import STORED_STATUSES as STORED_STATUSES
+from fedbench.results.status import UNFINISHED_STATUSES as UNFINISHED_STATUSES
+from fedbench.results.status import Status as Status
 
 RUNS_SUBDIR = "runs"
 
 # --- identity and status
 RUN_ID = "run_id"
 CONFIG_HASH = "config_hash"
+#: Its values: :class:`fedbench.results.status.Status` (one of ``STORED_STATUSES``).
 STATUS = "status"
-STATUS_COMPLETED = "completed"
-STATUS_DIVERGED = "diverged"
-STATUS_FAILED = "failed"
-#: A run stopped from outside to be resumed (a Slurm requeue or cancellation, SIGTERM,
-#: Ctrl-C): its rows so far and its checkpoint are kept; the same command resumes it.
-STATUS_INTERRUPTED = "interrupted"
-#: Statuses a resumed sweep does not redo (divergence is deterministic for a config).
-FINISHED_STATUSES = frozenset({STATUS_COMPLETED, STATUS_DIVERGED})
-#: Statuses of a run that stopped short of its rounds (the same command resumes it).
-UNFINISHED_STATUSES = frozenset({STATUS_FAILED, STATUS_INTERRUPTED})
 
 # --- configuration
 DATASET = "dataset"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fedbench import atomic
+from fedbench.errors import ResultsNotWritable
 from fedbench.results.columns import (
     CONFIG_HASH,
     ROUND,
@@ -149,3 +151,35 @@ def _last_clause(error: BaseException) -> str:
     """The last clause of Arrow's message (the cause, after the context it was found in)."""
     lines = str(error).strip().splitlines()
     return lines[0].rsplit(": ", 1)[-1] if lines else type(error).__name__
+
+
+#: Below this much free space where results land, no run starts: it could not be saved.
+MIN_FREE_BYTES = 1 << 20
+
+
+def check_space(results_dir: str | os.PathLike, hash_: str | None = None) -> None:
+    """Refuse to train a run whose result could not be written for want of space.
+
+    Parameters
+    ----------
+    results_dir
+        Where the results land.
+    hash_
+        The run about to train, as the error names it (``None``: a whole sweep).
+
+    Raises
+    ------
+    ResultsNotWritable
+        Less than :data:`MIN_FREE_BYTES` free where the results land.
+
+    """
+    runs = runs_dir(results_dir)
+    folder = next(p for p in (runs, *runs.parents) if p.exists())
+    free = shutil.disk_usage(folder).free
+    if free < MIN_FREE_BYTES:
+        what = f"run {hash_} was not started" if hash_ else "no run was started"
+        raise ResultsNotWritable(
+            f"{what}: {folder} has {free // 1024} KiB free, less than the "
+            f"{MIN_FREE_BYTES >> 10} KiB a result needs; free space there and run the same "
+            "command again"
+        )

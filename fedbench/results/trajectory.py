@@ -12,14 +12,22 @@ the largest request; a setting's own status is:
 - ``interrupted`` if it stopped short of ``r`` because it was stopped from outside
   (a Slurm requeue or cancellation, SIGTERM, Ctrl-C), ``failed`` otherwise; either
   way the same command resumes it.
+
+The rules a job follows to answer its round counts are here too, for
+:func:`fedbench.app.experiment.run` to call: whether the stored rows already answer a
+round count (:func:`holds`), what is left to train (:func:`next_training`: train on
+from the checkpoint, or replay rounds trained but never evaluated), which rounds to
+evaluate (:func:`rounds_to_evaluate`), how a trained round enters the rows
+(:func:`with_round`) and the status the file then holds (:func:`final_status`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,11 +40,8 @@ from fedbench.results.columns import (
     ROUND,
     ROUNDS,
     STATUS,
-    STATUS_COMPLETED,
-    STATUS_DIVERGED,
-    STATUS_FAILED,
-    UNFINISHED_STATUSES,
 )
+from fedbench.results.status import UNFINISHED_STATUSES, Status
 from fedbench.results.store import UnreadableResult, load_runs, read_result, run_path
 
 log = logging.getLogger(__name__)
@@ -69,7 +74,7 @@ class Progress:
     @property
     def diverged_at(self) -> int | None:
         """The round at which the run diverged, if it did."""
-        if self.status != STATUS_DIVERGED or not len(self.rows):
+        if self.status != Status.DIVERGED or not len(self.rows):
             return None
         return self.last_round
 
@@ -77,9 +82,9 @@ class Progress:
         """The status of the setting ``fl.rounds=rounds`` if the rows hold it, else ``None``."""
         diverged = self.diverged_at
         if diverged is not None and diverged <= rounds:
-            return STATUS_DIVERGED
+            return Status.DIVERGED
         if self.last_round >= rounds:
-            return STATUS_COMPLETED
+            return Status.COMPLETED
         return None
 
     def status_at(self, rounds: int) -> str:
@@ -87,7 +92,7 @@ class Progress:
 
         Short of it: the file's ``interrupted`` (stopped from outside) or ``failed``.
         """
-        unfinished = self.status if self.status in UNFINISHED_STATUSES else STATUS_FAILED
+        unfinished = self.status if self.status in UNFINISHED_STATUSES else Status.FAILED
         return self.answers(rounds) or unfinished
 
     def evaluated(self, round_num: int) -> bool:
@@ -146,6 +151,119 @@ def _requested(row: pd.Series) -> tuple[int, ...]:
         return tuple(sorted({int(r) for r in listed}))
     rounds = row.get(ROUNDS)
     return () if rounds is None or pd.isna(rounds) else (int(rounds),)
+
+
+def holds(progress: Progress | None, rounds: int, *, recorded: bool = False) -> bool:
+    """Whether the stored rows answer ``fl.rounds=rounds`` with its round evaluated.
+
+    A run that diverged at or before ``rounds`` answers it too (its rows end there).
+    With ``recorded``, also whether the file says so already: ``rounds`` is among its
+    requested round counts and its status is that of the largest (a process killed
+    between its last checkpoint and its final write leaves ``failed`` on finished rows).
+    """
+    if progress is None:
+        return False
+    answered = progress.answers(rounds)
+    if answered is None:
+        return False
+    if recorded and (
+        rounds not in progress.requested
+        or progress.status != progress.status_at(progress.requested[-1])
+    ):
+        return False
+    return answered == Status.DIVERGED or progress.evaluated(rounds)
+
+
+@dataclass(frozen=True)
+class Training:
+    """What a job trains of a run so that its rows answer every round count it asks.
+
+    Attributes
+    ----------
+    replay_to
+        ``None``: train on from the run's checkpoint (an interrupted run, or a longer
+        request extending a finished one), or from round 1 when there is none. A round
+        count: the trajectory holds every asked round but some unevaluated (trained by
+        a longer request with ``fl.eval_every > 1``); train rounds 1..``replay_to``
+        again from the initial state to evaluate them, the checkpoint untouched (rounds
+        replay exactly).
+
+    """
+
+    replay_to: int | None = None
+
+
+def next_training(progress: Progress | None, asks: Sequence[int]) -> Training | None:
+    """What to train for the stored rows to answer each of ``asks`` (``None``: nothing).
+
+    Parameters
+    ----------
+    progress
+        What the store holds of the run (``None``: nothing).
+    asks
+        The round counts a job asks of the run, sorted: its ``fl.rounds`` last.
+
+    """
+    missing = [r for r in asks if not holds(progress, r)]
+    if not missing:
+        return None
+    if progress is not None and progress.answers(asks[-1]) is not None:
+        return Training(replay_to=max(missing))
+    return Training()
+
+
+def requested_rounds(progress: Progress | None, asks: Iterable[int]) -> list[int]:
+    """Every round count asked of the run so far: the stored requests and ``asks``, sorted."""
+    return sorted({*(progress.requested if progress is not None else ()), *asks})
+
+
+def rounds_to_evaluate(
+    rows: Iterable[Mapping[str, Any]], requested: Iterable[int], last: int
+) -> set[int]:
+    """The rounds up to ``last`` that training evaluates besides every ``fl.eval_every``.
+
+    Every requested round count, and every round the stored ``rows`` hold evaluated (a
+    row trained again keeps its evaluation).
+    """
+    evaluated = {row[ROUND] for row in rows if row[EVALUATED]}
+    return {r for r in (*requested, *evaluated) if r <= last}
+
+
+def with_round(rows: list[dict[str, Any]], row: dict[str, Any]) -> list[dict[str, Any]]:
+    """``rows`` with ``row`` in place of the row of its round (rounds replay exactly), sorted."""
+    kept = [r for r in rows if r[ROUND] != row[ROUND]]
+    return sorted([*kept, row], key=lambda r: r[ROUND])
+
+
+def stamped(
+    rows: list[dict[str, Any]], requested: Sequence[int], status: str, **more: Any
+) -> list[dict[str, Any]]:
+    """``rows`` with the run's columns set on each: its requested rounds, the largest, status."""
+    for row in rows:
+        row.update(
+            {ROUNDS: requested[-1], REQUESTED_ROUNDS: list(requested), STATUS: status, **more}
+        )
+    return rows
+
+
+def with_requests(progress: Progress, asks: Iterable[int]) -> list[dict[str, Any]]:
+    """The stored rows, stamped with the round counts ``asks`` among the requested ones."""
+    requested = requested_rounds(progress, asks)
+    return stamped(progress.rows.to_dict("records"), requested, progress.status_at(requested[-1]))
+
+
+def final_status(
+    rows: Iterable[Mapping[str, Any]], largest: int, diverged: bool, stopped: bool = False
+) -> Status:
+    """The file's status: that of its largest request (``largest``) once the rows hold it.
+
+    Short of it: ``interrupted`` when the run was ``stopped`` from outside, else ``failed``.
+    """
+    if diverged:
+        return Status.DIVERGED
+    if max((r[ROUND] for r in rows), default=0) >= largest:
+        return Status.COMPLETED
+    return Status.INTERRUPTED if stopped else Status.FAILED
 
 
 def answered_status(results_dir: str | os.PathLike, hash_: str, rounds: int) -> str | None:

@@ -29,7 +29,7 @@ def write(
     *,
     seed=0,
     partition="iid",
-    status=R.STATUS_COMPLETED,
+    status=R.Status.COMPLETED,
     commit="abc1234",
     metrics=None,
     per_round=None,

@@ -31,7 +31,7 @@ def sweep(results_dir):
         seed=2,
         partition="dirichlet",
         alpha=0.5,
-        status=R.STATUS_FAILED,
+        status=R.Status.FAILED,
     )
     return results_dir
 
@@ -207,7 +207,7 @@ def test_reads_through_fedbench_results_load_settings(sweep, monkeypatch):
     monkeypatch.setattr(R, "load_settings", load_settings)
     frame = load.load_settings(sweep)
     assert calls == [sweep]
-    assert set(frame[R.STATUS]) == {R.STATUS_COMPLETED}
+    assert set(frame[R.STATUS]) == {R.Status.COMPLETED}
     # One setting per partition: the seeds share it.
     assert frame.groupby(R.PARTITION)[load.SETTING].nunique().to_dict() == {
         "dirichlet": 1,
@@ -265,7 +265,7 @@ def test_runs_differing_only_in_an_algorithm_option_or_weight_decay_are_other_se
 def test_an_interrupted_seed_is_left_out_and_flagged_as_a_failed_one(tmp_path, capsys):
     # A seed stopped to be resumed (a Slurm requeue, scancel) is not a finished seed either.
     tables = {}
-    for status in (R.STATUS_FAILED, R.STATUS_INTERRUPTED):
+    for status in (R.Status.FAILED, R.Status.INTERRUPTED):
         folder = tmp_path / status
         for seed, accuracies in DIR.items():
             write(folder, accuracies, seed=seed, partition="dirichlet", alpha=0.5)
@@ -273,8 +273,8 @@ def test_an_interrupted_seed_is_left_out_and_flagged_as_a_failed_one(tmp_path, c
         code, out, _ = run([folder, "--format", "csv"], capsys)
         assert code == 0
         tables[status] = out
-    assert tables[R.STATUS_INTERRUPTED] == tables[R.STATUS_FAILED]
-    assert "0,1" in tables[R.STATUS_FAILED]  # the seeds counted: 0 and 1, not 2
+    assert tables[R.Status.INTERRUPTED] == tables[R.Status.FAILED]
+    assert "0,1" in tables[R.Status.FAILED]  # the seeds counted: 0 and 1, not 2
 
 
 def test_where_keeps_the_runs_of_the_seeds_named(sweep, capsys):

@@ -39,7 +39,7 @@ def test_a_failed_job_is_one_line_the_others_go_on_and_the_command_exits_1(
     assert "failed: RuntimeError: TFF worker died with exit code -9" in err
     assert "  completed: 1\n" in err and "  failed: 1\n" in err
     frame = R.load_runs(results)
-    assert sorted(frame[R.STATUS]) == [R.STATUS_COMPLETED, R.STATUS_FAILED]
+    assert sorted(frame[R.STATUS]) == [R.Status.COMPLETED, R.Status.FAILED]
     (summary,) = (tmp_path / "sweep").rglob("sweep-summary.json")
     failed = json.loads(summary.read_text())["failed"]
     assert [job["overrides"][0] for job in failed] == ["seed=0"]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import pytest
+from omegaconf import OmegaConf
 
 from fedbench import results as R
 from tests import cli_helpers
@@ -78,6 +79,30 @@ def test_a_parallel_launcher_gives_the_metrics_of_one_process(basic, tmp_path, l
     assert "  completed: 4" in done.stderr
     # Threads change how TensorFlow sums in parallel: equal to float32 rounding.
     pd.testing.assert_frame_equal(metrics(tmp_path), metrics(basic[0]), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_joblib_job_gets_its_eval_rounds_and_threads_through_its_overrides(tmp_path):
+    # No fedbench variable in the command's environment, and fedbench sets none for its
+    # jobs: what a job in a loky worker needs reaches it among its overrides.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDBENCH_")}
+    small = ["fl.num_clients=4", "fl.clients_per_round=2", "fl.eval_every=5"]
+    joblib = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    argv = ["-m", "fl.rounds=2,3", "seed=0,1", *small, *joblib, f"results_dir={tmp_path}"]
+    done = fedbench(*argv, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "  completed: 2" in done.stderr and "  skipped: 2" in done.stderr
+    runs = R.load_runs(tmp_path)
+    # eval_every=5: a 3-round run alone evaluates its last round only; asked for 2
+    # rounds in the same sweep, its one launched job evaluates round 2 as well.
+    evaluated = runs[runs[R.EVALUATED]].groupby(R.CONFIG_HASH)[R.ROUND].apply(list)
+    assert evaluated.tolist() == [[2, 3], [2, 3]]
+    # The thread budget: joblib runs the 2 launched jobs at once, so each gets half the
+    # cores (launcher_threads), at least one.
+    expected = max(1, len(os.sched_getaffinity(0)) // 2)
+    saved = sorted((tmp_path / "logs" / "multirun").rglob(".hydra/config.yaml"))
+    launch = [OmegaConf.to_container(OmegaConf.load(path).launch) for path in saved]
+    assert launch == [{"eval_rounds": [2], "threads": expected}] * 2
 
 
 @pytest.mark.slow
@@ -169,7 +194,7 @@ def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_r
     finished = {
         name: stamp
         for name, stamp in finished.items()
-        if pd.read_parquet(runs / name)[R.STATUS].iloc[0] == R.STATUS_COMPLETED
+        if pd.read_parquet(runs / name)[R.STATUS].iloc[0] == R.Status.COMPLETED
     }
     assert finished
     done = fedbench(*LONG_PARALLEL, f"results_dir={tmp_path}")
@@ -178,7 +203,7 @@ def test_a_parallel_sweep_killed_with_sigkill_resumes_without_redoing_finished_r
     assert f"  skipped: {len(finished)}\n" in done.stderr
     assert f"  completed: {4 - len(finished)}\n" in done.stderr or len(finished) == 4
     frame = R.load_runs(tmp_path)
-    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
+    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.Status.COMPLETED).all()
     for name, stamp in finished.items():  # finished runs were not trained again
         assert (runs / name).stat().st_mtime_ns == stamp
     assert not _workers_of(os.getpid())
@@ -229,7 +254,7 @@ def test_sigterm_to_a_parallel_sweep_saves_every_running_job_in_one_line(tmp_pat
     for hash_, last in stopped.items():
         assert f"run {hash_}: resuming after round {last}\n" in logs
     frame = R.load_runs(tmp_path)
-    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
+    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.Status.COMPLETED).all()
 
 
 def _single_run(results_dir, rounds):
@@ -285,7 +310,7 @@ def test_ctrl_c_at_any_instant_of_start_up_ends_the_command_in_one_line(tmp_path
         assert child.returncode in (130, -signal.SIGINT), (at, err[-2000:])
         assert len(lines) == 1 and lines[0].startswith("fedbench: stopped by Ctrl-C"), (at, lines)
         frame = R.load_runs(results)
-        assert frame.empty or (frame[R.STATUS] == R.STATUS_INTERRUPTED).all(), at
+        assert frame.empty or (frame[R.STATUS] == R.Status.INTERRUPTED).all(), at
         assert np.all(frame[R.ROUND].dropna() < 40), at
 
 
@@ -303,7 +328,7 @@ def test_a_killed_joblib_job_does_not_stop_the_sweep(tmp_path):
     err = child.communicate(timeout=600)[1]
     assert "fedbench: 4 jobs in " in err
     frame = R.load_runs(tmp_path)
-    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
+    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.Status.COMPLETED).all()
     assert child.returncode == 0, err[-3000:]
 
 

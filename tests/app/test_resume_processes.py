@@ -72,7 +72,7 @@ def _kill_after_round_20_then_resume(results, args, rounds):
             assert not _is(process, "worker_binary")
     killed = R.load_runs(results)
     kept = int(killed[R.ROUND].max())
-    assert kept % 5 == 0 and kept < rounds and (killed[R.STATUS] == R.STATUS_FAILED).all()
+    assert kept % 5 == 0 and kept < rounds and (killed[R.STATUS] == R.Status.FAILED).all()
 
     done = fedbench(*args)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -190,7 +190,7 @@ def test_a_real_time_limit_requeues_the_job_and_the_run_equals_an_uninterrupted_
     assert "UNAVAILABLE" not in logs + errors
     rows = R.at_rounds(R.load_runs(tmp_path / "r"), LIMITED_ROUNDS)
     ref = R.at_rounds(R.load_runs(tmp_path / "ref"), LIMITED_ROUNDS)
-    assert (rows[R.STATUS] == R.STATUS_COMPLETED).all()
+    assert (rows[R.STATUS] == R.Status.COMPLETED).all()
     pd.testing.assert_frame_equal(
         rows[TRAJECTORY].sort_values(R.ROUND).reset_index(drop=True),
         ref[TRAJECTORY].sort_values(R.ROUND).reset_index(drop=True),
@@ -237,7 +237,7 @@ def test_scancel_of_one_task_is_named_the_others_finish_and_the_rerun_resumes_it
     frame = R.load_runs(tmp_path / "r")
     statuses = frame.groupby(R.CONFIG_HASH)[R.STATUS].first()
     assert sorted(statuses) == ["completed"] * 3 + ["interrupted"]
-    stopped = statuses[statuses == R.STATUS_INTERRUPTED].index[0]
+    stopped = statuses[statuses == R.Status.INTERRUPTED].index[0]
     kept = int(frame[frame[R.CONFIG_HASH] == stopped][R.ROUND].max())
 
     again = fedbench(*command)
@@ -247,7 +247,7 @@ def test_scancel_of_one_task_is_named_the_others_finish_and_the_rerun_resumes_it
     checkpoint = int(re.findall(r"resuming after round (\d+)", logs)[-1])
     assert 10 <= checkpoint <= kept  # from its checkpoint, not from round 1
     frame = R.load_runs(tmp_path / "r")
-    assert (frame[R.STATUS] == R.STATUS_COMPLETED).all() and len(frame) == 4 * 300
+    assert (frame[R.STATUS] == R.Status.COMPLETED).all() and len(frame) == 4 * 300
 
 
 def test_two_sweeps_at_once_share_their_runs_and_train_each_once(tmp_path):
@@ -281,4 +281,4 @@ def test_two_sweeps_at_once_share_their_runs_and_train_each_once(tmp_path):
     ]
     assert len(trained) == 4 * rounds  # each of the four runs' rounds trained once
     frame = R.load_runs(tmp_path / "r")
-    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.STATUS_COMPLETED).all()
+    assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.Status.COMPLETED).all()

@@ -39,7 +39,7 @@ def test_cnn_matches_a_plain_keras_fedavg_loop(fmnist, results_dir, momentum, re
         "fl.client_lr=0.01",
         f"fl.client_momentum={momentum}",
     )
-    assert experiment.run(config) == R.STATUS_COMPLETED
+    assert experiment.run(config) == R.Status.COMPLETED
     ours = read_run(config)[R.TEST_ACCURACY].tolist()
 
     parts = partition("iid", fmnist.train.y, 10, seed=0)
