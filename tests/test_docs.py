@@ -256,3 +256,28 @@ def test_the_config_key_table_names_every_option_of_every_record():
     assert {f"fl.{f.name}" for f in dataclasses.fields(FLSettings)} <= set(
         re.findall(r"fl\.\w+", keys)
     )
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether ``dotted`` names a module, or an attribute reached from one."""
+    import importlib
+
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for name in parts[split:]:
+            if not hasattr(found, name):
+                return False
+            found = getattr(found, name)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_name)
+def test_every_dotted_fedbench_name_the_pages_cite_exists(page):
+    cited = set(re.findall(r"`((?:fedbench|analysis)(?:\.\w+)+)(?:[:(][^`]*)?`", page.read_text()))
+    missing = sorted(name for name in cited if not _resolves(name))
+    assert not missing, f"{page_name(page)} cites names that do not exist: {missing}"
