@@ -42,7 +42,7 @@ def run_summaries(frame: pd.DataFrame, target: float | None = None) -> pd.DataFr
     Parameters
     ----------
     frame
-        Rows of :func:`analysis.load.load_settings`.
+        Rows of :func:`analysis.load.finished_settings`.
     target
         Test accuracy whose first round is ``rounds_to_target`` (``None``: not computed).
 

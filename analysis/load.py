@@ -5,9 +5,11 @@ and its parameters, model, algorithm and their options, the federated settings, 
 the number of rounds asked for. Runs of one setting that differ only in ``seed`` are
 its repetitions; tables and figures aggregate over them.
 
-Every analysis module reads through :func:`load_settings`, which returns one block of
-rows per (run, requested round count): rows for rounds ``1..rounds`` and the column
-``rounds`` set to that count. Today a result file is such a block.
+Every analysis module reads through :func:`finished_settings`, which returns one block
+of rows per (run, requested round count) of the finished runs: rows for rounds
+``1..rounds`` and the column ``rounds`` set to that count
+(:func:`fedbench.results.load_settings`, which reads a result file, one trajectory, as
+one block per ``fl.rounds`` asked of it).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ CONFIG_COLUMNS = (
 _NOT_SETTING_KEYS = ("seed", "fl.rounds")
 
 
-def load_settings(results_dir: str | os.PathLike) -> pd.DataFrame:
+def finished_settings(results_dir: str | os.PathLike) -> pd.DataFrame:
     """Every finished run under ``results_dir``, one block of rows per (run, requested rounds).
 
     Parameters

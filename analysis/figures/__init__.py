@@ -47,7 +47,7 @@ from analysis.figures.stats import (  # noqa: E402
     references,
     setting_stats,
 )
-from analysis.load import load_settings  # noqa: E402
+from analysis.load import finished_settings  # noqa: E402
 
 __all__ = [
     "FIGURES",
@@ -58,8 +58,8 @@ __all__ = [
     "Skipped",
     "accuracy_drops",
     "drawn",
+    "finished_settings",
     "footer",
-    "load_settings",
     "main",
     "make_all",
     "panel_references",

@@ -173,7 +173,7 @@ def assign(runs: pd.DataFrame) -> dict[str, Series]:
     Parameters
     ----------
     runs
-        Rows of :func:`analysis.load.load_settings` (any number per setting).
+        Rows of :func:`analysis.load.finished_settings` (any number per setting).
 
     """
     if runs.empty or SETTING not in runs:

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis.figures.looks import Series, assign
-from analysis.load import load_settings
+from analysis.load import finished_settings
 
 FIGURES_SUBDIR = "figures"
 
@@ -40,7 +40,7 @@ class Inputs:
     Attributes
     ----------
     runs
-        Rows of :func:`analysis.load.load_settings` (empty when there are none).
+        Rows of :func:`analysis.load.finished_settings` (empty when there are none).
     benchmarks
         pytest-benchmark JSON files (``results/benchmarks``).
     partitions
@@ -68,7 +68,7 @@ class Inputs:
         """Load the runs, benchmark files and partition reports under ``results_dir``."""
         root = Path(results_dir)
         return cls(
-            runs=load_settings(root),
+            runs=finished_settings(root),
             benchmarks=tuple(sorted((root / "benchmarks").glob("*.json"))),
             partitions=tuple(sorted((root / "partitions").glob("*.parquet"))),
             **options,

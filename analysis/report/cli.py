@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from analysis.load import load_settings
+from analysis.load import finished_settings
 from analysis.report.formats import FORMATS, render
 from analysis.report.request import VALUES, ReportError, Request
 from analysis.report.table import build
@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             decimals=args.decimals,
             layout=args.layout,
         )
-        text = render(build(load_settings(args.results_dir), request), args.format)
+        text = render(build(finished_settings(args.results_dir), request), args.format)
     except ReportError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

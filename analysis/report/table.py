@@ -22,7 +22,7 @@ from fedbench.partitioning import all_params
 
 
 def build(frame: pd.DataFrame, request: Request) -> Table:
-    """Aggregate result rows (:func:`analysis.load.load_settings`) into a table.
+    """Aggregate result rows (:func:`analysis.load.finished_settings`) into a table.
 
     ``rows`` and ``cols`` name setting columns whose values label the table's rows and
     columns (default rows: every setting column that varies, but those in ``cols``).

@@ -70,7 +70,7 @@ def test_x_can_be_the_strategy_parameter(sweep):
 
 
 def test_footer_counts_runs_and_names_their_commits(sweep):
-    runs = figures.load_settings(sweep)
+    runs = figures.finished_settings(sweep)
     assert figures.footer(runs) == "8 runs; git commits: abc1234, def5678"
 
 
@@ -104,7 +104,7 @@ def test_spearman_table_ranks_metrics_on_a_case_with_a_known_ordering(results_di
         write(
             results_dir, [0.8 - i / 10], seed=0, partition="dirichlet", alpha=alpha, metrics=metrics
         )
-    drops = figures.accuracy_drops(figures.load_settings(results_dir))
+    drops = figures.accuracy_drops(figures.finished_settings(results_dir))
     assert sorted(drops["drop"].round(6)) == [0.1, 0.2, 0.3, 0.4, 0.5]
     table = figures.predictor_table(drops)
     assert table["metric"].tolist() == [
@@ -255,7 +255,7 @@ def test_a_varied_client_count_is_a_facet_and_centralized_bounds_every_facet(res
             metrics={R.LABEL_EMD: 1.0},
         )
     write(results_dir, [0.95], seed=0, num_clients=1, clients_per_round=1)
-    runs = figures.load_settings(results_dir)
+    runs = figures.finished_settings(results_dir)
     path = draw("accuracy_vs_heterogeneity", results_dir)
     data = pd.read_csv(path.with_suffix(".csv"))
     assert sorted(set(data["panel"]) - {"reference"}) == ["num_clients=10", "num_clients=20"]

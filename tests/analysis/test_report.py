@@ -205,7 +205,7 @@ def test_reads_through_fedbench_results_load_settings(sweep, monkeypatch):
         return R.load_runs(results_dir)
 
     monkeypatch.setattr(R, "load_settings", load_settings)
-    frame = load.load_settings(sweep)
+    frame = load.finished_settings(sweep)
     assert calls == [sweep]
     assert set(frame[R.STATUS]) == {R.Status.COMPLETED}
     # One setting per partition: the seeds share it.
