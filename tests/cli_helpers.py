@@ -58,17 +58,22 @@ def run_command(
         jobs.append(prepared)
         return run(prepared) if run else None
 
-    where = [
-        f"hydra.run.dir={logs}/run",
-        f"hydra.sweep.dir={logs}/sweep",
-        # Hydra's logging would hold on to pytest's captured streams past the test.
-        "hydra/job_logging=none",
-        "hydra/hydra_logging=none",
-    ]
-    argv = [*argv, *where] if not any(a.startswith(("--help", "--cfg")) for a in argv) else argv
+    if not any(a.startswith(("--help", "--cfg")) for a in argv):
+        argv = [*argv, *hydra_folders(logs)]
     with (
         mock.patch.dict(os.environ, {"FEDBENCH_TRACEBACK": "1"}),
         mock.patch.object(sys, "argv", [sys.argv[0]]),
     ):
         cli.main(job, training=training, kept_on_interrupt="", argv=argv)
     return jobs
+
+
+def hydra_folders(logs: Path) -> list[str]:
+    """Overrides that put Hydra's own output under ``logs`` and keep its logging off."""
+    return [
+        f"hydra.run.dir={logs}/run",
+        f"hydra.sweep.dir={logs}/sweep",
+        # Hydra's logging would hold on to pytest's captured streams past the test.
+        "hydra/job_logging=none",
+        "hydra/hydra_logging=none",
+    ]

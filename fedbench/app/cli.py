@@ -15,10 +15,11 @@ import os
 # carries fedbench's own one-line errors. Set TF_CPP_MIN_LOG_LEVEL=0 to see it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import contextlib
 import logging
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -152,8 +153,38 @@ def main(
         The command line after the program name (default ``sys.argv[1:]``).
 
     """
+    with _command_process(argv):
+        _run_command(run, training=training, kept_on_interrupt=kept_on_interrupt)
+
+
+@contextlib.contextmanager
+def _command_process(argv: list[str] | None) -> Iterator[None]:
+    """Set what Hydra and launched jobs read from this process; put it back afterwards.
+
+    Hydra parses ``sys.argv``; Hydra's errors reach fedbench with ``HYDRA_FULL_ERROR``;
+    a launcher's child tells itself apart from the command by ``COMMAND_PID_VAR`` (the
+    children inherit it when they start, during the command).
+    """
+    saved_argv = sys.argv
+    saved_env = {name: os.environ.get(name) for name in ("HYDRA_FULL_ERROR", COMMAND_PID_VAR)}
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    os.environ[COMMAND_PID_VAR] = str(os.getpid())
+    try:
+        yield
+    finally:
+        sys.argv = saved_argv
+        for restored_key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(restored_key, None)
+            else:
+                os.environ[restored_key] = value  # as it was before the command
+
+
+def _run_command(
+    run: Callable[[PreparedRun], object], *, training: bool, kept_on_interrupt: str
+) -> None:
     try:
         load_plugins()
         schema()  # a plugin's parameter must not take a result column's name
@@ -166,9 +197,6 @@ def main(
     sweeper.forget_summary()
     preflight.set_command(training=training)
     logging.raiseExceptions = False  # a full disk: one line from fedbench, not a trace per record
-    # Hydra's own errors reach fedbench (which words them in one line), not Hydra's printer.
-    os.environ["HYDRA_FULL_ERROR"] = "1"
-    os.environ[COMMAND_PID_VAR] = str(os.getpid())
     app = hydra.main(config_path=str(CONF_DIR), config_name=PRIMARY_CONFIG, version_base="1.3")
     started: list[bool] = []  # whether a job has begun (pre-flight is over)
     try:

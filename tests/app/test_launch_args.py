@@ -3,17 +3,18 @@
 import ast
 import json
 import os
+import sys
 from pathlib import Path
 from unittest import mock
 
 import pytest
 
 import fedbench
-from fedbench.app import sweeper
+from fedbench.app import cli, sweeper
 from fedbench.app.launch_args import LaunchArgs, without_launch_args
 from fedbench.app.threads import job_threads
 from fedbench.errors import ConfigError
-from tests.cli_helpers import run_command
+from tests.cli_helpers import hydra_folders, run_command
 
 SMALL = ["fl.num_clients=4", "fl.clients_per_round=2"]
 
@@ -101,8 +102,15 @@ def test_the_sweepers_overrides_are_told_apart_from_the_commands():
 #: Environment variables fedbench may set, none a job setting: Hydra's and TensorFlow's
 #: own switches, the command's pid (launched.COMMAND_PID_VAR: whether a process is a
 #: launcher's child, the same for every job of a command) and the data cache that
-#: ``python -m fedbench.data`` sets for the loaders it calls, then restores.
-ALLOWED = {"'HYDRA_FULL_ERROR'", "'TF_CPP_MIN_LOG_LEVEL'", "COMMAND_PID_VAR", "cache.ENV_VAR"}
+#: ``python -m fedbench.data`` sets for the loaders it calls, then restores; the command
+#: puts back what it set (``restored_key``) when it ends.
+ALLOWED = {
+    "'HYDRA_FULL_ERROR'",
+    "'TF_CPP_MIN_LOG_LEVEL'",
+    "COMMAND_PID_VAR",
+    "cache.ENV_VAR",
+    "restored_key",
+}
 
 
 def _environment_writes(tree: ast.AST) -> list[str]:
@@ -134,3 +142,20 @@ def test_fedbench_sets_no_job_setting_in_the_environment():
     # The scan sees what it must.
     assert _environment_writes(ast.parse("import os\nos.environ['X'] = '1'")) == ["'X'"]
     assert _environment_writes(ast.parse("os.environ.setdefault(K, '1')")) == ["K"]
+
+
+def test_a_command_leaves_argv_and_the_environment_as_it_found_them(tmp_path, monkeypatch):
+    monkeypatch.delenv("FEDBENCH_COMMAND_PID", raising=False)
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    monkeypatch.setenv("FEDBENCH_TRACEBACK", "1")
+    before = list(sys.argv)
+    seen = []
+
+    def job(prepared):  # during the command: what Hydra and launched jobs read
+        seen.append((os.environ["HYDRA_FULL_ERROR"], os.environ["FEDBENCH_COMMAND_PID"]))
+
+    argv = ["fl.rounds=1", *SMALL, f"results_dir={tmp_path / 'r'}", *hydra_folders(tmp_path)]
+    cli.main(job, training=True, kept_on_interrupt="", argv=argv)  # not run_command's mocks
+    assert seen == [("1", str(os.getpid()))]
+    assert sys.argv == before
+    assert os.environ["HYDRA_FULL_ERROR"] == "0" and "FEDBENCH_COMMAND_PID" not in os.environ
