@@ -23,10 +23,14 @@ from tests.test_resume import StepCounter
 SESSION_START = hparams_metadata.SESSION_START_INFO_TAG
 
 
-def read_events(prepared):
-    """``{tag: [(step, value), ...]}`` of the run's scalars, and its HParams sessions."""
+def read_events(run):
+    """``{tag: [(step, value), ...]}`` of the run's scalars, and its HParams sessions.
+
+    ``run`` is a prepared run or its spec.
+    """
     scalars, sessions = {}, []
-    for path in sorted(tb.run_dir(prepared.spec).glob("events.out.tfevents.*")):
+    spec = getattr(run, "spec", run)
+    for path in sorted(tb.run_dir(spec).glob("events.out.tfevents.*")):
         for event in EventFileLoader(str(path)).Load():
             for value in event.summary.value:
                 if value.tag == SESSION_START:
@@ -117,7 +121,7 @@ def test_fl_tensorboard_false_writes_no_events_and_is_the_same_run(results_dir):
 def test_a_failure_to_write_events_is_one_warning_never_a_failed_run(tmp_path, caplog):
     spec = RunSpec.create(results_dir=str(tmp_path))
     (tmp_path / tb.TENSORBOARD_SUBDIR).write_text("not a folder")  # the run's folder cannot be
-    events = tb.EventLog(spec, written=0)
+    events = tb.EventLog(spec, stored=0)
     rows = [{R.ROUND: 1, R.TRAIN_LOSS: 1.0}, {R.ROUND: 2, R.TRAIN_LOSS: 0.5}]
     with caplog.at_level(logging.WARNING, logger=tb.__name__):
         events.add(rows)
@@ -147,3 +151,73 @@ def test_hparams_hold_the_identity_without_nulls_and_the_run_name_its_hash():
     assert all(v is not None for v in params.values())
     assert set(params) & {"fl.threads", "fl.rounds", "fl.tensorboard"} == set()
     assert tb.run_name(spec) == f"digits_dirichlet_linear_fedprox_seed3_{spec.config_hash}"
+
+
+def _rows(last):
+    """Rows of rounds 1..last with a training loss of 1/round (round 2 without one)."""
+    return [{R.ROUND: r, R.TRAIN_LOSS: None if r == 2 else 1.0 / r} for r in range(1, last + 1)]
+
+
+def _job(spec, stored, rows):
+    """One job's events: a log started with ``stored`` rows, fed ``rows``, closed."""
+    events = tb.EventLog(spec, stored=stored)
+    events.add(rows)
+    events.close()
+
+
+def _steps(spec):
+    scalars, sessions = read_events(spec)
+    return [step for step, _ in scalars.get(R.TRAIN_LOSS, [])], len(sessions)
+
+
+def test_a_signal_while_events_are_written_repeats_no_step(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    spec = RunSpec.create(results_dir=str(tmp_path))
+    events = tb.EventLog(spec, stored=0)
+    write = tf.summary.experimental.write_raw_pb
+
+    def interrupted_at_round_3(tensor, step=None, **kwargs):
+        if step == 3:
+            raise KeyboardInterrupt  # Ctrl-C while round 3 is written at a checkpoint
+        return write(tensor, step=step, **kwargs)
+
+    monkeypatch.setattr(tf.summary.experimental, "write_raw_pb", interrupted_at_round_3)
+    with pytest.raises(KeyboardInterrupt):
+        events.add(_rows(3))
+    assert events.written == 2  # round 1 queued, round 2 has nothing, round 3 did not go
+    monkeypatch.setattr(tf.summary.experimental, "write_raw_pb", write)
+    events.add(_rows(3))  # the job's last save writes the rows again
+    events.close()
+    assert _steps(spec) == ([1, 3], 1)
+
+
+def test_the_next_job_writes_the_rounds_the_event_files_lack(tmp_path):
+    spec = RunSpec.create(results_dir=str(tmp_path))
+    _job(spec, 0, _rows(1))  # rows 1..3 stored, but a killed job flushed events of 1 only
+    _job(spec, 3, _rows(5))  # the next job: 2 and 3 from the stored rows, then 4, 5
+    assert _steps(spec) == ([1, 3, 4, 5], 1)
+    assert tb.events_on_disk(tb.run_dir(spec)) == (5, True)
+
+
+def test_rows_stored_without_events_get_them_with_the_hparams_the_folder_lacks(tmp_path):
+    import tensorflow as tf
+
+    spec = RunSpec.create(results_dir=str(tmp_path))
+    _job(spec, 3, _rows(4))  # rounds 1-3 stored with fl.tensorboard=false: no folder yet
+    assert _steps(spec) == ([1, 3, 4], 1)
+    # A job killed before its HParams reached the disk left scalars without them.
+    other = RunSpec.create(results_dir=str(tmp_path), seed=1)
+    tb.run_dir(other).mkdir(parents=True)
+    with tf.summary.create_file_writer(str(tb.run_dir(other))).as_default():
+        tf.summary.scalar(R.TRAIN_LOSS, 1.0, step=1)
+    assert tb.events_on_disk(tb.run_dir(other)) == (1, False)
+    _job(other, 1, _rows(3))
+    assert _steps(other) == ([1, 3], 1)
+
+
+def test_events_ahead_of_the_rows_are_started_anew(tmp_path):
+    spec = RunSpec.create(results_dir=str(tmp_path))
+    _job(spec, 0, _rows(5))  # events of rows 1..5, whose result file then lost rows 4, 5
+    _job(spec, 3, _rows(4))
+    assert _steps(spec) == ([1, 3, 4], 1)

@@ -242,8 +242,8 @@ def _train_and_write(
     rows: list[dict[str, Any]] = list(stored)
     last_round = rows[-1][R.ROUND] if rows else 0
 
-    # Events follow the rows: the rounds this job adds, once they are in the Parquet file.
-    events = EventLog(spec, written=last_round) if spec.fl.tensorboard else None
+    # Events follow the rows: written once they are in the Parquet file.
+    events = EventLog(spec, stored=last_round) if spec.fl.tensorboard else None
 
     def save_rows(status: str, error: str | None = None) -> Path:
         out = trajectory.stamped(rows or [dict(base)], requested, status, **{R.ERROR: error})

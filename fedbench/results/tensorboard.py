@@ -5,11 +5,13 @@ scalar per recorded value of :data:`SCALARS` (the result columns of the same nam
 step = round, and its configuration once through TensorBoard's HParams plugin, so
 ``tensorboard --logdir <results_dir>/tensorboard`` sets a sweep's runs side by side.
 
-The Parquet file is the truth. A job writes events only for the rounds it adds to the
-run's rows, after those rows are written (:class:`EventLog`), so a resumed or extended
-run continues its curves without a step written twice, and events never get ahead of
-the rows. A failure to write events is one warning; the run goes on. TensorFlow is
-imported only when a run writes events.
+The Parquet file is the truth, and the event files on disk say how far its view goes.
+A job reads the last step in its run's event files once, then writes the rounds of the
+run's rows after it, each after those rows are written (:class:`EventLog`). So a
+resumed or extended run continues its curves without a step written twice, a round a
+killed job did not flush (or stored with ``fl.tensorboard=false``) is written by the
+next job, and events never get ahead of the rows. A failure to write events is one
+warning; the run goes on. TensorFlow is imported only when a run writes events.
 """
 
 from __future__ import annotations
@@ -102,39 +104,68 @@ def scalars(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, int, float]]:
     return out
 
 
+def events_on_disk(folder: Path) -> tuple[int, bool]:
+    """The last step of a scalar in ``folder``'s event files, and whether they hold HParams.
+
+    ``(0, False)`` when there are none. A record cut short (a job killed while writing)
+    ends its file's reading, as TensorBoard itself reads it.
+    """
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams.metadata import SESSION_START_INFO_TAG
+
+    last_step, has_hparams = 0, False
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        for event in EventFileLoader(os.fspath(path)).Load():
+            for value in event.summary.value:
+                if value.tag == SESSION_START_INFO_TAG:
+                    has_hparams = True
+                elif value.tag in SCALARS:
+                    last_step = max(last_step, int(event.step))
+    return last_step, has_hparams
+
+
 class EventLog:
-    """Writes the rows one job adds to a run as TensorBoard events.
+    """Writes a run's rows as TensorBoard events, from the last step its event files hold.
 
     Parameters
     ----------
     spec
         The run.
+    stored
+        The last round of the run's stored rows when the job started. Event files with
+        a step past it (or any, with ``0``: no stored rows) are leftovers of rows that
+        are gone, and the run's folder is started anew before the first write.
+
+    Attributes
+    ----------
     written
-        The last round of the run's stored rows when the job started: rounds up to it
-        are in the events already (or were written with TensorBoard off) and are never
-        written again. With ``0`` (no stored rows) any event files of the run are
-        leftovers of rows that are gone, and are removed before the first write.
+        The last step in the run's event files (queued or on disk): read from them at
+        the first :meth:`add`, then moved on round by round, so a write interrupted by a
+        signal leaves it at the last round written and no step is written twice.
 
     """
 
-    def __init__(self, spec: RunSpec, written: int) -> None:
-        self.spec, self.written = spec, written
+    def __init__(self, spec: RunSpec, stored: int) -> None:
+        self.spec, self.stored = spec, stored
+        self.written = 0
         self._writer: Any = None
         self._failed = False
 
     def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Write the rounds of ``rows`` after those already written, and flush.
+        """Write the rounds of ``rows`` after those the event files hold, and flush.
 
-        Call it after ``rows`` are written to the run's Parquet file. An error is logged
-        as one warning and ends the run's events (never the run).
+        Call it with the run's rows (stored and new) after they are written to its
+        Parquet file. An error is logged as one warning and ends the job's events (never
+        the run; the next job writes what is missing).
         """
         if self._failed:
             return
         try:
+            if self._writer is None:
+                self._writer = self._open()
             new = [row for row in rows if row[ROUND] > self.written]
-            if not new:
-                return
-            self._write(scalars(new))
+            if new:
+                self._write(new)
         except Exception as error:  # events are a view: the run must go on
             self._failed = True
             log.warning(
@@ -144,31 +175,34 @@ class EventLog:
                 type(error).__name__,
                 error,
             )
-            return
-        self.written = max(row[ROUND] for row in new)
 
-    def _write(self, values: list[tuple[str, int, float]]) -> None:
-        if self._writer is None:
-            self._writer = self._open()
+    def _write(self, rows: list[Mapping[str, Any]]) -> None:
         import tensorflow as tf
         from tensorboard.compat.proto.summary_pb2 import Summary
         from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 
         # One summary per round holding its scalars: one write call a round.
-        rounds: dict[int, Summary] = {}
-        for tag, step, value in values:
-            rounds.setdefault(step, Summary()).MergeFrom(scalar_pb(tag, value))
+        rounds: dict[int, Summary] = {int(row[ROUND]): Summary() for row in rows}
+        for tag, step, value in scalars(rows):
+            rounds[step].MergeFrom(scalar_pb(tag, value))
         with self._writer.as_default():
             for step, summary in rounds.items():
-                tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
+                if summary.value:  # a round with nothing recorded has no event
+                    tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
+                self.written = step
         self._writer.flush()
 
     def _open(self) -> Any:
-        """The run's writer; its HParams are written when its folder holds no events yet."""
+        """The run's writer, after reading how far its event files go (:attr:`written`).
+
+        The run's HParams are written when its event files hold none yet.
+        """
         folder = run_dir(self.spec)
-        if self.written == 0 and folder.exists():
-            shutil.rmtree(folder)
-        fresh = not any(folder.glob("events.out.tfevents.*"))
+        last_step, has_hparams = events_on_disk(folder)
+        if self.stored == 0 or last_step > self.stored:
+            shutil.rmtree(folder, ignore_errors=True)
+            last_step, has_hparams = 0, False
+        self.written = last_step
         folder.mkdir(parents=True, exist_ok=True)
         import tensorflow as tf
         from tensorboard.plugins.hparams import api as hp
@@ -176,7 +210,7 @@ class EventLog:
         # Flushed at each add(): a queue that never fills keeps scalars off the disk
         # between the checkpoints and the end of the run.
         writer = tf.summary.create_file_writer(os.fspath(folder), max_queue=1 << 20)
-        if fresh:
+        if not has_hparams:
             with writer.as_default():
                 hp.hparams(hparams(self.spec), trial_id=run_name(self.spec))
         return writer

@@ -1,7 +1,8 @@
 """What a checkpoint costs: saving a learning process's state beside one round of the same run.
 
 The same groups hold what a round's TensorBoard events cost (:class:`EventLog` adding one
-round's row and flushing, as at a checkpoint taken every round).
+round's row and flushing, as at a checkpoint taken every round), and what a job pays once
+at its start to read how far the events of a 1,000-round run go (:func:`events_on_disk`).
 
 Run with ``make bench`` (or ``.venv/bin/pytest tests/benchmarks/test_checkpoint_cost.py -m
 benchmark --benchmark-only``). Each group holds one round of the full run loop (sampling,
@@ -19,7 +20,7 @@ import pytest
 
 from fedbench import results as R
 from fedbench.clients import training_data
-from fedbench.results.tensorboard import SCALARS, EventLog
+from fedbench.results.tensorboard import SCALARS, EventLog, events_on_disk, run_dir
 from fedbench.spec import RunSpec
 from fedbench.training.checkpoints import Checkpoints, Restored
 from fedbench.training.client_store import client_store
@@ -96,7 +97,7 @@ def test_tensorboard_events(benchmark, run):
     case, spec, _ = run
     benchmark.group = f"checkpoint cost: {case}"
     benchmark.extra_info["case"] = "tensorboard events of a round"
-    events = EventLog(spec, written=0)
+    events = EventLog(spec, stored=0)
     rounds = iter(range(1, 1_000_000))
 
     def add_round():
@@ -105,3 +106,18 @@ def test_tensorboard_events(benchmark, run):
     add_round()  # opens the writer and writes the run's HParams
     benchmark.pedantic(add_round, rounds=50, warmup_rounds=1)
     events.close()
+
+
+#: Rounds of the run whose event files a job reads at its start.
+READ_ROUNDS = 1_000
+
+
+def test_tensorboard_events_read_at_a_jobs_start(benchmark, run):
+    case, spec, _ = run
+    benchmark.group = f"checkpoint cost: {case}"
+    benchmark.extra_info["case"] = f"reading a {READ_ROUNDS}-round run's events (once a job)"
+    events = EventLog(spec, stored=0)
+    events.add([{R.ROUND: r, **dict.fromkeys(SCALARS, 0.5)} for r in range(1, READ_ROUNDS + 1)])
+    events.close()
+    read = benchmark.pedantic(lambda: events_on_disk(run_dir(spec)), rounds=5, warmup_rounds=1)
+    assert read == (READ_ROUNDS, True)
