@@ -8,7 +8,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+#: A fenced block: its indent, its info string and its body, up to a fence as indented.
+FENCE = re.compile(r"^([ \t]*)(```+|~~~+)[ \t]*([^\n]*)\n(.*?)^\1\2[ \t]*$", re.S | re.M)
+#: The languages the pages' blocks may name: what runs, what is a transcript, shell lines.
+LANGUAGES = {"python", "pycon", "console", "bash", ""}
 
 
 def page_name(page: Path) -> str:
@@ -16,9 +19,28 @@ def page_name(page: Path) -> str:
     return str(page.relative_to(ROOT))
 
 
+def fenced(page: Path) -> list[tuple[str, str]]:
+    """Every fenced block of ``page`` as ``(language, body)``, in order.
+
+    The language is the info string's first word, as it is written (```` ```Python ````
+    stays ``Python``, so a test can refuse it); an indented block (in a list item) has its
+    body dedented by the fence's indent.
+    """
+    out = []
+    for indent, _, info, body in FENCE.findall(page.read_text()):
+        lines = body.splitlines(keepends=True)
+        out.append(
+            (
+                info.split()[0] if info.split() else "",
+                "".join(line[len(indent) :] if line.startswith(indent) else line for line in lines),
+            )
+        )
+    return out
+
+
 def blocks(page: Path, *kinds: str) -> list[tuple[str, str]]:
     """The fenced blocks of ``page`` whose language is among ``kinds``, in order."""
-    return [(kind, body) for kind, body in BLOCK.findall(page.read_text()) if kind in kinds]
+    return [(kind, body) for kind, body in fenced(page) if kind in kinds]
 
 
 def run_page(page: Path) -> None:

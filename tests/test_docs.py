@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from fedbench.partitioning import STRATEGIES
-from tests.docs_blocks import BLOCK, PAGES, ROOT, blocks, page_name
+from tests.docs_blocks import FENCE, LANGUAGES, PAGES, ROOT, blocks, fenced, page_name
 
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -71,13 +71,27 @@ def test_every_python_block_runs_as_written(page, checkout_after_make_run):
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def test_every_page_with_python_has_a_block_and_no_bare_transcript():
-    # A transcript in a ```python block would be executed and fail; one in a bare ```
-    # block would never be checked. Transcripts go in ```pycon or ```console.
-    for page in PAGES:
-        for kind, body in BLOCK.findall(page.read_text()):
-            assert not (kind == "python" and body.lstrip().startswith(">>>")), page_name(page)
-            assert not (kind == "" and body.lstrip().startswith((">>>", "$ "))), page_name(page)
+@pytest.mark.parametrize("page", PAGES, ids=page_name)
+def test_every_block_names_a_language_the_tests_read_and_no_transcript_hides(page):
+    # A ```py or ```Python block would never run; a transcript in a ```python block
+    # would be executed and fail; one in a bare ``` block would never be checked.
+    # Transcripts go in ```pycon or ```console.
+    text = page.read_text()
+    found = fenced(page)
+    assert len(found) == len(re.findall(r"^[ \t]*(?:```|~~~)", text, re.M)) // 2, "a fence unread"
+    for kind, body in found:
+        assert kind in LANGUAGES, f"{page_name(page)}: a ```{kind} block (use one of {LANGUAGES})"
+        assert not (kind == "python" and body.lstrip().startswith(">>>")), page_name(page)
+        assert not (kind == "" and body.lstrip().startswith((">>>", "$ "))), page_name(page)
+
+
+def test_the_block_reader_finds_what_a_test_must_not_skip(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "- item\n\n  ```python\n  x = 1\n  ```\n\n```Python\ny = 2\n```\n"
+        "~~~python title=x\nz = 3\n~~~\n"
+    )
+    assert fenced(page) == [("python", "x = 1\n"), ("Python", "y = 2\n"), ("python", "z = 3\n")]
 
 
 # --- Commands -----------------------------------------------------------------------
@@ -99,8 +113,9 @@ def documented_commands() -> list[tuple[str, str]]:
     found: dict[str, str] = {}
     pattern = re.compile(r"^\.venv/bin/(?:fedbench(?:-partition)?|python -m fedbench) (.+)$", re.M)
     for page in PAGES:
-        for line in pattern.findall(page.read_text()):
-            if "<" in line or line.endswith("\\"):
+        text = re.sub(r"\\\n\s*", " ", page.read_text())  # a line continued with \
+        for line in pattern.findall(text):
+            if "<" in line:
                 continue
             args = [a for a in line.split("#")[0].split() if not a.startswith(LAUNCH_ONLY)]
             if not _sweep_only(args):
@@ -197,7 +212,7 @@ def test_the_sweep_table_lists_every_sweep_file():
 def anchors(page: Path) -> set[str]:
     """GitHub's anchors of ``page``'s headings (lower case, punctuation dropped, - for spaces)."""
     found = set()
-    text = BLOCK.sub("", page.read_text())
+    text = FENCE.sub("", page.read_text())
     for heading in re.findall(r"^#+ (.+)$", text, re.M):
         slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
         found.add(slug)
@@ -206,7 +221,7 @@ def anchors(page: Path) -> set[str]:
 
 @pytest.mark.parametrize("page", PAGES, ids=page_name)
 def test_every_relative_link_resolves(page):
-    for target in re.findall(r"\]\(([^)\s]+)\)", BLOCK.sub("", page.read_text())):
+    for target in re.findall(r"\]\(([^)\s]+)\)", FENCE.sub("", page.read_text())):
         if re.match(r"\w+://", target):
             continue
         path, _, anchor = target.partition("#")
