@@ -5,9 +5,15 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The Ctrl-C tests need SIGINT as an interactive shell leaves it. A suite started in the
+# background of a non-interactive shell (`make test &` in a script) inherits it ignored,
+# as do the commands it starts, and Python and fedbench rightly keep ignoring it there.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 # Dataset caches of the tests go to a throwaway folder, never to ~/.cache/fedbench.
 _CACHE = tempfile.mkdtemp(prefix="fedbench-test-cache-")
 os.environ["FEDBENCH_CACHE_DIR"] = _CACHE
