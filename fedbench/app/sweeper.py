@@ -1,18 +1,18 @@
 """Pre-flight as a Hydra sweeper: every job is checked before any is launched.
 
 :class:`CheckingSweeper` wraps Hydra's own basic sweeper. It expands the sweep
-exactly as the basic sweeper does, composes each job's config once, builds its
+exactly as the basic sweeper does, composes each job's config, builds its
 :class:`~fedbench.spec.RunSpec` and prepares its data and partition; only when
 every job passes does the basic sweeper launch them, through whichever launcher is
-configured. Compositions are memoised (:class:`MemoConfigLoader`), so the basic
-sweeper's own validation and an in-process launcher reuse them, and in-process jobs
+configured. Hydra composes each selection of config groups once
+(:class:`~fedbench.app.composition.MemoConfigLoader`), for pre-flight, the basic
+sweeper's own validation and an in-process launcher alike, and in-process jobs
 reuse their prepared partition (:func:`fedbench.app.prepare.recall`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import errno
 import logging
 import sys
@@ -20,7 +20,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from hydra.core.config_loader import ConfigLoader
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
@@ -31,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fedbench import results as R
 from fedbench.app import round_groups
+from fedbench.app.composition import MemoConfigLoader
 from fedbench.app.launch_args import LaunchArgs
 from fedbench.app.launched import stop_children
 from fedbench.app.preflight import check_job, command_trains
@@ -51,50 +51,6 @@ from fedbench.results.store import check_space
 from fedbench.results.trajectory import answered_status, read_progress
 
 log = logging.getLogger(__name__)
-
-
-class MemoConfigLoader(ConfigLoader):
-    """A config loader that composes each job's config once and hands out copies.
-
-    Wraps Hydra's loader; every other call is passed through. Not pickled with its
-    memo: a launcher that runs jobs in other processes composes them there.
-    """
-
-    def __init__(self, inner: ConfigLoader) -> None:
-        self.inner = inner
-        self.memo: dict[tuple[str, ...], DictConfig] = {}
-        self.compositions = 0
-
-    def load_sweep_config(
-        self, master_config: DictConfig, sweep_overrides: list[str]
-    ) -> DictConfig:
-        """Compose ``sweep_overrides`` over ``master_config`` the first time; copy after."""
-        key = tuple(sweep_overrides)
-        if key not in self.memo:
-            self.compositions += 1
-            self.memo[key] = self.inner.load_sweep_config(master_config, list(sweep_overrides))
-        return copy.deepcopy(self.memo[key])
-
-    def load_configuration(self, *args: Any, **kwargs: Any) -> DictConfig:  # noqa: D102
-        return self.inner.load_configuration(*args, **kwargs)
-
-    def get_search_path(self) -> Any:  # noqa: D102
-        return self.inner.get_search_path()
-
-    def get_sources(self) -> Any:  # noqa: D102
-        return self.inner.get_sources()
-
-    def list_groups(self, parent_name: str) -> Any:  # noqa: D102
-        return self.inner.list_groups(parent_name)
-
-    def get_group_options(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-        return self.inner.get_group_options(*args, **kwargs)
-
-    def compute_defaults_list(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-        return self.inner.compute_defaults_list(*args, **kwargs)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"inner": self.inner, "memo": {}, "compositions": 0}
 
 
 class CheckingSweeper(Sweeper):
@@ -128,6 +84,8 @@ class CheckingSweeper(Sweeper):
         )
         basic = ConfigStore.instance().load("hydra/sweeper/basic.yaml").node
         self.inner = instantiate(basic, max_batch_size=self.max_batch_size, params=self.params)
+        # Its check that every job composes is pre-flight's (sweep), done before launching.
+        self.inner.validate_batch_is_legal = _composed_by_preflight
         self.inner.setup(
             hydra_context=self.hydra_context, task_function=task_function, config=config
         )
@@ -156,7 +114,7 @@ class CheckingSweeper(Sweeper):
         assert self.inner is not None and self.loader is not None and self.config is not None
         started, since = time.monotonic(), time.time()
         jobs = self.jobs(arguments)
-        runs = [check_job(self.loader.load_sweep_config(self.config, job)) for job in jobs]
+        runs = [check_job(self.loader.composed(self.config, job)) for job in jobs]
         launcher = OmegaConf.to_container(self.config.hydra.launcher, resolve=True)
         check_launcher(
             launcher, OmegaConf.select(self.config, "hydra.runtime.choices")["hydra/launcher"]
@@ -229,6 +187,10 @@ class CheckingSweeper(Sweeper):
 #: errno values that mean results cannot be written where they should land.
 _UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 _launched = False
+
+
+def _composed_by_preflight(batch: Sequence[Sequence[str]]) -> None:
+    """The basic sweeper's batch check: :meth:`CheckingSweeper.sweep` composed every job."""
 
 
 def launched() -> bool:
