@@ -240,7 +240,7 @@ def test_sigterm_to_a_parallel_sweep_saves_every_running_job_in_one_line(tmp_pat
     # it trained (its log's last round), not only at its last checkpoint.
     stopped = {}
     for log_file in (tmp_path / "logs" / "multirun").rglob("fedbench.log"):
-        hashes = set(re.findall(r"run ([0-9a-f]{16}) failed", log_file.read_text()))
+        hashes = set(re.findall(r"run ([0-9a-f]{16}) interrupted", log_file.read_text()))
         if hashes:
             (hash_,) = hashes
             stopped[hash_] = _last_logged_round(log_file)
