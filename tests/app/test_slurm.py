@@ -40,23 +40,38 @@ def _cluster() -> tuple[str | None, str]:
     return (defaults or done.stdout.split())[0].rstrip("*"), ""
 
 
-PARTITION, WHY = _cluster()
 pytestmark = [
     pytest.mark.slurm,
     pytest.mark.slow,
     pytest.mark.subprocess,
     pytest.mark.tff,
-    pytest.mark.skipif(PARTITION is None, reason=WHY),
+    pytest.mark.usefixtures("slurm_partition"),
 ]
 
-#: One core and 1 GB per job: two jobs at once on a 2-core node.
-SMALL_JOBS = [
-    "hydra/launcher=submitit_slurm",
-    f"hydra.launcher.partition={PARTITION}",
-    "hydra.launcher.cpus_per_task=1",
-    "hydra.launcher.mem_gb=1",
-    "hydra.launcher.timeout_min=10",
-]
+
+@pytest.fixture(scope="session")
+def slurm_partition() -> str:
+    """The partition jobs go to; the tests skip with the reason where no cluster answers.
+
+    Asked when a test here runs, not when the module is collected: ``sinfo`` waits for
+    a controller that is not there, and every other run of the suite would wait too.
+    """
+    partition, why = _cluster()
+    if partition is None:
+        pytest.skip(why)
+    return partition
+
+
+@pytest.fixture
+def small_jobs(slurm_partition) -> list[str]:
+    """One core and 1 GB per job: two jobs at once on a 2-core node."""
+    return [
+        "hydra/launcher=submitit_slurm",
+        f"hydra.launcher.partition={slurm_partition}",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=1",
+        "hydra.launcher.timeout_min=10",
+    ]
 
 
 def _start(*args):
@@ -86,16 +101,15 @@ def _quiet(done):
     assert said.count("Slurm accounting is unavailable") <= 1
 
 
-@pytest.mark.parametrize(
-    "launcher",
-    [
-        SMALL_JOBS,
-        # The preset (4 cores, 16 GB, 4 h), cut down to this node.
-        ["hydra/launcher=slurm_cpu", *SMALL_JOBS[1:4]],
-    ],
-    ids=["submitit_slurm", "slurm_cpu"],
-)
-def test_a_sweep_through_slurm_gives_the_metrics_of_one_process(basic, tmp_path, launcher):  # noqa: F811
+# slurm_cpu: the preset (4 cores, 16 GB, 4 h), cut down to this node.
+@pytest.mark.parametrize("preset", [None, "slurm_cpu"], ids=["submitit_slurm", "slurm_cpu"])
+def test_a_sweep_through_slurm_gives_the_metrics_of_one_process(
+    basic,  # noqa: F811
+    tmp_path,
+    small_jobs,
+    preset,
+):
+    launcher = small_jobs if preset is None else [f"hydra/launcher={preset}", *small_jobs[1:4]]
     done = fedbench(*SWEEP, *launcher, *_where(tmp_path, "r"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "  completed: 4" in done.stderr
@@ -103,7 +117,7 @@ def test_a_sweep_through_slurm_gives_the_metrics_of_one_process(basic, tmp_path,
     (script,) = (tmp_path / "r-logs" / ".submitit").rglob("*_submission.sh")
     flags = dict(re.findall(r"^#SBATCH --([\w-]+)(?:=(.*))?$", script.read_text(), re.M))
     assert flags["array"].startswith("0-3") and flags["cpus-per-task"] == "1"
-    assert flags["mem"] == "1GB" and flags["time"] == ("10" if launcher is SMALL_JOBS else "240")
+    assert flags["mem"] == "1GB" and flags["time"] == ("10" if preset is None else "240")
     # One core per job: TensorFlow sums in another order than with two; float32 rounding.
     pd.testing.assert_frame_equal(metrics(tmp_path / "r"), metrics(basic[0]), rtol=1e-5)
 
@@ -120,10 +134,10 @@ def test_a_sweep_through_slurm_gives_the_metrics_of_one_process(basic, tmp_path,
     ],
 )
 def test_settings_the_cluster_refuses_are_one_line_and_nothing_is_submitted(
-    tmp_path, setting, message
+    tmp_path, small_jobs, setting, message
 ):
     before = _our_jobs()
-    done = fedbench("-m", "seed=0,1", *SMALL_JOBS, setting, *_where(tmp_path, "r"))
+    done = fedbench("-m", "seed=0,1", *small_jobs, setting, *_where(tmp_path, "r"))
     assert done.returncode == 2
     assert done.stderr.startswith(f"fedbench: error: {message}"), done.stderr
     assert done.stderr.count("\n") == 1
@@ -145,7 +159,9 @@ LIMITED_ROUNDS = 2400
 MAX_TIMEOUTS = 20
 
 
-def test_a_real_time_limit_requeues_the_job_and_the_run_equals_an_uninterrupted_one(tmp_path):
+def test_a_real_time_limit_requeues_the_job_and_the_run_equals_an_uninterrupted_one(
+    tmp_path, small_jobs
+):
     # timeout_min=2 with signal_delay_s=60: Slurm sends SIGUSR2 once the time left is at
     # most 60 s plus its 30-s check period, i.e. 30-60 s into each slot; a job starts in
     # 10-25 s, so each slot trains at most ~50 s. 2400 rounds of one thread take at least
@@ -161,7 +177,7 @@ def test_a_real_time_limit_requeues_the_job_and_the_run_equals_an_uninterrupted_
         done = fedbench(
             "-m",
             *args,
-            *SMALL_JOBS[:-1],
+            *small_jobs[:-1],
             "hydra.launcher.timeout_min=2",
             "hydra.launcher.signal_delay_s=60",
             f"hydra.launcher.max_num_timeout={MAX_TIMEOUTS}",
@@ -216,9 +232,11 @@ def _rows(results_dir):
     return {p.stem: len(pd.read_parquet(p)) for p in files}
 
 
-def test_scancel_of_one_task_is_named_the_others_finish_and_the_rerun_resumes_it(tmp_path):
+def test_scancel_of_one_task_is_named_the_others_finish_and_the_rerun_resumes_it(
+    tmp_path, small_jobs
+):
     # 4 runs of 300 rounds, two at a time; task 0 is cancelled once it has a checkpoint.
-    command = [*SWEEP, "fl.rounds=300", *SMALL_JOBS, *_where(tmp_path, "r")]
+    command = [*SWEEP, "fl.rounds=300", *small_jobs, *_where(tmp_path, "r")]
     child = _start(*command)
     try:
         deadline = time.monotonic() + 600
@@ -252,11 +270,11 @@ def test_scancel_of_one_task_is_named_the_others_finish_and_the_rerun_resumes_it
     assert (frame[R.STATUS] == R.Status.COMPLETED).all() and len(frame) == 4 * 300
 
 
-def test_two_sweeps_at_once_share_their_runs_and_train_each_once(tmp_path):
+def test_two_sweeps_at_once_share_their_runs_and_train_each_once(tmp_path, small_jobs):
     # Sweep A asks seeds 0,1,2 and sweep B seeds 1,2,3 of the same grid, into one results
     # folder, at the same time: four runs, each trained once (claims on the shared folder).
     rounds = 30
-    common = [f"fl.rounds={rounds}", "fl.num_clients=4", "fl.clients_per_round=2", *SMALL_JOBS]
+    common = [f"fl.rounds={rounds}", "fl.num_clients=4", "fl.clients_per_round=2", *small_jobs]
 
     def where(name):
         return [f"results_dir={tmp_path / 'r'}", f"hydra.sweep.dir={tmp_path / name}"]
