@@ -33,13 +33,14 @@ def compared(monkeypatch):
 
 
 def test_a_sweep_files_jobs_are_composed_as_hydra_composes_them(compared, tmp_path):
-    # Four strategies crossed with three values of each of three parameters (each
-    # strategy reads its own, so 1 + 3 + 3 + 3 runs); the sweep file also sets fl.* and
-    # seed, the command line results_dir.
+    # Four strategies crossed with the values of three parameters (each strategy reads
+    # its own: 1 + 2 + 1 + 2 runs); the sweep file also sets fl.* and seed, the command
+    # line two of its parameters and results_dir.
     argv = ["-m", "-cd", str(REPO / "sweeps"), "-cn", "feature_concept_skew"]
-    jobs = run_command([*argv, f"results_dir={tmp_path / 'r'}"], tmp_path / "logs")
-    assert len(compared["jobs"]) == 4 * 3 * 3 * 3
-    assert len(jobs) == 1 + 3 + 3 + 3
+    grid = ["partition.sigma=0.1,1.0", "partition.max_degrees=90", "partition.swaps=1,5"]
+    jobs = run_command([*argv, *grid, f"results_dir={tmp_path / 'r'}"], tmp_path / "logs")
+    assert len(compared["jobs"]) == 4 * 2 * 1 * 2
+    assert len(jobs) == 1 + 2 + 1 + 2
     # One composition per strategy, not one per job.
     assert compared["loader"].compositions == 4
 
