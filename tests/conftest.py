@@ -70,7 +70,7 @@ def check(tmp_path):
 def checked_sweep(tmp_path_factory):
     """The checked jobs of ``fedbench -m -cd sweeps -cn <name> [overrides]``, once a session.
 
-    A sweep's pre-flight composes every job (the NIID-Bench grid: 84 runs, about 20 s
+    A sweep's pre-flight checks every job (the NIID-Bench grid: 84 runs, about 7 s
     here); the tests that read the same sweep share one.
     """
     from tests.cli_helpers import REPO, run_command
