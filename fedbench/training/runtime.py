@@ -12,6 +12,7 @@ process even if that is killed with SIGKILL.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import ctypes
@@ -105,6 +106,32 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def _settle(context: object | None, timeout: float = _STOP_TIMEOUT_S) -> None:
+    """Wait until the thread that runs ``context``'s computations has nothing left to do.
+
+    TFF's ``SyncExecutionContext`` runs computations on a daemon thread of its own
+    (an asyncio loop). A Ctrl-C or SIGTERM ends the wait for a computation but not the
+    computation, which may still be in TensorFlow's or gRPC's C++ code. If the
+    interpreter is already exiting when it comes back for the GIL, Python ends the
+    thread with ``pthread_exit``, and unwinding the C++ frames aborts the process
+    ("FATAL: exception not rethrown", SIGABRT instead of exit status 130). With the
+    worker stopped and the channel closed, what is left fails at its next call; the
+    loop is then idle, waiting in ``epoll`` with nothing registered, until the process
+    ends.
+    """
+    runner = getattr(context, "_async_runner", None)  # tff's AsyncThreadRunner
+    loop = getattr(runner, "_event_loop", None)
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return
+
+    async def others_done() -> None:
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        await asyncio.gather(*others, return_exceptions=True)
+
+    with contextlib.suppress(Exception):
+        asyncio.run_coroutine_threadsafe(others_done(), loop).result(timeout)
+
+
 @contextlib.contextmanager
 def tff_worker(log_path: Path | None = None, threads: int = 0) -> Iterator[subprocess.Popen]:
     """Run TFF computations against a worker process owned by this block.
@@ -153,6 +180,7 @@ def tff_worker(log_path: Path | None = None, threads: int = 0) -> Iterator[subpr
     context_stack = tff.framework.get_context_stack()
     previous_context = context_stack.current
     channel = None
+    context = None
     executors: list[tff.framework.RemoteExecutor] = []
     try:
         with catching_signals():
@@ -194,5 +222,6 @@ def tff_worker(log_path: Path | None = None, threads: int = 0) -> Iterator[subpr
         if channel is not None:
             channel.close()
         _stop(process)
+        _settle(context)
         if log_path:
             out.close()

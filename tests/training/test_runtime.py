@@ -151,3 +151,27 @@ def test_a_signal_swallowed_by_a_gc_callback_is_raised_again_between_rounds(sig,
     raise_if_interrupted()  # the block's end forgets it
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_leaving_the_block_waits_for_what_the_computation_thread_still_runs():
+    # A Ctrl-C ends the main thread's wait for a computation, not the computation: TFF's
+    # context keeps it on its own thread. _settle, which the block's exit calls, waits
+    # for that thread's work (here a coroutine still sleeping) to end.
+    import asyncio
+    from types import SimpleNamespace
+
+    from tensorflow_federated.python.common_libs.async_utils import AsyncThreadRunner
+
+    from fedbench.training.runtime import _settle
+
+    runner = AsyncThreadRunner()
+
+    async def still_running() -> str:
+        await asyncio.sleep(0.5)
+        return "done"
+
+    pending = asyncio.run_coroutine_threadsafe(still_running(), runner._event_loop)
+    _settle(SimpleNamespace(_async_runner=runner))
+    assert pending.done() and pending.result() == "done"
+    _settle(SimpleNamespace(_async_runner=runner))  # idle: returns at once
+    _settle(None)  # no context (the worker never came up): nothing to wait for
