@@ -116,6 +116,10 @@ class Algorithm:
     client_state
         What it keeps per client across rounds (``None``: nothing). Such state is
         saved with the run's checkpoint.
+    revision
+        Moves when a fix changes what the algorithm computes for the same options; a
+        revision above 1 enters a run's identity, so results of the earlier code keep
+        their own hash and are not resumed or reported as the new code's.
 
     """
 
@@ -125,6 +129,7 @@ class Algorithm:
     options: tuple[Option, ...] = ()
     server_lr: float = 1.0
     client_state: str | None = None
+    revision: int = 1
     defaults: Mapping[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -160,6 +165,9 @@ ALGORITHMS: dict[str, Algorithm] = {
             "FedProx",
             "FedAvg whose clients add mu/2 ||w - w_global||^2 (Li et al. 2020)",
             (Option("mu", NON_NEGATIVE_FLOAT, 0.01, "Strength of the proximal term."),),
+            # 2: the proximal gradient is mu (w - w_global); TFF's FedProx (revision 1)
+            # added mu (w_global - w) (fedbench.training.optimizers.Proximal).
+            revision=2,
         ),
         Algorithm(
             "scaffold",

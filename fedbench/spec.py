@@ -30,7 +30,11 @@ from fedbench.partitioning import Strategy, all_params, get_strategy, validate_p
 #: (``threads``, ``checkpoint_every``, ``tensorboard``), or say how far along its trajectory to read
 #: (``rounds``: a run of 100 rounds holds the 50-round setting, see
 #: :mod:`fedbench.results.trajectory`).
-NOT_IDENTITY = frozenset({"threads", "rounds", "checkpoint_every", "tensorboard"})
+NOT_IDENTITY = frozenset(
+    {"threads", "rounds", "checkpoint_every", "tensorboard", "execution", "shards"}
+)
+#: How a round's clients are trained (``fl.execution``).
+EXECUTIONS = ("sharded", "per_client")
 #: ``fl`` keys added after results existed, with the value every earlier run had: in a
 #: run's identity only when set to something else, so earlier runs keep their hash.
 IDENTITY_WHEN_SET = MappingProxyType({"weight_decay": 0.0})
@@ -83,6 +87,14 @@ class FLSettings:
     tensorboard
         Write the run's TensorBoard events under ``<results_dir>/tensorboard/``
         (:mod:`fedbench.results.tensorboard`). Not part of the run's identity.
+    execution
+        How a round's clients are trained: ``sharded`` (a shard's clients one after
+        another in one compiled computation, :mod:`fedbench.training.sharded`) or
+        ``per_client`` (TFF's own builders, one computation per client: the reference).
+        Both give the same rows to float32 rounding, so not part of the run's identity.
+    shards
+        Shards a round's clients are split into on the sharded path (0: one per
+        TensorFlow thread of the job). Not part of the run's identity.
 
     """
 
@@ -101,6 +113,8 @@ class FLSettings:
     threads: int = 0
     checkpoint_every: int = 10
     tensorboard: bool = True
+    execution: str = "sharded"
+    shards: int = 0
 
     def check(self) -> None:
         """Check the ranges and that ``clients_per_round <= num_clients``.
@@ -138,6 +152,14 @@ class FLSettings:
         checks.unit_interval("fl.client_holdout", self.client_holdout)
         if self.threads < 0:
             raise ConfigError(invalid("fl.threads", self.threads, "an integer >= 0 (0: automatic)"))
+        if self.execution not in EXECUTIONS:
+            raise ConfigError(
+                invalid("fl.execution", self.execution, f"one of {', '.join(EXECUTIONS)}")
+            )
+        if self.shards < 0:
+            raise ConfigError(
+                invalid("fl.shards", self.shards, "an integer >= 0 (0: one per thread)")
+            )
         if self.checkpoint_every < 0:
             raise ConfigError(
                 invalid(
@@ -406,13 +428,17 @@ class RunSpec:
 
         Hashed into ``config_hash`` and stored as ``config_json``. The partition
         section holds only the strategy's own parameters, so registering another
-        strategy (or parameter) leaves every existing run's hash unchanged.
+        strategy (or parameter) leaves every existing run's hash unchanged. An
+        algorithm whose computation a fix changed carries its ``revision``
+        (:attr:`fedbench.options.Algorithm.revision`).
         """
+        algorithm_revision = records.ALGORITHMS[self.algorithm.name].revision
+        revision = {"revision": algorithm_revision} if algorithm_revision > 1 else {}
         return {
             "dataset": {"name": self.dataset.name, **self.dataset.options},
             "partition": {"name": self.partition.name, **self.partition.options},
             "model": {"name": self.model.name, **self.model.options},
-            "algorithm": {"name": self.algorithm.name, **self.algorithm.options},
+            "algorithm": {"name": self.algorithm.name, **self.algorithm.options, **revision},
             "fl": {k: v for k, v in dataclasses.asdict(self.fl).items() if _in_identity(k, v)},
             "seed": self.seed,
         }

@@ -17,12 +17,34 @@ from fedbench.spec import RunSpec
 ROOT = Path(__file__).resolve().parents[1]
 
 #: ``RunSpec.create`` keywords -> ``config_hash``, per minor version (recorded with
-#: commit 30a7b8d's code, where these hashes were set, and checked equal at 0.2.0).
+#: commit 30a7b8d's code, where these hashes were set, and checked equal at 0.2.0; 0.3
+#: moves FedProx's alone, its revision 2).
 PINNED = {
     "0.2": [
         ({}, "9fd2a9747dbd8d72"),
         ({"partition": "dirichlet", "partition_options": {"alpha": 0.1}}, "cc372b9ab4d270b5"),
         ({"algorithm": "fedprox"}, "73481e34c483fa0e"),
+        ({"algorithm": "fedadam", "server_lr": 1.0}, "9f5affd24009aeb3"),
+        ({"algorithm": "fedavgm", "server_lr": 1.0}, "16f8b0358177bcfe"),
+        ({"partition": "feature_noise", "rounds": 50}, "f376ffe4ed1759e0"),
+        ({"dataset": "synthetic", "partition": "natural"}, "51682b950d953a0f"),
+        (
+            {
+                "partition": "pathological",
+                "model": "mlp",
+                "client_holdout": 0.2,
+                "local_epochs": 2,
+                "seed": 3,
+            },
+            "a0851a0f53817eaa",
+        ),
+        ({"partition": "quantity", "partition_options": {"alpha": 0.3}}, "81effb9f938f721e"),
+    ],
+
+    "0.3": [
+        ({}, "9fd2a9747dbd8d72"),
+        ({"partition": "dirichlet", "partition_options": {"alpha": 0.1}}, "cc372b9ab4d270b5"),
+        ({"algorithm": "fedprox"}, "fabec3a82a98e91d"),
         ({"algorithm": "fedadam", "server_lr": 1.0}, "9f5affd24009aeb3"),
         ({"algorithm": "fedavgm", "server_lr": 1.0}, "16f8b0358177bcfe"),
         ({"partition": "feature_noise", "rounds": 50}, "f376ffe4ed1759e0"),

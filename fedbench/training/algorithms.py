@@ -19,7 +19,7 @@ from fedbench.errors import ConfigError, invalid
 from fedbench.training.composed import ClientInputs, ComposedProcess
 from fedbench.training.drift import DriftMeasuringFactory
 from fedbench.training.fednova import fednova
-from fedbench.training.optimizers import OptimizerSettings, client_sgd, server_sgd
+from fedbench.training.optimizers import OptimizerSettings, Proximal, client_sgd, server_sgd
 from fedbench.training.scaffold import scaffold
 
 #: How clients iterate over their data: the iterator loop. ``DATASET_REDUCE`` (TFF's
@@ -43,11 +43,46 @@ def _with_server_optimizer(
     )
 
 
+def fedavg_server(settings: OptimizerSettings) -> tff.learning.optimizers.Optimizer:
+    """FedAvg's server: SGD at ``server_lr`` (1 is plain averaging)."""
+    return server_sgd(settings)
+
+
+def fedavgm_server(
+    settings: OptimizerSettings, *, server_momentum: float
+) -> tff.learning.optimizers.Optimizer:
+    """FedAvgM's server: SGD with momentum at ``server_lr``."""
+    return server_sgd(settings, server_momentum)
+
+
+def fedprox_server(settings: OptimizerSettings, *, mu: float) -> tff.learning.optimizers.Optimizer:
+    """FedProx's server: FedAvg's (``mu`` acts on the clients)."""
+    return server_sgd(settings)
+
+
+def fedadam_server(
+    settings: OptimizerSettings, *, beta_1: float, beta_2: float, epsilon: float
+) -> tff.learning.optimizers.Optimizer:
+    """FedAdam's server: Adam with step ``server_lr`` (see :func:`fedadam`)."""
+    return tff.learning.optimizers.build_adam(
+        settings.server_lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
+    )
+
+
+#: The server optimizer of each ``tff.learning`` algorithm, from its settings and options.
+SERVER_OPTIMIZERS: dict[str, Callable[..., tff.learning.optimizers.Optimizer]] = {
+    "fedavg": fedavg_server,
+    "fedavgm": fedavgm_server,
+    "fedprox": fedprox_server,
+    "fedadam": fedadam_server,
+}
+
+
 def fedavg(
     model_fn: Callable, settings: OptimizerSettings
 ) -> tff.learning.templates.LearningProcess:
     """Weighted FedAvg (McMahan et al. 2017): client SGD, server SGD at ``server_lr``."""
-    return _with_server_optimizer(model_fn, settings, server_sgd(settings))
+    return _with_server_optimizer(model_fn, settings, fedavg_server(settings))
 
 
 def fedavgm(
@@ -57,7 +92,8 @@ def fedavgm(
     server_momentum: float,
 ) -> tff.learning.templates.LearningProcess:
     """FedAvgM (Hsu et al. 2019): FedAvg whose server applies SGD with momentum."""
-    return _with_server_optimizer(model_fn, settings, server_sgd(settings, server_momentum))
+    server = fedavgm_server(settings, server_momentum=server_momentum)
+    return _with_server_optimizer(model_fn, settings, server)
 
 
 def fedprox(
@@ -66,12 +102,19 @@ def fedprox(
     *,
     mu: float,
 ) -> tff.learning.templates.LearningProcess:
-    """FedProx (Li et al., MLSys 2020) via ``tff.learning.algorithms.build_weighted_fed_prox``."""
-    return tff.learning.algorithms.build_weighted_fed_prox(
+    """FedProx (Li et al., MLSys 2020): FedAvg whose clients add ``mu (w - w_global)``.
+
+    Built as FedAvg with a :class:`fedbench.training.optimizers.Proximal` client
+    optimizer rather than with ``tff.learning.algorithms.build_weighted_fed_prox``,
+    whose proximal term has the opposite sign (see that class).
+    """
+    client = client_sgd(settings)
+    if mu > 0.0:
+        client = Proximal(client, mu)
+    return tff.learning.algorithms.build_weighted_fed_avg(
         model_fn,
-        proximal_strength=mu,
-        client_optimizer_fn=client_sgd(settings),
-        server_optimizer_fn=server_sgd(settings),
+        client_optimizer_fn=client,
+        server_optimizer_fn=fedprox_server(settings, mu=mu),
         model_aggregator=DriftMeasuringFactory(),
         loop_implementation=LOOP,
     )
@@ -92,9 +135,7 @@ def fedadam(
     correction to the moments, which Reddi et al.'s Algorithm 2 does not; it matters
     only in the first rounds.
     """
-    server = tff.learning.optimizers.build_adam(
-        settings.server_lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
-    )
+    server = fedadam_server(settings, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
     return _with_server_optimizer(model_fn, settings, server)
 
 

@@ -102,6 +102,29 @@ class ClientStore:
             ]
         )
 
+    def read_client(self, client: tf.Tensor | int) -> tuple[tf.Tensor, tf.Tensor]:
+        """One client's features and labels, read from its file (eagerly or inside a graph).
+
+        Returns
+        -------
+        features : tf.Tensor
+            ``uint8[n, ...]`` codes when the store is compact, else ``float32[n, ...]``.
+        labels : tf.Tensor
+            ``int64[n]``.
+
+        """
+        shape = list(self.example_shape)
+        stored = tf.uint8 if self.compact else tf.float32
+        example_bytes = _LABEL_BYTES + int(np.prod(shape, dtype=np.int64)) * stored.size
+        client = tf.convert_to_tensor(client, tf.int32)
+        path = tf.strings.join([str(self.directory), "/", tf.strings.as_string(client), ".bin"])
+        content = tf.io.read_file(path)
+        # The file holds n labels, then n examples' features.
+        label_bytes = _LABEL_BYTES * (tf.strings.length(content) // example_bytes)
+        labels = tf.io.decode_raw(tf.strings.substr(content, 0, label_bytes), tf.int64)
+        raw = tf.strings.substr(content, label_bytes, tf.strings.length(content) - label_bytes)
+        return tf.reshape(tf.io.decode_raw(raw, stored), [-1, *shape]), labels
+
     def dataset(
         self, client: tf.Tensor | int, order: tf.Tensor | np.ndarray, batch_size: int
     ) -> tf.data.Dataset:
@@ -123,21 +146,10 @@ class ClientStore:
             ``OrderedDict(x=float32[?, ...], y=int64[?])`` batches, epoch after epoch.
 
         """
-        directory = str(self.directory)
-        shape = list(self.example_shape)
-        stored = tf.uint8 if self.compact else tf.float32
         compact = self.compact
-        example_bytes = _LABEL_BYTES + int(np.prod(shape, dtype=np.int64)) * stored.size
 
         def load(client: tf.Tensor, order: tf.Tensor) -> tf.data.Dataset:
-            path = tf.strings.join([directory, "/", tf.strings.as_string(client), ".bin"])
-            content = tf.io.read_file(path)
-            # The file holds n labels, then n examples' features.
-            label_bytes = _LABEL_BYTES * (tf.strings.length(content) // example_bytes)
-            labels = tf.io.decode_raw(tf.strings.substr(content, 0, label_bytes), tf.int64)
-            raw = tf.strings.substr(content, label_bytes, tf.strings.length(content) - label_bytes)
-            features = tf.reshape(tf.io.decode_raw(raw, stored), [-1, *shape])
-
+            features, labels = self.read_client(client)
             epochs = tf.data.Dataset.from_tensor_slices(order)
             batches = epochs.flat_map(
                 lambda epoch: tf.data.Dataset.from_tensor_slices(epoch).batch(batch_size)

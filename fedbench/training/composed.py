@@ -90,6 +90,10 @@ class ComposedProcess:
         per client, else ``None``.
     num_clients
         Rows of the client-state table.
+    sharded
+        Whether ``next_fn``'s CLIENTS are shards of the round's clients
+        (:mod:`fedbench.training.sharded`): each takes its clients' rows stacked, and
+        returns their new rows stacked.
 
     """
 
@@ -97,6 +101,7 @@ class ComposedProcess:
     next_fn: tff.Computation
     client_state: Sequence[np.ndarray] | None = None
     num_clients: int = 0
+    sharded: bool = False
 
     def initialize(self) -> ComposedState:
         """The initial state: the server's, and every client's state at zero."""
@@ -129,6 +134,8 @@ class ComposedProcess:
         if self.client_state is None:
             server, metrics = self.next_fn(state.server, list(round_inputs))
             return tff.learning.templates.LearningProcessOutput(ComposedState(server, ()), metrics)
+        if self.sharded:
+            return self._next_sharded(state, round_inputs)
         clients = [int(round_input["client"]) for round_input in round_inputs]
         inputs = [
             collections.OrderedDict([(DATA, round_input), (STATE, self._row(state, k))])
@@ -142,6 +149,31 @@ class ComposedProcess:
         return tff.learning.templates.LearningProcessOutput(
             ComposedState(server, tuple(table)), metrics
         )
+
+    def _next_sharded(
+        self, state: ComposedState, shards: Sequence[Any]
+    ) -> tff.learning.templates.LearningProcessOutput:
+        """:meth:`next` over shard inputs: each shard's clients' rows stacked in and out."""
+        members = [[int(k) for k in shard["clients"]] for shard in shards]
+        zero = self._zero_row()
+        inputs = [
+            collections.OrderedDict(
+                [(DATA, shard), (STATE, _stacked([self._row(state, k) for k in clients], zero))]
+            )
+            for shard, clients in zip(shards, members, strict=True)
+        ]
+        server, metrics, new_rows = self.next_fn(state.server, inputs)
+        table = list(state.clients)
+        for clients, rows in zip(members, new_rows, strict=True):
+            leaves = [np.asarray(leaf) for leaf in tf.nest.flatten(rows)]
+            for i, k in enumerate(clients):
+                table[k] = tuple(leaf[i] for leaf in leaves)
+        return tff.learning.templates.LearningProcessOutput(
+            ComposedState(server, tuple(table)), metrics
+        )
+
+    def _zero_row(self) -> list[np.ndarray]:
+        return [np.zeros_like(np.asarray(leaf)) for leaf in self.client_state or ()]
 
     @staticmethod
     def _row(state: ComposedState, client: int) -> list[np.ndarray]:
@@ -158,6 +190,13 @@ class ComposedProcess:
         server = collections.OrderedDict(state.server)
         server[MODEL] = model_weights(weights)
         return ComposedState(server, state.clients)
+
+
+def _stacked(rows: list[list[np.ndarray]], zero: list[np.ndarray]) -> list[np.ndarray]:
+    """Rows stacked leaf by leaf (``[0, ...]``-shaped leaves for no row)."""
+    if not rows:
+        return [np.zeros((0, *leaf.shape), leaf.dtype) for leaf in zero]
+    return [np.stack(leaves) for leaves in zip(*rows, strict=True)]
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,59 @@ def _global_norm(structure: object) -> tf.Tensor:
     return tf.norm(tf.concat(leaves, axis=0))
 
 
+def _terms(distance: tf.Tensor, weight: tf.Tensor) -> collections.OrderedDict:
+    """A client's (or summed clients') terms: ``w * ||Δ - Δ̄||``, ``w`` and ``w`` in float64."""
+    return collections.OrderedDict(
+        weighted_distance=distance * weight,
+        weight=weight,
+        weight64=tf.cast(weight, tf.float64),
+    )
+
+
+def stacked_terms(
+    updates: tf.Tensor, weights: tf.Tensor, average: object
+) -> collections.OrderedDict:
+    """The drift terms of a shard's clients, summed (the same terms as one client's each).
+
+    Parameters
+    ----------
+    updates
+        ``float32[m, d]``: each client's update, flattened as :func:`_global_norm` flattens.
+    weights
+        ``float32[m]``: each client's weight.
+    average
+        The round's weighted mean update (a structure like one update).
+
+    Returns
+    -------
+    collections.OrderedDict
+        ``weighted_distance``, ``weight`` and ``weight64``, each a sum over the ``m`` clients.
+
+    """
+    flat = tf.concat(
+        [tf.reshape(tf.cast(t, tf.float32), [-1]) for t in tf.nest.flatten(average)], 0
+    )
+    distances = tf.norm(updates - flat[tf.newaxis, :], axis=1)
+    weights = tf.cast(weights, tf.float32)
+    return collections.OrderedDict(
+        weighted_distance=tf.reduce_sum(distances * weights),
+        weight=tf.reduce_sum(weights),
+        weight64=tf.reduce_sum(tf.cast(weights, tf.float64)),
+    )
+
+
+def drift_measurements(sums: object, average: object) -> collections.OrderedDict:
+    """``client_drift`` and ``client_weight_total`` from the summed terms and the mean update."""
+    mean_distance = sums["weighted_distance"] / sums["weight"]
+    average_norm = _global_norm(average)
+    drift = tf.where(
+        average_norm > 0.0,
+        mean_distance / tf.maximum(average_norm, 1e-30),
+        tf.where(mean_distance > 0.0, float("inf"), 0.0),
+    )
+    return collections.OrderedDict(client_drift=drift, client_weight_total=sums["weight64"])
+
+
 class DriftMeasuringFactory(tff.aggregators.WeightedAggregationFactory):
     """Wrap a weighted aggregation factory; add ``client_drift`` and ``client_weight_total``.
 
@@ -60,23 +113,11 @@ class DriftMeasuringFactory(tff.aggregators.WeightedAggregationFactory):
             diff = tf.nest.map_structure(
                 lambda a, b: tf.cast(a, tf.float32) - tf.cast(b, tf.float32), update, average
             )
-            weight = tf.cast(weight, tf.float32)
-            return collections.OrderedDict(
-                weighted_distance=_global_norm(diff) * weight,
-                weight=weight,
-                weight64=tf.cast(weight, tf.float64),
-            )
+            return _terms(_global_norm(diff), tf.cast(weight, tf.float32))
 
         @tff.tensorflow.computation(client_terms.type_signature.result, value_type)
         def finish(sums: object, average: object) -> object:
-            mean_distance = sums["weighted_distance"] / sums["weight"]
-            average_norm = _global_norm(average)
-            drift = tf.where(
-                average_norm > 0.0,
-                mean_distance / tf.maximum(average_norm, 1e-30),
-                tf.where(mean_distance > 0.0, float("inf"), 0.0),
-            )
-            return collections.OrderedDict(client_drift=drift, client_weight_total=sums["weight64"])
+            return drift_measurements(sums, average)
 
         @tff.federated_computation(
             inner_process.next.type_signature.parameter[0],

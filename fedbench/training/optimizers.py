@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,61 @@ class WeightDecay(tff.learning.optimizers.Optimizer):
     def set_hparams(self, state: Any, hparams: Any) -> Any:
         """Set the inner optimizer's hyperparameters."""
         return self._inner.set_hparams(state, hparams)
+
+
+class Proximal(tff.learning.optimizers.Optimizer):
+    """An optimizer whose gradients carry FedProx's proximal term ``mu (w - w_0)``.
+
+    ``w_0`` is the weights at the first step of a client's local training (the global
+    model it received), held in the state. This is the gradient of Li et al.'s
+    ``mu/2 ||w - w_0||^2``. TFF 0.87's ``build_weighted_fed_prox`` adds ``mu (w_0 - w)``
+    instead (``proximal_client_work``: ``delta_l2_regularizer * (y - x)`` with ``x`` the
+    current and ``y`` the initial weights), which pushes each client away from the
+    global model; fedbench builds FedProx from FedAvg with this optimizer instead.
+
+    Parameters
+    ----------
+    inner
+        The optimizer that takes the step (after the term is added).
+    mu
+        The proximal strength (> 0).
+
+    """
+
+    def __init__(self, inner: tff.learning.optimizers.Optimizer, mu: float) -> None:
+        self._inner = inner
+        self._mu = mu
+
+    def initialize(self, specs: Any) -> Any:
+        """The inner optimizer's state, the anchor ``w_0`` (zeros) and whether it is set."""
+        anchor = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), specs)
+        return collections.OrderedDict(
+            inner=self._inner.initialize(specs), anchor=anchor, anchored=tf.constant(False)
+        )
+
+    def next(self, state: Any, weights: Any, gradients: Any) -> tuple[Any, Any]:
+        """One step of the inner optimizer on ``g + mu (w - w_0)``; ``w_0`` set on the first."""
+        anchored = state["anchored"]
+        anchor = tf.nest.map_structure(
+            lambda a, w: tf.where(anchored, a, w), state["anchor"], weights
+        )
+        mu = self._mu
+        gradients = tf.nest.map_structure(
+            lambda g, w, w0: g + mu * (w - w0), gradients, weights, anchor
+        )
+        inner, updated = self._inner.next(state["inner"], weights, gradients)
+        new_state = collections.OrderedDict(inner=inner, anchor=anchor, anchored=tf.constant(True))
+        return new_state, updated
+
+    def get_hparams(self, state: Any) -> Any:
+        """The inner optimizer's hyperparameters."""
+        return self._inner.get_hparams(state["inner"])
+
+    def set_hparams(self, state: Any, hparams: Any) -> Any:
+        """Set the inner optimizer's hyperparameters."""
+        new_state = collections.OrderedDict(state)
+        new_state["inner"] = self._inner.set_hparams(state["inner"], hparams)
+        return new_state
 
 
 def client_sgd(settings: OptimizerSettings) -> tff.learning.optimizers.Optimizer:

@@ -1,7 +1,14 @@
-"""Wrap a Keras model factory as the ``model_fn`` that ``tff.learning`` builders take."""
+"""Wrap a Keras model factory as the ``model_fn`` that ``tff.learning`` builders take.
+
+The loss (sparse categorical cross-entropy on logits) and the metric (sparse categorical
+accuracy) are fixed here, once: :func:`make_model_fn` hands them to TFF's Keras wrapper,
+and :func:`batch_metrics` sums the same quantities, in the wrapper's layout, for the
+sharded path's clients (which call the Keras model directly).
+"""
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -10,6 +17,25 @@ import tensorflow_federated as tff
 
 from fedbench.training.client_data import element_spec
 from fedbench.training.models import build_model
+
+#: The metric's name in TFF's metrics (``client_work.train``), beside ``loss``.
+ACCURACY = "sparse_categorical_accuracy"
+
+
+def loss_fn() -> tf.keras.losses.Loss:
+    """The training loss: mean sparse categorical cross-entropy on logits."""
+    return tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def make_keras_fn(
+    name: str, options: Mapping[str, Any], example_shape: tuple[int, ...], num_classes: int
+) -> Callable[[], tf.keras.Model]:
+    """Return a no-argument function building a fresh Keras model of ``name``."""
+
+    def keras_fn() -> tf.keras.Model:
+        return build_model(name, example_shape, num_classes, **options)
+
+    return keras_fn
 
 
 def make_model_fn(
@@ -21,17 +47,55 @@ def make_model_fn(
     initial weights with ``process.set_model_weights`` (see ``initial_keras_model``).
     """
     spec = element_spec(example_shape)
+    keras_fn = make_keras_fn(name, options, example_shape, num_classes)
 
     def model_fn() -> tff.learning.models.VariableModel:
-        keras_model = build_model(name, example_shape, num_classes, **options)
         return tff.learning.models.from_keras_model(
-            keras_model,
+            keras_fn(),
             input_spec=spec,
-            loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            loss=loss_fn(),
             metrics=[tf.keras.metrics.SparseCategoricalAccuracy()],
         )
 
     return model_fn
+
+
+def metrics_zero() -> collections.OrderedDict:
+    """Unfinalized metrics at zero, laid out as TFF's Keras wrapper reports them."""
+    zero = tf.zeros([], tf.float32)
+    return collections.OrderedDict(
+        [
+            (ACCURACY, [zero, zero]),
+            ("loss", [zero, zero]),
+            ("num_examples", [tf.zeros([], tf.int64)]),
+            ("num_batches", [tf.zeros([], tf.int64)]),
+        ]
+    )
+
+
+def batch_metrics(
+    labels: tf.Tensor, logits: tf.Tensor, batch_loss: tf.Tensor
+) -> collections.OrderedDict:
+    """One batch's unfinalized metrics, as the wrapper's metric variables accumulate them.
+
+    The accuracy's ``[total, count]`` (matches and examples, float32), the loss's
+    ``[total, count]`` (the batch's mean loss times its size, and its size: Keras'
+    ``Mean`` weighted by the batch size), ``num_examples`` and ``num_batches`` (int64).
+    Added batch after batch they equal :meth:`report_local_unfinalized_metrics` of a
+    model from :func:`make_model_fn` after the same forward passes.
+    """
+    size = tf.shape(labels)[0]
+    predicted = tf.cast(tf.argmax(logits, axis=-1), labels.dtype)
+    matches = tf.cast(tf.equal(labels, predicted), tf.float32)
+    examples = tf.cast(size, tf.float32)
+    return collections.OrderedDict(
+        [
+            (ACCURACY, [tf.reduce_sum(matches), examples]),
+            ("loss", [tf.reduce_sum(batch_loss * examples), examples]),
+            ("num_examples", [tf.cast(size, tf.int64)]),
+            ("num_batches", [tf.ones([], tf.int64)]),
+        ]
+    )
 
 
 def initial_keras_model(

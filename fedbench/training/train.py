@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import functools
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from fedbench.training.client_store import ClientStore, client_store
 from fedbench.training.loop import LoopSettings, RoundHooks, RoundRecord, run_rounds
 from fedbench.training.optimizers import OptimizerSettings
 from fedbench.training.runtime import tff_worker
-from fedbench.training.tff_model import initial_keras_model, make_model_fn
+from fedbench.training.sharded import build_sharded_process
+from fedbench.training.shards import shard_input, split_clients
+from fedbench.training.tff_model import initial_keras_model, make_keras_fn, make_model_fn
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,8 @@ def learning_process(
     """Build ``spec``'s learning process and the Keras model holding its seeded initial weights.
 
     Call inside :func:`fedbench.training.runtime.tff_worker`. The process reads its
-    clients' data from ``store`` and takes :func:`round_inputs` each round. The Keras
+    clients' data from ``store`` and takes :func:`round_inputs` each round (one input per
+    shard with ``fl.execution=sharded``, per client with ``per_client``). The Keras
     model is also the one the round loop copies the global weights into for evaluation.
 
     Returns
@@ -66,18 +70,36 @@ def learning_process(
     model, options = spec.model.name, dict(spec.model.options)
     model_fn = make_model_fn(model, options, example_shape, num_classes)
     batch_size = spec.fl.batch_size
-    process = build_round_process(
-        spec.algorithm.name,
-        model_fn,
-        optimizer_settings(spec),
-        store.client_inputs(batch_size),
-        functools.partial(store.compose, batch_size=batch_size),
-        **dict(spec.algorithm.options),
-    )
+    algorithm, algorithm_options = spec.algorithm.name, dict(spec.algorithm.options)
+    if spec.fl.execution == "sharded":
+        keras_fn = make_keras_fn(model, options, example_shape, num_classes)
+        process = build_sharded_process(
+            algorithm,
+            model_fn,
+            keras_fn,
+            optimizer_settings(spec),
+            store,
+            batch_size,
+            **algorithm_options,
+        )
+    else:
+        process = build_round_process(
+            algorithm,
+            model_fn,
+            optimizer_settings(spec),
+            store.client_inputs(batch_size),
+            functools.partial(store.compose, batch_size=batch_size),
+            **algorithm_options,
+        )
     # Built after the process: TFF traces model_fn in graph mode, which invalidates
     # Keras models created before it in the same process.
     init_seed = seeding.int_seed(spec.seed, seeding.MODEL_INIT)
     return process, initial_keras_model(model, options, example_shape, num_classes, init_seed)
+
+
+def shard_count(spec: RunSpec, threads: int) -> int:
+    """Shards a round's clients are split into: ``fl.shards``, else one per thread."""
+    return spec.fl.shards or threads or os.cpu_count() or 1
 
 
 def limit_threads(threads: int) -> None:
@@ -148,6 +170,7 @@ def train(
     settings = loop_settings(spec, eval_rounds)
     with tff_worker(worker_log, threads=threads), client_store(data.clients) as store:
         process, init_model = learning_process(spec, data.example_shape, data.num_classes, store)
+        shards = shard_count(spec, threads) if spec.fl.execution == "sharded" else 0
         restored, save = None, None
         if checkpoints is not None:
             restored = checkpoints.load(process.initialize(), max_round=kept_rounds)
@@ -168,7 +191,7 @@ def train(
         yield from run_rounds(
             process,
             init_model,
-            round_inputs(store, settings),
+            round_inputs(store, settings, shards),
             data,
             settings,
             resume=restored,
@@ -177,12 +200,40 @@ def train(
 
 
 def round_inputs(
-    store: ClientStore, settings: LoopSettings
+    store: ClientStore, settings: LoopSettings, shards: int = 0
 ) -> Callable[[np.ndarray, int], list[collections.OrderedDict]]:
-    """What a store-composed process takes each round, from ``(sampled, round_num)``."""
-    return functools.partial(
-        store.round_input,
-        local_epochs=settings.local_epochs,
-        seed=settings.seed,
-        shuffle=settings.shuffle_clients,
-    )
+    """What a store-composed process takes each round, from ``(sampled, round_num)``.
+
+    Parameters
+    ----------
+    store
+        The clients' training data.
+    settings
+        The loop's settings (local epochs, seed, shuffling).
+    shards
+        ``0``: one input per sampled client (the per-client path); else the sampled
+        clients split into this many shards, one input each (the sharded path).
+
+    """
+    if shards == 0:
+        return functools.partial(
+            store.round_input,
+            local_epochs=settings.local_epochs,
+            seed=settings.seed,
+            shuffle=settings.shuffle_clients,
+        )
+
+    def shard_inputs(sampled: np.ndarray, round_num: int) -> list[collections.OrderedDict]:
+        return [
+            shard_input(
+                clients,
+                store.sizes,
+                round_num,
+                local_epochs=settings.local_epochs,
+                seed=settings.seed,
+                shuffle=settings.shuffle_clients,
+            )
+            for clients in split_clients(sampled, shards)
+        ]
+
+    return shard_inputs

@@ -200,7 +200,7 @@ def test_the_store_path_gives_the_records_of_the_previous_path(case, tmp_path):
     from fedbench.training.train import train
     from tests.training.previous_path import previous_rounds
 
-    spec = RunSpec.create(**CASES[case], rounds=3, batch_size=16)
+    spec = RunSpec.create(**CASES[case], rounds=3, batch_size=16, execution="per_client")
     data = training_data(spec, prepare(spec).load())
     if case == "uint8 pixels":
         data = _on_the_8_bit_grid(data)

@@ -1,0 +1,408 @@
+"""Learning processes whose CLIENTS are shards of a round's clients (``fl.execution=sharded``).
+
+Each algorithm's sharded process keeps the state of its per-client reference (the same
+state type, so a checkpoint of one resumes in the other) and computes the same round:
+the shards train their clients one after another (:mod:`fedbench.training.shard_training`)
+and return sums; the server forms the examples-weighted mean of the updates from them
+(``sum w u / sum w``, a NaN at 0/0 as TFF's ``MeanFactory`` gives, which the server step
+refuses to apply), measures ``client_drift`` from every client's update stacked beside
+the sums (:func:`fedbench.training.drift.stacked_terms`), and takes the algorithm's
+server step:
+
+- FedAvg, FedAvgM, FedProx and FedAdam: TFF's own finalizer
+  (``build_apply_optimizer_finalizer``) with the algorithm's server optimizer, on the
+  state of ``tff.learning``'s process (``LearningAlgorithmState``);
+- SCAFFOLD and FedNova: their server updates, on the state of their composed processes,
+  SCAFFOLD's control variates read from and written to the client table for the sampled
+  clients only.
+
+The metrics are laid out as the per-client processes report them (``client_work.train``,
+``aggregator.client_drift``, ``aggregator.client_weight_total``).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from fedbench.training import local_training as local
+from fedbench.training.algorithms import SERVER_OPTIMIZERS, build_process
+from fedbench.training.client_store import ClientStore
+from fedbench.training.composed import (
+    AGGREGATOR,
+    DATA,
+    MODEL,
+    STATE,
+    ComposedProcess,
+    ModelTypes,
+    initialize_computation,
+    model_weights,
+)
+from fedbench.training.drift import DriftMeasuringFactory, drift_measurements, stacked_terms
+from fedbench.training.fednova import normalizing_factor
+from fedbench.training.optimizers import OptimizerSettings, client_sgd
+from fedbench.training.scaffold import CONTROL
+from fedbench.training.shard_training import (
+    FEDAVG_RULE,
+    METRICS,
+    ROWS,
+    SUMS,
+    UPDATES,
+    WEIGHT,
+    WEIGHTED_UPDATE,
+    WEIGHTS,
+    ClientRule,
+    Contribution,
+    LocalResult,
+    build_shard_training,
+    shard_input_type,
+)
+
+
+def _shard_computation(
+    keras_fn: Callable,
+    settings: OptimizerSettings,
+    store: ClientStore,
+    batch_size: int,
+    rule: ClientRule,
+    weights_type: tff.types.Type,
+    state_type: tff.types.Type | None = None,
+    broadcast_type: tff.types.Type | None = None,
+) -> tff.Computation:
+    """The TF computation training one shard: ``(weights[, broadcast], input) -> sums``."""
+
+    def train(weights: Any, shard: Any, rows: Any = None, broadcast: Any = None) -> Any:
+        train_shard = build_shard_training(
+            keras_fn,
+            client_sgd(settings),
+            store.read_client,
+            batch_size=batch_size,
+            compact=store.compact,
+            rule=rule,
+        )
+        return train_shard(model_weights(weights), shard, rows, broadcast)
+
+    if state_type is None:
+
+        @tff.tensorflow.computation(weights_type, shard_input_type())
+        def plain(weights: Any, shard: Any) -> Any:
+            return train(weights, shard)
+
+        return plain
+    shard_type = tff.StructType([(DATA, shard_input_type()), (STATE, state_type)])
+
+    @tff.tensorflow.computation(
+        tff.StructType([(MODEL, weights_type), (CONTROL, broadcast_type)]), shard_type
+    )
+    def with_state(server: Any, shard: Any) -> Any:
+        return train(server[MODEL], shard[DATA], list(shard[STATE]), list(server[CONTROL]))
+
+    return with_state
+
+
+def _mean_and_drift(out: Any, trainable_type: tff.types.Type) -> tuple[Any, Any]:
+    """The round's mean update at SERVER and the drift measurements, from the shards' sums."""
+
+    @tff.tensorflow.computation(trainable_type, np.float32)
+    def divide(weighted: Any, weight: Any) -> Any:
+        return [tf.math.divide(w, weight) for w in weighted]
+
+    updates_type = out[UPDATES].type_signature.member
+    weights_type = out[WEIGHTS].type_signature.member
+
+    @tff.tensorflow.computation(updates_type, weights_type, trainable_type)
+    def terms(updates: Any, weights: Any, average: Any) -> Any:
+        return stacked_terms(updates, weights, average)
+
+    @tff.tensorflow.computation(terms.type_signature.result, trainable_type)
+    def finish(sums: Any, average: Any) -> Any:
+        return drift_measurements(sums, average)
+
+    mean = tff.federated_map(
+        divide, (tff.federated_sum(out[WEIGHTED_UPDATE]), tff.federated_sum(out[WEIGHT]))
+    )
+    summed = tff.federated_sum(
+        tff.federated_map(terms, (out[UPDATES], out[WEIGHTS], tff.federated_broadcast(mean)))
+    )
+    return mean, tff.federated_map(finish, (summed, mean))
+
+
+def _metrics(types: ModelTypes, out: Any, drift: Any, finalizer: Any = None) -> Any:
+    """The round's metrics, as the per-client processes lay them out."""
+    aggregator = tff.federated_zip(
+        collections.OrderedDict(
+            client_drift=drift.client_drift, client_weight_total=drift.client_weight_total
+        )
+    )
+    client_work = tff.federated_zip(
+        collections.OrderedDict(train=types.aggregate_metrics(out[METRICS]))
+    )
+    fields = collections.OrderedDict(client_work=client_work, aggregator=aggregator)
+    if finalizer is not None:
+        fields["finalizer"] = finalizer
+    return tff.federated_zip(fields)
+
+
+def fedavg_rule(name: str, **options: float) -> ClientRule:
+    """The client rule of a ``tff.learning`` algorithm: FedAvg's, FedProx's ``mu`` set."""
+    if name == "fedprox":
+        return ClientRule(
+            contribute=FEDAVG_RULE.contribute,
+            sums_zero=FEDAVG_RULE.sums_zero,
+            proximal_mu=options["mu"],
+        )
+    return FEDAVG_RULE
+
+
+def sharded_tff_process(
+    reference: tff.learning.templates.LearningProcess,
+    model_fn: Callable,
+    keras_fn: Callable,
+    settings: OptimizerSettings,
+    server_optimizer: tff.learning.optimizers.Optimizer,
+    rule: ClientRule,
+    store: ClientStore,
+    batch_size: int,
+) -> tff.learning.templates.LearningProcess:
+    """The sharded process of a ``tff.learning`` FedAvg-family algorithm.
+
+    Parameters
+    ----------
+    reference
+        The algorithm's per-client process (taking datasets): its ``initialize``,
+        ``get_model_weights`` and ``set_model_weights`` serve, and its state type is kept.
+    model_fn
+        No-argument function returning a new ``tff.learning.models.VariableModel``.
+    keras_fn
+        No-argument function returning the Keras model ``model_fn`` wraps.
+    settings
+        Client optimizer settings.
+    server_optimizer
+        The server optimizer the reference applies.
+    rule
+        The algorithm's client rule (:func:`fedavg_rule`).
+    store
+        The clients' training data, read by client index inside the shards.
+    batch_size
+        Mini-batch size.
+
+    Returns
+    -------
+    tff.learning.templates.LearningProcess
+        ``next(state, shards)`` with one :func:`fedbench.training.shards.shard_input` per shard.
+
+    """
+    types = ModelTypes.of(model_fn)
+    finalizer = tff.learning.templates.build_apply_optimizer_finalizer(
+        server_optimizer, types.weights
+    )
+    train_shard = _shard_computation(keras_fn, settings, store, batch_size, rule, types.weights)
+    state_type = reference.initialize.type_signature.result
+
+    @tff.federated_computation(state_type, tff.FederatedType(shard_input_type(), tff.CLIENTS))
+    def next_fn(state: Any, shards: Any) -> Any:
+        weights = state.global_model_weights
+        out = tff.federated_map(train_shard, (tff.federated_broadcast(weights), shards))
+        mean, drift = _mean_and_drift(out, types.trainable)
+        finalized = finalizer.next(state.finalizer, weights, mean)
+        new_state = tff.federated_zip(
+            tff.learning.templates.LearningAlgorithmState(
+                global_model_weights=finalized.result,
+                distributor=state.distributor,
+                client_work=state.client_work,
+                aggregator=state.aggregator,
+                finalizer=finalized.state,
+            )
+        )
+        metrics = _metrics(types, out, drift, finalized.measurements)
+        return tff.learning.templates.LearningProcessOutput(new_state, metrics)
+
+    return tff.learning.templates.LearningProcess(
+        reference.initialize,
+        next_fn,
+        reference.get_model_weights,
+        reference.set_model_weights,
+    )
+
+
+def _scaffold_rule(client_lr: float) -> ClientRule:
+    def contribute(result: LocalResult, own: Any, c: Any) -> Contribution:
+        delta = result.zeroed_delta
+        scale = 1.0 / (tf.maximum(tf.cast(result.steps, tf.float32), 1.0) * client_lr)
+        new_own = [
+            tf.where(result.usable, o - g + d * scale, o)
+            for o, g, d in zip(own, c, delta, strict=True)
+        ]
+        control_delta = [new - o for new, o in zip(new_own, own, strict=True)]
+        sums = collections.OrderedDict(control_delta=control_delta)
+        return Contribution(delta, result.weight, sums, new_own)
+
+    return ClientRule(
+        contribute=contribute,
+        sums_zero=lambda trainable: collections.OrderedDict(
+            control_delta=[tf.zeros_like(v) for v in trainable]
+        ),
+        correction=lambda own, c: [g - o for g, o in zip(c, own, strict=True)],
+        correction_lr=client_lr,
+        keep_unusable_metrics=True,
+    )
+
+
+def sharded_scaffold(
+    model_fn: Callable,
+    keras_fn: Callable,
+    settings: OptimizerSettings,
+    store: ClientStore,
+    batch_size: int,
+) -> ComposedProcess:
+    """SCAFFOLD on shards: :func:`fedbench.training.scaffold.scaffold`'s state and round.
+
+    Returns
+    -------
+    ComposedProcess
+        Sharded: ``next`` takes shard inputs; the sampled clients' ``c_i`` travel stacked.
+
+    """
+    types = ModelTypes.of(model_fn)
+    control_type = types.trainable
+    server_lr = settings.server_lr
+    inverse_clients = 1.0 / store.num_clients
+    aggregation = DriftMeasuringFactory().create(types.trainable, tff.TensorType(np.float32))
+    rows_type = tff.StructType([tff.TensorType(t.dtype, [None, *t.shape]) for t in control_type])
+    train_shard = _shard_computation(
+        keras_fn,
+        settings,
+        store,
+        batch_size,
+        _scaffold_rule(settings.client_lr),
+        types.weights,
+        rows_type,
+        control_type,
+    )
+
+    @tff.tensorflow.computation(types.weights, control_type, types.trainable, control_type)
+    def server_update(model: Any, c: Any, mean: Any, control_sum: Any) -> Any:
+        trainable = local.applied(list(model.trainable), list(mean), server_lr)
+        weights = tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
+        new_c = [g + inverse_clients * s for g, s in zip(c, control_sum, strict=True)]
+        return collections.OrderedDict([(MODEL, weights), (CONTROL, new_c)])
+
+    initialize_fn = initialize_computation(model_fn, aggregation, (CONTROL,))
+    shard_type = train_shard.type_signature.parameter[1]
+
+    @tff.federated_computation(
+        initialize_fn.type_signature.result, tff.FederatedType(shard_type, tff.CLIENTS)
+    )
+    def next_fn(state: Any, shards: Any) -> Any:
+        shared = tff.federated_zip(
+            collections.OrderedDict([(MODEL, state[MODEL]), (CONTROL, state[CONTROL])])
+        )
+        out = tff.federated_map(train_shard, (tff.federated_broadcast(shared), shards))
+        mean, drift = _mean_and_drift(out, types.trainable)
+        control_sum = tff.federated_sum(out[SUMS].control_delta)
+        server = tff.federated_map(server_update, (state[MODEL], state[CONTROL], mean, control_sum))
+        new_state = tff.federated_zip(
+            collections.OrderedDict(
+                [
+                    (MODEL, server[MODEL]),
+                    (CONTROL, server[CONTROL]),
+                    (AGGREGATOR, state[AGGREGATOR]),
+                ]
+            )
+        )
+        return new_state, _metrics(types, out, drift), out[ROWS]
+
+    zero_control = [np.zeros(t.shape, t.dtype.type) for t in control_type]
+    return ComposedProcess(initialize_fn, next_fn, zero_control, store.num_clients, sharded=True)
+
+
+def _fednova_rule(momentum: float) -> ClientRule:
+    def contribute(result: LocalResult, own: Any, broadcast: Any) -> Contribution:
+        steps = tf.maximum(tf.cast(result.steps, tf.float32), 1.0)
+        a = normalizing_factor(steps, momentum)
+        weight = result.weight
+        normalized = [d / a for d in result.zeroed_delta]
+        sums = collections.OrderedDict(weighted_factor=weight * a)
+        return Contribution(normalized, weight, sums)
+
+    return ClientRule(
+        contribute=contribute,
+        sums_zero=lambda trainable: collections.OrderedDict(
+            weighted_factor=tf.zeros([], tf.float32)
+        ),
+        keep_unusable_metrics=True,
+    )
+
+
+def sharded_fednova(
+    model_fn: Callable,
+    keras_fn: Callable,
+    settings: OptimizerSettings,
+    store: ClientStore,
+    batch_size: int,
+) -> ComposedProcess:
+    """FedNova on shards: :func:`fedbench.training.fednova.fednova`'s state and round."""
+    types = ModelTypes.of(model_fn)
+    server_lr = settings.server_lr
+    aggregation = DriftMeasuringFactory().create(types.trainable, tff.TensorType(np.float32))
+    rule = _fednova_rule(settings.client_momentum)
+    train_shard = _shard_computation(keras_fn, settings, store, batch_size, rule, types.weights)
+
+    @tff.tensorflow.computation(types.weights, types.trainable, np.float32, np.float32)
+    def server_update(model: Any, mean: Any, weighted_factor: Any, weight: Any) -> Any:
+        tau_eff = tf.math.divide_no_nan(weighted_factor, weight)
+        trainable = local.applied(list(model.trainable), list(mean), server_lr * tau_eff)
+        return tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
+
+    initialize_fn = initialize_computation(model_fn, aggregation)
+
+    @tff.federated_computation(
+        initialize_fn.type_signature.result, tff.FederatedType(shard_input_type(), tff.CLIENTS)
+    )
+    def next_fn(state: Any, shards: Any) -> Any:
+        out = tff.federated_map(train_shard, (tff.federated_broadcast(state[MODEL]), shards))
+        mean, drift = _mean_and_drift(out, types.trainable)
+        factor = tff.federated_sum(out[SUMS].weighted_factor)
+        model = tff.federated_map(
+            server_update, (state[MODEL], mean, factor, tff.federated_sum(out[WEIGHT]))
+        )
+        new_state = tff.federated_zip(
+            collections.OrderedDict([(MODEL, model), (AGGREGATOR, state[AGGREGATOR])])
+        )
+        return new_state, _metrics(types, out, drift)
+
+    return ComposedProcess(initialize_fn, next_fn, sharded=True)
+
+
+def build_sharded_process(
+    name: str,
+    model_fn: Callable,
+    keras_fn: Callable,
+    settings: OptimizerSettings,
+    store: ClientStore,
+    batch_size: int,
+    **options: float,
+) -> Any:
+    """Build the sharded process of ``algorithm=name`` (its options as the record's).
+
+    Returns
+    -------
+    tff.learning.templates.LearningProcess or ComposedProcess
+        ``next`` takes one :func:`fedbench.training.shards.shard_input` per shard.
+
+    """
+    if name == "scaffold":
+        return sharded_scaffold(model_fn, keras_fn, settings, store, batch_size, **options)
+    if name == "fednova":
+        return sharded_fednova(model_fn, keras_fn, settings, store, batch_size, **options)
+    reference = build_process(name, model_fn, settings, **options)
+    server = SERVER_OPTIMIZERS[name](settings, **options)
+    rule = fedavg_rule(name, **options)
+    return sharded_tff_process(
+        reference, model_fn, keras_fn, settings, server, rule, store, batch_size
+    )
