@@ -66,12 +66,20 @@ def learning_process(
     model, options = spec.model.name, dict(spec.model.options)
     model_fn = make_model_fn(model, options, example_shape, num_classes)
     batch_size = spec.fl.batch_size
+
+    def fresh_weights(stream: str) -> list[np.ndarray]:
+        """The trainable weights of the model initialized from (seed, ``stream``)."""
+        init_seed = seeding.int_seed(spec.seed, stream)
+        fresh = initial_keras_model(model, options, example_shape, num_classes, init_seed)
+        return [np.asarray(w) for w in fresh.trainable_weights]
+
     process = build_round_process(
         spec.algorithm.name,
         model_fn,
         optimizer_settings(spec),
         store.client_inputs(batch_size),
         functools.partial(store.compose, batch_size=batch_size),
+        fresh_weights,
         **dict(spec.algorithm.options),
     )
     # Built after the process: TFF traces model_fn in graph mode, which invalidates

@@ -58,9 +58,10 @@ def two_clients():
     return ClientArrays(train_x=xs, train_y=ys)
 
 
-def _rounds(clients, algorithm, sampled_per_round, *, batch_size, momentum=0.0):
+def _rounds(clients, algorithm, sampled_per_round, *, batch_size, momentum=0.0, **spec_keys):
     """Run ``process.next`` once per entry of ``sampled_per_round`` (client indices).
 
+    ``spec_keys``: further ``RunSpec.create`` keywords (``model=``, ``algorithm_options=``).
     Returns the process states after each round (the initial state first).
     """
     spec = RunSpec.create(
@@ -71,6 +72,7 @@ def _rounds(clients, algorithm, sampled_per_round, *, batch_size, momentum=0.0):
         clients_per_round=1,
         batch_size=batch_size,
         shuffle_clients=False,
+        **spec_keys,
     )
     with tff_worker(), client_store(clients) as store:
         process, model = learning_process(spec, (FEATURES,), CLASSES, store)
