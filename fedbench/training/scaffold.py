@@ -172,12 +172,11 @@ def scaffold(
 
     @functools.cache
     def network() -> tuple[np.ndarray, ...]:
-        weights = fresh_weights(seeding.CONTROL_INIT)
-        start = tuple(np.asarray(w, np.float32) for w in weights)
-        shapes = [tuple(z.shape) for z in zero_control]
-        if [w.shape for w in start] != shapes:
-            raise ValueError(f"fresh weights of shapes {[w.shape for w in start]}, not {shapes}")
-        return start
+        weights = [np.asarray(w) for w in fresh_weights(seeding.CONTROL_INIT)]
+        shapes = [z.shape for z in zero_control]
+        if [w.shape for w in weights] != shapes:
+            raise ValueError(f"fresh weights of shapes {[w.shape for w in weights]}, not {shapes}")
+        return tuple(w.astype(z.dtype) for w, z in zip(weights, zero_control, strict=True))
 
     return ComposedProcess(
         initialize_fn,
