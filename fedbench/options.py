@@ -27,6 +27,7 @@ from fedbench.partitioning.spec import (
     POSITIVE_INT,
     Rule,
     is_real,
+    one_of,
 )
 
 #: A momentum or an Adam beta.
@@ -47,6 +48,11 @@ class Option:
         The value a run takes when the option is not set.
     help
         One sentence for ``--help`` and the docs.
+    hashed_at_default
+        Whether the option is part of a run's identity at its default. ``False`` for an
+        option added after results existed, whose default is what every earlier run did:
+        at its default it is left out of the identity, so earlier runs keep their
+        ``config_hash`` (:meth:`fedbench.spec.RunSpec.identity`).
 
     """
 
@@ -54,6 +60,7 @@ class Option:
     rule: Rule
     default: Any
     help: str
+    hashed_at_default: bool = True
 
     def check(self, group: str, value: Any) -> None:
         """Raise :class:`ConfigError` naming ``<group>.<name>`` unless ``value`` passes the rule."""
@@ -173,6 +180,17 @@ ALGORITHMS: dict[str, Algorithm] = {
             "scaffold",
             "SCAFFOLD",
             "control variates correct client drift (Karimireddy et al. 2020, option II)",
+            (
+                Option(
+                    "control_start",
+                    one_of("zeros", "network"),
+                    "zeros",
+                    "Where c and every c_i start: zeros (the usual reading of the paper), or "
+                    "the trainable weights of one freshly initialized network, drawn from the "
+                    "run's seed (NIID-Bench's code).",
+                    hashed_at_default=False,
+                ),
+            ),
             client_state="control variate c_i (one model-sized vector per client)",
         ),
         Algorithm(
@@ -237,6 +255,17 @@ def check_options(group: str, name: str, options: Mapping[str, Any]) -> None:
     for option in record(group, name).options:
         if option.name in options:
             option.check(group, options[option.name])
+
+
+def in_identity(group: str, name: str, option: str, value: Any) -> bool:
+    """Whether ``<group>.<option>=<value>`` of ``<group>=<name>`` is part of a run's identity.
+
+    Every option is, except one declared ``hashed_at_default=False`` at its default.
+    """
+    for declared in record(group, name).options:
+        if declared.name == option:
+            return declared.hashed_at_default or value != declared.default
+    return True
 
 
 def option_columns() -> dict[str, type]:

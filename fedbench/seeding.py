@@ -21,6 +21,8 @@ FEATURE_NOISE = "feature_noise"
 DATA_SPLIT = "data_split"
 HOLDOUT = "client_holdout"
 LABEL_SWAPS = "label_swaps"
+#: The network SCAFFOLD's control variates start from (``algorithm.control_start=network``).
+CONTROL_INIT = "control_init"
 
 
 def _stream_key(stream: str) -> int:

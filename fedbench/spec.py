@@ -428,7 +428,9 @@ class RunSpec:
 
         Hashed into ``config_hash`` and stored as ``config_json``. The partition
         section holds only the strategy's own parameters, so registering another
-        strategy (or parameter) leaves every existing run's hash unchanged. An
+        strategy (or parameter) leaves every existing run's hash unchanged; an algorithm
+        option added later (``hashed_at_default=False`` in its record) is held only when
+        set to another value than its default. An
         algorithm whose computation a fix changed carries its ``revision``
         (:attr:`fedbench.options.Algorithm.revision`).
         """
@@ -438,7 +440,11 @@ class RunSpec:
             "dataset": {"name": self.dataset.name, **self.dataset.options},
             "partition": {"name": self.partition.name, **self.partition.options},
             "model": {"name": self.model.name, **self.model.options},
-            "algorithm": {"name": self.algorithm.name, **self.algorithm.options, **revision},
+            "algorithm": {
+                "name": self.algorithm.name,
+                **_hashed("algorithm", self.algorithm),
+                **revision,
+            },
             "fl": {k: v for k, v in dataclasses.asdict(self.fl).items() if _in_identity(k, v)},
             "seed": self.seed,
         }
@@ -459,6 +465,13 @@ class RunSpec:
             [identity["dataset"], identity["partition"], self.fl.num_clients, self.seed],
             sort_keys=True,
         )
+
+
+def _hashed(group: str, choice: Choice) -> dict[str, Any]:
+    """The options of ``choice`` that are part of a run's identity."""
+    return {
+        k: v for k, v in choice.options.items() if records.in_identity(group, choice.name, k, v)
+    }
 
 
 def _in_identity(key: str, value: Any) -> bool:

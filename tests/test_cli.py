@@ -30,6 +30,10 @@ def _snapshot(folder: Path) -> dict:
         (["partition=natural"], "partition='natural' is invalid"),
         (["-m", "model=mlp,cnn", "fl.rounds=1"], "model='cnn' is invalid"),  # mlp must not train
         (["dataset=synthetic", "partition=rotation"], "partition='rotation' is invalid"),
+        (  # zeros must not train
+            ["-m", "algorithm=scaffold", "algorithm.control_start=zeros,random"],
+            "algorithm.control_start='random' is invalid: allowed is zeros or network",
+        ),
         (["calibrate=iid"], "calibrate='iid' is invalid"),
         (["partition=concept_shift", "partition.swaps=6"], "partition.swaps=6 is invalid"),
     ],

@@ -278,3 +278,35 @@ def test_a_truncated_result_is_named_set_aside_and_its_run_trained_again(
     whole = make_config(tmp_path / "whole", *args, "fl.rounds=6")
     experiment.run(whole)
     pd.testing.assert_frame_equal(trajectory(longer), trajectory(whole), check_exact=True)
+
+
+def test_scaffold_with_the_network_start_resumes_exactly_and_records_its_start(
+    tmp_path, monkeypatch
+):
+    # Half the clients a round: c and the never-sampled clients' c_i still hold the start
+    # network's weights W after the checkpoint, so rows equal to an uninterrupted run's need
+    # them restored (a resume from zeros, or from another W, would change the rows).
+    scaffold = ("model=mlp", "model.hidden=16", "algorithm=scaffold", "fl.rounds=6")
+    args = (*RUN, *scaffold, "algorithm.control_start=network", "fl.checkpoint_every=4")
+    whole = make_config(tmp_path / "whole", *args)
+    assert experiment.run(whole) == R.Status.COMPLETED
+    stopped = make_config(tmp_path / "stopped", *args)
+    StepCounter(monkeypatch, stop_at=3)  # Ctrl-C inside round 3's TFF call
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run(stopped)
+    assert checkpoint_round(stopped) == 2
+    resumed = StepCounter(monkeypatch)
+    assert experiment.run(make_config(tmp_path / "stopped", *args)) == R.Status.COMPLETED
+    assert resumed.calls == 4  # rounds 3-6 only
+    pd.testing.assert_frame_equal(trajectory(stopped), trajectory(whole), check_exact=True)
+
+    zeros = make_config(tmp_path / "zeros", *RUN, *scaffold)
+    assert experiment.run(zeros) == R.Status.COMPLETED
+    # With partial participation the start changes the trajectory (docs/algorithms.md).
+    assert not trajectory(zeros)[R.TRAIN_LOSS].equals(trajectory(whole)[R.TRAIN_LOSS])
+    network_rows, zero_rows = read_run(whole), read_run(zeros)
+    assert (network_rows["control_start"] == "network").all()
+    assert (zero_rows["control_start"] == "zeros").all()
+    # The default is left out of the run's identity (earlier runs keep their hash).
+    assert '"control_start": "network"' in network_rows[R.CONFIG_JSON].iloc[0]
+    assert "control_start" not in zero_rows[R.CONFIG_JSON].iloc[0]

@@ -87,3 +87,14 @@ def test_the_package_metadata_reads_the_version_from_fedbench():
     assert "version" in project["project"]["dynamic"]
     dynamic = project["tool"]["setuptools"]["dynamic"]["version"]
     assert dynamic == {"attr": "fedbench.__version__"}
+
+
+def test_an_algorithm_option_added_later_keeps_earlier_runs_hashes_at_its_default():
+    # SCAFFOLD's hash before algorithm.control_start existed (commit d4557f9's code).
+    before = "312aa4641325390e"
+    assert RunSpec.create(algorithm="scaffold").config_hash == before
+    zeros = RunSpec.create(algorithm="scaffold", algorithm_options={"control_start": "zeros"})
+    assert zeros.config_hash == before
+    network = RunSpec.create(algorithm="scaffold", algorithm_options={"control_start": "network"})
+    assert network.config_hash != before
+    assert network.identity()["algorithm"] == {"name": "scaffold", "control_start": "network"}

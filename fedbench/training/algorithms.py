@@ -10,9 +10,10 @@ computations (:mod:`fedbench.training.composed`) and read the clients' data them
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import tensorflow_federated as tff
 
 from fedbench.errors import ConfigError, invalid
@@ -190,7 +191,8 @@ def build_round_process(
     settings: OptimizerSettings,
     clients: ClientInputs,
     compose: Callable[[tff.learning.templates.LearningProcess], Any],
-    **options: float,
+    fresh_weights: Callable[[str], Sequence[np.ndarray]],
+    **options: Any,
 ) -> Any:
     """Build the process registered as ``name``, taking each sampled client's round input.
 
@@ -205,6 +207,10 @@ def build_round_process(
     compose
         Turns a ``tff.learning`` process taking datasets into one taking round inputs
         (``ClientStore.compose``); composed builders read the data themselves.
+    fresh_weights
+        For composed builders: seed stream name -> the trainable weights of a freshly
+        initialized network of the run's model, drawn from the run's seed and that stream
+        (SCAFFOLD's ``control_start=network``).
     **options
         The algorithm's options.
 
@@ -214,5 +220,5 @@ def build_round_process(
 
     """
     if name in COMPOSED_BUILDERS:
-        return COMPOSED_BUILDERS[name](model_fn, settings, clients, **options)
+        return COMPOSED_BUILDERS[name](model_fn, settings, clients, fresh_weights, **options)
     return compose(build_process(name, model_fn, settings, **options))

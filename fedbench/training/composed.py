@@ -14,8 +14,12 @@ over two TFF computations:
 
 The per-client state lives in a table beside the server state
 (:class:`ComposedState`): one row per client, a tuple of arrays (the leaves of its
-state), zero before the client is first sampled (the never-sampled clients share one
-row of zeros, so an unsampled client costs no memory). A round reads the sampled
+state), before the client is first sampled its initial row: zeros, or what the
+process's ``initial_row`` gives for the client's index (a function of the run's seed and
+the index only, so a row can be made for any client at any time). Never-sampled clients
+whose initial rows are the same object share it, so an unsampled client costs no
+memory. The server state starts as ``initialize_fn`` makes it, with the fields of
+``initial_server`` (if any) replaced. A round reads the sampled
 clients' rows into their inputs (``OrderedDict(data=<round input>, state=<row>)``) and
 returns a new table in which only their rows are replaced: the old state stays whole
 (the round loop checkpoints it when a round is interrupted) at the cost of one row per
@@ -27,7 +31,7 @@ checked on resume like the rest.
 from __future__ import annotations
 
 import collections
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -90,6 +94,13 @@ class ComposedProcess:
         per client, else ``None``.
     num_clients
         Rows of the client-state table.
+    initial_row
+        Client index -> the row that client starts from (arrays shaped as
+        ``client_state``), a function of the run's seed and the index only. ``None``:
+        zeros. The table calls it for every client at :meth:`initialize`.
+    initial_server
+        ``() ->`` server-state fields (name -> arrays) that start from other values than
+        ``initialize_fn``'s; ``None``: none.
     sharded
         Whether ``next_fn``'s CLIENTS are shards of the round's clients
         (:mod:`fedbench.training.sharded`): each takes its clients' rows stacked, and
@@ -101,15 +112,24 @@ class ComposedProcess:
     next_fn: tff.Computation
     client_state: Sequence[np.ndarray] | None = None
     num_clients: int = 0
+    initial_row: Callable[[int], tuple[np.ndarray, ...]] | None = None
+    initial_server: Callable[[], Mapping[str, Sequence[np.ndarray]]] | None = None
     sharded: bool = False
 
     def initialize(self) -> ComposedState:
-        """The initial state: the server's, and every client's state at zero."""
+        """The initial state: the server's, and every client's initial row."""
+        server = self.initialize_fn()
+        if self.initial_server is not None:
+            server = collections.OrderedDict(server)
+            server.update({k: list(v) for k, v in self.initial_server().items()})
         table = ()
         if self.client_state is not None:
-            zeros = tuple(np.zeros_like(np.asarray(leaf)) for leaf in self.client_state)
-            table = (zeros,) * self.num_clients  # one shared row until a client is sampled
-        return ComposedState(self.initialize_fn(), table)
+            if self.initial_row is None:
+                zeros = tuple(np.zeros_like(np.asarray(leaf)) for leaf in self.client_state)
+                table = (zeros,) * self.num_clients  # one shared row until a client is sampled
+            else:
+                table = tuple(self.initial_row(k) for k in range(self.num_clients))
+        return ComposedState(server, table)
 
     def next(
         self, state: ComposedState, round_inputs: Sequence[Any]

@@ -20,7 +20,7 @@ diverged when it had examples).
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -60,6 +60,7 @@ def fednova(
     model_fn: Callable[[], tff.learning.models.VariableModel],
     settings: OptimizerSettings,
     clients: ClientInputs,
+    fresh_weights: Callable[[str], Sequence[np.ndarray]],
 ) -> ComposedProcess:
     """Build FedNova's learning process.
 
@@ -71,6 +72,9 @@ def fednova(
         Client SGD (step, momentum ``ρ``, weight decay) and the server step.
     clients
         The clients' round inputs and how each reads its data.
+    fresh_weights
+        Not used: FedNova keeps no state that starts from a network (composed builders
+        all take it, :func:`fedbench.training.algorithms.build_round_process`).
 
     Returns
     -------

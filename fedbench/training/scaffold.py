@@ -1,7 +1,7 @@
 """SCAFFOLD (Karimireddy et al., ICML 2020), control variates of option II, as in NIID-Bench.
 
 With the global model ``x``, the server control variate ``c`` and client ``i``'s own
-``c_i`` (zero before the client is first sampled), a round is:
+``c_i``, a round is:
 
 1. each sampled client starts from ``y_i = x`` and takes its ``K_i`` local steps; after
    each optimizer step, ``y_i <- y_i - lr * (c - c_i)`` (``lr`` the client step);
@@ -11,6 +11,30 @@ With the global model ``x``, the server control variate ``c`` and client ``i``'s
    as FedAvg; ``server_lr = 1`` is NIID-Bench's plain average of the client models)
    and ``c <- c + (1/N) sum_{i in S} Δc_i``, i.e. ``(|S|/N) mean(Δc_i)`` over the
    ``|S|`` sampled of ``N`` clients.
+
+Where ``c`` and every ``c_i`` start (``control_start``), before any client is sampled:
+
+- ``zeros``: all zero, the usual reading of the paper (its Algorithm 1 takes them as
+  inputs).
+- ``network``: NIID-Bench's code (``experiments.py``, the ``scaffold`` branch of its main
+  loop). It builds ``c_global`` as a network from its own ``init_nets`` call (freshly
+  initialized weights, another draw than the global model's) and ``c_nets``, one
+  network per party, then loads ``c_global``'s weights into every ``c_nets[i]``: ``c``
+  and every ``c_i`` start at the same weights ``W`` of one fresh network. Here ``W`` is
+  the trainable weights of the run's model initialized from the run's seed, stream
+  :data:`fedbench.seeding.CONTROL_INIT` (Keras' initializers: Glorot-uniform kernels and
+  zero biases, where PyTorch draws both; ``model=linear`` starts at zero, so ``W = 0``).
+
+The first round's correction ``c - c_i`` is then zero with either start. The offset
+``W`` cancels out of every correction when every client is sampled every round (``c``
+stays the mean of the ``c_i``, and after round 1 every ``c_i`` has lost its ``W``), so the
+two starts agree up to float32 rounding at full participation. With ``|S| < N`` it does
+not: after round 1, ``c`` keeps ``(1 - |S|/N) W`` while the sampled ``c_i`` have none and
+the others keep ``W``, and later corrections carry the difference.
+
+The start is in the process's initial state only (``c`` at the server, the client
+table's initial rows), not in the client update; the rows are the same for every client
+and a function of the seed, so a row can be made for any client at any time.
 
 Deviations, both as in NIID-Bench's code: the correction is applied after the
 optimizer's step rather than added to the gradient (they differ only with client
@@ -22,12 +46,15 @@ weight 0 (the round loop then reports the run as diverged).
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from fedbench import seeding
 from fedbench.training import local_training as local
 from fedbench.training.composed import (
     AGGREGATOR,
@@ -52,6 +79,9 @@ def scaffold(
     model_fn: Callable[[], tff.learning.models.VariableModel],
     settings: OptimizerSettings,
     clients: ClientInputs,
+    fresh_weights: Callable[[str], Sequence[np.ndarray]],
+    *,
+    control_start: str,
 ) -> ComposedProcess:
     """Build SCAFFOLD's learning process, keeping each client's control variate.
 
@@ -63,6 +93,13 @@ def scaffold(
         Client SGD (step, momentum, weight decay) and the server step.
     clients
         The clients' round inputs and how each reads its data.
+    fresh_weights
+        Seed stream name -> the trainable weights of a freshly initialized network of the
+        run's model, drawn from the run's seed and that stream (called once, at the
+        first :meth:`ComposedProcess.initialize`, for ``control_start="network"``).
+    control_start
+        ``"zeros"`` or ``"network"``: where ``c`` and every ``c_i`` start (module
+        docstring).
 
     Returns
     -------
@@ -131,4 +168,41 @@ def scaffold(
         return new_state, metrics, out["control"]
 
     zero_control = [np.zeros(t.shape, t.dtype.type) for t in control_type]
-    return ComposedProcess(initialize_fn, next_fn, zero_control, clients.num_clients)
+    return ComposedProcess(
+        initialize_fn,
+        next_fn,
+        zero_control,
+        clients.num_clients,
+        **start_hooks(control_start, fresh_weights, zero_control),
+    )
+
+
+def start_hooks(
+    control_start: str,
+    fresh_weights: Callable[[str], Sequence[np.ndarray]],
+    zero_control: Sequence[np.ndarray],
+) -> dict[str, Any]:
+    """The :class:`ComposedProcess` hooks that start ``c`` and every ``c_i`` (``control_start``).
+
+    Returns
+    -------
+    dict
+        Nothing for ``zeros``; for ``network``, ``initial_row`` and ``initial_server``
+        both giving the trainable weights of one network from (seed, ``CONTROL_INIT``).
+
+    """
+    if control_start == "zeros":
+        return {}
+
+    @functools.cache
+    def network() -> tuple[np.ndarray, ...]:
+        weights = [np.asarray(w) for w in fresh_weights(seeding.CONTROL_INIT)]
+        shapes = [z.shape for z in zero_control]
+        if [w.shape for w in weights] != shapes:
+            raise ValueError(f"fresh weights of shapes {[w.shape for w in weights]}, not {shapes}")
+        return tuple(w.astype(z.dtype) for w, z in zip(weights, zero_control, strict=True))
+
+    return {
+        "initial_row": lambda _client: network(),  # NIID-Bench: every c_i is a copy of c
+        "initial_server": lambda: {CONTROL: network()},
+    }

@@ -23,7 +23,7 @@ The metrics are laid out as the per-client processes report them (``client_work.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,7 +46,7 @@ from fedbench.training.composed import (
 from fedbench.training.drift import DriftMeasuringFactory, drift_measurements, stacked_terms
 from fedbench.training.fednova import normalizing_factor
 from fedbench.training.optimizers import OptimizerSettings, client_sgd
-from fedbench.training.scaffold import CONTROL
+from fedbench.training.scaffold import CONTROL, start_hooks
 from fedbench.training.shard_training import (
     FEDAVG_RULE,
     METRICS,
@@ -259,6 +259,9 @@ def sharded_scaffold(
     settings: OptimizerSettings,
     store: ClientStore,
     batch_size: int,
+    fresh_weights: Callable[[str], Sequence[np.ndarray]],
+    *,
+    control_start: str,
 ) -> ComposedProcess:
     """SCAFFOLD on shards: :func:`fedbench.training.scaffold.scaffold`'s state and round.
 
@@ -318,7 +321,14 @@ def sharded_scaffold(
         return new_state, _metrics(types, out, drift), out[ROWS]
 
     zero_control = [np.zeros(t.shape, t.dtype.type) for t in control_type]
-    return ComposedProcess(initialize_fn, next_fn, zero_control, store.num_clients, sharded=True)
+    return ComposedProcess(
+        initialize_fn,
+        next_fn,
+        zero_control,
+        store.num_clients,
+        sharded=True,
+        **start_hooks(control_start, fresh_weights, zero_control),
+    )
 
 
 def _fednova_rule(momentum: float) -> ClientRule:
@@ -386,7 +396,8 @@ def build_sharded_process(
     settings: OptimizerSettings,
     store: ClientStore,
     batch_size: int,
-    **options: float,
+    fresh_weights: Callable[[str], Sequence[np.ndarray]],
+    **options: Any,
 ) -> Any:
     """Build the sharded process of ``algorithm=name`` (its options as the record's).
 
@@ -397,7 +408,9 @@ def build_sharded_process(
 
     """
     if name == "scaffold":
-        return sharded_scaffold(model_fn, keras_fn, settings, store, batch_size, **options)
+        return sharded_scaffold(
+            model_fn, keras_fn, settings, store, batch_size, fresh_weights, **options
+        )
     if name == "fednova":
         return sharded_fednova(model_fn, keras_fn, settings, store, batch_size, **options)
     reference = build_process(name, model_fn, settings, **options)

@@ -70,6 +70,13 @@ def learning_process(
     model, options = spec.model.name, dict(spec.model.options)
     model_fn = make_model_fn(model, options, example_shape, num_classes)
     batch_size = spec.fl.batch_size
+
+    def fresh_weights(stream: str) -> list[np.ndarray]:
+        """The trainable weights of the model initialized from (seed, ``stream``)."""
+        init_seed = seeding.int_seed(spec.seed, stream)
+        fresh = initial_keras_model(model, options, example_shape, num_classes, init_seed)
+        return [np.asarray(w) for w in fresh.trainable_weights]
+
     algorithm, algorithm_options = spec.algorithm.name, dict(spec.algorithm.options)
     if spec.fl.execution == "sharded":
         keras_fn = make_keras_fn(model, options, example_shape, num_classes)
@@ -80,6 +87,7 @@ def learning_process(
             optimizer_settings(spec),
             store,
             batch_size,
+            fresh_weights,
             **algorithm_options,
         )
     else:
@@ -89,6 +97,7 @@ def learning_process(
             optimizer_settings(spec),
             store.client_inputs(batch_size),
             functools.partial(store.compose, batch_size=batch_size),
+            fresh_weights,
             **algorithm_options,
         )
     # Built after the process: TFF traces model_fn in graph mode, which invalidates

@@ -14,7 +14,7 @@ from fedbench.spec import RunSpec
 from fedbench.training.client_store import client_store
 from fedbench.training.loop import initial_state
 from fedbench.training.runtime import tff_worker
-from fedbench.training.train import learning_process
+from fedbench.training.train import learning_process, loop_settings, round_inputs
 
 pytestmark = pytest.mark.tff
 
@@ -58,9 +58,10 @@ def two_clients():
     return ClientArrays(train_x=xs, train_y=ys)
 
 
-def _rounds(clients, algorithm, sampled_per_round, *, batch_size, momentum=0.0):
+def _rounds(clients, algorithm, sampled_per_round, *, batch_size, momentum=0.0, **spec_keys):
     """Run ``process.next`` once per entry of ``sampled_per_round`` (client indices).
 
+    ``spec_keys``: further ``RunSpec.create`` keywords (``model=``, ``algorithm_options=``).
     Returns the process states after each round (the initial state first).
     """
     spec = RunSpec.create(
@@ -71,14 +72,16 @@ def _rounds(clients, algorithm, sampled_per_round, *, batch_size, momentum=0.0):
         clients_per_round=1,
         batch_size=batch_size,
         shuffle_clients=False,
+        **spec_keys,
     )
     with tff_worker(), client_store(clients) as store:
         process, model = learning_process(spec, (FEATURES,), CLASSES, store)
         states = [initial_state(process, model)]
+        # The spec's execution (sharded unless spec_keys say otherwise), in two shards.
+        shards = 2 if spec.fl.execution == "sharded" else 0
+        inputs_of = round_inputs(store, loop_settings(spec), shards)
         for round_num, sampled in enumerate(sampled_per_round, start=1):
-            inputs = store.round_input(
-                np.array(sampled), round_num, local_epochs=1, seed=0, shuffle=False
-            )
+            inputs = inputs_of(np.array(sampled), round_num)
             states.append(process.next(states[-1], inputs).state)
         weights = [process.get_model_weights(s) for s in states]
     return states, weights
