@@ -201,7 +201,8 @@ def _run_command(
     started: list[bool] = []  # whether a job has begun (pre-flight is over)
     try:
         try:
-            app(_job(run, started, training=training))()
+            with _shared_training(training):
+                app(_job(run, started, training=training))()
         except preflight.PreflightFailed as failed:
             raise failed.error from None
     except FedbenchError as error:
@@ -224,6 +225,15 @@ def _run_command(
     outcomes = [JobOutcome.of(o) for o in summary["outcomes"]] if summary else _outcomes
     if any(outcome.status in R.UNFINISHED_STATUSES for outcome in outcomes):
         sys.exit(EXIT_FAILED)
+
+
+def _shared_training(training: bool) -> contextlib.AbstractContextManager:
+    """The jobs this command trains in its own process share a TFF worker and processes."""
+    if not training:
+        return contextlib.nullcontext()
+    from fedbench.training.session import kept  # no TensorFlow until a job trains
+
+    return kept()
 
 
 def train_main() -> None:

@@ -74,6 +74,9 @@ def job_in_child() -> Iterator[None]:
         yield
         return
     _start_watchdog(os.getppid())
+    from fedbench.training.session import keep_for_process  # no TensorFlow until a job trains
+
+    keep_for_process()  # the jobs this worker runs one after another share a TFF worker
     logging.raiseExceptions = False  # a full disk: the parent says so in one line
     _in_job.set()
     try:

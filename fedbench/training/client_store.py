@@ -102,8 +102,14 @@ class ClientStore:
             ]
         )
 
-    def read_client(self, client: tf.Tensor | int) -> tuple[tf.Tensor, tf.Tensor]:
+    def read_client(
+        self, client: tf.Tensor | int, directory: tf.Tensor | str | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """One client's features and labels, read from its file (eagerly or inside a graph).
+
+        ``directory`` (a string tensor) reads the file from another store of the same
+        layout (example shape and feature type): a computation built once then serves
+        every store given to it as an input. ``None``: this store's directory.
 
         Returns
         -------
@@ -117,7 +123,8 @@ class ClientStore:
         stored = tf.uint8 if self.compact else tf.float32
         example_bytes = _LABEL_BYTES + int(np.prod(shape, dtype=np.int64)) * stored.size
         client = tf.convert_to_tensor(client, tf.int32)
-        path = tf.strings.join([str(self.directory), "/", tf.strings.as_string(client), ".bin"])
+        folder = str(self.directory) if directory is None else directory
+        path = tf.strings.join([folder, "/", tf.strings.as_string(client), ".bin"])
         content = tf.io.read_file(path)
         # The file holds n labels, then n examples' features.
         label_bytes = _LABEL_BYTES * (tf.strings.length(content) // example_bytes)

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from fedbench.interrupts import catching_signals
 
@@ -132,6 +133,115 @@ def _settle(context: object | None, timeout: float = _STOP_TIMEOUT_S) -> None:
         asyncio.run_coroutine_threadsafe(others_done(), loop).result(timeout)
 
 
+class Worker:
+    """A started TFF worker process and the execution context that talks to it.
+
+    Use :meth:`start`, then :meth:`installed` around the computations that should run
+    on it, and :meth:`close` to stop it (:func:`tff_worker` does all three for a block).
+    """
+
+    def __init__(self, process: subprocess.Popen, out: Any, log_path: Path | None) -> None:
+        self.process = process
+        self._out, self._log_path = out, log_path
+        self._channel: Any = None
+        self.context: Any = None
+        self._executors: list[Any] = []
+
+    @classmethod
+    def start(cls, log_path: Path | None = None, threads: int = 0) -> Worker:
+        """Start a worker (see :func:`tff_worker` for the parameters) and wait until it serves."""
+        import grpc
+        import portpicker
+        import tensorflow_federated as tff
+
+        binary = worker_binary_path()
+        if not binary.is_file():
+            raise RuntimeError(
+                f"TFF worker binary not found at {binary}; reinstall the environment"
+            )
+        port = portpicker.pick_unused_port()
+        out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        env = None
+        if threads > 0:
+            env = {**os.environ, **dict.fromkeys(_THREAD_VARIABLES, str(threads))}
+        process = subprocess.Popen(
+            [str(binary), f"--port={port}", "--max_concurrent_computation_calls=-1"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL,
+            preexec_fn=_prepare_worker if sys.platform.startswith("linux") else None,
+        )
+        worker = cls(process, out, log_path)
+        try:
+            with catching_signals():
+                worker._connect(grpc, tff, port)
+        except BaseException:
+            worker.close()
+            raise
+        log.debug("TFF worker pid %d on port %d", process.pid, port)
+        return worker
+
+    def _connect(self, grpc: Any, tff: Any, port: int) -> None:
+        process, executors = self.process, self._executors
+        self._channel = grpc.insecure_channel(f"localhost:{port}", _GRPC_OPTIONS)
+        stub = tff.framework.RemoteExecutorGrpcStub(self._channel)
+        deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+        while not stub.is_ready:
+            if process.poll() is not None:
+                raise RuntimeError(f"TFF worker exited with code {process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"TFF worker not ready after {_STARTUP_TIMEOUT_S:.0f} s")
+            time.sleep(0.05)
+
+        def executor_fn(cardinalities: dict) -> tff.framework.RemoteExecutor:
+            if process.poll() is not None:
+                raise RuntimeError(f"TFF worker died with exit code {process.returncode}")
+            executor = tff.framework.RemoteExecutor(stub)
+            cardinalities.setdefault(tff.CLIENTS, 0)
+            executor.set_cardinalities(cardinalities)
+            executors.append(executor)
+            return executor
+
+        self.context = tff.framework.SyncExecutionContext(
+            executor_fn=tff.framework.ResourceManagingExecutorFactory(executor_fn),
+            compiler_fn=tff.backends.native.desugar_and_transform_to_native,
+            transform_args=tff.tensorflow.transform_args,
+            transform_result=tff.tensorflow.transform_result,
+        )
+
+    def alive(self) -> bool:
+        """Whether the worker process is still running."""
+        return self.process.poll() is None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[subprocess.Popen]:
+        """Run the block's TFF computations on this worker; the previous context after it."""
+        import tensorflow_federated as tff
+
+        context_stack = tff.framework.get_context_stack()
+        previous_context = context_stack.current
+        context_stack.set_default_context(self.context)
+        try:
+            yield self.process
+        finally:
+            context_stack.set_default_context(previous_context)
+
+    def close(self) -> None:
+        """Stop the worker and release its connection (also after a failed start)."""
+        # Values still referenced (a traceback's frames after a signal) are disposed by
+        # finalizers later; a closed executor makes them skip the call to the worker,
+        # which is about to stop (else each prints "Exception ignored ... RpcError").
+        for executor in self._executors:
+            executor.close()  # RemoteExecutor.close swallows a broken connection itself
+        if self._channel is not None:
+            self._channel.close()
+        _stop(self.process)
+        _settle(self.context)
+        if self._log_path:
+            self._out.close()
+
+
 @contextlib.contextmanager
 def tff_worker(log_path: Path | None = None, threads: int = 0) -> Iterator[subprocess.Popen]:
     """Run TFF computations against a worker process owned by this block.
@@ -153,75 +263,16 @@ def tff_worker(log_path: Path | None = None, threads: int = 0) -> Iterator[subpr
     Notes
     -----
     The previous default execution context is restored on exit, so nested or
-    sequential blocks each get a fresh worker.
+    sequential blocks each get a fresh worker. A process that trains several jobs
+    keeps one worker across them with :mod:`fedbench.training.session`.
 
     """
-    import grpc
-    import tensorflow_federated as tff
-
-    binary = worker_binary_path()
-    if not binary.is_file():
-        raise RuntimeError(f"TFF worker binary not found at {binary}; reinstall the environment")
-    import portpicker
-
-    port = portpicker.pick_unused_port()
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    env = None
-    if threads > 0:
-        env = {**os.environ, **dict.fromkeys(_THREAD_VARIABLES, str(threads))}
-    process = subprocess.Popen(
-        [str(binary), f"--port={port}", "--max_concurrent_computation_calls=-1"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL,
-        preexec_fn=_prepare_worker if sys.platform.startswith("linux") else None,
-    )
-    context_stack = tff.framework.get_context_stack()
-    previous_context = context_stack.current
-    channel = None
-    context = None
-    executors: list[tff.framework.RemoteExecutor] = []
+    worker = None
     try:
         with catching_signals():
-            channel = grpc.insecure_channel(f"localhost:{port}", _GRPC_OPTIONS)
-            stub = tff.framework.RemoteExecutorGrpcStub(channel)
-            deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-            while not stub.is_ready:
-                if process.poll() is not None:
-                    raise RuntimeError(f"TFF worker exited with code {process.returncode}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"TFF worker not ready after {_STARTUP_TIMEOUT_S:.0f} s")
-                time.sleep(0.05)
-
-            def executor_fn(cardinalities: dict) -> tff.framework.RemoteExecutor:
-                if process.poll() is not None:
-                    raise RuntimeError(f"TFF worker died with exit code {process.returncode}")
-                executor = tff.framework.RemoteExecutor(stub)
-                cardinalities.setdefault(tff.CLIENTS, 0)
-                executor.set_cardinalities(cardinalities)
-                executors.append(executor)
-                return executor
-
-            context = tff.framework.SyncExecutionContext(
-                executor_fn=tff.framework.ResourceManagingExecutorFactory(executor_fn),
-                compiler_fn=tff.backends.native.desugar_and_transform_to_native,
-                transform_args=tff.tensorflow.transform_args,
-                transform_result=tff.tensorflow.transform_result,
-            )
-            context_stack.set_default_context(context)
-            log.debug("TFF worker pid %d on port %d", process.pid, port)
-            yield process
+            worker = Worker.start(log_path, threads)
+            with worker.installed() as process:
+                yield process
     finally:
-        context_stack.set_default_context(previous_context)
-        # Values still referenced (a traceback's frames after a signal) are disposed by
-        # finalizers later; a closed executor makes them skip the call to the worker,
-        # which is about to stop (else each prints "Exception ignored ... RpcError").
-        for executor in executors:
-            executor.close()  # RemoteExecutor.close swallows a broken connection itself
-        if channel is not None:
-            channel.close()
-        _stop(process)
-        _settle(context)
-        if log_path:
-            out.close()
+        if worker is not None:
+            worker.close()

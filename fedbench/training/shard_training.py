@@ -41,19 +41,25 @@ from fedbench.training import tff_model
 from fedbench.training.client_data import X, Y, gather_batch
 from fedbench.training.local_training import all_finite
 
-#: Fields of a shard's round input: its clients, their sizes, their local epochs and
-#: every client's epoch orders, concatenated (client k's ``epochs[k] * sizes[k]`` indices).
-CLIENTS, SIZES, EPOCHS, ORDER = "clients", "sizes", "epochs", "order"
+#: Fields of a shard's round input: the client store's directory, its clients, their
+#: sizes, their local epochs and every client's epoch orders, concatenated (client k's
+#: ``epochs[k] * sizes[k]`` indices).
+DIRECTORY, CLIENTS, SIZES, EPOCHS, ORDER = "directory", "clients", "sizes", "epochs", "order"
 #: Fields of a shard's result.
 WEIGHTED_UPDATE, WEIGHT, WEIGHT64 = "weighted_update", "weight", "weight64"
 UPDATES, WEIGHTS, METRICS, SUMS, ROWS = "updates", "weights", "metrics", "sums", "rows"
 
 
 def shard_input_type() -> tff.types.StructType:
-    """TFF type of a shard's round input: ``<clients, sizes, epochs, order>``, each int32[?]."""
-    return tff.StructType(
-        [(name, tff.TensorType(np.int32, [None])) for name in (CLIENTS, SIZES, EPOCHS, ORDER)]
-    )
+    """TFF type of a shard's round input: ``<directory=str, clients, sizes, epochs, order>``.
+
+    The four last are int32[?]. The store's directory is an input, not a constant, so
+    one built process serves the jobs of a sweep whatever their clients.
+    """
+    integers = [
+        (name, tff.TensorType(np.int32, [None])) for name in (CLIENTS, SIZES, EPOCHS, ORDER)
+    ]
+    return tff.StructType([(DIRECTORY, tff.TensorType(np.str_)), *integers])
 
 
 @dataclass(frozen=True)
@@ -153,8 +159,8 @@ def averaged(result: LocalResult, row: Any = None, broadcast: Any = None) -> Con
 #: The FedAvg family's rule (FedProx sets ``proximal_mu``).
 FEDAVG_RULE = ClientRule(contribute=averaged, sums_zero=lambda trainable: collections.OrderedDict())
 
-#: Reads a client's training data from the store: ``client -> (features, labels)``.
-ReadClient = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
+#: Reads a client's training data: ``(client, directory) -> (features, labels)``.
+ReadClient = Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 
 
 def _flat(values: list[tf.Tensor]) -> tf.Tensor:
@@ -275,7 +281,7 @@ def build_shard_training(
             for leaf in row_leaves
         ]
         for i in tf.range(count):
-            features, labels = read_client(clients[i])
+            features, labels = read_client(clients[i], shard[DIRECTORY])
             own = None if rows is None else [leaf[i] for leaf in row_leaves]
             correction = None if rule.correction is None else rule.correction(own, broadcast)
             span = order[offsets[i] : offsets[i] + sizes[i] * epochs[i]]

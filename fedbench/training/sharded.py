@@ -23,6 +23,7 @@ The metrics are laid out as the per-client processes report them (``client_work.
 from __future__ import annotations
 
 import collections
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -419,3 +420,22 @@ def build_sharded_process(
     return sharded_tff_process(
         reference, model_fn, keras_fn, settings, server, rule, store, batch_size
     )
+
+
+def for_job(
+    process: Any,
+    name: str,
+    store: ClientStore,
+    fresh_weights: Callable[[str], Sequence[np.ndarray]],
+    **options: Any,
+) -> Any:
+    """A process built for an earlier job, ready for this one (its own client table's start).
+
+    The computations are shared; what a composed process's client table holds before
+    the first round (SCAFFOLD's ``control_start``) depends on this job's seed.
+    """
+    if name != "scaffold":
+        return process
+    start = start_hooks(options["control_start"], fresh_weights, process.client_state)
+    hooks = {"initial_row": None, "initial_server": None, **start}
+    return dataclasses.replace(process, num_clients=store.num_clients, **hooks)

@@ -17,7 +17,7 @@ import collections
 import numpy as np
 
 from fedbench.training.client_data import epoch_orders, shuffle_rng
-from fedbench.training.shard_training import CLIENTS, EPOCHS, ORDER, SIZES
+from fedbench.training.shard_training import CLIENTS, DIRECTORY, EPOCHS, ORDER, SIZES
 
 
 def split_clients(sampled: np.ndarray, shards: int) -> list[np.ndarray]:
@@ -39,6 +39,7 @@ def shard_input(
     sizes: np.ndarray,
     round_num: int,
     *,
+    directory: str,
     local_epochs: int,
     seed: int,
     shuffle: bool,
@@ -51,6 +52,8 @@ def shard_input(
         The shard's clients, in the order they train.
     sizes
         Every client's number of training examples (indexed by client).
+    directory
+        The client store's directory.
     round_num
         The round (1-based).
     local_epochs
@@ -63,8 +66,9 @@ def shard_input(
     Returns
     -------
     collections.OrderedDict
-        ``clients``, ``sizes``, ``epochs`` (int32, one per client) and ``order`` (int32,
-        every client's ``epochs * size`` example indices, client after client).
+        ``directory``, ``clients``, ``sizes``, ``epochs`` (int32, one per client) and
+        ``order`` (int32, every client's ``epochs * size`` example indices, client after
+        client).
 
     """
     own_sizes = np.asarray([sizes[k] for k in clients], dtype=np.int32)
@@ -75,6 +79,7 @@ def shard_input(
     flat = np.concatenate([o.ravel() for o in orders]) if orders else np.zeros(0)
     return collections.OrderedDict(
         [
+            (DIRECTORY, directory),
             (CLIENTS, np.asarray(clients, dtype=np.int32)),
             (SIZES, own_sizes),
             (EPOCHS, np.full(len(own_sizes), local_epochs, dtype=np.int32)),

@@ -8,11 +8,13 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from fedbench import options as records
 from fedbench import seeding
 from fedbench.clients import TrainingData
 from fedbench.errors import ResultsNotWritable
@@ -23,7 +25,9 @@ from fedbench.training.client_store import ClientStore, client_store
 from fedbench.training.loop import LoopSettings, RoundHooks, RoundRecord, run_rounds
 from fedbench.training.optimizers import OptimizerSettings
 from fedbench.training.runtime import tff_worker
-from fedbench.training.sharded import build_sharded_process
+from fedbench.training.session import TrainingSession
+from fedbench.training.session import active as active_session
+from fedbench.training.sharded import build_sharded_process, for_job
 from fedbench.training.shards import shard_input, split_clients
 from fedbench.training.tff_model import initial_keras_model, make_keras_fn, make_model_fn
 
@@ -53,7 +57,11 @@ def optimizer_settings(spec: RunSpec) -> OptimizerSettings:
 
 
 def learning_process(
-    spec: RunSpec, example_shape: tuple[int, ...], num_classes: int, store: ClientStore
+    spec: RunSpec,
+    example_shape: tuple[int, ...],
+    num_classes: int,
+    store: ClientStore,
+    session: TrainingSession | None = None,
 ) -> tuple[tff.learning.templates.LearningProcess, tf.keras.Model]:
     """Build ``spec``'s learning process and the Keras model holding its seeded initial weights.
 
@@ -61,6 +69,8 @@ def learning_process(
     clients' data from ``store`` and takes :func:`round_inputs` each round (one input per
     shard with ``fl.execution=sharded``, per client with ``per_client``). The Keras
     model is also the one the round loop copies the global weights into for evaluation.
+    With a ``session``, a sharded process built for an earlier job of the same
+    :func:`process_key` serves again.
 
     Returns
     -------
@@ -80,16 +90,24 @@ def learning_process(
     algorithm, algorithm_options = spec.algorithm.name, dict(spec.algorithm.options)
     if spec.fl.execution == "sharded":
         keras_fn = make_keras_fn(model, options, example_shape, num_classes)
-        process = build_sharded_process(
-            algorithm,
-            model_fn,
-            keras_fn,
-            optimizer_settings(spec),
-            store,
-            batch_size,
-            fresh_weights,
-            **algorithm_options,
-        )
+
+        def build() -> Any:
+            return build_sharded_process(
+                algorithm,
+                model_fn,
+                keras_fn,
+                optimizer_settings(spec),
+                store,
+                batch_size,
+                fresh_weights,
+                **algorithm_options,
+            )
+
+        if session is None:
+            process = build()
+        else:
+            shared = session.process(process_key(spec, example_shape, num_classes, store), build)
+            process = for_job(shared, algorithm, store, fresh_weights, **algorithm_options)
     else:
         process = build_round_process(
             algorithm,
@@ -104,6 +122,33 @@ def learning_process(
     # Keras models created before it in the same process.
     init_seed = seeding.int_seed(spec.seed, seeding.MODEL_INIT)
     return process, initial_keras_model(model, options, example_shape, num_classes, init_seed)
+
+
+def process_key(
+    spec: RunSpec, example_shape: tuple[int, ...], num_classes: int, store: ClientStore
+) -> tuple:
+    """Everything a sharded process's computations depend on: the jobs that share it.
+
+    The model, the algorithm and its options, the ``fl`` values compiled into the
+    computations (batch size, client and server steps, momentum, weight decay), the
+    input shapes and the store's feature type; and, for an algorithm that keeps state
+    per client, the number of clients (SCAFFOLD's ``1/N``). Not the seed, the
+    partition or the store's directory: they reach the process as inputs.
+    """
+    algorithm = spec.algorithm
+    per_client_state = records.ALGORITHMS[algorithm.name].client_state is not None
+    return (
+        spec.model.name,
+        tuple(sorted(spec.model.options.items())),
+        algorithm.name,
+        tuple(sorted(algorithm.options.items())),
+        spec.fl.batch_size,
+        optimizer_settings(spec),
+        tuple(example_shape),
+        num_classes,
+        store.compact,
+        store.num_clients if per_client_state else None,
+    )
 
 
 def shard_count(spec: RunSpec, threads: int) -> int:
@@ -177,8 +222,15 @@ def train(
     label = f"{spec.dataset.name}/{spec.partition.name}/{spec.model.name}/{spec.algorithm.name}"
     limit_threads(threads)
     settings = loop_settings(spec, eval_rounds)
-    with tff_worker(worker_log, threads=threads), client_store(data.clients) as store:
-        process, init_model = learning_process(spec, data.example_shape, data.num_classes, store)
+    session = active_session()
+    if session is None:
+        worker = tff_worker(worker_log, threads=threads)
+    else:
+        worker = session.worker(worker_log, threads)
+    with worker, client_store(data.clients) as store:
+        process, init_model = learning_process(
+            spec, data.example_shape, data.num_classes, store, session
+        )
         shards = shard_count(spec, threads) if spec.fl.execution == "sharded" else 0
         restored, save = None, None
         if checkpoints is not None:
@@ -238,6 +290,7 @@ def round_inputs(
                 clients,
                 store.sizes,
                 round_num,
+                directory=str(store.directory),
                 local_epochs=settings.local_epochs,
                 seed=settings.seed,
                 shuffle=settings.shuffle_clients,

@@ -132,7 +132,7 @@ def test_a_shard_input_holds_its_clients_orders_back_to_back():
     sizes = np.array([3, 0, 5, 2])
     shards = split_clients(np.array([0, 1, 2, 3]), 3)
     assert [list(s) for s in shards] == [[0, 1], [2], [3]]
-    first = shard_input(shards[0], sizes, 1, local_epochs=2, seed=0, shuffle=True)
+    first = shard_input(shards[0], sizes, 1, directory="/x", local_epochs=2, seed=0, shuffle=True)
     assert list(first["sizes"]) == [3, 0] and list(first["epochs"]) == [2, 2]
     # Client 0's two epochs (two permutations of its 3 examples), then nothing for client 1.
     order = first["order"]
