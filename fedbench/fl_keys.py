@@ -5,7 +5,7 @@ allowed values (a :class:`fedbench.rules.Rule`), default, help, whether it is pa
 run's identity, and whether it is a result column. Everything else is derived from
 :data:`FL_KEYS`: the Hydra schema and ``--help`` (:mod:`fedbench.app.schemas`), the
 checks of :class:`FLSettings`, the run's identity and ``config_hash``
-(:meth:`fedbench.run_spec.RunSpec.identity`), the result columns
+(:meth:`fedbench.spec.RunSpec.identity`), the result columns
 (:mod:`fedbench.results.columns`), the analysis' settings (:mod:`analysis.load`), the
 TensorBoard HParams and the key table of ``docs/running.md`` (:func:`docs_table`).
 Nothing here imports Hydra, TensorFlow or pandas.
@@ -13,7 +13,7 @@ Nothing here imports Hydra, TensorFlow or pandas.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import FrozenInstanceError, dataclass
 from types import MappingProxyType
 from typing import Any
@@ -278,9 +278,6 @@ class FLSettings:
     def __reduce__(self) -> tuple[Any, ...]:
         return (_settings, (dict(self._values),))
 
-    def __iter__(self) -> Iterator[tuple[str, Any]]:
-        return iter(self._values.items())
-
     def as_dict(self) -> dict[str, Any]:
         """Every key's value, by name, in :data:`FL_KEYS` order."""
         return dict(self._values)
@@ -291,7 +288,7 @@ class FLSettings:
 
     def identity(self) -> dict[str, Any]:
         """The keys and values that are part of the run's identity."""
-        return {k: v for k, v in self._values.items() if k in FL_KEYS and FL_KEYS[k].in_identity(v)}
+        return {k: v for k, v in self._values.items() if FL_KEYS[k].in_identity(v)}
 
     def check(self) -> None:
         """Check every value against its key's rule, then ``clients_per_round <= num_clients``.

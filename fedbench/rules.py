@@ -3,9 +3,9 @@
 A :class:`Rule` is a value's type, its allowed values in words, the test a value must
 pass and a valid example. Every record that declares values uses them: a strategy's
 parameters (:class:`fedbench.partitioning.Param`), a model's or an algorithm's options
-(:class:`fedbench.algorithms.Option`), the ``fl`` keys (:mod:`fedbench.fl_keys`) and the
-datasets' options. The schema types, ``--help``, the checks and their one-line errors
-are derived from them. Nothing here imports more than :mod:`fedbench.errors`.
+(:class:`fedbench.records.Option`) and the ``fl`` keys (:mod:`fedbench.fl_keys`), whose
+schema types, ``--help`` lines, checks and one-line errors come from their rules; the
+datasets' checks use them too. Nothing here imports more than :mod:`fedbench.errors`.
 """
 
 from __future__ import annotations
