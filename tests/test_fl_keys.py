@@ -15,7 +15,7 @@ from analysis import load
 from fedbench import fl_keys
 from fedbench import results as R
 from fedbench.app.experiment import config_columns
-from fedbench.app.schemas import config_groups_help, fl_schema
+from fedbench.app.schemas import config_groups_help, fl_schema, register_schemas
 from fedbench.errors import FedbenchError
 from fedbench.fl_keys import FL_KEYS, FLKey, FLSettings
 from fedbench.records import ALGORITHMS, register_algorithm
@@ -31,6 +31,7 @@ def dropout():
     key = fl_keys.register(FLKey("client_dropout", UNIT_FLOAT, 0.0, HELP, legacy=0.0))
     yield key
     del FL_KEYS["client_dropout"]
+    register_schemas()  # Hydra's stored schema without it again, for the tests that follow
 
 
 def test_a_registered_key_is_in_the_schema_and_the_settings(dropout, check):
