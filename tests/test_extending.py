@@ -73,22 +73,9 @@ def test_a_registered_strategys_parameter_is_checked_by_its_rule(registered, tmp
 @pytest.mark.subprocess
 @pytest.mark.parametrize("module", ["fedbench.partition", "fedbench"])
 def test_the_commands_load_a_strategy_named_in_fedbench_plugins(tmp_path, module):
-    import os
-    import subprocess
-    import sys
-
-    (tmp_path / "blocks_plugin.py").write_text(PLUGIN)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "FEDBENCH_PLUGINS": "blocks_plugin"}
     results = tmp_path / "results"
     args = ["partition=blocks", "partition.stride=3", *CLIENTS, "fl.rounds=1"]
-    done = subprocess.run(
-        [sys.executable, "-m", module, *args, f"results_dir={results}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    done = _with_plugin(tmp_path, PLUGIN, module, [*args, f"results_dir={results}"])
     assert done.returncode == 0, done.stderr[-2000:]
     if module == "fedbench":
         assert R.load_runs(results)["stride"].tolist() == [3]
@@ -166,22 +153,29 @@ def test_a_registered_model_and_algorithm_train_through_the_command_line(methods
 
 @pytest.mark.subprocess
 def test_the_command_loads_a_model_and_an_algorithm_named_in_fedbench_plugins(tmp_path):
+    results = tmp_path / "results"
+    args = ["model=two_layers", "algorithm=fedyogi", "algorithm.tau=0.01", *CLIENTS]
+    done = _with_plugin(
+        tmp_path, METHODS_PLUGIN, "fedbench", [*args, "fl.rounds=1", f"results_dir={results}"]
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    frame = R.load_runs(results)
+    assert frame[R.MODEL].tolist() == ["two_layers"] and frame["tau"].tolist() == [0.01]
+
+
+def _with_plugin(tmp_path, source, module, args):
+    """Run ``python -m <module> <args>`` with ``source`` as the module FEDBENCH_PLUGINS names."""
     import os
     import subprocess
     import sys
 
-    (tmp_path / "methods_plugin.py").write_text(METHODS_PLUGIN)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "FEDBENCH_PLUGINS": "methods_plugin"}
-    results = tmp_path / "results"
-    args = ["model=two_layers", "algorithm=fedyogi", "algorithm.tau=0.01", *CLIENTS]
-    done = subprocess.run(
-        [sys.executable, "-m", "fedbench", *args, "fl.rounds=1", f"results_dir={results}"],
+    (tmp_path / "a_plugin.py").write_text(source)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "FEDBENCH_PLUGINS": "a_plugin"}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         env=env,
         timeout=300,
         stdin=subprocess.DEVNULL,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    frame = R.load_runs(results)
-    assert frame[R.MODEL].tolist() == ["two_layers"] and frame["tau"].tolist() == [0.01]

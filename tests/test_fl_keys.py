@@ -7,6 +7,7 @@ columns, the analysis' settings and the TensorBoard HParams all find it.
 
 import dataclasses
 import datetime as dt
+import os
 
 import pyarrow as pa
 import pytest
@@ -22,6 +23,7 @@ from fedbench.records import ALGORITHMS, register_algorithm
 from fedbench.results import tensorboard as tb
 from fedbench.rules import BOOLEAN, UNIT_FLOAT
 from fedbench.spec import RunSpec
+from tests.cli_helpers import fedbench
 
 HELP = "Share of each round's sampled clients that drop out before training."
 
@@ -42,14 +44,23 @@ def test_a_registered_key_is_in_the_schema_and_the_settings(dropout, check):
     assert job.spec.fl.client_dropout == 0.2
 
 
-def test_a_registered_key_is_in_help(dropout, check, capsys):
+def test_a_registered_key_is_in_help(dropout):
     assert f"  client_dropout (a float in [0, 1); default 0.0): {HELP}" in config_groups_help()
-    with pytest.raises(SystemExit) as done:
-        check(["--help"])
-    assert done.value.code == 0
-    out = capsys.readouterr().out
-    assert f"client_dropout (a float in [0, 1); default 0.0): {HELP}" in out
-    assert "  client_dropout: 0.0" in out  # the config part: the fl block with its default
+
+
+@pytest.mark.subprocess
+def test_fedbench_help_shows_a_key_a_plugin_registers(tmp_path):
+    plugin = (
+        "from fedbench.fl_keys import FLKey, register\n"
+        "from fedbench.rules import UNIT_FLOAT\n"
+        f"register(FLKey('client_dropout', UNIT_FLOAT, 0.0, {HELP!r}, legacy=0.0))\n"
+    )
+    (tmp_path / "dropout_plugin.py").write_text(plugin)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "FEDBENCH_PLUGINS": "dropout_plugin"}
+    done = fedbench("--help", env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"  client_dropout (a float in [0, 1); default 0.0): {HELP}" in done.stdout
+    assert "  client_dropout: 0.0" in done.stdout  # the config part: the fl block, its default
 
 
 def test_a_registered_key_is_checked_by_its_rule_before_anything_runs(dropout, check):
