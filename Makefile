@@ -25,6 +25,7 @@ setup:
 		[ -x $(PY) ] || $(PYTHON311) -m venv $(VENV); \
 		$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==24.3.1; \
 		$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock; \
+		$(PY) -m pip uninstall --quiet --disable-pip-version-check -y fedbench 2>/dev/null || true; \
 		$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .; \
 		echo "$(DEPS_HASH)" > $(STAMP); \
 	fi

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from fedbench import results as R
+from fedbench.fl_keys import column_keys
 
 #: Column holding a setting's identity (canonical JSON of its configuration without the seed).
 SETTING = "setting"
@@ -31,23 +32,16 @@ BEST = "best_accuracy"
 ROUNDS_TO_TARGET = "rounds_to_target"
 DERIVED = frozenset({SETTING, FINAL, BEST, ROUNDS_TO_TARGET})
 
-#: Configuration columns that are not partition parameters, in the order tables show them.
-CONFIG_COLUMNS = (
-    R.DATASET,
-    R.PARTITION,
-    R.MODEL,
-    R.ALGORITHM,
-    R.NUM_CLIENTS,
-    R.CLIENTS_PER_ROUND,
-    R.ROUNDS,
-    R.LOCAL_EPOCHS,
-    R.BATCH_SIZE,
-    R.CLIENT_LR,
-    R.SERVER_LR,
-    R.CLIENT_MOMENTUM,
-    R.WEIGHT_DECAY,
-    R.EVAL_EVERY,
-)
+
+def config_columns() -> tuple[str, ...]:
+    """Configuration columns that are not partition parameters, in the order tables show them.
+
+    The four groups' choices, then every ``fl`` key that is a result column
+    (:func:`fedbench.fl_keys.column_keys`, a plugin's too).
+    """
+    groups = (R.DATASET, R.PARTITION, R.MODEL, R.ALGORITHM)
+    return groups + tuple(key.name for key in column_keys())
+
 
 #: Keys of ``config_json`` that are not part of a setting (the seed is what repeats it;
 #: the round count is the ``rounds`` column, read per requested count).
@@ -83,7 +77,7 @@ def with_settings(frame: pd.DataFrame) -> pd.DataFrame:
         return frame.assign(**{SETTING: pd.Series(dtype=str)})
     flat = {c: _flat(c) for c in frame[R.CONFIG_JSON].dropna().unique()}
     options = pd.DataFrame([flat.get(c, {}) for c in frame[R.CONFIG_JSON]], index=frame.index)
-    covered = {f"fl.{c}" for c in CONFIG_COLUMNS} | {
+    covered = {f"fl.{c}" for c in config_columns()} | {
         f"partition.{c}" for c in R.partition_columns()
     }
     covered |= {"dataset.name", "partition.name", "model.name", "algorithm.name"}
@@ -123,7 +117,7 @@ def setting_columns(frame: pd.DataFrame) -> list[str]:
     ``seed``, run ids, hashes, timestamps or provenance.
     """
     known = set(R.column_names())
-    fixed = [c for c in CONFIG_COLUMNS if c in frame.columns]
+    fixed = [c for c in config_columns() if c in frame.columns]
     params = [c for c in R.partition_columns() if c in frame.columns]
     options = [c for c in R.algorithm_columns() if c in frame.columns]
     foreign = [c for c in frame.columns if c not in known and c not in DERIVED]

@@ -2,7 +2,7 @@
 
 :func:`calibrate` answers "which Dirichlet α resembles this natural split?": it
 measures the target partition (e.g. FEMNIST by writer) and searches the strategy's
-parameter (its record's :class:`~fedbench.partitioning.spec.Search`) for the value
+parameter (its record's :class:`~fedbench.partitioning.strategy.Search`) for the value
 whose partitions of the same examples into as many clients have, averaged over a few
 seeds, the same value of the metric. Needs numpy only.
 """
@@ -26,7 +26,7 @@ from fedbench.heterogeneity import (
 )
 from fedbench.partitioning import STRATEGIES, ShiftContext, get_strategy, partition
 from fedbench.partitioning.shift import shifted
-from fedbench.partitioning.spec import Search, Strategy
+from fedbench.partitioning.strategy import Search, Strategy
 
 #: Seeds each candidate value is measured over (``seed, seed + 1, ...``).
 SEEDS = 5

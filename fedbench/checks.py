@@ -1,4 +1,6 @@
-"""Checks of single values that the run spec runs: types, ranges, folders, model fit.
+"""Checks that are more than a value's rule: types, the results folder, the model's fit.
+
+Ranges are :mod:`fedbench.rules`' business.
 
 Each failure raises :class:`fedbench.errors.ConfigError` with the one line of
 :func:`fedbench.errors.invalid`, naming the command-line key.
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import math
 import numbers
 import os
 import tempfile
@@ -21,10 +22,7 @@ from typing import Any
 import numpy as np
 
 from fedbench.errors import ConfigError, invalid
-from fedbench.options import MODELS
-
-#: Seeds are stored in an int64 column.
-MAX_SEED = 2**63 - 1
+from fedbench.records import MODELS
 
 _KIND_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
@@ -77,30 +75,6 @@ def typed_options(
             )
         out[key] = typed(f"{prefix}.{key}", value, annotations[key])
     return out
-
-
-def unit_interval(key: str, value: float) -> None:
-    """Raise unless ``0 <= value < 1``."""
-    if not 0.0 <= value < 1.0:
-        raise ConfigError(invalid(key, value, "a float in [0, 1)"))
-
-
-def positive_finite(key: str, value: float) -> None:
-    """Raise unless ``value`` is a finite float > 0."""
-    if not (value > 0 and math.isfinite(value)):
-        raise ConfigError(invalid(key, value, "a finite float > 0"))
-
-
-def check_seed(seed: int) -> None:
-    """Raise unless the seed fits the int64 column it is stored in."""
-    if not 0 <= seed <= MAX_SEED:
-        raise ConfigError(invalid("seed", seed, f"an integer in [0, {MAX_SEED}]"))
-
-
-def non_negative_finite(key: str, value: float) -> None:
-    """Raise unless ``value`` is a finite float >= 0."""
-    if not (value >= 0 and math.isfinite(value)):
-        raise ConfigError(invalid(key, value, "a finite float >= 0"))
 
 
 def check_results_dir(results_dir: str) -> None:

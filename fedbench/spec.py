@@ -9,165 +9,20 @@ here imports Hydra, TensorFlow or pandas.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
-from fedbench import checks
-from fedbench import options as records
+from fedbench import checks, fl_keys, records
 from fedbench.calibration import calibration_key, check_calibration
 from fedbench.data.export import EXPORTERS
 from fedbench.data.registry import DATASETS, DatasetSpec, get_dataset
 from fedbench.errors import ConfigError, PartitionError, invalid
+from fedbench.fl_keys import FLSettings
 from fedbench.partitioning import Strategy, all_params, get_strategy, validate_params
-
-#: ``fl`` keys that are not part of a run's identity: they do not change its rows
-#: (``threads``, ``checkpoint_every``, ``tensorboard``), or say how far along its trajectory to read
-#: (``rounds``: a run of 100 rounds holds the 50-round setting, see
-#: :mod:`fedbench.results.trajectory`).
-NOT_IDENTITY = frozenset(
-    {"threads", "rounds", "checkpoint_every", "tensorboard", "execution", "shards"}
-)
-#: How a round's clients are trained (``fl.execution``).
-EXECUTIONS = ("sharded", "per_client")
-#: ``fl`` keys added after results existed, with the value every earlier run had: in a
-#: run's identity only when set to something else, so earlier runs keep their hash.
-IDENTITY_WHEN_SET = MappingProxyType({"weight_decay": 0.0})
-
-
-@dataclass(frozen=True)
-class FLSettings:
-    """Federated training keys (``fl.*``).
-
-    Attributes
-    ----------
-    num_clients
-        Number of clients the training data is partitioned into.
-    clients_per_round
-        Clients sampled (without replacement) each round, ``<= num_clients``.
-    rounds
-        Number of FedAvg rounds. Not part of the run's identity: a run is a trajectory,
-        extended when more rounds are asked of it and read up to ``rounds`` when fewer.
-    local_epochs
-        Passes each sampled client makes over its data per round.
-    batch_size
-        Client mini-batch size.
-    client_lr
-        Client SGD learning rate.
-    server_lr
-        Server step. ``None`` (the default) takes the algorithm's own
-        (:attr:`fedbench.options.Algorithm.server_lr`); the spec holds the number.
-    eval_every
-        Evaluate on the test data every this many rounds (and always at the last round).
-    client_momentum
-        Client SGD momentum (0 = plain SGD).
-    weight_decay
-        L2 penalty of the client optimizer: ``weight_decay * w`` is added to every
-        gradient before the SGD step, as PyTorch's ``SGD(weight_decay=...)`` does
-        (NIID-Bench uses 1e-5; 0 = none).
-    shuffle_clients
-        Reshuffle each client's data every local epoch (seeded by seed, round, client).
-    client_holdout
-        For pooled datasets: share of each client's examples held out for
-        per-client evaluation (0 = off, the literature's usual setup). Natural
-        datasets use each writer's own test examples regardless.
-    threads
-        TensorFlow threads of the job, its own and its TFF worker's (0: all cores, or
-        under a parallel launcher the cores shared by the jobs that run at once). Not
-        part of the run's identity.
-    checkpoint_every
-        Save the learning process's state every this many rounds (and when a signal
-        stops the run), so that a re-run resumes there (0: only on a signal and at the
-        end). Not part of the run's identity.
-    tensorboard
-        Write the run's TensorBoard events under ``<results_dir>/tensorboard/``
-        (:mod:`fedbench.results.tensorboard`). Not part of the run's identity.
-    execution
-        How a round's clients are trained: ``sharded`` (a shard's clients one after
-        another in one compiled computation, :mod:`fedbench.training.sharded`) or
-        ``per_client`` (TFF's own builders, one computation per client: the reference).
-        Both give the same rows to float32 rounding, so not part of the run's identity.
-    shards
-        Shards a round's clients are split into on the sharded path (0: one per
-        TensorFlow thread of the job). Not part of the run's identity.
-
-    """
-
-    num_clients: int = 10
-    clients_per_round: int = 10
-    rounds: int = 20
-    local_epochs: int = 1
-    batch_size: int = 20
-    client_lr: float = 0.1
-    server_lr: float | None = None
-    eval_every: int = 1
-    client_momentum: float = 0.0
-    weight_decay: float = 0.0
-    shuffle_clients: bool = True
-    client_holdout: float = 0.0
-    threads: int = 0
-    checkpoint_every: int = 10
-    tensorboard: bool = True
-    execution: str = "sharded"
-    shards: int = 0
-
-    def check(self) -> None:
-        """Check the ranges and that ``clients_per_round <= num_clients``.
-
-        Raises
-        ------
-        ConfigError
-            The first invalid value, naming its ``fl.*`` key.
-
-        """
-        for key in (
-            "num_clients",
-            "clients_per_round",
-            "rounds",
-            "local_epochs",
-            "batch_size",
-            "eval_every",
-        ):
-            if getattr(self, key) < 1:
-                raise ConfigError(invalid(f"fl.{key}", getattr(self, key), "an integer >= 1"))
-        if self.clients_per_round > self.num_clients:
-            raise ConfigError(
-                invalid(
-                    "fl.clients_per_round",
-                    self.clients_per_round,
-                    f"at most fl.num_clients={self.num_clients}",
-                    "lower fl.clients_per_round or raise fl.num_clients",
-                )
-            )
-        checks.positive_finite("fl.client_lr", self.client_lr)
-        if self.server_lr is not None:
-            checks.positive_finite("fl.server_lr", self.server_lr)
-        checks.unit_interval("fl.client_momentum", self.client_momentum)
-        checks.non_negative_finite("fl.weight_decay", self.weight_decay)
-        checks.unit_interval("fl.client_holdout", self.client_holdout)
-        if self.threads < 0:
-            raise ConfigError(invalid("fl.threads", self.threads, "an integer >= 0 (0: automatic)"))
-        if self.execution not in EXECUTIONS:
-            raise ConfigError(
-                invalid("fl.execution", self.execution, f"one of {', '.join(EXECUTIONS)}")
-            )
-        if self.shards < 0:
-            raise ConfigError(
-                invalid("fl.shards", self.shards, "an integer >= 0 (0: one per thread)")
-            )
-        if self.checkpoint_every < 0:
-            raise ConfigError(
-                invalid(
-                    "fl.checkpoint_every",
-                    self.checkpoint_every,
-                    "an integer >= 0 (0: checkpoint only on a signal and at the end)",
-                )
-            )
+from fedbench.rules import SEED
 
 
 @dataclass(frozen=True)
@@ -233,9 +88,6 @@ def _annotations(group: str, option: str) -> dict[str, Any]:
     return {o.name: o.rule.kind for o in records.record(group, option).options}
 
 
-_FL_TYPES = typing.get_type_hints(FLSettings)
-
-
 def _strategy(name: Any) -> Strategy:
     try:
         return get_strategy(name)
@@ -298,14 +150,14 @@ class RunSpec:
 
         """
         strategy = _strategy(config["partition"]["name"])
-        fl = FLSettings(**checks.typed_options("fl", config["fl"], _FL_TYPES))
+        fl = FLSettings(**checks.typed_options("fl", config["fl"], fl_keys.annotations()))
         if strategy.own_test_data and fl.client_holdout:
-            fl = dataclasses.replace(fl, client_holdout=0.0)
+            fl = fl.replace(client_holdout=0.0)
         fl.check()
         algorithm = _choice("algorithm", config["algorithm"])
         if fl.server_lr is None:
             server_lr = records.record("algorithm", algorithm.name).server_lr
-            fl = dataclasses.replace(fl, server_lr=server_lr)
+            fl = fl.replace(server_lr=server_lr)
         partition = _partition_options(strategy, config["partition"])
         try:
             params = validate_params(strategy.name, fl.num_clients, **partition)
@@ -367,10 +219,12 @@ class RunSpec:
         RunSpec
 
         """
-        unknown_fl = set(fl) - set(_FL_TYPES)
+        unknown_fl = set(fl) - set(fl_keys.FL_KEYS)
         if unknown_fl:
             key = sorted(unknown_fl)[0]
-            raise ConfigError(invalid(f"fl.{key}", fl[key], f"one of the keys {sorted(_FL_TYPES)}"))
+            raise ConfigError(
+                invalid(f"fl.{key}", fl[key], f"one of the keys {sorted(fl_keys.FL_KEYS)}")
+            )
         groups = {
             "dataset": (dataset, dataset_options),
             "partition": (partition, partition_options),
@@ -391,16 +245,15 @@ class RunSpec:
                         f"a parameter of partition={partition}: {list(strategy.param_names)}",
                     )
                 )
-        config.update(
-            fl={**dataclasses.asdict(FLSettings()), **fl}, seed=seed, results_dir=results_dir
-        )
+        config.update(fl={**fl_keys.defaults(), **fl}, seed=seed, results_dir=results_dir)
         return cls.from_config(config)
 
     def check(self) -> None:
         """Run the data-free checks of everything but ``fl`` and the partition (done on build)."""
-        checks.check_seed(self.seed)
+        SEED.check("seed", self.seed)
         checks.check_results_dir(self.results_dir)
         records.check_options("algorithm", self.algorithm.name, self.algorithm.options)
+        records.record("algorithm", self.algorithm.name).check_execution(self.fl.execution)
         records.check_options("model", self.model.name, self.model.options)
         dataset = get_dataset(self.dataset.name)
         dataset.checked_options(self.dataset.options)
@@ -432,7 +285,7 @@ class RunSpec:
         option added later (``hashed_at_default=False`` in its record) is held only when
         set to another value than its default. An
         algorithm whose computation a fix changed carries its ``revision``
-        (:attr:`fedbench.options.Algorithm.revision`).
+        (:attr:`fedbench.records.Algorithm.revision`).
         """
         algorithm_revision = records.ALGORITHMS[self.algorithm.name].revision
         revision = {"revision": algorithm_revision} if algorithm_revision > 1 else {}
@@ -445,7 +298,7 @@ class RunSpec:
                 **_hashed("algorithm", self.algorithm),
                 **revision,
             },
-            "fl": {k: v for k, v in dataclasses.asdict(self.fl).items() if _in_identity(k, v)},
+            "fl": self.fl.identity(),
             "seed": self.seed,
         }
 
@@ -472,13 +325,6 @@ def _hashed(group: str, choice: Choice) -> dict[str, Any]:
     return {
         k: v for k, v in choice.options.items() if records.in_identity(group, choice.name, k, v)
     }
-
-
-def _in_identity(key: str, value: Any) -> bool:
-    """Whether ``fl.<key>`` at ``value`` is part of a run's identity."""
-    if key in IDENTITY_WHEN_SET:
-        return value != IDENTITY_WHEN_SET[key]
-    return key not in NOT_IDENTITY
 
 
 def _choice(group: str, section: Mapping[str, Any]) -> Choice:

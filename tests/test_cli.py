@@ -103,6 +103,29 @@ def test_partition_command_prints_a_summary_and_writes_the_client_table(results_
     assert tables[0].with_suffix(".png").is_file()
 
 
+def test_a_warning_that_reaches_the_user_is_one_line(results_dir):
+    # natural with 10 of synthetic's 30 writers leaves examples out: a warning, not an error.
+    done = fedbench(
+        "partition=natural",
+        "dataset=synthetic",
+        f"results_dir={results_dir}",
+        module="fedbench.partition",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("fedbench: warning: the natural strategy: ")
+    assert "partition.writer_mode='sample' keeps 10 of 30 writers" in line
+    assert ".py:" not in done.stderr and "Warning" not in done.stderr
+
+
+def test_a_warning_line_names_a_foreign_category():
+    from fedbench.app.warning_line import format_warning
+
+    assert format_warning(DeprecationWarning("old\n  api"), DeprecationWarning) == (
+        "fedbench: warning: DeprecationWarning: old api"
+    )
+
+
 @pytest.mark.parametrize(
     ("signame", "error", "exit_code"),
     [

@@ -245,11 +245,10 @@ def test_the_column_table_lists_every_result_column():
 
 
 def test_the_config_key_table_names_every_option_of_every_record():
-    import dataclasses
 
     from fedbench.data import DATASETS
-    from fedbench.options import ALGORITHMS, MODELS
     from fedbench.partitioning import all_params
+    from fedbench.records import ALGORITHMS, MODELS
     from fedbench.spec import FLSettings
 
     text = (ROOT / "docs" / "running.md").read_text()
@@ -268,9 +267,7 @@ def test_the_config_key_table_names_every_option_of_every_record():
     assert set(ALGORITHMS) <= named("`algorithm=`")
     keys = " ".join(rows)
     assert {f".{name}`" for name in all_params()} <= set(re.findall(r"\.\w+`", keys))
-    assert {f"fl.{f.name}" for f in dataclasses.fields(FLSettings)} <= set(
-        re.findall(r"fl\.\w+", keys)
-    )
+    assert {f"fl.{name}" for name in FLSettings().as_dict()} <= set(re.findall(r"fl\.\w+", keys))
 
 
 def _resolves(dotted: str) -> bool:
@@ -296,3 +293,13 @@ def test_every_dotted_fedbench_name_the_pages_cite_exists(page):
     cited = set(re.findall(r"`((?:fedbench|analysis)(?:\.\w+)+)(?:[:(][^`]*)?`", page.read_text()))
     missing = sorted(name for name in cited if not _resolves(name))
     assert not missing, f"{page_name(page)} cites names that do not exist: {missing}"
+
+
+def test_the_fl_key_table_is_the_records_table():
+    from fedbench.fl_keys import docs_table
+
+    text = (ROOT / "docs" / "running.md").read_text()
+    marker = "<!-- fl keys: fedbench.fl_keys.docs_table() -->\n"
+    start = text.index(marker) + len(marker)
+    end = text.find("\n\n", start)
+    assert text[start : end if end >= 0 else len(text)].rstrip("\n") == docs_table()

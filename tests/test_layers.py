@@ -12,6 +12,8 @@ import fedbench
 
 HEAVY = ("hydra", "omegaconf", "tensorflow", "tensorflow_federated")
 PACKAGE = Path(fedbench.__file__).resolve().parent
+#: The packages whose imports the graph holds: the library and the analysis beside it.
+PACKAGES = (PACKAGE, PACKAGE.parent / "analysis")
 
 
 def _loaded_after(code: str) -> list[str]:
@@ -57,23 +59,25 @@ def test_fedbench_partition_stays_the_function_after_importing_the_module():
     assert _loaded_after(code) == []
 
 
-def _module_name(path: Path) -> str:
+def _module_name(path: Path, root: Path) -> str:
     """The name ``path`` is imported under (Hydra's plugins live in ``hydra_plugins``)."""
-    relative = path.relative_to(PACKAGE.parent).with_suffix("")
+    relative = path.relative_to(root.parent).with_suffix("")
     parts = list(relative.parts)
     if "hydra_plugins" in parts:
         parts = parts[parts.index("hydra_plugins") :]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the package's modules it imports, at module level or inside functions.
+def import_graph(packages: tuple[Path, ...] = PACKAGES) -> dict[str, set[str]]:
+    """Module -> the packages' modules it imports, at module level or inside functions.
 
-    ``from a.b import c`` points at ``a.b.c`` when that is a module, else at ``a.b``; an
-    import of a module outside the package is left out, and so is the implicit import of
-    a module's parent packages (their ``__init__`` re-exports their own modules).
+    A function-level import counts as an arrow as a module-level one does: it closes a
+    circle all the same, only later. ``from a.b import c`` points at ``a.b.c`` when that
+    is a module, else at ``a.b``; an import of a module outside ``packages`` is left out,
+    and so is the implicit import of a module's parent packages (their ``__init__``
+    re-exports their own modules).
     """
-    files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    files = {_module_name(p, root): p for root in packages for p in root.rglob("*.py")}
 
     def known(name: str) -> str | None:
         while name and name not in files:
@@ -139,6 +143,27 @@ def test_find_cycle_finds_a_circle_through_a_function_level_import():
     # a -> b at module level, b -> a inside a function: the circle the test above forbids.
     assert find_cycle({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == ["a", "b", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_graph_holds_a_function_level_import_that_closes_a_circle(tmp_path):
+    # The shape analysis/report/layouts had: the package imports its layouts inside a
+    # function because each layout imports the package back.
+    package = tmp_path / "shapes"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "class Layout: ...\n\n\ndef _layouts():\n    from shapes import plain\n\n"
+        "    return [plain.LAYOUT]\n"
+    )
+    (package / "plain.py").write_text("from shapes import Layout\n\nLAYOUT = Layout()\n")
+    graph = import_graph((package,))
+    assert graph == {"shapes": {"shapes.plain"}, "shapes.plain": {"shapes"}}
+    assert find_cycle(graph) == ["shapes", "shapes.plain", "shapes"]
+
+
+def test_the_graph_holds_the_analysis_package_too():
+    graph = import_graph()
+    assert "analysis.report.layouts.niid_bench" in graph["analysis.report.layouts"]
+    assert "fedbench.results" in graph["analysis.load"]
 
 
 def test_the_sweeper_does_not_import_the_job_runner():

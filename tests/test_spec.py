@@ -82,7 +82,7 @@ def test_clients_evaluated_on_their_writers_test_data_hold_nothing_out():
 
 
 def test_an_unset_server_step_is_the_algorithms_own_and_hashes_as_if_it_were_set():
-    from fedbench.options import ALGORITHMS
+    from fedbench.records import ALGORITHMS
 
     for name, record in ALGORITHMS.items():
         default = RunSpec.create(algorithm=name)

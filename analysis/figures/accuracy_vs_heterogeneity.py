@@ -3,7 +3,7 @@
 Points are means over seeds with 95% intervals. The x axis is a measured metric (its
 mean over the seeds' partitions) or, with ``--x parameter``, each strategy's labelled
 parameter (one panel per strategy). Without ``--x``, each kind of skew
-(:data:`fedbench.partitioning.spec.SKEWS`, from the strategy records) is its own panel
+(:data:`fedbench.partitioning.strategy.SKEWS`, from the strategy records) is its own panel
 against its own metric (:data:`KIND_METRIC`, when the runs recorded it). Further panels
 per dataset, model, algorithm and client count when they vary. IID (dashed, its interval
 as a band) and centralized runs (dotted) of the same context are reference lines; IID
@@ -38,7 +38,7 @@ from analysis.figures.stats import (
 from analysis.load import SETTING, is_centralized
 from fedbench import results as R
 from fedbench.partitioning import STRATEGIES, all_params
-from fedbench.partitioning.spec import SKEWS
+from fedbench.partitioning.strategy import SKEWS
 
 NAME = "accuracy_vs_heterogeneity"
 PANEL = ["panel", "row", "col", "facet", "label"]

@@ -36,6 +36,7 @@ from fedbench.app.prepare import PreparedRun, forget_all, recall
 from fedbench.app.schemas import CONF_DIR, register_schemas
 from fedbench.app.summary import JobOutcome, SweepStopped
 from fedbench.app.sweeper_plugin import register_sweeper
+from fedbench.app.warning_line import one_line_warnings
 from fedbench.errors import FedbenchError, ResultsNotWritable
 from fedbench.interrupts import Terminated, exit_code, stop_name
 from fedbench.plugins import load_plugins
@@ -153,7 +154,7 @@ def main(
         The command line after the program name (default ``sys.argv[1:]``).
 
     """
-    with _command_process(argv):
+    with _command_process(argv), one_line_warnings():
         _run_command(run, training=training, kept_on_interrupt=kept_on_interrupt)
 
 

@@ -1,6 +1,7 @@
 """Job configs composed once per selection of config groups; a job's values go on a copy.
 
-Hydra composes a job in two steps (``ConfigLoaderImpl._load_configuration_impl``):
+Hydra composes a job in two steps (``ConfigLoaderImpl._load_configuration_impl``;
+what this relies on of Hydra's internals is :mod:`fedbench.app.hydra_internals`):
 it builds the defaults list that the job's config-group selections pick and merges
 those config files (about 0.2 s a job here), then it applies the job's value
 overrides to the result. Only the first step depends on the group selections, so
@@ -19,14 +20,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
-from hydra._internal.defaults_list import Overrides
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
+
+from fedbench.app.hydra_internals import apply_values, override_dirname, value_overrides
 
 
 class MemoConfigLoader(ConfigLoader):
@@ -95,7 +96,7 @@ class MemoConfigLoader(ConfigLoader):
             if any(o.is_hydra_override() or o.is_sweep_override() for o in parsed):
                 return None
             # Hydra's own split (it asks the repository only which groups exist).
-            values = Overrides(repository, parsed).config_overrides
+            values = value_overrides(repository, parsed)
         except Exception:  # Hydra's own composition raises its own error for it
             return None
         return parsed, values
@@ -125,7 +126,7 @@ class MemoConfigLoader(ConfigLoader):
 def _apply_values(values: list[Override], config: DictConfig) -> None:
     """Apply value overrides as Hydra's loader does, errors wrapped as it wraps them."""
     try:
-        ConfigLoaderImpl._apply_overrides_to_config(values, config)
+        apply_values(values, config)
     except OmegaConfBaseException as error:
         raise ConfigCompositionException().with_traceback(sys.exc_info()[2]) from error
 
@@ -134,9 +135,6 @@ def _name_job(parsed: list[Override], config: DictConfig) -> None:
     """Record the job's overrides and its ``override_dirname`` as Hydra's loader does."""
     config.hydra.overrides.task = [o.input_line for o in parsed]
     naming = config.hydra.job.config.override_dirname
-    config.hydra.job.override_dirname = get_overrides_dirname(
-        overrides=parsed,
-        kv_sep=naming.kv_sep,
-        item_sep=naming.item_sep,
-        exclude_keys=naming.exclude_keys,
+    config.hydra.job.override_dirname = override_dirname(
+        parsed, kv_sep=naming.kv_sep, item_sep=naming.item_sep, exclude_keys=naming.exclude_keys
     )

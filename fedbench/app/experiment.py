@@ -16,6 +16,7 @@ from fedbench.app.prepare import PreparedRun
 from fedbench.app.threads import job_threads
 from fedbench.clients import training_data
 from fedbench.errors import ResultsNotWritable
+from fedbench.fl_keys import column_keys
 from fedbench.interrupts import Terminated, stop_name
 from fedbench.results import trajectory
 from fedbench.results.provenance import provenance
@@ -27,24 +28,14 @@ log = logging.getLogger(__name__)
 
 def config_columns(spec: RunSpec) -> dict[str, Any]:
     """The configuration columns of a result row; parameters that do not apply are null."""
-    fl = spec.fl
     row = {
         R.DATASET: spec.dataset.name,
         R.PARTITION: spec.partition.name,
         R.MODEL: spec.model.name,
         R.ALGORITHM: spec.algorithm.name,
         R.SEED: spec.seed,
-        R.NUM_CLIENTS: fl.num_clients,
-        R.CLIENTS_PER_ROUND: fl.clients_per_round,
-        R.ROUNDS: fl.rounds,
-        R.REQUESTED_ROUNDS: [fl.rounds],
-        R.LOCAL_EPOCHS: fl.local_epochs,
-        R.BATCH_SIZE: fl.batch_size,
-        R.CLIENT_LR: fl.client_lr,
-        R.SERVER_LR: fl.server_lr,
-        R.CLIENT_MOMENTUM: fl.client_momentum,
-        R.WEIGHT_DECAY: fl.weight_decay,
-        R.EVAL_EVERY: fl.eval_every,
+        **{key.name: getattr(spec.fl, key.name) for key in column_keys()},
+        R.REQUESTED_ROUNDS: [spec.fl.rounds],
         R.CONFIG_JSON: spec.identity_json(),
     }
     row.update({k: spec.partition.options.get(k) for k in R.partition_columns()})
@@ -226,7 +217,7 @@ def _train_and_write(
     stored = progress.rows.to_dict("records") if progress is not None else []
     requested = trajectory.requested_rounds(progress, asks)
     if replay_to is not None:
-        spec = dataclasses.replace(spec, fl=dataclasses.replace(spec.fl, rounds=replay_to))
+        spec = dataclasses.replace(spec, fl=spec.fl.replace(rounds=replay_to))
     eval_rounds = trajectory.rounds_to_evaluate(stored, requested, spec.fl.rounds)
     started_at = dt.datetime.now(dt.UTC)
     run_id = stored[0][R.RUN_ID] if stored else f"{hash_}-{started_at:%Y%m%dT%H%M%S%f}"

@@ -18,10 +18,10 @@ from omegaconf import DictConfig, OmegaConf
 from fedbench.app import launch_args
 from fedbench.app.hydra_errors import check_group_selections, unknown
 from fedbench.app.prepare import PreparedRun, prepare, remember
-from fedbench.app.schemas import GROUPS, PLUGIN_CLASS, Config, group_schemas
+from fedbench.app.schemas import GROUPS, PLUGIN_CLASS, Config, fl_schema, group_schemas
 from fedbench.errors import ConfigError, invalid
 from fedbench.interrupts import raise_if_interrupted
-from fedbench.spec import FLSettings, RunSpec
+from fedbench.spec import RunSpec
 
 #: Whether the current command trains (its jobs' models are checked against the data).
 _training = True
@@ -41,7 +41,7 @@ def command_trains() -> bool:
 def check_known_keys(config: Mapping[str, Any]) -> None:
     """Reject keys added with ``+key=...`` that no schema declares (they would be ignored)."""
     schemas = group_schemas()
-    nodes = {"": (config, Config), "fl": (config["fl"], FLSettings)}
+    nodes = {"": (config, Config), "fl": (config["fl"], fl_schema())}
     for group in GROUPS:
         nodes[group] = (config[group], schemas[group].get(config[group]["name"]))
     for path, (node, schema) in nodes.items():

@@ -3,8 +3,8 @@
 The ``dataset`` schemas come from each dataset's loader signature
 (:class:`fedbench.data.DatasetSpec`), the ``partition`` schema from every registered
 strategy's parameters (:class:`fedbench.partitioning.Strategy`), ``model`` and
-``algorithm`` from their records (:mod:`fedbench.options`), ``fl`` from
-:class:`fedbench.spec.FLSettings`. :func:`register_schemas` stores them in Hydra's
+``algorithm`` from their records (:mod:`fedbench.records`), ``fl`` from the ``fl`` keys'
+records (:mod:`fedbench.fl_keys`). :func:`register_schemas` stores them in Hydra's
 ConfigStore, each option
 also as a selectable ``<group>/<option>`` (so an option needs no YAML file; a file
 in ``conf/<group>/`` of the same name takes precedence and lists the schema first).
@@ -23,9 +23,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from fedbench.data import DATASETS
-from fedbench.options import ALGORITHMS, MODELS
+from fedbench.fl_keys import FL_KEYS
 from fedbench.partitioning import STRATEGIES, all_params
-from fedbench.spec import FLSettings, group_defaults
+from fedbench.records import ALGORITHMS, MODELS
+from fedbench.spec import group_defaults
 
 GROUPS = ("dataset", "partition", "model", "algorithm")
 #: ``hydra/sweeper=fedbench``: the sweeper that checks every job of a multirun before
@@ -47,15 +48,13 @@ def _optional(annotation: Any) -> Any:
     return annotation
 
 
-def _mutable(cls: type, name: str) -> type:
-    """A non-frozen copy of dataclass ``cls`` (OmegaConf makes a frozen one read-only)."""
+def fl_schema() -> type:
+    """The schema of ``fl``: every registered ``fl`` key with its type and default."""
     fields = [
-        (f.name, _optional(f.type), field(default=f.default)) for f in dataclasses.fields(cls)
+        (key.name, _optional(key.annotation), field(default=key.default))
+        for key in FL_KEYS.values()
     ]
-    return dataclasses.make_dataclass(name, fields)
-
-
-FLConfig = _mutable(FLSettings, "FLConfig")
+    return dataclasses.make_dataclass("FLConfig", fields)
 
 
 def dataset_schema(name: str) -> type:
@@ -150,7 +149,7 @@ class Config:
     partition: Any = MISSING
     model: Any = MISSING
     algorithm: Any = MISSING
-    fl: FLConfig = field(default_factory=FLConfig)  # type: ignore[valid-type]
+    fl: Any = MISSING  # its schema is the fl keys' (:func:`config_schema`)
     seed: int = 0
     results_dir: str = "results"
     plot: bool = False
@@ -170,6 +169,14 @@ class SweeperConf:
     params: Optional[dict[str, str]] = None  # noqa: UP045
 
 
+def config_schema() -> type:
+    """:class:`Config` with ``fl`` typed by the ``fl`` keys registered now (:func:`fl_schema`)."""
+    fl = fl_schema()
+    return dataclasses.make_dataclass(
+        "FedbenchConfig", [("fl", fl, field(default_factory=fl))], bases=(Config,)
+    )
+
+
 def register_schemas() -> None:
     """Store the schemas, every option, the sweeper's config and the ``--help`` resolver in Hydra.
 
@@ -181,7 +188,7 @@ def register_schemas() -> None:
     """
     OmegaConf.register_new_resolver("fedbench_groups", config_groups_help, replace=True)
     store = ConfigStore.instance()
-    store.store(name="fedbench_schema", node=Config)
+    store.store(name="fedbench_schema", node=config_schema())
     for group, schemas in group_schemas().items():
         for option, schema in schemas.items():
             store.store(group=f"schema/{group}", name=option, node=schema)
@@ -215,6 +222,12 @@ def config_groups_help() -> str:
             f"  {param.name} ({param.rule.allowed}; {', '.join(takers)}; "
             f"default {' or '.join(defaults)}): {param.help}"
         )
+    lines += ["", "Federated training keys (fl.<key>=<value>):"]
+    for key in FL_KEYS.values():
+        identity = "" if key.identity else "; not part of a run's identity"
+        lines.append(
+            f"  {key.name} ({key.rule.allowed}; default {key.default!r}{identity}): {key.help}"
+        )
     lines += ["", "Algorithms (algorithm=<name>; its options algorithm.<key>=<value>):"]
     for algorithm in ALGORITHMS.values():
         kept = f"; keeps per client: {algorithm.client_state}" if algorithm.client_state else ""
@@ -238,6 +251,6 @@ def keys_under(parent: str) -> list[str]:
     if not parent:
         return sorted(f.name for f in dataclasses.fields(Config))
     if parent == "fl":
-        return sorted(f.name for f in dataclasses.fields(FLSettings))
+        return sorted(FL_KEYS)
     schemas = group_schemas().get(parent, {})
     return sorted({f.name for schema in schemas.values() for f in dataclasses.fields(schema)})

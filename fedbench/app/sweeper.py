@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from fedbench import results as R
 from fedbench.app import round_groups
 from fedbench.app.composition import MemoConfigLoader
+from fedbench.app.hydra_internals import skip_batch_validation
 from fedbench.app.launch_args import LaunchArgs
 from fedbench.app.launched import stop_children
 from fedbench.app.preflight import check_job, command_trains
@@ -85,7 +86,7 @@ class CheckingSweeper(Sweeper):
         basic = ConfigStore.instance().load("hydra/sweeper/basic.yaml").node
         self.inner = instantiate(basic, max_batch_size=self.max_batch_size, params=self.params)
         # Its check that every job composes is pre-flight's (sweep), done before launching.
-        self.inner.validate_batch_is_legal = _composed_by_preflight
+        skip_batch_validation(self.inner)
         self.inner.setup(
             hydra_context=self.hydra_context, task_function=task_function, config=config
         )
@@ -187,10 +188,6 @@ class CheckingSweeper(Sweeper):
 #: errno values that mean results cannot be written where they should land.
 _UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 _launched = False
-
-
-def _composed_by_preflight(batch: Sequence[Sequence[str]]) -> None:
-    """The basic sweeper's batch check: :meth:`CheckingSweeper.sweep` composed every job."""
 
 
 def launched() -> bool:

@@ -50,27 +50,6 @@ def require_dir(key: str, folder: Path, what: str) -> Path:
     return folder
 
 
-def check_fraction(key: str, value: Any) -> float:
-    """Check that ``value`` is a float strictly between 0 and 1 and return it."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
-        raise ConfigError(invalid(key, value, "a float in (0, 1)"))
-    return float(value)
-
-
-def check_int(key: str, value: Any, minimum: int) -> int:
-    """Check that ``value`` is an integer ``>= minimum`` and return it."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(invalid(key, value, f"an integer >= {minimum}"))
-    return int(value)
-
-
-def check_float(key: str, value: Any, minimum: float) -> float:
-    """Check that ``value`` is a number ``>= minimum`` and return it as a float."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
-        raise ConfigError(invalid(key, value, f"a number >= {minimum:g}"))
-    return float(value)
-
-
 def unit_from_u8(q: np.ndarray) -> np.ndarray:
     """Map 8-bit intensities ``0..255`` to float32 ``k / 255`` (the only place this is done)."""
     return q.astype(np.float32) / _LEVELS

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from fedbench.data._common import check_fraction, check_int
 from fedbench.data.base import FederatedDataset
 from fedbench.data.digits import load_digits
 from fedbench.data.emnist import emnist_file, load_emnist
@@ -24,6 +23,7 @@ from fedbench.data.idx import fmnist_files, load_fmnist, load_mnist, mnist_files
 from fedbench.data.leaf import leaf_files, load_femnist_leaf
 from fedbench.data.synthetic import check_synthetic, load_synthetic
 from fedbench.errors import ConfigError, invalid
+from fedbench.rules import NON_NEGATIVE_INT, OPEN_FRACTION
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,8 @@ class DatasetSpec:
 
 
 def _check_digits(test_fraction: float = 0.2, split_seed: int = 0) -> None:
-    check_fraction("dataset.test_fraction", test_fraction)
-    check_int("dataset.split_seed", split_seed, 0)
+    OPEN_FRACTION.check("dataset.test_fraction", test_fraction)
+    NON_NEGATIVE_INT.check("dataset.split_seed", split_seed)
 
 
 #: Dataset name -> its spec.

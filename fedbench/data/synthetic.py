@@ -29,9 +29,9 @@ from __future__ import annotations
 import numpy as np
 
 from fedbench import seeding
-from fedbench.data._common import check_float, check_fraction, check_int
 from fedbench.data.base import FederatedDataset, Split
 from fedbench.data.cache import cached_load
+from fedbench.rules import NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE_INT, at_least, number_at_least
 
 #: Named random stream of the generator (see :mod:`fedbench.seeding`).
 STREAM = "synthetic_data"
@@ -48,13 +48,13 @@ def check_synthetic(
     data_seed: int = 0,
 ) -> None:
     """Validate the options of :func:`load_synthetic` (raises ``ConfigError``)."""
-    check_float("dataset.alpha", alpha, 0.0)
-    check_float("dataset.beta", beta, 0.0)
-    check_int("dataset.num_writers", num_writers, 1)
-    check_int("dataset.dim", dim, 1)
-    check_int("dataset.num_classes", num_classes, 2)
-    check_fraction("dataset.test_fraction", test_fraction)
-    check_int("dataset.data_seed", data_seed, 0)
+    number_at_least(0.0).check("dataset.alpha", alpha)
+    number_at_least(0.0).check("dataset.beta", beta)
+    POSITIVE_INT.check("dataset.num_writers", num_writers)
+    POSITIVE_INT.check("dataset.dim", dim)
+    at_least(2).check("dataset.num_classes", num_classes)
+    OPEN_FRACTION.check("dataset.test_fraction", test_fraction)
+    NON_NEGATIVE_INT.check("dataset.data_seed", data_seed)
 
 
 def load_synthetic(

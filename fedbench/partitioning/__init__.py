@@ -17,7 +17,8 @@ from fedbench.partitioning.registry import (
     validate_params,
 )
 from fedbench.partitioning.shift import ClientShift, ShiftContext
-from fedbench.partitioning.spec import Param, Rule, Strategy
+from fedbench.partitioning.strategy import Param, Strategy
+from fedbench.rules import Rule
 
 __all__ = [
     "MAX_DRAWS",

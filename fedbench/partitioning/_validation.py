@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fedbench.errors import param_invalid
-from fedbench.partitioning.spec import is_int
+from fedbench.rules import is_int
 
 if TYPE_CHECKING:
-    from fedbench.partitioning.spec import Strategy
+    from fedbench.partitioning.strategy import Strategy
 
 
 def check_num_clients(num_clients: Any) -> None:

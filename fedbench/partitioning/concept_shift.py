@@ -12,7 +12,8 @@ from fedbench.errors import param_invalid
 from fedbench.partitioning import _validation
 from fedbench.partitioning.iid import iid
 from fedbench.partitioning.shift import ClientShift, ShiftContext
-from fedbench.partitioning.spec import NON_NEGATIVE_INT, Param, Search, Strategy
+from fedbench.partitioning.strategy import Param, Search, Strategy
+from fedbench.rules import NON_NEGATIVE_INT
 
 
 def concept_shift(

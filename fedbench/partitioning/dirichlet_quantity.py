@@ -8,7 +8,8 @@ from fedbench.partitioning import _core, _validation
 from fedbench.partitioning.dirichlet import draw_label_skew
 from fedbench.partitioning.params import ALPHA, MIN_CLIENT_SIZE
 from fedbench.partitioning.quantity import draw_sizes
-from fedbench.partitioning.spec import POSITIVE_FLOAT, Param, Search, Strategy
+from fedbench.partitioning.strategy import Param, Search, Strategy
+from fedbench.rules import POSITIVE_FLOAT
 
 QUANTITY_ALPHA = Param(
     "quantity_alpha",

@@ -7,7 +7,8 @@ import numpy as np
 from fedbench.partitioning import _validation
 from fedbench.partitioning.iid import iid
 from fedbench.partitioning.shift import ClientShift, client_ramp
-from fedbench.partitioning.spec import NON_NEGATIVE_FLOAT, Param, Search, Strategy
+from fedbench.partitioning.strategy import Param, Search, Strategy
+from fedbench.rules import NON_NEGATIVE_FLOAT
 
 
 def feature_noise(

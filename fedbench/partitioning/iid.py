@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fedbench.partitioning import _core, _validation
-from fedbench.partitioning.spec import Strategy
+from fedbench.partitioning.strategy import Strategy
 
 
 def iid(labels: np.ndarray, num_clients: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -6,7 +6,8 @@ import numpy as np
 
 from fedbench.errors import param_invalid
 from fedbench.partitioning import _core, _validation
-from fedbench.partitioning.spec import Param, Strategy, one_of
+from fedbench.partitioning.strategy import Param, Strategy
+from fedbench.rules import one_of
 
 
 def _compact_writers(writer_ids: object, num_examples: int) -> tuple[np.ndarray, int]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fedbench.partitioning.spec import NON_NEGATIVE_INT, POSITIVE_FLOAT, Param
+from fedbench.partitioning.strategy import Param
+from fedbench.rules import NON_NEGATIVE_INT, POSITIVE_FLOAT
 
 ALPHA = Param(
     "alpha",

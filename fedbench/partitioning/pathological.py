@@ -6,7 +6,8 @@ import numpy as np
 
 from fedbench.errors import PartitionError, param_invalid
 from fedbench.partitioning import _core, _validation
-from fedbench.partitioning.spec import POSITIVE_INT, Param, Search, Strategy
+from fedbench.partitioning.strategy import Param, Search, Strategy
+from fedbench.rules import POSITIVE_INT
 
 
 def class_holders(

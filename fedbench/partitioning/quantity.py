@@ -6,7 +6,7 @@ import numpy as np
 
 from fedbench.partitioning import _core, _validation
 from fedbench.partitioning.params import ALPHA, MIN_CLIENT_SIZE
-from fedbench.partitioning.spec import Search, Strategy
+from fedbench.partitioning.strategy import Search, Strategy
 
 
 def draw_sizes(

@@ -22,7 +22,7 @@ from fedbench.partitioning import (
     shards,
 )
 from fedbench.partitioning._validation import check_params
-from fedbench.partitioning.spec import Param, Strategy
+from fedbench.partitioning.strategy import Param, Strategy
 
 #: Strategy name -> its record (function, parameters, data it needs).
 STRATEGIES: dict[str, Strategy] = {

@@ -11,7 +11,8 @@ from fedbench.errors import param_invalid
 from fedbench.partitioning import _validation
 from fedbench.partitioning.iid import iid
 from fedbench.partitioning.shift import ClientShift, ShiftContext, client_ramp
-from fedbench.partitioning.spec import BOOLEAN, NON_NEGATIVE_FLOAT, Param, Search, Strategy
+from fedbench.partitioning.strategy import Param, Search, Strategy
+from fedbench.rules import BOOLEAN, NON_NEGATIVE_FLOAT
 
 
 def rotation(

@@ -6,7 +6,8 @@ import numpy as np
 
 from fedbench.errors import param_invalid
 from fedbench.partitioning import _core, _validation
-from fedbench.partitioning.spec import POSITIVE_INT, Param, Strategy
+from fedbench.partitioning.strategy import Param, Strategy
+from fedbench.rules import POSITIVE_INT
 
 
 def shards(

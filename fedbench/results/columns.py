@@ -1,10 +1,11 @@
 """Result column names and the Arrow schema of a run's Parquet file.
 
 Column names are constants here (``from fedbench import results as R; runs[R.TEST_ACCURACY]``).
-The partition parameters' columns come from the strategy records
-(:func:`fedbench.partitioning.all_params`) and the algorithm options' columns from the
-algorithm records (:func:`fedbench.options.option_columns`), so a registered
-strategy's parameter or algorithm's option is a column without further edits;
+The ``fl`` keys' columns come from their records (:mod:`fedbench.fl_keys`), the partition
+parameters' columns from the strategy records (:func:`fedbench.partitioning.all_params`)
+and the algorithm options' columns from the algorithm records
+(:func:`fedbench.records.option_columns`), so a registered ``fl`` key, strategy's
+parameter or algorithm's option is a column without further edits;
 :func:`schema` reflects what is registered when called.
 """
 
@@ -13,10 +14,11 @@ from __future__ import annotations
 import pyarrow as pa
 
 from fedbench.errors import ConfigError
+from fedbench.fl_keys import column_keys
 from fedbench.heterogeneity import COUNT_METRICS, FEATURE_METRICS, LABEL_METRICS
 from fedbench.heterogeneity import HETEROGENEITY_METRICS as HETEROGENEITY_METRICS
-from fedbench.options import option_columns
 from fedbench.partitioning import all_params
+from fedbench.records import option_columns
 from fedbench.results.status import FINISHED_STATUSES as FINISHED_STATUSES
 from fedbench.results.status import STORED_STATUSES as STORED_STATUSES
 from fedbench.results.status import UNFINISHED_STATUSES as UNFINISHED_STATUSES
@@ -94,7 +96,7 @@ ERROR = "error"
 _STR, _INT, _FLOAT, _BOOL = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 
 _KIND = {int: _INT, float: _FLOAT, str: _STR, bool: _BOOL}
-_BEFORE_PARAMS = [
+_BEFORE_FL = [
     (RUN_ID, _STR),
     (CONFIG_HASH, _STR),
     (STATUS, _STR),
@@ -103,17 +105,6 @@ _BEFORE_PARAMS = [
     (MODEL, _STR),
     (ALGORITHM, _STR),
     (SEED, _INT),
-    (NUM_CLIENTS, _INT),
-    (CLIENTS_PER_ROUND, _INT),
-    (ROUNDS, _INT),
-    (REQUESTED_ROUNDS, pa.list_(_INT)),
-    (LOCAL_EPOCHS, _INT),
-    (BATCH_SIZE, _INT),
-    (CLIENT_LR, _FLOAT),
-    (SERVER_LR, _FLOAT),
-    (CLIENT_MOMENTUM, _FLOAT),
-    (WEIGHT_DECAY, _FLOAT),
-    (EVAL_EVERY, _INT),
 ]
 _AFTER_PARAMS = [
     (ROUND, _INT),
@@ -150,6 +141,16 @@ _AFTER_PARAMS = [
 ]
 
 
+def fl_columns() -> list[tuple[str, pa.DataType]]:
+    """The ``fl`` keys' columns and their types, ``requested_rounds`` after ``rounds``."""
+    columns = []
+    for key in column_keys():
+        columns.append((key.name, _KIND[key.rule.kind]))
+        if key.name == ROUNDS:
+            columns.append((REQUESTED_ROUNDS, pa.list_(_INT)))
+    return columns
+
+
 def partition_columns() -> tuple[str, ...]:
     """The columns of the registered strategies' parameters (null where one does not apply)."""
     return tuple(all_params())
@@ -166,26 +167,33 @@ def schema() -> pa.Schema:
     Returns
     -------
     pyarrow.Schema
-        Identity and configuration, one column per partition parameter (its type from
-        its rule), per-round metrics, heterogeneity, provenance.
+        Identity and configuration (one column per ``fl`` key that has one), one column
+        per partition parameter and algorithm option (its type from its rule), per-round
+        metrics, heterogeneity, provenance.
 
     Raises
     ------
     ConfigError
-        A registered parameter has the name of a fixed column.
+        A registered key, parameter or option has the name of another column.
 
     """
-    fixed = {name for name, _ in _BEFORE_PARAMS + _AFTER_PARAMS}
+    fixed = {name for name, _ in _BEFORE_FL + _AFTER_PARAMS}
+    fl = fl_columns()
     params = [(p.name, _KIND[p.rule.kind]) for p in all_params().values()]
     options = [(name, _KIND[kind]) for name, kind in option_columns().items()]
-    for what, declared in (("partition parameters", params), ("algorithm options", options)):
+    declarations = (
+        ("fl keys", fl),
+        ("partition parameters", params),
+        ("algorithm options", options),
+    )
+    for what, declared in declarations:
         clashes = sorted(fixed.intersection(name for name, _ in declared))
         if clashes:
             raise ConfigError(
                 f"{what} {clashes} have the names of result columns; rename them in their record"
             )
         fixed |= {name for name, _ in declared}
-    return pa.schema(_BEFORE_PARAMS + params + options + _AFTER_PARAMS)
+    return pa.schema(_BEFORE_FL + fl + params + options + _AFTER_PARAMS)
 
 
 def column_names() -> tuple[str, ...]:

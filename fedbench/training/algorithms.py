@@ -1,11 +1,13 @@
-"""Learning processes by ``algorithm=`` name: TFF's FedAvg family, and SCAFFOLD and FedNova.
+"""Learning processes by ``algorithm=`` name: TFF's FedAvg family here, and how to build any.
 
-Each name of :data:`fedbench.options.ALGORITHMS` has a builder here whose keyword-only
-arguments are its record's options (the record holds their defaults and rules; the run
-spec fills every one). Builders of :data:`TFF_BUILDERS` return a ``tff.learning``
-process that takes the clients' datasets (composed with the client store to take round
-inputs); builders of :data:`COMPOSED_BUILDERS` are composed by fedbench from TFF
-computations (:mod:`fedbench.training.composed`) and read the clients' data themselves.
+Each record of :data:`fedbench.records.ALGORITHMS` names its builder, whose keyword-only
+arguments are the record's options (the record holds their defaults and rules; the run
+spec fills every one): TFF's FedAvg family is here, SCAFFOLD and FedNova in
+:mod:`fedbench.training.scaffold` and :mod:`fedbench.training.fednova`. A builder returns
+a ``tff.learning`` process that takes the clients' datasets (composed with the client
+store to take round inputs), or, when its record says ``composed``, a process fedbench
+composes from TFF computations (:mod:`fedbench.training.composed`) that reads the
+clients' data itself.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ import numpy as np
 import tensorflow_federated as tff
 
 from fedbench.errors import ConfigError, invalid
-from fedbench.training.composed import ClientInputs, ComposedProcess
+from fedbench.records import ALGORITHMS, record
+from fedbench.training.composed import ClientInputs
 from fedbench.training.drift import DriftMeasuringFactory
-from fedbench.training.fednova import fednova
 from fedbench.training.optimizers import OptimizerSettings, Proximal, client_sgd, server_sgd
-from fedbench.training.scaffold import scaffold
 
 #: How clients iterate over their data: the iterator loop. ``DATASET_REDUCE`` (TFF's
 #: default) instantiates its reduce function again on every client in every round,
@@ -29,7 +30,7 @@ from fedbench.training.scaffold import scaffold
 LOOP = tff.learning.LoopImplementation.DATASET_ITERATOR
 
 
-def _with_server_optimizer(
+def with_server_optimizer(
     model_fn: Callable,
     settings: OptimizerSettings,
     server_optimizer: tff.learning.optimizers.Optimizer,
@@ -83,7 +84,7 @@ def fedavg(
     model_fn: Callable, settings: OptimizerSettings
 ) -> tff.learning.templates.LearningProcess:
     """Weighted FedAvg (McMahan et al. 2017): client SGD, server SGD at ``server_lr``."""
-    return _with_server_optimizer(model_fn, settings, fedavg_server(settings))
+    return with_server_optimizer(model_fn, settings, fedavg_server(settings))
 
 
 def fedavgm(
@@ -94,7 +95,7 @@ def fedavgm(
 ) -> tff.learning.templates.LearningProcess:
     """FedAvgM (Hsu et al. 2019): FedAvg whose server applies SGD with momentum."""
     server = fedavgm_server(settings, server_momentum=server_momentum)
-    return _with_server_optimizer(model_fn, settings, server)
+    return with_server_optimizer(model_fn, settings, server)
 
 
 def fedprox(
@@ -137,23 +138,7 @@ def fedadam(
     only in the first rounds.
     """
     server = fedadam_server(settings, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
-    return _with_server_optimizer(model_fn, settings, server)
-
-
-#: Builders of ``tff.learning`` processes that take the clients' datasets.
-TFF_BUILDERS: dict[str, Callable[..., tff.learning.templates.LearningProcess]] = {
-    "fedavg": fedavg,
-    "fedavgm": fedavgm,
-    "fedprox": fedprox,
-    "fedadam": fedadam,
-}
-#: Builders of processes fedbench composes, which read the clients' data from round inputs.
-COMPOSED_BUILDERS: dict[str, Callable[..., ComposedProcess]] = {
-    "scaffold": scaffold,
-    "fednova": fednova,
-}
-#: Every builder, by ``algorithm=`` name.
-BUILDERS: dict[str, Callable[..., Any]] = {**TFF_BUILDERS, **COMPOSED_BUILDERS}
+    return with_server_optimizer(model_fn, settings, server)
 
 
 def build_process(
@@ -167,7 +152,7 @@ def build_process(
     Parameters
     ----------
     name
-        A key of :data:`TFF_BUILDERS`.
+        An algorithm of :data:`fedbench.records.ALGORITHMS` that is not ``composed``.
     model_fn
         No-argument function returning a fresh ``tff.learning.models.VariableModel``.
     settings
@@ -180,9 +165,11 @@ def build_process(
     tff.learning.templates.LearningProcess
 
     """
-    if name not in TFF_BUILDERS:
-        raise ConfigError(invalid("algorithm", name, f"one of {sorted(TFF_BUILDERS)}"))
-    return TFF_BUILDERS[name](model_fn, settings, **options)
+    algorithm = record("algorithm", name)
+    if algorithm.composed:
+        takes = [a for a, r in ALGORITHMS.items() if not r.composed]
+        raise ConfigError(invalid("algorithm", name, f"one of {takes}"))
+    return algorithm.builder_for("per_client")(model_fn, settings, **options)
 
 
 def build_round_process(
@@ -199,7 +186,7 @@ def build_round_process(
     Parameters
     ----------
     name
-        A key of :data:`BUILDERS`.
+        An algorithm of :data:`fedbench.records.ALGORITHMS`.
     model_fn, settings
         As for :func:`build_process`.
     clients
@@ -219,6 +206,8 @@ def build_round_process(
     tff.learning.templates.LearningProcess or ComposedProcess
 
     """
-    if name in COMPOSED_BUILDERS:
-        return COMPOSED_BUILDERS[name](model_fn, settings, clients, fresh_weights, **options)
+    algorithm = record("algorithm", name)
+    if algorithm.composed:
+        builder = algorithm.builder_for("per_client")
+        return builder(model_fn, settings, clients, fresh_weights, **options)
     return compose(build_process(name, model_fn, settings, **options))

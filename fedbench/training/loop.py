@@ -436,7 +436,7 @@ def run_rounds(
     client_input
         What ``process.next`` takes for a round's clients, from ``(sampled, round_num)``:
         for a process composed by :meth:`fedbench.training.client_store.ClientStore.compose`
-        (or one of :data:`fedbench.training.algorithms.COMPOSED_BUILDERS` reading the
+        (or a ``composed`` algorithm's of :data:`fedbench.records.ALGORITHMS`, reading the
         store), the store's ``round_input`` (:func:`fedbench.training.train.round_inputs`).
     data
         Every client's arrays and the global test set.

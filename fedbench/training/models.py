@@ -1,7 +1,8 @@
-"""Keras model factories by name; shapes adapt to the dataset's examples and classes.
+"""fedbench's Keras model factories; shapes adapt to the dataset's examples and classes.
 
 Every model outputs logits (no softmax layer); the loss is sparse categorical
-cross-entropy from logits.
+cross-entropy from logits. Each factory is named by its record in
+:data:`fedbench.records.MODELS`, where :func:`build_model` finds it (a plugin's too).
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from fedbench.checks import check_model_fits
-from fedbench.errors import ConfigError, invalid
-from fedbench.options import MODELS as MODEL_RECORDS
+from fedbench.records import record, resolve
 from fedbench.training.layers import InputKeyedDropout
 
 ModelFactory = Callable[[tuple[int, ...], int], tf.keras.Model]
@@ -101,14 +101,6 @@ def cnn_emnist(input_shape: tuple[int, ...], num_classes: int) -> tf.keras.Model
     )
 
 
-MODELS: dict[str, ModelFactory] = {
-    "linear": linear,
-    "mlp": mlp,
-    "cnn": cnn,
-    "cnn_emnist": cnn_emnist,
-}
-
-
 def build_model(
     name: str, input_shape: tuple[int, ...], num_classes: int, **options: object
 ) -> tf.keras.Model:
@@ -117,22 +109,20 @@ def build_model(
     Parameters
     ----------
     name
-        A key of :data:`MODELS` (the ``model=`` config value).
+        A model of :data:`fedbench.records.MODELS` (the ``model=`` config value).
     input_shape
         One example's shape, e.g. ``(28, 28)`` or ``(60,)``.
     num_classes
         Number of output logits.
     **options
         The model's options (e.g. ``hidden`` for ``mlp``); those left out take their
-        record's defaults (:data:`fedbench.options.MODELS`).
+        record's defaults.
 
     Returns
     -------
     tf.keras.Model
 
     """
-    if name not in MODELS:
-        raise ConfigError(invalid("model", name, f"one of {sorted(MODELS)}"))
-    return MODELS[name](
-        tuple(input_shape), num_classes, **{**MODEL_RECORDS[name].defaults, **options}
-    )
+    model = record("model", name)
+    factory = resolve(model.factory)
+    return factory(tuple(input_shape), num_classes, **{**model.defaults, **options})

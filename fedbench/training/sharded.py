@@ -17,7 +17,9 @@ server step:
   clients only.
 
 The metrics are laid out as the per-client processes report them (``client_work.train``,
-``aggregator.client_drift``, ``aggregator.client_weight_total``).
+``aggregator.client_drift``, ``aggregator.client_weight_total``). Each algorithm's record
+(:data:`fedbench.records.ALGORITHMS`) names its builder here as its ``sharded`` slot
+(``sharded_fedavg`` ... ``sharded_fednova``); :func:`build_sharded_process` builds by name.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from fedbench.records import record
 from fedbench.training import local_training as local
 from fedbench.training.algorithms import SERVER_OPTIMIZERS, build_process
 from fedbench.training.client_store import ClientStore
@@ -356,8 +359,13 @@ def sharded_fednova(
     settings: OptimizerSettings,
     store: ClientStore,
     batch_size: int,
+    fresh_weights: Callable[[str], Sequence[np.ndarray]],
 ) -> ComposedProcess:
-    """FedNova on shards: :func:`fedbench.training.fednova.fednova`'s state and round."""
+    """FedNova on shards: :func:`fedbench.training.fednova.fednova`'s state and round.
+
+    ``fresh_weights`` is not used (FedNova keeps no state that starts from a network;
+    every sharded builder takes it, :data:`fedbench.records.Algorithm.sharded`).
+    """
     types = ModelTypes.of(model_fn)
     server_lr = settings.server_lr
     aggregation = DriftMeasuringFactory().create(types.trainable, tff.TensorType(np.float32))
@@ -390,6 +398,98 @@ def sharded_fednova(
     return ComposedProcess(initialize_fn, next_fn, sharded=True)
 
 
+def _sharded_tff(
+    name: str,
+    model_fn: Callable,
+    keras_fn: Callable,
+    settings: OptimizerSettings,
+    store: ClientStore,
+    batch_size: int,
+    **options: Any,
+) -> tff.learning.templates.LearningProcess:
+    """The sharded process of the ``tff.learning`` algorithm ``algorithm=name``."""
+    reference = build_process(name, model_fn, settings, **options)
+    server = SERVER_OPTIMIZERS[name](settings, **options)
+    rule = fedavg_rule(name, **options)
+    return sharded_tff_process(
+        reference, model_fn, keras_fn, settings, server, rule, store, batch_size
+    )
+
+
+def sharded_fedavg(
+    model_fn: Callable,
+    keras_fn: Callable,
+    settings: OptimizerSettings,
+    store: ClientStore,
+    batch_size: int,
+    fresh_weights: Callable[[str], Sequence[np.ndarray]],
+) -> tff.learning.templates.LearningProcess:
+    """FedAvg on shards (:func:`sharded_tff_process`); ``fresh_weights`` is not used."""
+    return _sharded_tff("fedavg", model_fn, keras_fn, settings, store, batch_size)
+
+
+def sharded_fedavgm(
+    model_fn: Callable,
+    keras_fn: Callable,
+    settings: OptimizerSettings,
+    store: ClientStore,
+    batch_size: int,
+    fresh_weights: Callable[[str], Sequence[np.ndarray]],
+    *,
+    server_momentum: float,
+) -> tff.learning.templates.LearningProcess:
+    """FedAvgM on shards (:func:`sharded_tff_process`); ``fresh_weights`` is not used."""
+    return _sharded_tff(
+        "fedavgm",
+        model_fn,
+        keras_fn,
+        settings,
+        store,
+        batch_size,
+        server_momentum=server_momentum,
+    )
+
+
+def sharded_fedprox(
+    model_fn: Callable,
+    keras_fn: Callable,
+    settings: OptimizerSettings,
+    store: ClientStore,
+    batch_size: int,
+    fresh_weights: Callable[[str], Sequence[np.ndarray]],
+    *,
+    mu: float,
+) -> tff.learning.templates.LearningProcess:
+    """FedProx on shards (:func:`sharded_tff_process`); ``fresh_weights`` is not used."""
+    return _sharded_tff("fedprox", model_fn, keras_fn, settings, store, batch_size, mu=mu)
+
+
+def sharded_fedadam(
+    model_fn: Callable,
+    keras_fn: Callable,
+    settings: OptimizerSettings,
+    store: ClientStore,
+    batch_size: int,
+    fresh_weights: Callable[[str], Sequence[np.ndarray]],
+    *,
+    beta_1: float,
+    beta_2: float,
+    epsilon: float,
+) -> tff.learning.templates.LearningProcess:
+    """FedAdam on shards (:func:`sharded_tff_process`); ``fresh_weights`` is not used."""
+    return _sharded_tff(
+        "fedadam",
+        model_fn,
+        keras_fn,
+        settings,
+        store,
+        batch_size,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        epsilon=epsilon,
+    )
+
+
 def build_sharded_process(
     name: str,
     model_fn: Callable,
@@ -400,26 +500,21 @@ def build_sharded_process(
     fresh_weights: Callable[[str], Sequence[np.ndarray]],
     **options: Any,
 ) -> Any:
-    """Build the sharded process of ``algorithm=name`` (its options as the record's).
+    """Build the sharded process of ``algorithm=name``: its record's ``sharded`` builder.
 
     Returns
     -------
     tff.learning.templates.LearningProcess or ComposedProcess
         ``next`` takes one :func:`fedbench.training.shards.shard_input` per shard.
 
+    Raises
+    ------
+    ConfigError
+        The algorithm has no sharded builder (:meth:`fedbench.records.Algorithm.builder_for`).
+
     """
-    if name == "scaffold":
-        return sharded_scaffold(
-            model_fn, keras_fn, settings, store, batch_size, fresh_weights, **options
-        )
-    if name == "fednova":
-        return sharded_fednova(model_fn, keras_fn, settings, store, batch_size, **options)
-    reference = build_process(name, model_fn, settings, **options)
-    server = SERVER_OPTIMIZERS[name](settings, **options)
-    rule = fedavg_rule(name, **options)
-    return sharded_tff_process(
-        reference, model_fn, keras_fn, settings, server, rule, store, batch_size
-    )
+    builder = record("algorithm", name).builder_for("sharded")
+    return builder(model_fn, keras_fn, settings, store, batch_size, fresh_weights, **options)
 
 
 def for_job(

@@ -14,8 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from fedbench import options as records
-from fedbench import seeding
+from fedbench import records, seeding
 from fedbench.clients import TrainingData
 from fedbench.errors import ResultsNotWritable
 from fedbench.spec import RunSpec

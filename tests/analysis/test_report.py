@@ -224,7 +224,7 @@ def test_a_usage_error_is_one_line_too(sweep, capsys):
 
 
 def test_niid_bench_layout_orders_algorithm_columns_as_the_algorithm_records(results_dir, capsys):
-    # Written in another order; the columns follow fedbench.options.ALGORITHMS (NIID-Bench's
+    # Written in another order; the columns follow fedbench.records.ALGORITHMS (NIID-Bench's
     # four first, by their display names), then any other algorithm by its name.
     for algorithm in ("fedadam", "my_algo", "fednova", "scaffold", "fedprox", "fedavg"):
         write(results_dir, [0.5], seed=0, algorithm=algorithm)

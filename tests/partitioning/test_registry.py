@@ -131,7 +131,7 @@ def test_more_clients_than_examples_is_refused_for_every_strategy():
 
 
 def test_every_strategy_names_the_kind_of_skew_it_models():
-    from fedbench.partitioning.spec import SKEWS
+    from fedbench.partitioning.strategy import SKEWS
 
     kinds = {name: record.skew for name, record in STRATEGIES.items()}
     assert set(kinds.values()) <= set(SKEWS)

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from fedbench.app.prepare import prepare
 from fedbench.clients import training_data
-from fedbench.options import ALGORITHMS
+from fedbench.records import ALGORITHMS
 from fedbench.spec import RunSpec
 from fedbench.training.optimizers import OptimizerSettings, WeightDecay, client_sgd
 from fedbench.training.train import train

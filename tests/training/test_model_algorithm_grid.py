@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 
 from fedbench.clients import ClientArrays, TrainingData
-from fedbench.options import ALGORITHMS as ALGORITHM_RECORDS
-from fedbench.options import MODELS as MODEL_RECORDS
+from fedbench.records import ALGORITHMS as ALGORITHM_RECORDS
+from fedbench.records import MODELS as MODEL_RECORDS
+from fedbench.records import resolve
 from fedbench.spec import RunSpec
-from fedbench.training.algorithms import BUILDERS
-from fedbench.training.models import MODELS
 from fedbench.training.train import train
 
 pytestmark = pytest.mark.tff
@@ -56,22 +55,31 @@ def _keyword_only(fn):
 
 @pytest.mark.parametrize("name", sorted(ALGORITHM_RECORDS))
 def test_each_algorithm_builder_takes_its_records_options_without_defaults_of_its_own(name):
-    options = _keyword_only(BUILDERS[name])
+    options = _keyword_only(ALGORITHM_RECORDS[name].builder_for("per_client"))
     assert set(options) == set(ALGORITHM_RECORDS[name].defaults)
     # The record alone holds the defaults: the run spec fills every option.
     assert all(default is inspect.Parameter.empty for default in options.values())
 
 
+@pytest.mark.parametrize("name", sorted(ALGORITHM_RECORDS))
+def test_each_sharded_builder_takes_its_records_options_without_defaults_of_its_own(name):
+    options = _keyword_only(ALGORITHM_RECORDS[name].builder_for("sharded"))
+    assert set(options) == set(ALGORITHM_RECORDS[name].defaults)
+    assert all(default is inspect.Parameter.empty for default in options.values())
+
+
 @pytest.mark.parametrize("name", sorted(MODEL_RECORDS))
 def test_each_model_builder_takes_its_records_options_without_defaults_of_its_own(name):
-    options = _keyword_only(MODELS[name])
+    options = _keyword_only(resolve(MODEL_RECORDS[name].factory))
     assert set(options) == set(MODEL_RECORDS[name].defaults)
     assert all(default is inspect.Parameter.empty for default in options.values())
 
 
-def test_the_registries_and_schemas_agree():
-    assert set(MODELS) == set(MODEL_RECORDS)
-    assert set(BUILDERS) == set(ALGORITHM_RECORDS)
+def test_every_record_names_a_builder_that_exists():
+    # One registry per kind: a record's builder is found from the record itself.
+    assert all(callable(resolve(m.factory)) for m in MODEL_RECORDS.values())
+    assert all(callable(a.builder_for("per_client")) for a in ALGORITHM_RECORDS.values())
+    assert all(callable(a.builder_for("sharded")) for a in ALGORITHM_RECORDS.values())
 
 
 FAST_GRID = [(m, "fedavg") for m in MODEL_RECORDS] + [

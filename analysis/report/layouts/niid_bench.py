@@ -11,11 +11,11 @@ from dataclasses import replace
 
 import pandas as pd
 
-from analysis.report.layouts import Layout
+from analysis.report.layouts.layout import Layout
 from analysis.report.request import ReportError, Request
 from fedbench import results as R
 from fedbench.errors import invalid
-from fedbench.options import ALGORITHMS as ALGORITHM_RECORDS
+from fedbench.records import ALGORITHMS as ALGORITHM_RECORDS
 
 #: NIID-Bench's names of its partitions, in the order of its tables.
 PARTITIONS = {

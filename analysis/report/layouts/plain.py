@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.report.layouts import Layout
+from analysis.report.layouts.layout import Layout
 from analysis.report.request import Request
 
 

@@ -2,16 +2,14 @@
 
 A :class:`Strategy` is the single source of everything fedbench knows about a
 partitioning strategy. Its parameters' defaults are the keyword defaults of its
-function; their rules, help and figure labels are :class:`Param` records. The
-command line's schema and YAML defaults, the result columns and the figure legends
+function; their rules (:mod:`fedbench.rules`), help and figure labels are :class:`Param`
+records. The command line's schema and YAML defaults, the result columns and the figure legends
 are all derived from the registered records (:mod:`fedbench.partitioning.registry`).
 """
 
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -21,44 +19,17 @@ import numpy as np
 
 from fedbench.errors import literal, param_invalid
 from fedbench.partitioning.shift import ClientShift, ShiftContext
-
-
-def is_int(value: Any) -> bool:
-    """Whether ``value`` is an integer (``bool`` is not)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def is_real(value: Any) -> bool:
-    """Whether ``value`` is a finite real number (``bool`` is not)."""
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What a parameter's values may be.
-
-    Attributes
-    ----------
-    kind
-        The value's type in the config schema and the results (``int``, ``float``, ``str``).
-    allowed
-        The rule in words, e.g. ``"a float > 0"``.
-    ok
-        The test a value must pass.
-    example
-        A valid value, quoted in error messages.
-
-    """
-
-    kind: type
-    allowed: str
-    ok: Callable[[Any], bool]
-    example: str
-
+from fedbench.rules import (  # noqa: F401 (the rules strategies' records use, also from here)
+    BOOLEAN,
+    NON_NEGATIVE_FLOAT,
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    Rule,
+    is_int,
+    is_real,
+    one_of,
+)
 
 #: What a strategy can take from the dataset besides the labels.
 DATA_ARGUMENTS = ("writer_ids", "features")
@@ -66,19 +37,6 @@ DATA_ARGUMENTS = ("writer_ids", "features")
 #: skew, quantity skew, feature skew (covariate shift), concept skew (P(y|x) differs), and
 #: natural (the data's own clients, e.g. writers).
 SKEWS = ("none", "label", "quantity", "feature", "concept", "natural")
-
-POSITIVE_FLOAT = Rule(float, "a float > 0", lambda v: is_real(v) and v > 0, "0.5")
-NON_NEGATIVE_FLOAT = Rule(float, "a float >= 0", lambda v: is_real(v) and v >= 0, "0.1")
-POSITIVE_INT = Rule(int, "an integer >= 1", lambda v: is_int(v) and v >= 1, "2")
-NON_NEGATIVE_INT = Rule(int, "an integer >= 0", lambda v: is_int(v) and v >= 0, "10")
-BOOLEAN = Rule(bool, "true or false", lambda v: isinstance(v, bool), "true")
-
-
-def one_of(*choices: str) -> Rule:
-    """A rule for a string that must be one of ``choices``."""
-    return Rule(
-        str, " or ".join(choices), lambda v: isinstance(v, str) and v in choices, choices[0]
-    )
 
 
 @dataclass(frozen=True)
@@ -114,7 +72,7 @@ class Param:
 
     def check(self, value: Any) -> None:
         """Raise :class:`PartitionError` unless ``value`` passes the rule."""
-        if not self.rule.ok(value):
+        if not self.rule.accepts(value):
             raise param_invalid(
                 self.name,
                 value,
