@@ -48,7 +48,7 @@ def test_the_full_sweep_is_the_papers_set_up(fmnist, checked_sweep):
     assert algorithms == {
         ("fedavg", ()),
         ("fedprox", (("mu", 0.01),)),
-        ("scaffold", ()),
+        ("scaffold", (("control_start", "zeros"),)),
         ("fednova", ()),
     }
     partitions = {

@@ -138,6 +138,6 @@ def test_a_shard_input_holds_its_clients_orders_back_to_back():
     order = first["order"]
     assert len(order) == 2 * 3 and sorted(order[:3]) == sorted(order[3:]) == [0, 1, 2]
     empty = shard_input(
-        np.array([], dtype=np.int64), sizes, 1, local_epochs=2, seed=0, shuffle=True
+        np.array([], dtype=np.int64), sizes, 1, directory="/x", local_epochs=2, seed=0, shuffle=True
     )
     assert len(empty["clients"]) == len(empty["order"]) == 0
