@@ -252,7 +252,9 @@ def _train_and_write(
             events.add(rows)
         return path
 
-    checkpoints = None if replay_to is not None else Checkpoints(spec.results_dir, hash_)
+    checkpoints = (
+        None if replay_to is not None else Checkpoints(spec.results_dir, hash_, spec.fl.execution)
+    )
     error, stopped = None, False
     worker_log = Path(spec.results_dir) / "logs" / "tff-worker.log"
     worker_log.parent.mkdir(parents=True, exist_ok=True)
