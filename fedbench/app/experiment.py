@@ -195,8 +195,9 @@ def _train_and_write(
 
     Rows come back as records arrive: a record of round ``k`` replaces the stored row
     of round ``k`` (the same numbers: rounds replay exactly). Before each checkpoint
-    the rows through its round are written, so a checkpoint never gets ahead of the
-    rows and a killed run loses at most the rounds since the last checkpoint.
+    the rows through its round are written (status ``running`` short of the largest
+    request), so a checkpoint never gets ahead of the rows and a killed run loses at
+    most the rounds since the last checkpoint (it then reads ``killed``).
 
     Parameters
     ----------
@@ -265,7 +266,7 @@ def _train_and_write(
         checkpoints=checkpoints,
         kept_rounds=last_round,
         before_checkpoint=lambda round_num: save_rows(
-            trajectory.final_status(rows, requested[-1], diverged=False)
+            trajectory.final_status(rows, requested[-1], diverged=False, training=True)
         ),
     )
     # A replay ends before the stored trajectory does, which may have diverged later.
