@@ -50,8 +50,10 @@ class JobOutcome:
         The run's ``config_hash``.
     status
         ``completed``, ``diverged``, ``failed``, ``interrupted`` (stopped from outside,
-        e.g. ``scancel``: the same command resumes it), ``skipped`` (finished before, or
-        by another process) or ``reported`` (``fedbench-partition``).
+        e.g. ``scancel``: the same command resumes it), ``killed`` (its process ended
+        without a word), ``cancelled`` (a Slurm job cancelled before it started),
+        ``skipped`` (finished before, or by another process), ``running elsewhere`` or
+        ``reported`` (``fedbench-partition``).
     error
         The one-line error of a failed job, or what stopped an interrupted one.
 
@@ -88,7 +90,29 @@ def lost_outcome(overrides: Sequence[str], run: str, status: str | None, why: st
             status,
             f"stopped from outside ({why}); run the same command again to resume",
         )
+    if status == Status.KILLED:
+        return JobOutcome(
+            tuple(overrides),
+            run,
+            status,
+            f"its process ended without a word (kill -9, out of memory, a node failure: {why}); "
+            "its rows through its last checkpoint are kept: run the same command again to "
+            "resume",
+        )
+    if status == Status.RUNNING:  # another live process trains it
+        return JobOutcome(tuple(overrides), run, Status.ELSEWHERE)
     return JobOutcome(tuple(overrides), run, Status.FAILED, f"no finished result: {why}")
+
+
+def cancelled_outcome(overrides: Sequence[str], run: str, job_id: str) -> JobOutcome:
+    """The outcome of a Slurm job ``job_id`` cancelled before it started."""
+    return JobOutcome(
+        tuple(overrides),
+        run,
+        Status.CANCELLED,
+        f"cancelled before it started (Slurm job {job_id}); run the same command again to "
+        "launch it",
+    )
 
 
 def summarize(outcomes: Sequence[JobOutcome], seconds: float, results_dir: str) -> dict[str, Any]:
