@@ -40,6 +40,7 @@ from fedbench.app.summary import (
     SweepStopped,
     cancelled_outcome,
     lost_outcome,
+    relaunched_outcome,
     summarize,
     summary_lines,
     write_summary,
@@ -74,6 +75,8 @@ class CheckingSweeper(Sweeper):
         self.loader: MemoConfigLoader | None = None
         self.inner: Sweeper | None = None
         self.launch_args: dict[tuple[str, ...], LaunchArgs] = {}
+        #: The jobs launched once more after the launcher lost them, with why.
+        self.relaunched: list[JobOutcome] = []
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -115,6 +118,7 @@ class CheckingSweeper(Sweeper):
         global _launched
         assert self.inner is not None and self.loader is not None and self.config is not None
         started, since = time.monotonic(), time.time()
+        self.relaunched = []
         jobs = self.jobs(arguments)
         runs = [check_job(self.loader.composed(self.config, job)) for job in jobs]
         launcher = OmegaConf.to_container(self.config.hydra.launcher, resolve=True)
@@ -165,7 +169,12 @@ class CheckingSweeper(Sweeper):
         finally:
             if runs:
                 outcomes = _outcomes(jobs, runs, returns, lost, answering, lost_runs, cancelled)
-                summary = summarize(outcomes, time.monotonic() - started, runs[0].spec.results_dir)
+                summary = summarize(
+                    outcomes,
+                    time.monotonic() - started,
+                    runs[0].spec.results_dir,
+                    self.relaunched,
+                )
                 _finish(summary, self.config)
         return returns
 
@@ -187,6 +196,17 @@ class CheckingSweeper(Sweeper):
         ]
         if not missing:
             return []
+        for job in missing:
+            spec = runs[jobs.index(job)].spec
+            progress = read_progress(spec.results_dir, spec.config_hash)
+            self.relaunched.append(
+                relaunched_outcome(
+                    job,
+                    spec.config_hash,
+                    None if progress is None else progress.status,
+                    0 if progress is None else progress.last_round,
+                )
+            )
         log.warning("the launcher lost %d jobs; launching them once more", len(missing))
         try:
             relaunched = [_with_args(job, self.launch_args) for job in missing]
