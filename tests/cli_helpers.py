@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -77,3 +78,26 @@ def hydra_folders(logs: Path) -> list[str]:
         "hydra/job_logging=none",
         "hydra/hydra_logging=none",
     ]
+
+
+def resumes(logs: str) -> list[tuple[int, int | None]]:
+    """``(K, N)`` for each "interrupted: K rows" of a job's log and the "resuming after
+    round N" that follows it (``N`` None: no resume line before the next stop or the end)."""
+    events = re.findall(r"interrupted: (\d+) rows|resuming after round (\d+)", logs)
+    pairs = []
+    for index, (saved, _) in enumerate(events):
+        if saved:
+            after = events[index + 1][1] if index + 1 < len(events) else ""
+            pairs.append((int(saved), int(after) if after else None))
+    return pairs
+
+
+def resumed_where_it_stopped(pairs: list[tuple[int, int | None]]) -> bool:
+    """Each stop resumed after the round its rows reached (K), or K-1.
+
+    K-1: the signal came after the record of round K reached the job's loop (the rows
+    hold it) but before the round loop took it as done, whose state it then saves; the
+    requeued job trains round K again (the same numbers: rounds replay exactly). A stop
+    before any row (K = 0) has nothing to resume.
+    """
+    return all(n == k or n == k - 1 or (k == 0 and n is None) for k, n in pairs)

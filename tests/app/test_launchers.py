@@ -340,7 +340,9 @@ def _kill_the_trainer(results_dir, other_than, min_rows, child, deadline):
     Returns the killed pid and the last round its rows hold.
     """
     while True:
-        assert time.monotonic() < deadline and child.poll() is None, "no trainer to kill"
+        if child.poll() is not None:
+            raise AssertionError(f"the sweep ended: {child.communicate()[1][-3000:]}")
+        assert time.monotonic() < deadline, "no trainer to kill"
         files = list(R.runs_dir(results_dir).glob("*.parquet"))
         if files:
             pid = claim_holder(results_dir, files[0].stem)
@@ -369,12 +371,12 @@ def test_a_killed_run_reads_killed_in_load_runs_the_report_and_the_summary(tmp_p
             "fedbench",
             "-m",
             "seed=0",
-            "fl.rounds=3000",
+            "fl.rounds=20000",
             "fl.num_clients=4",
             "fl.clients_per_round=2",
             "fl.checkpoint_every=5",
             "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=1",
+            "hydra.launcher.n_jobs=2",  # 1 would run the job in the command's process
             f"results_dir={results}",
             f"hydra.sweep.dir={tmp_path / 'logs'}",
         ],
@@ -415,7 +417,7 @@ def test_a_killed_run_reads_killed_in_load_runs_the_report_and_the_summary(tmp_p
         report.stderr.count("\n") == 1
         and (
             f"1 killed (its process ended without a word (kill -9, out of memory, a node "
-            f"failure)): {frame[R.CONFIG_HASH].iloc[0]} (rounds=3000, rows to round {last_round})"
+            f"failure)): {frame[R.CONFIG_HASH].iloc[0]} (rounds=20000, rows to round {last_round})"
         )
         in report.stderr
     ), report.stderr

@@ -17,7 +17,7 @@ import pytest
 
 from fedbench import results as R
 from tests.app.test_launchers import SWEEP, basic, fedbench, metrics  # noqa: F401 (fixture)
-from tests.cli_helpers import REPO
+from tests.cli_helpers import REPO, resumed_where_it_stopped, resumes
 from tests.test_resume import TRAJECTORY
 
 
@@ -193,29 +193,6 @@ def uninterrupted(tmp_path_factory):
         reference.child.wait()
 
 
-def _resumes(logs):
-    """``(K, N)`` for each "interrupted: K rows" of a job's log and the "resuming after
-    round N" that follows it (``N`` None: no resume line before the next stop or the end)."""
-    events = re.findall(r"interrupted: (\d+) rows|resuming after round (\d+)", logs)
-    pairs = []
-    for index, (saved, _) in enumerate(events):
-        if saved:
-            after = events[index + 1][1] if index + 1 < len(events) else ""
-            pairs.append((int(saved), int(after) if after else None))
-    return pairs
-
-
-def _resumed_where_it_stopped(pairs):
-    """Each stop resumed after the round its rows reached (K), or K-1.
-
-    K-1: the signal came after the record of round K reached the job's loop (the rows
-    hold it) but before the round loop took it as done, whose state it then saves; the
-    requeued job trains round K again (the same numbers: rounds replay exactly). A stop
-    before any row (K = 0) has nothing to resume.
-    """
-    return all(n == k or n == k - 1 or (k == 0 and n is None) for k, n in pairs)
-
-
 def test_a_real_time_limit_requeues_the_job_and_it_resumes_at_the_round_reached(
     tmp_path, small_jobs, uninterrupted
 ):
@@ -245,7 +222,7 @@ def test_a_real_time_limit_requeues_the_job_and_it_resumes_at_the_round_reached(
     # Its "Requeued job" line comes after fedbench saved the run, before Slurm's SIGTERM.
     signals = re.findall(r"^submitit WARNING .* Caught signal SIGUSR2", errors, re.M)
     requeued = re.findall(r"^submitit INFO .* Requeued job", errors, re.M)
-    pairs = _resumes(logs)  # a signal during a slot's start-up stops no run: fewer
+    pairs = resumes(logs)  # a signal during a slot's start-up stops no run: fewer
     assert pairs and len(pairs) <= len(signals) == len(requeued) <= MAX_TIMEOUTS, (
         pairs,
         errors[-3000:],
@@ -253,7 +230,7 @@ def test_a_real_time_limit_requeues_the_job_and_it_resumes_at_the_round_reached(
     # Each slot saved its rows and the state of their last round before submitit requeued
     # the job; the next slot resumed there. There is no periodic checkpoint before round
     # LIMITED_ROUNDS: every resume is from a state saved on the way out.
-    assert _resumed_where_it_stopped(pairs), pairs
+    assert resumed_where_it_stopped(pairs), pairs
     assert any(n for _, n in pairs), pairs
     # The TFF worker ignores Slurm's signals (its Python process stops it): no round fails.
     assert "UNAVAILABLE" not in logs + errors
@@ -297,8 +274,8 @@ def test_scontrol_requeue_of_a_running_job_resumes_it_at_the_round_reached(
             child.kill()
     assert child.returncode == 0, err[-3000:]
     assert "  completed: 1\n" in err and "interrupted" not in err, err
-    pairs = _resumes(_job_logs(tmp_path / "r-logs"))
-    assert len(pairs) == 1 and pairs[0][0] >= 50 and _resumed_where_it_stopped(pairs), pairs
+    pairs = resumes(_job_logs(tmp_path / "r-logs"))
+    assert len(pairs) == 1 and pairs[0][0] >= 50 and resumed_where_it_stopped(pairs), pairs
     _equal_to_uninterrupted(tmp_path / "r", uninterrupted)
 
 
@@ -352,7 +329,7 @@ def test_scancel_of_one_task_is_named_the_others_finish_and_the_rerun_resumes_it
     logs = _job_logs(tmp_path / "r-logs")
     checkpoint = int(re.findall(r"resuming after round (\d+)", logs)[-1])
     assert 10 <= checkpoint <= kept  # from its checkpoint, not from round 1
-    assert checkpoint in (kept, kept - 1)  # the state saved at scancel (see _resumes)
+    assert checkpoint in (kept, kept - 1)  # the state saved at scancel (see resumes)
     frame = R.load_runs(tmp_path / "r")
     assert (frame[R.STATUS] == R.Status.COMPLETED).all() and len(frame) == 4 * 300
 
