@@ -80,24 +80,25 @@ def hydra_folders(logs: Path) -> list[str]:
     ]
 
 
-def resumes(logs: str) -> list[tuple[int, int | None]]:
-    """``(K, N)`` for each "interrupted: K rows" of a job's log and the "resuming after
-    round N" that follows it (``N`` None: no resume line before the next stop or the end)."""
+def resumes(logs: str) -> list[tuple[int, int]]:
+    """``(K, N)`` for each "resuming after round N" of a job's log: K is the rows of the
+    "interrupted: K rows" before it (a slot stopped during its start-up, before it
+    resumed, saves the same K again)."""
     events = re.findall(r"interrupted: (\d+) rows|resuming after round (\d+)", logs)
-    pairs = []
-    for index, (saved, _) in enumerate(events):
-        if saved:
-            after = events[index + 1][1] if index + 1 < len(events) else ""
-            pairs.append((int(saved), int(after) if after else None))
+    pairs, saved = [], None
+    for stopped, resumed in events:
+        if stopped:
+            saved = int(stopped)
+        elif saved is not None:
+            pairs.append((saved, int(resumed)))
     return pairs
 
 
-def resumed_where_it_stopped(pairs: list[tuple[int, int | None]]) -> bool:
-    """Each stop resumed after the round its rows reached (K), or K-1.
+def resumed_where_it_stopped(pairs: list[tuple[int, int]]) -> bool:
+    """Each resume came after the round the rows of the stop before it reached (K), or K-1.
 
     K-1: the signal came after the record of round K reached the job's loop (the rows
     hold it) but before the round loop took it as done, whose state it then saves; the
-    requeued job trains round K again (the same numbers: rounds replay exactly). A stop
-    before any row (K = 0) has nothing to resume.
+    requeued job trains round K again (the same numbers: rounds replay exactly).
     """
-    return all(n == k or n == k - 1 or (k == 0 and n is None) for k, n in pairs)
+    return all(n in (k, k - 1) for k, n in pairs)

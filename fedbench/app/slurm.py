@@ -10,7 +10,10 @@ fails with a warning that says the status "may be inaccurate", and a job that en
 without writing its result (cancelled before it started, killed) is never seen to
 end. :func:`follow_without_accounting` says so once and lets submitit read the jobs'
 states from ``squeue`` instead (:class:`SqueueWatcher`); fedbench reads what each job
-trained from its result files. Imported only for a Slurm launcher (it imports submitit).
+trained from its result files. When submitit stops waiting at the first job of an array
+without a result, :func:`wait_until_ended` waits for the array's other jobs, and
+:func:`started` tells a job cancelled while pending (Slurm never opened its log file).
+Imported only for a Slurm launcher (it imports submitit).
 """
 
 from __future__ import annotations
@@ -294,10 +297,18 @@ def wait_until_ended(job_ids: Sequence[str], poll_seconds: float = 5.0) -> dict[
 
 
 def job_folders(folder: Path) -> set[Path]:
-    """The job folders submitit made under ``folder`` (one per job or array task)."""
+    """The job folders submitit made under ``folder``: one per job or array task.
+
+    Each holds the job's ``<job id>_submitted.pkl``; an array's own folder (its
+    submission script only) is not one.
+    """
     if not folder.is_dir():
         return set()
-    return {p for p in folder.iterdir() if p.is_dir() and _JOB_ID.fullmatch(p.name)}
+    return {
+        p
+        for p in folder.iterdir()
+        if _JOB_ID.fullmatch(p.name) and (p / f"{p.name}_submitted.pkl").is_file()
+    }
 
 
 def started(job_folder: Path) -> bool:

@@ -3,8 +3,13 @@
 A run's ``status`` column holds one of :data:`STORED_STATUSES`; a job of a command (a line of a
 sweep's summary, ``sweep-summary.json``) ends in one of those or in one that says why
 it trained nothing (:attr:`Status.SKIPPED`, :attr:`Status.ELSEWHERE`,
-:attr:`Status.REPORTED`). The members are strings (``Status.COMPLETED == "completed"``),
-so Parquet files, JSON and comparisons with what was read back see the plain words.
+:attr:`Status.REPORTED`, :attr:`Status.CANCELLED`). The members are strings
+(``Status.COMPLETED == "completed"``), so Parquet files, JSON and comparisons with what
+was read back see the plain words.
+
+A file says :attr:`Status.RUNNING` while its run trains; readers see it as
+:attr:`Status.KILLED` once no live process holds the run's claim
+(:func:`fedbench.results.lock.seen_status`).
 """
 
 from __future__ import annotations

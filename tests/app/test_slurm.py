@@ -171,31 +171,41 @@ LIMITED = [
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    """The LIMITED run trained in one process, one thread, started at once (await ``.rows()``).
+    """``start(rounds)``: the LIMITED run, to ``rounds``, trained in one process, one thread,
+    started at once; its ``rows()`` wait for it.
 
     It trains on the other core while a test's Slurm job trains (threads change the
     order of TensorFlow's sums: one thread, as the jobs have).
     """
-    where = tmp_path_factory.mktemp("uninterrupted")
+    started = {}
 
     class Reference:
-        child = _start(*LIMITED, "fl.threads=1", *_where(where, "ref"))
+        def __init__(self, rounds):
+            self.rounds, self.where = rounds, tmp_path_factory.mktemp("uninterrupted")
+            args = [*LIMITED[1:], f"fl.rounds={rounds}", "fl.threads=1"]
+            self.child = _start(*args, *_where(self.where, "ref"))
 
         def rows(self):
-            _, err = self.child.communicate(timeout=900)
+            _, err = self.child.communicate(timeout=1800)
             assert self.child.returncode == 0, err[-3000:]
-            return R.at_rounds(R.load_runs(where / "ref"), LIMITED_ROUNDS)
+            return R.at_rounds(R.load_runs(self.where / "ref"), self.rounds)
 
-    reference = Reference()
-    yield reference
-    if reference.child.poll() is None:
-        reference.child.kill()
-        reference.child.wait()
+    def start(rounds):
+        if rounds not in started:
+            started[rounds] = Reference(rounds)
+        return started[rounds]
+
+    yield start
+    for reference in started.values():
+        if reference.child.poll() is None:
+            reference.child.kill()
+            reference.child.wait()
 
 
 def test_a_real_time_limit_requeues_the_job_and_it_resumes_at_the_round_reached(
     tmp_path, small_jobs, uninterrupted
 ):
+    reference = uninterrupted(LIMITED_ROUNDS)
     # timeout_min=2 with signal_delay_s=60: Slurm sends SIGUSR2 once the time left is at
     # most 60 s plus its 30-s check period, i.e. 30-60 s into each slot; a job starts in
     # 10-25 s, so each slot trains at most ~50 s. 2400 rounds of one thread take at least
@@ -234,12 +244,12 @@ def test_a_real_time_limit_requeues_the_job_and_it_resumes_at_the_round_reached(
     assert any(n for _, n in pairs), pairs
     # The TFF worker ignores Slurm's signals (its Python process stops it): no round fails.
     assert "UNAVAILABLE" not in logs + errors
-    _equal_to_uninterrupted(tmp_path / "r", uninterrupted)
+    _equal_to_uninterrupted(tmp_path / "r", reference)
 
 
-def _equal_to_uninterrupted(results_dir, uninterrupted):
-    rows = R.at_rounds(R.load_runs(results_dir), LIMITED_ROUNDS)
-    ref = uninterrupted.rows()
+def _equal_to_uninterrupted(results_dir, reference):
+    rows = R.at_rounds(R.load_runs(results_dir), reference.rounds)
+    ref = reference.rows()
     assert (rows[R.STATUS] == R.Status.COMPLETED).all()
     pd.testing.assert_frame_equal(
         rows[TRAJECTORY].sort_values(R.ROUND).reset_index(drop=True),
@@ -254,21 +264,27 @@ def _trained_rounds(sweep_dir):
     return int(rounds[-1]) if rounds else 0
 
 
+#: Rounds of the scontrol requeue test: a few minutes of one job (not all in one slot).
+REQUEUED_ROUNDS = 600
+
+
 def test_scontrol_requeue_of_a_running_job_resumes_it_at_the_round_reached(
     tmp_path, small_jobs, uninterrupted
 ):
     # Slurm requeues the job with SIGTERM, as a pre-emption that requeues does: the job
     # saves its rows and state, ends without a result (Slurm counted a restart: not a
     # scancel) and its next start resumes; the sweep waits for it and ends completed.
-    child = _start("-m", *LIMITED, *small_jobs, *_where(tmp_path, "r"))
+    reference = uninterrupted(REQUEUED_ROUNDS)
+    command = ["-m", f"fl.rounds={REQUEUED_ROUNDS}", *LIMITED[1:], *small_jobs]
+    child = _start(*command, *_where(tmp_path, "r"))
     try:
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + 900
         job = _array_job(tmp_path / "r-logs", deadline, child)
         while _trained_rounds(tmp_path / "r-logs") < 50:
             assert time.monotonic() < deadline and child.poll() is None, "the job did not train"
             time.sleep(0.5)
         subprocess.run(["scontrol", "requeue", job], check=True)
-        err = child.communicate(timeout=900)[1]
+        err = child.communicate(timeout=1800)[1]
     finally:
         if child.poll() is None:
             child.kill()
@@ -276,7 +292,7 @@ def test_scontrol_requeue_of_a_running_job_resumes_it_at_the_round_reached(
     assert "  completed: 1\n" in err and "interrupted" not in err, err
     pairs = resumes(_job_logs(tmp_path / "r-logs"))
     assert len(pairs) == 1 and pairs[0][0] >= 50 and resumed_where_it_stopped(pairs), pairs
-    _equal_to_uninterrupted(tmp_path / "r", uninterrupted)
+    _equal_to_uninterrupted(tmp_path / "r", reference)
 
 
 def _array_job(sweep_dir, deadline, child):
@@ -345,7 +361,7 @@ def test_scancel_of_a_pending_job_is_one_line_and_it_is_not_launched_again(tmp_p
         "fl.num_clients=4",
         "fl.clients_per_round=2",
         *small_jobs,
-        "hydra.launcher.additional_parameters={hold:true}",
+        "+hydra.launcher.additional_parameters.hold=true",
         *_where(tmp_path, "r"),
     ]
     child = _start(*command)
@@ -366,7 +382,7 @@ def test_scancel_of_a_pending_job_is_one_line_and_it_is_not_launched_again(tmp_p
     ), err
     assert "once more" not in err and "Traceback" not in err and "sacct" not in err
     folders = sorted(p.name for p in (tmp_path / "r-logs" / ".submitit").iterdir() if p.is_dir())
-    assert folders == [f"{job}_0", f"{job}_1"]  # nothing submitted again
+    assert folders == [job, f"{job}_0", f"{job}_1"]  # the array, its two tasks: nothing more
     frame = R.load_runs(tmp_path / "r")
     assert frame[R.SEED].unique().tolist() == [0]  # seed 1 trained nothing
     summary = json.loads((tmp_path / "r-logs" / "sweep-summary.json").read_text())

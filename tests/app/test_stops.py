@@ -117,12 +117,16 @@ def test_a_pending_job_cancelled_is_one_line_and_one_that_ran_is_not(tmp_path, m
     for task, started in (("12_0", True), ("12_1", False)):
         folder = tmp_path / ".submitit" / task
         folder.mkdir(parents=True)
+        (folder / f"{task}_submitted.pkl").write_bytes(b"")
         if started:
             (folder / f"{task}_0_log.out").write_text("")
         folders[(f"seed={task[-1]}",)] = folder
     states = iter([{"12_0": "RUNNING", "12_1": "CANCELLED"}, {"12_0": "GONE", "12_1": "GONE"}])
     monkeypatch.setattr(slurm, "job_states", lambda ids: next(states))
     monkeypatch.setattr(slurm.time, "sleep", lambda seconds: None)
+    (tmp_path / ".submitit" / "12").mkdir()  # the array's own: its submission script only
+    (tmp_path / ".submitit" / "12" / "12_submission.sh").write_text("")
+    assert slurm.job_folders(tmp_path / ".submitit") == set(folders.values())
     cancelled = _cancelled_before_start(folders)
     assert cancelled == {("seed=1",): "12_1"}  # after 12_0 ended; that one had started
 
