@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -305,6 +306,8 @@ def _train_and_write(
 
 def _stopped_by(stop: BaseException) -> str:
     """What stopped a run from outside, for its ``error`` column."""
+    if isinstance(stop, Terminated) and stop.code == 128 + signal.SIGUSR2:
+        return "stopped by SIGUSR2 (a time limit near): submitit requeues the job, which resumes it"
     if isinstance(stop, KeyboardInterrupt | Terminated):
         return f"stopped by {stop_name(stop)}: run the same command again to resume"
     # submitit ends a job it requeued (a Slurm time limit, a pre-emption) with sys.exit.
