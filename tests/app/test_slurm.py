@@ -169,10 +169,10 @@ LIMITED = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def uninterrupted(tmp_path_factory):
     """``start(rounds)``: the LIMITED run, to ``rounds``, trained in one process, one thread,
-    started at once; its ``rows()`` wait for it.
+    started at once; its ``rows()`` wait for it (stopped with the test otherwise).
 
     It trains on the other core while a test's Slurm job trains (threads change the
     order of TensorFlow's sums: one thread, as the jobs have).
@@ -196,10 +196,14 @@ def uninterrupted(tmp_path_factory):
         return started[rounds]
 
     yield start
-    for reference in started.values():
+    for reference in started.values():  # a test that failed early: stop it, and its worker
         if reference.child.poll() is None:
-            reference.child.kill()
-            reference.child.wait()
+            reference.child.terminate()
+            try:
+                reference.child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                reference.child.kill()
+                reference.child.wait()
 
 
 def test_a_real_time_limit_requeues_the_job_and_it_resumes_at_the_round_reached(
@@ -228,10 +232,10 @@ def test_a_real_time_limit_requeues_the_job_and_it_resumes_at_the_round_reached(
     assert "  completed: 1\n" in done.stderr
     _quiet(done)
     logs, errors = _job_logs(tmp_path / "r-logs"), _job_logs(tmp_path / "r-logs", "err")
-    # submitit logs through its own handler (stderr) and Hydra's: count its own lines.
-    # Its "Requeued job" line comes after fedbench saved the run, before Slurm's SIGTERM.
+    # submitit logs through its own handler (warnings on stderr, the rest on stdout) and
+    # Hydra's: count its own lines. Its "Requeued job" comes after fedbench saved the run.
     signals = re.findall(r"^submitit WARNING .* Caught signal SIGUSR2", errors, re.M)
-    requeued = re.findall(r"^submitit INFO .* Requeued job", errors, re.M)
+    requeued = re.findall(r"^submitit INFO .* Requeued job", logs, re.M)
     pairs = resumes(logs)  # a signal during a slot's start-up stops no run: fewer
     assert pairs and len(pairs) <= len(signals) == len(requeued) <= MAX_TIMEOUTS, (
         pairs,
