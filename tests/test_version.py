@@ -40,7 +40,6 @@ PINNED = {
         ),
         ({"partition": "quantity", "partition_options": {"alpha": 0.3}}, "81effb9f938f721e"),
     ],
-
     "0.3": [
         ({}, "9fd2a9747dbd8d72"),
         ({"partition": "dirichlet", "partition_options": {"alpha": 0.1}}, "cc372b9ab4d270b5"),
