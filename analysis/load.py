@@ -65,9 +65,31 @@ def finished_settings(results_dir: str | os.PathLike) -> pd.DataFrame:
         ``config_json`` that has no column of its own (e.g. ``algorithm.mu``).
 
     """
-    frame = R.load_settings(results_dir)
-    frame = frame[frame[R.STATUS].isin(sorted(R.FINISHED_STATUSES))].copy()
-    return with_settings(frame)
+    return with_settings(finished(R.load_settings(results_dir)))
+
+
+def finished(settings: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the ``completed`` and ``diverged`` settings of ``settings``."""
+    return settings[settings[R.STATUS].isin(sorted(R.FINISHED_STATUSES))].copy()
+
+
+def unfinished(settings: pd.DataFrame) -> pd.DataFrame:
+    """One line per setting of ``settings`` that has no result yet, with why.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``config_hash``, ``rounds``, ``status`` (``running``, ``killed``, ``interrupted``,
+        ``failed``) and ``round`` (the last round its rows hold; null: none).
+
+    """
+    rows = settings[~settings[R.STATUS].isin(sorted(R.FINISHED_STATUSES))]
+    keys = [R.CONFIG_HASH, R.ROUNDS]
+    return (
+        rows.groupby(keys, sort=True)
+        .agg(**{R.STATUS: (R.STATUS, "first"), R.ROUND: (R.ROUND, "max")})
+        .reset_index()
+    )
 
 
 def with_settings(frame: pd.DataFrame) -> pd.DataFrame:

@@ -28,6 +28,9 @@ EXIT_INTERRUPTED = 130
 class Terminated(SystemExit):
     """Raised in the main thread when the process receives SIGTERM (or SIGHUP).
 
+    Also for a signal a :func:`catching_signals` block was given (``also``: a submitit
+    job's ``SIGUSR2``).
+
     A ``SystemExit`` (exit status 128 + signal number), not an ``Exception``: like
     Ctrl-C it unwinds through ``finally`` blocks (the worker is stopped, the rounds
     so far are written) and ends the whole sweep instead of failing one job.
@@ -99,10 +102,13 @@ def on_stop(callback: Callable[[int], None]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def catching_signals(*, raise_again: bool = True) -> Iterator[None]:
+def catching_signals(
+    *, raise_again: bool = True, also: tuple[signal.Signals, ...] = ()
+) -> Iterator[None]:
     """Turn SIGINT, SIGTERM and SIGHUP into exceptions, also remembered (main thread only).
 
-    SIGHUP (the terminal or ssh session went away) ends the command as SIGTERM does.
+    SIGHUP (the terminal or ssh session went away) ends the command as SIGTERM does, and
+    so does each signal of ``also`` (a submitit job's ``SIGUSR2``: its time limit is near).
 
     A signal ignored when the block starts (``nohup``) stays ignored. On exit the
     previous handlers come back; when the outermost block exits, the remembered
@@ -113,8 +119,11 @@ def catching_signals(*, raise_again: bool = True) -> Iterator[None]:
     raise_again
         Whether a signal that comes while the first one unwinds raises again (the
         outermost block decides). ``False`` for a job that a Ctrl-C in its terminal
-        and its sweep's parent may both stop: the second signal must not cut short
-        the saving that the first one started.
+        and its sweep's parent may both stop, or that Slurm signals more than once: the
+        second signal must not cut short the saving that the first one started.
+    also
+        Further signals that raise :class:`Terminated` (exit status 128 + the signal's
+        number), as SIGTERM does.
 
     """
     global _pending_interrupt, _depth, _raise_again
@@ -151,7 +160,7 @@ def catching_signals(*, raise_again: bool = True) -> Iterator[None]:
     _depth += 1
     previous = {
         sig: signal.signal(sig, handler)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, *also)
         if signal.getsignal(sig) is not signal.SIG_IGN  # e.g. nohup: stay ignored
     }
     try:

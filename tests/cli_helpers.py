@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -77,3 +78,27 @@ def hydra_folders(logs: Path) -> list[str]:
         "hydra/job_logging=none",
         "hydra/hydra_logging=none",
     ]
+
+
+def resumes(logs: str) -> list[tuple[int, int]]:
+    """``(K, N)`` for each "resuming after round N" of a job's log: K is the rows of the
+    "interrupted: K rows" before it (a slot stopped during its start-up, before it
+    resumed, saves the same K again)."""
+    events = re.findall(r"interrupted: (\d+) rows|resuming after round (\d+)", logs)
+    pairs, saved = [], None
+    for stopped, resumed in events:
+        if stopped:
+            saved = int(stopped)
+        elif saved is not None:
+            pairs.append((saved, int(resumed)))
+    return pairs
+
+
+def resumed_where_it_stopped(pairs: list[tuple[int, int]]) -> bool:
+    """Each resume came after the round the rows of the stop before it reached (K), or K-1.
+
+    K-1: the signal came after the record of round K reached the job's loop (the rows
+    hold it) but before the round loop took it as done, whose state it then saves; the
+    requeued job trains round K again (the same numbers: rounds replay exactly).
+    """
+    return all(n in (k, k - 1) for k, n in pairs)

@@ -287,3 +287,37 @@ def test_a_finished_run_is_recorded_in_its_claim_for_the_next_owner(results_dir)
     assert second.acquire("9") and second.previous == (R.Status.COMPLETED, 5)
     second.release()  # it recorded nothing (e.g. interrupted): removed as before
     assert not second.path.exists()
+
+
+@pytest.mark.subprocess
+def test_a_running_run_reads_running_while_its_owner_lives_and_killed_once_it_is_gone(
+    results_dir,
+):
+    # A file says "running" from its checkpoints until its run's final write: a reader
+    # asks the run's claim whether that run's process still lives.
+    R.write_run([_row(**{R.STATUS: R.Status.RUNNING, R.ROUNDS: 5})], results_dir, "abc")
+    lock = R.runs_dir(results_dir) / ".abc.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_CLAIM, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert R.load_runs(results_dir)[R.STATUS].tolist() == [R.Status.RUNNING]
+        assert R.read_progress(results_dir, "abc").status_at(5) == R.Status.RUNNING
+    finally:
+        holder.kill()  # kill -9: the kernel drops its lock
+        holder.wait()
+    assert R.load_runs(results_dir)[R.STATUS].tolist() == [R.Status.KILLED]
+    assert R.read_progress(results_dir, "abc").status_at(5) == R.Status.KILLED
+    assert R.load_settings(results_dir)[R.STATUS].tolist() == [R.Status.KILLED]
+    assert R.at_rounds(R.load_runs(results_dir), 5).empty  # no result for the setting yet
+    # The process that takes the claim over sees what its predecessor left: killed.
+    with R.claimed(results_dir, "abc") as mine:
+        assert mine
+        assert R.load_runs(results_dir)[R.STATUS].tolist() == [R.Status.KILLED]
+
+
+def test_other_statuses_read_as_written_whoever_holds_the_claim(results_dir):
+    for status in (R.Status.FAILED, R.Status.INTERRUPTED, R.Status.COMPLETED):
+        R.write_run([_row(**{R.STATUS: status})], results_dir, "abc")
+        assert R.load_runs(results_dir)[R.STATUS].tolist() == [status]

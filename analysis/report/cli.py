@@ -7,10 +7,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from analysis.load import finished_settings
-from analysis.report.formats import FORMATS, render
+from analysis.load import finished, unfinished, with_settings
+from analysis.report.formats import FORMATS, NOTED_FORMATS, render
 from analysis.report.request import VALUES, ReportError, Request
-from analysis.report.table import build
+from analysis.report.table import build, not_finished_note
+from fedbench import results as R
 from fedbench.errors import invalid
 
 PROG = "fedbench-report"
@@ -120,7 +121,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             decimals=args.decimals,
             layout=args.layout,
         )
-        text = render(build(finished_settings(args.results_dir), request), args.format)
+        settings = R.load_settings(args.results_dir)
+        left_out = not_finished_note(unfinished(settings))
+        try:
+            table = build(with_settings(finished(settings)), request)
+        except ReportError as error:
+            raise ReportError(f"{error} ({left_out})" if left_out else str(error)) from None
+        if left_out:
+            table.notes.append(left_out)
+            if args.format not in NOTED_FORMATS:  # csv: the numbers only; the note on stderr
+                print(f"{PROG}: {left_out}", file=sys.stderr)
+        text = render(table, args.format)
     except ReportError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

@@ -69,6 +69,34 @@ def build(frame: pd.DataFrame, request: Request) -> Table:
     return table
 
 
+#: What each status of a setting without a result says, in a report's footnote.
+_NOT_FINISHED = {
+    R.Status.RUNNING: "still training",
+    R.Status.KILLED: "its process ended without a word (kill -9, out of memory, a node failure)",
+    R.Status.INTERRUPTED: "stopped from outside",
+    R.Status.FAILED: "stopped by an error",
+}
+
+
+def not_finished_note(unfinished: pd.DataFrame) -> str | None:
+    """A footnote naming the settings the table leaves out for want of a result, by status.
+
+    ``unfinished``: :func:`analysis.load.unfinished`. ``None`` when every setting finished.
+    """
+    if unfinished.empty:
+        return None
+    parts = []
+    for status, group in unfinished.groupby(R.STATUS, sort=True):
+        runs = ", ".join(
+            f"{row[R.CONFIG_HASH]} (rounds={row[R.ROUNDS]}, "
+            + (f"rows to round {int(row[R.ROUND])})" if pd.notna(row[R.ROUND]) else "no row)")
+            for _, row in group.iterrows()
+        )
+        what = _NOT_FINISHED.get(status, status)
+        parts.append(f"{len(group)} {status} ({what}): {runs}")
+    return "Left out, no result yet: " + "; ".join(parts) + "; the same command resumes them"
+
+
 def default_rows(summaries: pd.DataFrame, cols: Sequence[str] = ()) -> list[str]:
     """The setting columns that vary, but those in ``cols``.
 

@@ -76,7 +76,7 @@ def _job(
         started.append(True)
         with job_in_child():  # in a launcher's child: ends with the sweep's parent
             overrides = list(HydraConfig.get().overrides.task)
-            if slurm_job.in_slurm_job():
+            if slurm_job.in_submitit_job():  # a time limit: the run saves, then requeues
                 with slurm_job.job_signals():
                     outcome = _outcome(run, cfg, overrides, training)
             else:
@@ -105,7 +105,11 @@ def _outcome(
     except ResultsNotWritable as error:
         raise SweepStopped(str(error), run_id) from error
     except Terminated as stop:  # scancel: the job ends with its outcome (not on a requeue)
-        if not slurm_job.in_slurm_job() or slurm_job.requeue_signalled():
+        if (
+            not slurm_job.in_slurm_job()
+            or slurm_job.requeue_signalled(stop)
+            or slurm_job.being_requeued()
+        ):
             raise
         message = f"stopped by {stop_name(stop)} (scancel): run the same command again to resume"
         log.warning("run %s %s", run_id, message)

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,8 +187,9 @@ def _train_and_write(
 
     Rows come back as records arrive: a record of round ``k`` replaces the stored row
     of round ``k`` (the same numbers: rounds replay exactly). Before each checkpoint
-    the rows through its round are written, so a checkpoint never gets ahead of the
-    rows and a killed run loses at most the rounds since the last checkpoint.
+    the rows through its round are written (status ``running`` short of the largest
+    request), so a checkpoint never gets ahead of the rows and a killed run loses at
+    most the rounds since the last checkpoint (it then reads ``killed``).
 
     Parameters
     ----------
@@ -243,7 +245,9 @@ def _train_and_write(
             events.add(rows)
         return path
 
-    checkpoints = None if replay_to is not None else Checkpoints(spec.results_dir, hash_)
+    checkpoints = (
+        None if replay_to is not None else Checkpoints(spec.results_dir, hash_, spec.fl.execution)
+    )
     error, stopped = None, False
     worker_log = Path(spec.results_dir) / "logs" / "tff-worker.log"
     worker_log.parent.mkdir(parents=True, exist_ok=True)
@@ -256,7 +260,7 @@ def _train_and_write(
         checkpoints=checkpoints,
         kept_rounds=last_round,
         before_checkpoint=lambda round_num: save_rows(
-            trajectory.final_status(rows, requested[-1], diverged=False)
+            trajectory.final_status(rows, requested[-1], diverged=False, training=True)
         ),
     )
     # A replay ends before the stored trajectory does, which may have diverged later.
@@ -295,6 +299,8 @@ def _train_and_write(
 
 def _stopped_by(stop: BaseException) -> str:
     """What stopped a run from outside, for its ``error`` column."""
+    if isinstance(stop, Terminated) and stop.code == 128 + signal.SIGUSR2:
+        return "stopped by SIGUSR2 (a time limit near): submitit requeues the job, which resumes it"
     if isinstance(stop, KeyboardInterrupt | Terminated):
         return f"stopped by {stop_name(stop)}: run the same command again to resume"
     # submitit ends a job it requeued (a Slurm time limit, a pre-emption) with sys.exit.

@@ -10,16 +10,21 @@ fails with a warning that says the status "may be inaccurate", and a job that en
 without writing its result (cancelled before it started, killed) is never seen to
 end. :func:`follow_without_accounting` says so once and lets submitit read the jobs'
 states from ``squeue`` instead (:class:`SqueueWatcher`); fedbench reads what each job
-trained from its result files. Imported only for a Slurm launcher (it imports submitit).
+trained from its result files. When submitit stops waiting at the first job of an array
+without a result, :func:`wait_until_ended` waits for the array's other jobs, and
+:func:`started` tells a job cancelled while pending (Slurm never opened its log file).
+Imported only for a Slurm launcher (it imports submitit).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
@@ -256,3 +261,66 @@ class SqueueWatcher(SlurmInfoWatcher):
         for job_id in self._registered - self._finished:
             if self.is_done(job_id, mode="cache"):
                 self._finished.add(job_id)
+
+
+#: Slurm job states after which a job runs no more (without accounting: gone from squeue).
+_ENDED = frozenset(
+    {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY"}
+    | {"PREEMPTED", "TIMEOUT", "GONE"}
+)
+
+
+def job_states(job_ids: Sequence[str]) -> dict[str, str]:
+    """The state of each of ``job_ids`` as ``squeue`` lists it (``GONE``: no longer listed).
+
+    ``squeue`` keeps a finished job for the controller's ``MinJobAge``; a job it no longer
+    lists has ended. Empty if ``squeue`` does not answer.
+    """
+    done = _run(["squeue", "--me", "-h", "-r", "-t", "all", "-o", "%i|%T"])
+    if done.returncode != 0:
+        return {}
+    listed = dict(line.strip().split("|", 1) for line in done.stdout.splitlines() if "|" in line)
+    return {job: listed.get(job, "GONE") for job in job_ids}
+
+
+def wait_until_ended(job_ids: Sequence[str], poll_seconds: float = 5.0) -> dict[str, str]:
+    """Wait until none of ``job_ids`` is pending or running any more; return their states.
+
+    A launcher that stops at the first lost job of an array leaves the others queued or
+    running: they are waited for, not launched a second time.
+    """
+    while True:
+        states = job_states(job_ids)
+        if not states or all(state in _ENDED for state in states.values()):
+            return states
+        time.sleep(poll_seconds)
+
+
+def job_folders(folder: Path) -> set[Path]:
+    """The job folders submitit made under ``folder``: one per job or array task.
+
+    Each holds the job's ``<job id>_submitted.pkl``; an array's own folder (its
+    submission script only) is not one.
+    """
+    if not folder.is_dir():
+        return set()
+    return {
+        p
+        for p in folder.iterdir()
+        if _JOB_ID.fullmatch(p.name) and (p / f"{p.name}_submitted.pkl").is_file()
+    }
+
+
+def started(job_folder: Path) -> bool:
+    """Whether the job of a submitit job folder started (Slurm opened its log file)."""
+    return any(job_folder.glob("*_log.out")) or any(job_folder.glob("*_log.err"))
+
+
+def task_order(job_folder: Path) -> int:
+    """The index of an array task's folder (``<array>_<index>``; a lone job: 0)."""
+    _, _, index = job_folder.name.partition("_")
+    return int(index or 0)
+
+
+#: A Slurm job id, or an array task's (``<array>_<index>``).
+_JOB_ID = re.compile(r"\d+(?:_\d+)?")

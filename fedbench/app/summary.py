@@ -50,8 +50,10 @@ class JobOutcome:
         The run's ``config_hash``.
     status
         ``completed``, ``diverged``, ``failed``, ``interrupted`` (stopped from outside,
-        e.g. ``scancel``: the same command resumes it), ``skipped`` (finished before, or
-        by another process) or ``reported`` (``fedbench-partition``).
+        e.g. ``scancel``: the same command resumes it), ``killed`` (its process ended
+        without a word), ``cancelled`` (a Slurm job cancelled before it started),
+        ``skipped`` (finished before, or by another process), ``running elsewhere`` or
+        ``reported`` (``fedbench-partition``).
     error
         The one-line error of a failed job, or what stopped an interrupted one.
 
@@ -88,11 +90,42 @@ def lost_outcome(overrides: Sequence[str], run: str, status: str | None, why: st
             status,
             f"stopped from outside ({why}); run the same command again to resume",
         )
+    if status == Status.KILLED:
+        return JobOutcome(
+            tuple(overrides),
+            run,
+            status,
+            f"its process ended without a word (kill -9, out of memory, a node failure: {why}); "
+            "its rows through its last checkpoint are kept: run the same command again to "
+            "resume",
+        )
+    if status == Status.RUNNING:  # another live process trains it
+        return JobOutcome(tuple(overrides), run, Status.ELSEWHERE)
     return JobOutcome(tuple(overrides), run, Status.FAILED, f"no finished result: {why}")
 
 
-def summarize(outcomes: Sequence[JobOutcome], seconds: float, results_dir: str) -> dict[str, Any]:
-    """The sweep's summary: counts per status, wall time, results folder, unfinished jobs."""
+def cancelled_outcome(overrides: Sequence[str], run: str, job_id: str) -> JobOutcome:
+    """The outcome of a Slurm job ``job_id`` cancelled before it started."""
+    return JobOutcome(
+        tuple(overrides),
+        run,
+        Status.CANCELLED,
+        f"cancelled before it started (Slurm job {job_id}); run the same command again to "
+        "launch it",
+    )
+
+
+def summarize(
+    outcomes: Sequence[JobOutcome],
+    seconds: float,
+    results_dir: str,
+    relaunched: Sequence[JobOutcome] = (),
+) -> dict[str, Any]:
+    """The sweep's summary: counts per status, wall time, results folder, unfinished jobs.
+
+    ``relaunched``: the jobs the sweep launched once more after its launcher lost them,
+    each with why (its ``error``: killed, or no result), whatever their outcome then.
+    """
     counts = Counter(outcome.status for outcome in outcomes)
     return {
         "jobs": len(outcomes),
@@ -103,8 +136,27 @@ def summarize(outcomes: Sequence[JobOutcome], seconds: float, results_dir: str) 
             str(status): [o.as_dict() for o in outcomes if o.status == status]
             for status in sorted(UNFINISHED_STATUSES)
         },
+        RELAUNCHED: [o.as_dict() for o in relaunched],
         "outcomes": [o.as_dict() for o in outcomes],
     }
+
+
+#: The summary's key (and line) of the jobs launched once more after their launcher lost them.
+RELAUNCHED = "relaunched"
+
+
+def relaunched_outcome(
+    overrides: Sequence[str], run: str, status: str | None, last: int
+) -> JobOutcome:
+    """Why a lost job is launched once more: its run was ``killed``, or it left no result."""
+    if status == Status.KILLED:
+        why = (
+            f"killed after round {last} (its process ended without a word: kill -9, out of "
+            "memory, a node failure); launched once more, it resumes there"
+        )
+    else:
+        why = "its launcher lost it without a result; launched once more"
+    return JobOutcome(tuple(overrides), run, RELAUNCHED, why)
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
@@ -116,7 +168,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     lines += [f"  {status}: {count}" for status, count in summary["statuses"].items()]
     lines += [
         f"  {status}: {' '.join(job['overrides']) or '(no overrides)'}: {job['error']}"
-        for status in sorted(UNFINISHED_STATUSES)
+        for status in [*sorted(UNFINISHED_STATUSES), RELAUNCHED]
         for job in summary.get(status, [])
     ]
     return lines

@@ -18,6 +18,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -38,7 +39,9 @@ from fedbench.app.preflight import check_job, command_trains
 from fedbench.app.summary import (
     JobOutcome,
     SweepStopped,
+    cancelled_outcome,
     lost_outcome,
+    relaunched_outcome,
     summarize,
     summary_lines,
     write_summary,
@@ -73,6 +76,8 @@ class CheckingSweeper(Sweeper):
         self.loader: MemoConfigLoader | None = None
         self.inner: Sweeper | None = None
         self.launch_args: dict[tuple[str, ...], LaunchArgs] = {}
+        #: The jobs launched once more after the launcher lost them, with why.
+        self.relaunched: list[JobOutcome] = []
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -114,6 +119,7 @@ class CheckingSweeper(Sweeper):
         global _launched
         assert self.inner is not None and self.loader is not None and self.config is not None
         started, since = time.monotonic(), time.time()
+        self.relaunched = []
         jobs = self.jobs(arguments)
         runs = [check_job(self.loader.composed(self.config, job)) for job in jobs]
         launcher = OmegaConf.to_container(self.config.hydra.launcher, resolve=True)
@@ -134,9 +140,13 @@ class CheckingSweeper(Sweeper):
         )
         launching = [job for index, job in enumerate(jobs) if answering[index] == index]
         self.launch_args = _launch_args(jobs, runs, launcher_threads(launcher, len(launching)))
-        self.inner.launcher = _LaunchingOnly(self.launcher, launching, self.launch_args)
+        launching_only = _LaunchingOnly(
+            self.launcher, launching, self.launch_args, _slurm_job_folder(launcher)
+        )
+        self.inner.launcher = launching_only
         _launched = True
         returns: list[Any] = []
+        cancelled: dict[tuple[str, ...], str] = {}
         lost = "its launcher did not report it"
         lost_runs: dict[str, str] = {}  # a reason of its own for some runs
         held = [(run.spec.results_dir, run.spec.config_hash) for run in runs]
@@ -152,28 +162,52 @@ class CheckingSweeper(Sweeper):
             if isinstance(error, OSError) and error.errno in _UNWRITABLE:
                 raise SweepStopped(f"results cannot be written ({error})") from error
             lost = f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
-            returns = self._recover(jobs, runs)
+            cancelled = _cancelled_before_start(launching_only.submitted)
+            returns = self._recover(jobs, runs, cancelled)
         except BaseException:  # Ctrl-C, SIGTERM: the command says so in one line
             runs = []
             raise
         finally:
             if runs:
-                outcomes = _outcomes(jobs, runs, returns, lost, answering, lost_runs)
-                summary = summarize(outcomes, time.monotonic() - started, runs[0].spec.results_dir)
+                outcomes = _outcomes(jobs, runs, returns, lost, answering, lost_runs, cancelled)
+                summary = summarize(
+                    outcomes,
+                    time.monotonic() - started,
+                    runs[0].spec.results_dir,
+                    self.relaunched,
+                )
                 _finish(summary, self.config)
         return returns
 
-    def _recover(self, jobs: list[list[str]], runs: list[Any]) -> list[Any]:
-        """Wait for runs still held elsewhere, then launch once more the jobs left unfinished."""
+    def _recover(
+        self, jobs: list[list[str]], runs: list[Any], cancelled: dict[tuple[str, ...], str]
+    ) -> list[Any]:
+        """Wait for runs still held elsewhere, then launch once more the jobs left unfinished.
+
+        A run stopped from outside (``scancel``, Ctrl-C) and a Slurm job ``cancelled``
+        before it started are left for the same command to resume or launch.
+        """
         _wait_for_claims(runs)
-        # A run stopped from outside (scancel) is left for the same command to resume.
         missing = [
             job
             for job, run in zip(jobs, runs, strict=True)
-            if _stored_status(run.spec) is None and _file_status(run.spec) != Status.INTERRUPTED
+            if _stored_status(run.spec) is None
+            and _file_status(run.spec) != Status.INTERRUPTED
+            and tuple(job) not in cancelled
         ]
         if not missing:
             return []
+        for job in missing:
+            spec = runs[jobs.index(job)].spec
+            progress = read_progress(spec.results_dir, spec.config_hash)
+            self.relaunched.append(
+                relaunched_outcome(
+                    job,
+                    spec.config_hash,
+                    None if progress is None else progress.status,
+                    0 if progress is None else progress.last_round,
+                )
+            )
         log.warning("the launcher lost %d jobs; launching them once more", len(missing))
         try:
             relaunched = [_with_args(job, self.launch_args) for job in missing]
@@ -248,7 +282,9 @@ class _LaunchingOnly:
 
     Each job it launches carries its launch arguments (:mod:`fedbench.app.launch_args`)
     among its overrides. The sweep's other jobs are answered by those
-    (:func:`round_groups.answering_jobs`).
+    (:func:`round_groups.answering_jobs`). With a Slurm launcher's ``job_folder`` (where
+    submitit makes one folder per job), :attr:`submitted` maps each launched job to its
+    job's folder: submitit's array tasks are the batch's jobs in order.
     """
 
     def __init__(
@@ -256,17 +292,59 @@ class _LaunchingOnly:
         launcher: Any,
         jobs: list[list[str]],
         launch_args: dict[tuple[str, ...], LaunchArgs],
+        job_folder: Path | None = None,
     ) -> None:
         self.launcher = launcher
         self.jobs = {tuple(job) for job in jobs}
         self.launch_args = launch_args
+        self.job_folder = job_folder
+        self.submitted: dict[tuple[str, ...], Path] = {}
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Any:
         """Launch the jobs of ``job_overrides`` that are to run; return their results."""
-        kept = [
-            _with_args(job, self.launch_args) for job in job_overrides if tuple(job) in self.jobs
-        ]
-        return self.launcher.launch(kept, initial_job_idx=initial_job_idx) if kept else []
+        chosen = [tuple(job) for job in job_overrides if tuple(job) in self.jobs]
+        if not chosen:
+            return []
+        kept = [_with_args(job, self.launch_args) for job in chosen]
+        if self.job_folder is None:
+            return self.launcher.launch(kept, initial_job_idx=initial_job_idx)
+        from fedbench.app import slurm  # imports submitit: only for a Slurm launcher
+
+        before = slurm.job_folders(self.job_folder)
+        try:
+            return self.launcher.launch(kept, initial_job_idx=initial_job_idx)
+        finally:
+            made = sorted(slurm.job_folders(self.job_folder) - before, key=slurm.task_order)
+            if len(made) == len(chosen):
+                self.submitted.update(zip(chosen, made, strict=True))
+
+
+def _slurm_job_folder(launcher: dict[str, Any]) -> Path | None:
+    """Where a Slurm launcher's submitit makes its job folders (``None``: not Slurm)."""
+    folder = str(launcher.get("submitit_folder") or "")
+    if not _is_slurm(launcher) or not folder.endswith("%j"):
+        return None
+    return Path(folder).parent
+
+
+def _cancelled_before_start(submitted: dict[tuple[str, ...], Path]) -> dict[tuple[str, ...], str]:
+    """The Slurm jobs of ``submitted`` cancelled before they started: overrides -> job id.
+
+    Waits first until none of them is pending or running (a launcher that lost one job
+    stops waiting for the others). A job that never started (Slurm opened no log file
+    for it) and that Slurm lists as cancelled, or no longer lists, was cancelled while
+    it was pending.
+    """
+    if not submitted:
+        return {}
+    from fedbench.app import slurm
+
+    states = slurm.wait_until_ended([folder.name for folder in submitted.values()])
+    return {
+        job: folder.name
+        for job, folder in submitted.items()
+        if not slurm.started(folder) and states.get(folder.name) in ("CANCELLED", "GONE")
+    }
 
 
 def _outcomes(
@@ -276,11 +354,13 @@ def _outcomes(
     lost: str,
     answering: list[int],
     lost_runs: dict[str, str] | None = None,
+    cancelled: dict[tuple[str, ...], str] | None = None,
 ) -> list[JobOutcome]:
     """Each job's outcome: what it returned, else what its result file says.
 
     ``lost`` says why a job did not report an outcome; ``lost_runs`` says it instead for
-    some runs (by ``config_hash``).
+    some runs (by ``config_hash``). A job of ``cancelled`` (a Slurm job cancelled before
+    it started: overrides -> job id) is ``cancelled``, unless the stored rows answer it.
 
     A job answered by another job of the sweep (the same run, as many rounds or
     fewer) is ``skipped`` when the run's rows hold its setting; otherwise it shares
@@ -299,6 +379,11 @@ def _outcomes(
         if outcome is None and answering[index] != index:
             trainer = jobs[answering[index]]
             outcome = _answered(job, spec, returned.get(tuple(trainer)), trainer, lost)
+        if outcome is None and tuple(job) in (cancelled or {}):
+            if _stored_status(spec) is None:
+                outcome = cancelled_outcome(job, spec.config_hash, cancelled[tuple(job)])
+            else:
+                outcome = JobOutcome(tuple(job), spec.config_hash, Status.SKIPPED)
         if outcome is None:
             why = (lost_runs or {}).get(spec.config_hash, lost)
             outcome = lost_outcome(job, spec.config_hash, _file_status(spec), why)

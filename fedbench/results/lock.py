@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
-from fedbench.results.store import runs_dir
+from fedbench.results.paths import runs_dir
+from fedbench.results.status import Status
 
 
 class RunLock:
@@ -44,20 +47,28 @@ class RunLock:
     def acquire(self, note: str = "") -> bool:
         """Try to take the claim without waiting; return whether this process now holds it.
 
-        ``note`` (one line) is written beside the pid for :func:`claim_note`.
+        ``note`` (one line) is written beside the pid for :func:`claim_note`. A reader
+        asking whether the owner lives (:func:`claimed_elsewhere`) holds the lock for an
+        instant: a lock found taken is tried again a few times within
+        :data:`PROBE_RETRY_SECONDS` before the claim counts as another process's.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + PROBE_RETRY_SECONDS
         while True:
             fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                return False
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(PROBE_RETRY_SECONDS / 5)
+                continue
             if self._still_names(fd):
                 break
             os.close(fd)  # the previous owner unlinked it after we opened it: try again
         self._fd = fd
+        _held.add(_key(self.path))
         self._finished = False
         try:
             self.previous = _finished_record(os.pread(fd, 4096, 0).decode(errors="replace"))
@@ -100,6 +111,17 @@ class RunLock:
                 self.path.unlink()
         os.close(self._fd)  # closing drops the lock
         self._fd = None
+        _held.discard(_key(self.path))
+
+
+#: How long :meth:`RunLock.acquire` tries again a lock that a reader's probe may hold.
+PROBE_RETRY_SECONDS = 0.05
+#: The claim files this process holds (a probe of its own claim would find it taken).
+_held: set[str] = set()
+
+
+def _key(path: Path) -> str:
+    return os.path.abspath(path)
 
 
 #: The first word of a claim's note that records a finished run.
@@ -125,9 +147,13 @@ def claimed(results_dir: str | os.PathLike, hash_: str) -> Iterator[bool]:
 
 
 def claimed_elsewhere(results_dir: str | os.PathLike, hash_: str) -> bool:
-    """Whether another process holds the claim on ``hash_`` right now (it is training it)."""
+    """Whether another process holds the claim on ``hash_`` right now (it is training it).
+
+    The kernel drops a ``flock`` when its owner exits however it exits (on NFS, once the
+    server sees the owner's host gone), so a claim held means a live owner.
+    """
     lock = RunLock(results_dir, hash_)
-    if not lock.path.exists():
+    if _key(lock.path) in _held or not lock.path.exists():
         return False
     try:
         fd = os.open(lock.path, os.O_RDWR)
@@ -140,6 +166,19 @@ def claimed_elsewhere(results_dir: str | os.PathLike, hash_: str) -> bool:
     finally:
         os.close(fd)  # closing drops a lock taken here
     return False
+
+
+def seen_status(stored: str, results_dir: str | os.PathLike, hash_: str) -> str:
+    """The status a reader sees of run ``hash_`` whose result file says ``stored``.
+
+    A file says ``running`` while its run trains (written at each checkpoint); it still
+    says so when the process was killed before its final write. While another live
+    process holds the run's claim the run is ``running``; once none does, ``killed``.
+    Any other status is what the file says.
+    """
+    if stored == Status.RUNNING and not claimed_elsewhere(results_dir, hash_):
+        return Status.KILLED
+    return stored
 
 
 def claim_holder(results_dir: str | os.PathLike, hash_: str) -> int | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fedbench import atomic
@@ -25,11 +26,13 @@ from fedbench.results.columns import (
     CONFIG_HASH,
     ROUND,
     RUN_ID,
-    RUNS_SUBDIR,
     STARTED_AT,
     STATUS,
     schema,
 )
+from fedbench.results.lock import seen_status
+from fedbench.results.paths import run_path, runs_dir
+from fedbench.results.status import Status
 from fedbench.spec import config_hash  # noqa: F401 (re-exported as R.config_hash)
 
 log = logging.getLogger(__name__)
@@ -40,16 +43,6 @@ IDENTITY_COLUMNS = (RUN_ID, CONFIG_HASH, STATUS, ROUND)
 
 class UnreadableResult(Exception):
     """A file in ``runs/`` that is not a readable fedbench result; the message says why."""
-
-
-def runs_dir(results_dir: str | os.PathLike) -> Path:
-    """Return the folder holding one Parquet file per run."""
-    return Path(results_dir) / RUNS_SUBDIR
-
-
-def run_path(results_dir: str | os.PathLike, hash_: str) -> Path:
-    """Return the Parquet path of the run whose configuration hashes to ``hash_``."""
-    return runs_dir(results_dir) / f"{hash_}.parquet"
 
 
 def to_table(rows: list[Mapping[str, Any]]) -> pa.Table:
@@ -101,7 +94,7 @@ def load_runs(results_dir: str | os.PathLike) -> pd.DataFrame:
     tables, skipped = [], []
     for path in files:
         try:
-            tables.append(read_result(path))
+            tables.append(_as_seen(read_result(path), results_dir, path.stem))
         except UnreadableResult as why:
             skipped.append(f"{path.name} ({why})")
     if skipped:
@@ -115,6 +108,17 @@ def load_runs(results_dir: str | os.PathLike) -> pd.DataFrame:
     return pa.concat_tables(
         [table_schema.empty_table(), *tables], promote_options="default"
     ).to_pandas()
+
+
+def _as_seen(table: pa.Table, results_dir: str | os.PathLike, hash_: str) -> pa.Table:
+    """``table`` with a ``running`` status as a reader sees it: ``running`` or ``killed``."""
+    column = table.column(STATUS)
+    if not pc.any(pc.equal(column, Status.RUNNING.value)).as_py():
+        return table
+    seen = seen_status(Status.RUNNING, results_dir, hash_)
+    index = table.schema.get_field_index(STATUS)
+    running = pc.equal(column, Status.RUNNING.value)
+    return table.set_column(index, STATUS, pc.if_else(running, seen, column))
 
 
 def read_result(path: str | os.PathLike) -> pa.Table:

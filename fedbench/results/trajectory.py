@@ -10,8 +10,13 @@ the largest request; a setting's own status is:
 - ``diverged`` if the run diverged at a round ``<= r`` (its rows end there);
 - ``completed`` if the run trained round ``r`` (and did not diverge before);
 - ``interrupted`` if it stopped short of ``r`` because it was stopped from outside
-  (a Slurm requeue or cancellation, SIGTERM, Ctrl-C), ``failed`` otherwise; either
-  way the same command resumes it.
+  (a Slurm time limit, requeue or cancellation, SIGTERM, Ctrl-C), ``failed`` if an
+  error stopped it;
+- ``running`` while it trains short of ``r`` (the file is written at each checkpoint),
+  ``killed`` if its process ended without a word (the file still says ``running`` and
+  no live process holds the run's claim: :func:`fedbench.results.lock.seen_status`).
+
+Whatever stopped it, the same command resumes it.
 
 The rules a job follows to answer its round counts are here too, for
 :func:`fedbench.app.experiment.run` to call: whether the stored rows already answer a
@@ -41,6 +46,7 @@ from fedbench.results.columns import (
     ROUNDS,
     STATUS,
 )
+from fedbench.results.lock import seen_status
 from fedbench.results.status import UNFINISHED_STATUSES, Status
 from fedbench.results.store import UnreadableResult, load_runs, read_result, run_path
 
@@ -90,7 +96,7 @@ class Progress:
     def status_at(self, rounds: int) -> str:
         """The status of the setting ``fl.rounds=rounds``, also when the rows stop short of it.
 
-        Short of it: the file's ``interrupted`` (stopped from outside) or ``failed``.
+        Short of it: the file's ``interrupted``, ``running``, ``killed`` or ``failed``.
         """
         unfinished = self.status if self.status in UNFINISHED_STATUSES else Status.FAILED
         return self.answers(rounds) or unfinished
@@ -134,12 +140,17 @@ def read_progress(
                 aside,
             )
         return None
-    return _progress(frame) if len(frame) else None
+    if not len(frame):
+        return None
+    return _progress(frame, seen_status(str(frame[STATUS].iloc[0]), results_dir, hash_))
 
 
-def _progress(frame: pd.DataFrame) -> Progress:
-    """The :class:`Progress` of one run's rows (a file's, or one run's of a loaded frame)."""
-    status = str(frame[STATUS].iloc[0])
+def _progress(frame: pd.DataFrame, status: str | None = None) -> Progress:
+    """The :class:`Progress` of one run's rows (a file's, or one run's of a loaded frame).
+
+    ``status``: the run's as a reader sees it (default: what its first row says).
+    """
+    status = str(frame[STATUS].iloc[0]) if status is None else status
     rows = frame[frame[ROUND].notna()].sort_values(ROUND, kind="stable").reset_index(drop=True)
     return Progress(rows=rows, status=status, requested=_requested(frame.iloc[0]))
 
@@ -253,16 +264,24 @@ def with_requests(progress: Progress, asks: Iterable[int]) -> list[dict[str, Any
 
 
 def final_status(
-    rows: Iterable[Mapping[str, Any]], largest: int, diverged: bool, stopped: bool = False
+    rows: Iterable[Mapping[str, Any]],
+    largest: int,
+    diverged: bool,
+    stopped: bool = False,
+    *,
+    training: bool = False,
 ) -> Status:
     """The file's status: that of its largest request (``largest``) once the rows hold it.
 
-    Short of it: ``interrupted`` when the run was ``stopped`` from outside, else ``failed``.
+    Short of it: ``running`` while the run is still ``training`` (rows written at a
+    checkpoint), ``interrupted`` when the run was ``stopped`` from outside, else ``failed``.
     """
     if diverged:
         return Status.DIVERGED
     if max((r[ROUND] for r in rows), default=0) >= largest:
         return Status.COMPLETED
+    if training:
+        return Status.RUNNING
     return Status.INTERRUPTED if stopped else Status.FAILED
 
 

@@ -77,9 +77,14 @@ class Checkpoints:
 
     """
 
-    def __init__(self, results_dir: str | os.PathLike, hash_: str) -> None:
+    def __init__(
+        self, results_dir: str | os.PathLike, hash_: str, execution: str | None = None
+    ) -> None:
         self.hash = hash_
         self.path = checkpoint_path(results_dir, hash_)
+        #: The run's ``fl.execution``, recorded with each save; a checkpoint saved under
+        #: the other one is resumed (the same state) with one line saying so.
+        self.execution = execution
 
     def save(self, round_num: int, state: Any) -> Path:
         """Save ``state``, the process state after round ``round_num``, replacing the last.
@@ -96,6 +101,7 @@ class Checkpoints:
             "config_hash": self.hash,
             "round": int(round_num),
             "layout": state_layout(state),
+            "execution": self.execution,
         }
         arrays = {f"leaf_{i}": leaf for i, leaf in enumerate(leaves)}
         arrays[_META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
@@ -130,6 +136,15 @@ class Checkpoints:
         if problem:
             self._reject(problem)
             return None
+        saved_under = meta.get("execution")
+        if saved_under and self.execution and saved_under != self.execution:
+            log.info(
+                "run %s: its checkpoint was saved with fl.execution=%s; resuming it with "
+                "fl.execution=%s (the same state; rows agree to float32 rounding)",
+                self.hash,
+                saved_under,
+                self.execution,
+            )
         structure = tf.nest.flatten(template)
         restored = [
             np.asarray(saved, dtype=np.asarray(like).dtype).reshape(np.shape(like))

@@ -187,7 +187,7 @@ class ComposedProcess:
         for clients, rows in zip(members, new_rows, strict=True):
             leaves = [np.asarray(leaf) for leaf in tf.nest.flatten(rows)]
             for i, k in enumerate(clients):
-                table[k] = tuple(leaf[i] for leaf in leaves)
+                table[k] = tuple(leaf[i].copy() for leaf in leaves)  # not a view of the shard's
         return tff.learning.templates.LearningProcessOutput(
             ComposedState(server, tuple(table)), metrics
         )

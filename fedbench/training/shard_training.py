@@ -8,9 +8,9 @@ straddle two epochs), takes its local steps, and what the algorithm makes of its
 (:class:`ClientRule`) is summed into the shard's result. The shard returns sums, which
 the server combines across shards exactly as it would combine clients:
 
-- ``weighted_update`` = sum_k w_k u_k and ``weight`` = sum_k w_k (float32), ``weight64``
-  (the same in float64): the examples-weighted mean's two halves (``u_k`` the update the
-  algorithm averages, ``w_k`` its weight, 0 for an unusable client);
+- ``weighted_update`` = sum_k w_k u_k and ``weight`` = sum_k w_k (float32): the
+  examples-weighted mean's two halves (``u_k`` the update the algorithm averages, ``w_k``
+  its weight, 0 for an unusable client);
 - ``updates`` and ``weights``: every client's flattened ``u_k`` and ``w_k``, stacked,
   for ``client_drift``'s distance of each update to the round's mean (a second pass
   once the mean is known, :func:`fedbench.training.drift.stacked_terms`);
@@ -46,7 +46,7 @@ from fedbench.training.local_training import all_finite
 #: ``epochs[k] * sizes[k]`` indices).
 DIRECTORY, CLIENTS, SIZES, EPOCHS, ORDER = "directory", "clients", "sizes", "epochs", "order"
 #: Fields of a shard's result.
-WEIGHTED_UPDATE, WEIGHT, WEIGHT64 = "weighted_update", "weight", "weight64"
+WEIGHTED_UPDATE, WEIGHT = "weighted_update", "weight"
 UPDATES, WEIGHTS, METRICS, SUMS, ROWS = "updates", "weights", "metrics", "sums", "rows"
 
 
@@ -200,7 +200,7 @@ def build_shard_training(
     -------
     callable
         ``train(initial_weights, shard, rows=None, broadcast=None)`` ->
-        ``OrderedDict(weighted_update, weight, weight64, updates, weights, metrics, sums,
+        ``OrderedDict(weighted_update, weight, updates, weights, metrics, sums,
         rows)``; ``rows`` in and out are one tensor per state leaf, stacked over the
         shard's clients.
 
@@ -233,7 +233,10 @@ def build_shard_training(
             data = gather_batch(features, labels, order[first:last], compact=compact)
             with tf.GradientTape() as tape:
                 logits = model(data[X], training=True)
-                batch_loss = tf.add_n([loss(data[Y], logits), *model.losses])
+                data_loss = loss(data[Y], logits)
+                # The gradient includes the layers' own losses, as TFF's forward pass does;
+                # TFF's loss metric records the loss function alone.
+                batch_loss = tf.add_n([data_loss, *model.losses])
             gradients = tuple(tape.gradient(batch_loss, trainable))
             if mu > 0.0:
                 gradients = tuple(
@@ -247,7 +250,7 @@ def build_shard_training(
             for variable, value in zip(trainable, updated, strict=True):
                 variable.assign(value)
             metrics = tf.nest.map_structure(
-                tf.add, metrics, tff_model.batch_metrics(data[Y], logits, batch_loss)
+                tf.add, metrics, tff_model.batch_metrics(data[Y], logits, data_loss)
             )
         delta = [tf.subtract(w0, w) for w0, w in zip(start, trainable, strict=True)]
         steps = metrics["num_batches"][0]
@@ -270,7 +273,6 @@ def build_shard_training(
         count = tf.shape(clients)[0]
         weighted = [tf.zeros_like(v) for v in trainable]
         weight = tf.zeros([], tf.float32)
-        weight64 = tf.zeros([], tf.float64)
         metrics = tff_model.metrics_zero()
         sums = rule.sums_zero(list(trainable))
         updates = tf.TensorArray(tf.float32, size=count, element_shape=[_size(specs)])
@@ -291,7 +293,6 @@ def build_shard_training(
             given = rule.contribute(result, own, broadcast)
             weighted = [s + u * given.weight for s, u in zip(weighted, given.update, strict=True)]
             weight += given.weight
-            weight64 += tf.cast(given.weight, tf.float64)
             counted = tf.logical_or(result.usable, rule.keep_unusable_metrics)
             metrics = tf.nest.map_structure(tf.add, metrics, masked(counted, own_metrics))
             sums = tf.nest.map_structure(tf.add, sums, given.sums)
@@ -303,7 +304,6 @@ def build_shard_training(
             [
                 (WEIGHTED_UPDATE, weighted),
                 (WEIGHT, weight),
-                (WEIGHT64, weight64),
                 (UPDATES, updates.stack()),
                 (WEIGHTS, client_weights.stack()),
                 (METRICS, metrics),

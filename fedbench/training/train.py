@@ -151,8 +151,15 @@ def process_key(
 
 
 def shard_count(spec: RunSpec, threads: int) -> int:
-    """Shards a round's clients are split into: ``fl.shards``, else one per thread."""
-    return spec.fl.shards or threads or os.cpu_count() or 1
+    """Shards a round's clients are split into.
+
+    ``fl.shards``, else one per thread of the job (its ``threads``, else the cores this
+    process may run on), never more than the clients of a round: an empty shard would
+    only cost a TFF call.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    wanted = spec.fl.shards or threads or cores or 1
+    return max(1, min(wanted, spec.fl.clients_per_round))
 
 
 def limit_threads(threads: int) -> None:

@@ -284,3 +284,28 @@ def test_where_keeps_the_runs_of_the_seeds_named(sweep, capsys):
     # iid finals of seeds 0 and 1: 0.8 and 0.9 -> mean 0.85, std sqrt(2 * 0.05**2 / 1) = 0.0707.
     assert header[0] == "final accuracy (%)" and header[-1] == "seeds"
     assert len(body) == 1 and body[0][0] == "85.0 ± 7.1" and body[0][-1] == "2"
+
+
+def test_a_killed_run_is_named_below_the_table_and_on_stderr_with_csv(tmp_path, capsys):
+    # A run's file says "running" while it trains; with no live owner of its claim it was
+    # killed (kill -9, out of memory): left out of the table, named in a footnote.
+    for seed, accuracies in DIR.items():
+        write(tmp_path, accuracies, seed=seed, partition="dirichlet", alpha=0.5)
+    killed = write(
+        tmp_path,
+        [0.1, 0.2],
+        rounds=3,
+        seed=2,
+        partition="dirichlet",
+        alpha=0.5,
+        status=R.Status.RUNNING,
+    )
+    note = (
+        "Left out, no result yet: 1 killed (its process ended without a word (kill -9, out "
+        f"of memory, a node failure)): {killed} (rounds=3, rows to round 2); the same command "
+        "resumes them"
+    )
+    code, out, err = run([tmp_path], capsys)
+    assert code == 0 and err == "" and out.rstrip().endswith(note)
+    code, out, err = run([tmp_path, "--format", "csv"], capsys)
+    assert code == 0 and note not in out and err == f"fedbench-report: {note}\n"

@@ -19,6 +19,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from fedbench import results as R
+from fedbench.results.lock import claim_holder, claimed_elsewhere
 from tests import cli_helpers
 from tests.app import fake_slurm
 from tests.cli_helpers import REPO
@@ -330,6 +331,96 @@ def test_a_killed_joblib_job_does_not_stop_the_sweep(tmp_path):
     frame = R.load_runs(tmp_path)
     assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.Status.COMPLETED).all()
     assert child.returncode == 0, err[-3000:]
+
+
+def _kill_the_trainer(results_dir, other_than, min_rows, child, deadline):
+    """kill -9 the process training the one run under ``results_dir`` once its file holds
+    ``min_rows`` rows and says ``running``; a process other than ``other_than``.
+
+    Returns the killed pid and the last round its rows hold.
+    """
+    while True:
+        if child.poll() is not None:
+            raise AssertionError(f"the sweep ended: {child.communicate()[1][-3000:]}")
+        assert time.monotonic() < deadline, "no trainer to kill"
+        files = list(R.runs_dir(results_dir).glob("*.parquet"))
+        if files:
+            pid = claim_holder(results_dir, files[0].stem)
+            stored = pd.read_parquet(files[0])
+            alive = pid is not None and pid != other_than and psutil.pid_exists(pid)
+            if alive and len(stored) >= min_rows and claimed_elsewhere(results_dir, files[0].stem):
+                break
+        time.sleep(0.2)
+    assert (stored[R.STATUS] == R.Status.RUNNING).all()  # what the file says while it trains
+    assert (R.load_runs(results_dir)[R.STATUS] == R.Status.RUNNING).all()  # its owner lives
+    os.kill(pid, signal.SIGKILL)  # as the OOM killer would: nothing is saved on the way out
+    with contextlib.suppress(psutil.Error):
+        psutil.Process(pid).wait(timeout=30)
+    return pid, int(pd.read_parquet(files[0])[R.ROUND].max())
+
+
+@pytest.mark.slow
+def test_a_killed_run_reads_killed_in_load_runs_the_report_and_the_summary(tmp_path):
+    # One job under joblib; its process is killed with kill -9 mid-run, the sweep launches
+    # it once more (it resumes), and that one is killed too: the sweep ends with it killed.
+    results = tmp_path / "r"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fedbench",
+            "-m",
+            "seed=0",
+            "fl.rounds=20000",
+            "fl.num_clients=4",
+            "fl.clients_per_round=2",
+            "fl.checkpoint_every=5",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",  # 1 would run the job in the command's process
+            f"results_dir={results}",
+            f"hydra.sweep.dir={tmp_path / 'logs'}",
+        ],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        first, first_round = _kill_the_trainer(results, None, 10, child, deadline)
+        assert (R.load_runs(results)[R.STATUS] == R.Status.KILLED).all()  # no owner: killed
+        _, last_round = _kill_the_trainer(results, first, first_round + 10, child, deadline)
+        err = child.communicate(timeout=300)[1]
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 1, err[-3000:]  # a job did not finish
+    assert "  killed: 1\n" in err, err
+    (killed,) = [line for line in err.splitlines() if line.startswith("  killed: seed=0 ")]
+    assert "its process ended without a word (kill -9, out of memory, a node failure" in killed
+    assert killed.endswith("kept: run the same command again to resume")
+    (relaunched,) = [line for line in err.splitlines() if line.startswith("  relaunched: seed=0")]
+    assert f": killed after round {first_round} (its process ended without a word" in relaunched
+    frame = R.load_runs(results)
+    assert (frame[R.STATUS] == R.Status.KILLED).all() and frame[R.ROUND].max() == last_round
+    assert "Traceback" not in err and "  failed" not in err
+    report = subprocess.run(
+        [sys.executable, "-m", "analysis.report", str(results)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert report.returncode == 2  # nothing finished to tabulate: it says why, in one line
+    assert (
+        report.stderr.count("\n") == 1
+        and (
+            f"1 killed (its process ended without a word (kill -9, out of memory, a node "
+            f"failure)): {frame[R.CONFIG_HASH].iloc[0]} (rounds=20000, rows to round {last_round})"
+        )
+        in report.stderr
+    ), report.stderr
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import pytest
 
 from fedbench import results as R
 from tests.app.test_launchers import REPO, _is, fedbench
+from tests.cli_helpers import resumed_where_it_stopped, resumes
 from tests.test_resume import TRAJECTORY
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.tff, pytest.mark.slow]
@@ -72,7 +73,8 @@ def _kill_after_round_20_then_resume(results, args, rounds):
             assert not _is(process, "worker_binary")
     killed = R.load_runs(results)
     kept = int(killed[R.ROUND].max())
-    assert kept % 5 == 0 and kept < rounds and (killed[R.STATUS] == R.Status.FAILED).all()
+    # Written "running" at its checkpoints; its process is gone: it reads killed, not failed.
+    assert kept % 5 == 0 and kept < rounds and (killed[R.STATUS] == R.Status.KILLED).all()
 
     done = fedbench(*args)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -168,11 +170,14 @@ def test_a_timed_out_submitit_job_is_requeued_and_resumes_at_its_checkpoint(
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
         "hydra/launcher=submitit_local",
         "hydra.launcher.timeout_min=1",
+        f"fl.checkpoint_every={ROUNDS}",  # no periodic checkpoint: the save at the signal
         timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     logs = "".join(p.read_text() for p in (tmp_path / "sweep" / ".submitit").rglob("*_log.*"))
     assert "Requeued job" in logs and "resuming after round" in logs
+    pairs = resumes(logs)  # the requeued job resumes after the round its rows reached
+    assert any(n for _, n in pairs) and resumed_where_it_stopped(pairs), pairs
     assert "  completed: 1" in done.stderr
     pd.testing.assert_frame_equal(
         rows_of(R.load_runs(tmp_path / "results"), ROUNDS),

@@ -5,6 +5,7 @@ Start a single-node cluster with ``.ci/slurm-up`` (``.ci/run`` does, then runs
 the reason. Jobs ask for one core and 1 GB each, so that two run at once on two cores.
 """
 
+import json
 import re
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from fedbench import results as R
 from tests.app.test_launchers import SWEEP, basic, fedbench, metrics  # noqa: F401 (fixture)
-from tests.cli_helpers import REPO
+from tests.cli_helpers import REPO, resumed_where_it_stopped, resumes
 from tests.test_resume import TRAJECTORY
 
 
@@ -157,11 +158,58 @@ def _our_jobs():
 LIMITED_ROUNDS = 2400
 #: Requeues allowed: enough for slots of a few rounds each on a machine under load.
 MAX_TIMEOUTS = 20
+#: The run of the time-limit and requeue tests; no periodic checkpoint within a slot (a
+#: slot trains at most ~1900 rounds: 50 s at 0.026 s a round), so a resume at the round
+#: the rows reached comes from the state saved on the way out, not from a checkpoint.
+LIMITED = [
+    f"fl.rounds={LIMITED_ROUNDS}",
+    "fl.num_clients=4",
+    "fl.clients_per_round=2",
+    f"fl.checkpoint_every={LIMITED_ROUNDS}",
+]
 
 
-def test_a_real_time_limit_requeues_the_job_and_the_run_equals_an_uninterrupted_one(
-    tmp_path, small_jobs
+@pytest.fixture
+def uninterrupted(tmp_path_factory):
+    """``start(rounds)``: the LIMITED run, to ``rounds``, trained in one process, one thread,
+    started at once; its ``rows()`` wait for it (stopped with the test otherwise).
+
+    It trains on the other core while a test's Slurm job trains (threads change the
+    order of TensorFlow's sums: one thread, as the jobs have).
+    """
+    started = {}
+
+    class Reference:
+        def __init__(self, rounds):
+            self.rounds, self.where = rounds, tmp_path_factory.mktemp("uninterrupted")
+            args = [*LIMITED[1:], f"fl.rounds={rounds}", "fl.threads=1"]
+            self.child = _start(*args, *_where(self.where, "ref"))
+
+        def rows(self):
+            _, err = self.child.communicate(timeout=1800)
+            assert self.child.returncode == 0, err[-3000:]
+            return R.at_rounds(R.load_runs(self.where / "ref"), self.rounds)
+
+    def start(rounds):
+        if rounds not in started:
+            started[rounds] = Reference(rounds)
+        return started[rounds]
+
+    yield start
+    for reference in started.values():  # a test that failed early: stop it, and its worker
+        if reference.child.poll() is None:
+            reference.child.terminate()
+            try:
+                reference.child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                reference.child.kill()
+                reference.child.wait()
+
+
+def test_a_real_time_limit_requeues_the_job_and_it_resumes_at_the_round_reached(
+    tmp_path, small_jobs, uninterrupted
 ):
+    reference = uninterrupted(LIMITED_ROUNDS)
     # timeout_min=2 with signal_delay_s=60: Slurm sends SIGUSR2 once the time left is at
     # most 60 s plus its 30-s check period, i.e. 30-60 s into each slot; a job starts in
     # 10-25 s, so each slot trains at most ~50 s. 2400 rounds of one thread take at least
@@ -169,51 +217,86 @@ def test_a_real_time_limit_requeues_the_job_and_the_run_equals_an_uninterrupted_
     # the median, in the CI run where 1200 rounds finished in one slot): at least one
     # requeue. Under load
     # (0.2 s a round, slow starts) a slot may train only a few rounds: up to MAX_TIMEOUTS
-    # requeues are allowed. The uninterrupted run trains meanwhile on the other core, with
-    # one thread too (threads change the order of TensorFlow's sums).
-    args = [f"fl.rounds={LIMITED_ROUNDS}", "fl.num_clients=4", "fl.clients_per_round=2"]
-    reference = _start(*args, "fl.threads=1", *_where(tmp_path, "ref"))
-    try:
-        done = fedbench(
-            "-m",
-            *args,
-            *small_jobs[:-1],
-            "hydra.launcher.timeout_min=2",
-            "hydra.launcher.signal_delay_s=60",
-            f"hydra.launcher.max_num_timeout={MAX_TIMEOUTS}",
-            *_where(tmp_path, "r"),
-            timeout=1200,
-        )
-        _, err = reference.communicate(timeout=900)
-        assert reference.returncode == 0, err[-3000:]
-    finally:
-        if reference.poll() is None:
-            reference.kill()
+    # requeues are allowed. The uninterrupted run trains meanwhile on the other core.
+    done = fedbench(
+        "-m",
+        *LIMITED,
+        *small_jobs[:-1],
+        "hydra.launcher.timeout_min=2",
+        "hydra.launcher.signal_delay_s=60",
+        f"hydra.launcher.max_num_timeout={MAX_TIMEOUTS}",
+        *_where(tmp_path, "r"),
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "  completed: 1\n" in done.stderr
     _quiet(done)
     logs, errors = _job_logs(tmp_path / "r-logs"), _job_logs(tmp_path / "r-logs", "err")
-    # submitit logs through its own handler (stderr) and Hydra's: count its own lines. (Its
-    # "Requeued job" line may be cut short by the SIGTERM of Slurm's requeue.)
+    # submitit logs through its own handler (warnings on stderr, the rest on stdout) and
+    # Hydra's: count its own lines. Its "Requeued job" comes after fedbench saved the run.
     signals = re.findall(r"^submitit WARNING .* Caught signal SIGUSR2", errors, re.M)
-    resumed = re.findall(r"resuming after round (\d+)", logs)
-    assert signals and resumed and len(resumed) <= len(signals) <= MAX_TIMEOUTS, errors[-3000:]
-    saved = [int(n) for n in re.findall(r"interrupted: (\d+) rows", logs)]
-    # Each slot saved its rows and a checkpoint; the next resumed there (the checkpoint is
-    # never ahead of the rows; a round in flight when the signal came is trained again).
-    assert len(saved) == len(resumed) and all(
-        0 < int(r) <= n for r, n in zip(resumed, saved, strict=True)
-    ), (saved, resumed)
+    requeued = re.findall(r"^submitit INFO .* Requeued job", logs, re.M)
+    pairs = resumes(logs)  # a signal during a slot's start-up stops no run: fewer
+    assert pairs and len(pairs) <= len(signals) == len(requeued) <= MAX_TIMEOUTS, (
+        pairs,
+        errors[-3000:],
+    )
+    # Each slot saved its rows and the state of their last round before submitit requeued
+    # the job; the next slot resumed there. There is no periodic checkpoint before round
+    # LIMITED_ROUNDS: every resume is from a state saved on the way out.
+    assert resumed_where_it_stopped(pairs), pairs
+    assert any(n for _, n in pairs), pairs
     # The TFF worker ignores Slurm's signals (its Python process stops it): no round fails.
     assert "UNAVAILABLE" not in logs + errors
-    rows = R.at_rounds(R.load_runs(tmp_path / "r"), LIMITED_ROUNDS)
-    ref = R.at_rounds(R.load_runs(tmp_path / "ref"), LIMITED_ROUNDS)
+    _equal_to_uninterrupted(tmp_path / "r", reference)
+
+
+def _equal_to_uninterrupted(results_dir, reference):
+    rows = R.at_rounds(R.load_runs(results_dir), reference.rounds)
+    ref = reference.rows()
     assert (rows[R.STATUS] == R.Status.COMPLETED).all()
     pd.testing.assert_frame_equal(
         rows[TRAJECTORY].sort_values(R.ROUND).reset_index(drop=True),
         ref[TRAJECTORY].sort_values(R.ROUND).reset_index(drop=True),
         check_exact=True,
     )
+
+
+def _trained_rounds(sweep_dir):
+    """The last ``round k/N`` the job logs of ``sweep_dir`` show (0: none yet)."""
+    rounds = re.findall(r" - round (\d+)/\d+: ", _job_logs(sweep_dir))
+    return int(rounds[-1]) if rounds else 0
+
+
+#: Rounds of the scontrol requeue test: a few minutes of one job (not all in one slot).
+REQUEUED_ROUNDS = 600
+
+
+def test_scontrol_requeue_of_a_running_job_resumes_it_at_the_round_reached(
+    tmp_path, small_jobs, uninterrupted
+):
+    # Slurm requeues the job with SIGTERM, as a pre-emption that requeues does: the job
+    # saves its rows and state, ends without a result (Slurm counted a restart: not a
+    # scancel) and its next start resumes; the sweep waits for it and ends completed.
+    reference = uninterrupted(REQUEUED_ROUNDS)
+    command = ["-m", f"fl.rounds={REQUEUED_ROUNDS}", *LIMITED[1:], *small_jobs]
+    child = _start(*command, *_where(tmp_path, "r"))
+    try:
+        deadline = time.monotonic() + 900
+        job = _array_job(tmp_path / "r-logs", deadline, child)
+        while _trained_rounds(tmp_path / "r-logs") < 50:
+            assert time.monotonic() < deadline and child.poll() is None, "the job did not train"
+            time.sleep(0.5)
+        subprocess.run(["scontrol", "requeue", job], check=True)
+        err = child.communicate(timeout=1800)[1]
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, err[-3000:]
+    assert "  completed: 1\n" in err and "interrupted" not in err, err
+    pairs = resumes(_job_logs(tmp_path / "r-logs"))
+    assert len(pairs) == 1 and pairs[0][0] >= 50 and resumed_where_it_stopped(pairs), pairs
+    _equal_to_uninterrupted(tmp_path / "r", reference)
 
 
 def _array_job(sweep_dir, deadline, child):
@@ -266,8 +349,48 @@ def test_scancel_of_one_task_is_named_the_others_finish_and_the_rerun_resumes_it
     logs = _job_logs(tmp_path / "r-logs")
     checkpoint = int(re.findall(r"resuming after round (\d+)", logs)[-1])
     assert 10 <= checkpoint <= kept  # from its checkpoint, not from round 1
+    assert checkpoint in (kept, kept - 1)  # the state saved at scancel (see resumes)
     frame = R.load_runs(tmp_path / "r")
     assert (frame[R.STATUS] == R.Status.COMPLETED).all() and len(frame) == 4 * 300
+
+
+def test_scancel_of_a_pending_job_is_one_line_and_it_is_not_launched_again(tmp_path, small_jobs):
+    # Both jobs are submitted held (sbatch --hold): they stay pending. Task 0 is released
+    # and trains; task 1 is cancelled while still pending. submitit stops waiting at the
+    # job without a result; fedbench names it in one line and launches nothing more.
+    command = [
+        "-m",
+        "seed=0,1",
+        "fl.rounds=20",
+        "fl.num_clients=4",
+        "fl.clients_per_round=2",
+        *small_jobs,
+        "+hydra.launcher.additional_parameters.hold=true",
+        *_where(tmp_path, "r"),
+    ]
+    child = _start(*command)
+    try:
+        job = _array_job(tmp_path / "r-logs", time.monotonic() + 600, child)
+        subprocess.run(["scancel", f"{job}_1"], check=True)
+        subprocess.run(["scontrol", "release", f"{job}_0"], check=True)
+        err = child.communicate(timeout=900)[1]
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 1, err[-3000:]  # a job did not run
+    assert "  completed: 1\n" in err and "  cancelled: 1\n" in err, err
+    (named,) = [line for line in err.splitlines() if line.startswith("  cancelled: seed=1")]
+    assert named.endswith(
+        f": cancelled before it started (Slurm job {job}_1); run the same command again to "
+        "launch it"
+    ), err
+    assert "once more" not in err and "Traceback" not in err and "sacct" not in err
+    folders = sorted(p.name for p in (tmp_path / "r-logs" / ".submitit").iterdir() if p.is_dir())
+    assert folders == [job, f"{job}_0", f"{job}_1"]  # the array, its two tasks: nothing more
+    frame = R.load_runs(tmp_path / "r")
+    assert frame[R.SEED].unique().tolist() == [0]  # seed 1 trained nothing
+    summary = json.loads((tmp_path / "r-logs" / "sweep-summary.json").read_text())
+    assert [o["overrides"][0] for o in summary["cancelled"]] == ["seed=1"]
 
 
 def test_two_sweeps_at_once_share_their_runs_and_train_each_once(tmp_path, small_jobs):

@@ -29,6 +29,7 @@ path for the synthetic rounds, plain Keras for digits and Fashion-MNIST.
 from __future__ import annotations
 
 import collections
+import dataclasses
 
 import numpy as np
 import pytest
@@ -89,12 +90,72 @@ def _group(per_round: int) -> str:
     return f"round, synthetic (1,000 writers, natural), linear, {per_round:>3} clients/round"
 
 
+EXECUTIONS = {"sharded": "fedbench (sharded)", "per_client": "fedbench (per-client)"}
+
+
+@pytest.mark.parametrize("execution", list(EXECUTIONS))
 @pytest.mark.parametrize("per_round", [10, 100, 300])
-def test_fedbench_round_many_clients(benchmark, synthetic, per_round):
+def test_fedbench_round_many_clients(benchmark, synthetic, per_round, execution):
     benchmark.group = _group(per_round)
-    benchmark.extra_info["case"] = "fedbench"
-    spec = _synthetic_spec(per_round)
+    benchmark.extra_info["case"] = EXECUTIONS[execution]
+    spec = dataclasses.replace(
+        _synthetic_spec(per_round),
+        fl=dataclasses.replace(_synthetic_spec(per_round).fl, execution=execution),
+    )
     _timed_rounds(benchmark, train(spec, synthetic), ROUNDS[per_round])
+
+
+@pytest.mark.parametrize("per_round", [10, 100, 300])
+def test_client_arithmetic_many_clients(benchmark, synthetic, per_round):
+    """The floor: round 1's sampled clients' SGD steps, one after another, in one graph."""
+    from fedbench.seeding import sample_clients
+
+    benchmark.group = _group(per_round)
+    benchmark.extra_info["case"] = "client arithmetic alone"
+    spec = _synthetic_spec(per_round)
+    sampled = sample_clients(spec.seed, 1, synthetic.clients.num_clients, per_round)
+    arrays = synthetic.clients
+    one_round = _arithmetic(
+        build_model("linear", synthetic.example_shape, synthetic.num_classes),
+        [arrays.train_x[k] for k in sampled],
+        [arrays.train_y[k] for k in sampled],
+        spec.fl.client_lr,
+    )
+    one_round()
+    benchmark.pedantic(one_round, rounds=ROUNDS[per_round], warmup_rounds=0)
+
+
+def _arithmetic(keras_model, xs, ys, lr):
+    """One compiled graph: each client's SGD steps from the start, then the weighted average."""
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    variables = keras_model.trainable_variables
+    start = [tf.constant(v.numpy()) for v in variables]
+    batches = [
+        [
+            (tf.constant(np.asarray(x[i : i + BATCH], np.float32)), tf.constant(y[i : i + BATCH]))
+            for i in range(0, len(y), BATCH)
+        ]
+        for x, y in zip(xs, ys, strict=True)
+    ]
+    sizes = np.array([len(y) for y in ys], np.float32)
+    shares = [float(n) for n in sizes / max(sizes.sum(), 1.0)]
+
+    @tf.function
+    def one_round():
+        average = [tf.zeros_like(v) for v in start]
+        for share, client in zip(shares, batches, strict=True):
+            for variable, value in zip(variables, start, strict=True):
+                variable.assign(value)
+            for x, y in client:
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(y, keras_model(x, training=True))
+                grads = tape.gradient(loss, variables)
+                for variable, grad in zip(variables, grads, strict=True):
+                    variable.assign_sub(lr * grad)
+            average = [a + share * v for a, v in zip(average, variables, strict=True)]
+        return average
+
+    return one_round
 
 
 @pytest.mark.parametrize("per_round", [10, 100, 300])
@@ -168,47 +229,26 @@ def test_client_arithmetic_round(benchmark, clients, model):
     benchmark.group = _digits_group(model)
     benchmark.extra_info["case"] = "client arithmetic alone"
     keras_model = build_model(model, shape, 10)
-    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    variables = keras_model.trainable_variables
-    start = [tf.constant(v.numpy()) for v in variables]
-    batches = [
-        [
-            (tf.constant(x[i : i + BATCH]), tf.constant(y[i : i + BATCH]))
-            for i in range(0, len(y), BATCH)
-        ]
-        for x, y in zip(arrays.train_x, arrays.train_y, strict=True)
-    ]
-    sizes = np.array([len(y) for y in arrays.train_y], np.float32)
-    shares = [float(n) for n in sizes / sizes.sum()]
-
-    @tf.function
-    def one_round():
-        average = [tf.zeros_like(v) for v in start]
-        for share, client in zip(shares, batches, strict=True):
-            for variable, value in zip(variables, start, strict=True):
-                variable.assign(value)
-            for x, y in client:
-                with tf.GradientTape() as tape:
-                    loss = loss_fn(y, keras_model(x, training=True))
-                grads = tape.gradient(loss, variables)
-                for variable, grad in zip(variables, grads, strict=True):
-                    variable.assign_sub(LR * grad)
-            average = [a + share * v for a, v in zip(average, variables, strict=True)]
-        return average
-
+    one_round = _arithmetic(keras_model, arrays.train_x, arrays.train_y, LR)
     one_round()
     benchmark.pedantic(one_round, rounds=10, warmup_rounds=1)
     if benchmark.stats is not None:  # None with --benchmark-disable: nothing was timed
         _ARITHMETIC[model] = benchmark.stats["median"]
 
 
+@pytest.mark.parametrize("execution", list(EXECUTIONS))
 @pytest.mark.parametrize("model", ["linear", "mlp"])
-def test_fedbench_round(benchmark, clients, model):
+def test_fedbench_round(benchmark, clients, model, execution):
     arrays, _ = clients
     benchmark.group = _digits_group(model)
-    benchmark.extra_info["case"] = "fedbench"
+    benchmark.extra_info["case"] = EXECUTIONS[execution]
     spec = RunSpec.create(
-        model=model, client_lr=LR, batch_size=BATCH, shuffle_clients=False, rounds=12
+        model=model,
+        client_lr=LR,
+        batch_size=BATCH,
+        shuffle_clients=False,
+        rounds=12,
+        execution=execution,
     )
     test = load_digits().test
     data = TrainingData(arrays, test.x, test.y, 10)
@@ -284,10 +324,13 @@ def fmnist() -> TrainingData:
         pytest.skip(f"Fashion-MNIST not available: {error}")
 
 
-def test_fedbench_round_fmnist_cnn(benchmark, fmnist):
+@pytest.mark.parametrize("execution", list(EXECUTIONS))
+def test_fedbench_round_fmnist_cnn(benchmark, fmnist, execution):
     benchmark.group = FMNIST_GROUP
-    benchmark.extra_info["case"] = "fedbench"
-    _timed_rounds(benchmark, train(_fmnist_spec(), fmnist), FMNIST_ROUNDS)
+    benchmark.extra_info["case"] = EXECUTIONS[execution]
+    spec = _fmnist_spec()
+    spec = dataclasses.replace(spec, fl=dataclasses.replace(spec.fl, execution=execution))
+    _timed_rounds(benchmark, train(spec, fmnist), FMNIST_ROUNDS)
 
 
 def test_previous_round_fmnist_cnn(benchmark, fmnist):

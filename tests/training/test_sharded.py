@@ -104,15 +104,15 @@ def digits():
     return training_data(spec, prepare(spec).load())
 
 
-def test_more_shards_than_clients_and_a_client_without_examples(digits):
-    """Empty shards add nothing, an empty client weighs 0: the per-client path's round."""
+def test_unequal_shards_and_a_client_without_examples(digits):
+    """Shards of 2 and 1 clients, an empty client weighing 0: the per-client path's round."""
     xs, ys = list(digits.clients.train_x), list(digits.clients.train_y)
     xs[2], ys[2] = xs[2][:0], ys[2][:0]  # client 2 holds no example
     data = _with_clients(digits, xs, ys)
     for algorithm in ("fedavg", "scaffold", "fednova"):
         base = dict(num_clients=6, clients_per_round=3, rounds=3, algorithm=algorithm)
         reference = _records(RunSpec.create(**base, execution="per_client"), data)
-        sharded = _records(RunSpec.create(**base, shards=5), data)  # 3 clients, 5 shards
+        sharded = _records(RunSpec.create(**base, shards=2), data)  # shards of 2 and 1
         _assert_close(sharded, reference, examples=len(data.test_y))
 
 
@@ -120,7 +120,7 @@ def test_a_non_finite_client_update_is_left_out_and_the_run_diverges(digits):
     xs = [np.array(x) for x in digits.clients.train_x]
     xs[1][0, 0] = np.inf  # client 1's update cannot be finite
     data = _with_clients(digits, xs, list(digits.clients.train_y))
-    for algorithm in ("fedavg", "scaffold"):
+    for algorithm in ALGORITHMS:
         base = dict(num_clients=6, clients_per_round=6, rounds=2, algorithm=algorithm)
         reference = _records(RunSpec.create(**base, execution="per_client"), data)
         sharded = _records(RunSpec.create(**base, shards=2), data)
@@ -141,3 +141,52 @@ def test_a_shard_input_holds_its_clients_orders_back_to_back():
         np.array([], dtype=np.int64), sizes, 1, directory="/x", local_epochs=2, seed=0, shuffle=True
     )
     assert len(empty["clients"]) == len(empty["order"]) == 0
+
+
+def test_a_checkpoint_resumes_under_the_other_execution_with_one_line(tmp_path, caplog):
+    from fedbench.training.checkpoints import Checkpoints
+
+    base = dict(algorithm="scaffold", num_clients=6, clients_per_round=3, checkpoint_every=2)
+    spec = RunSpec.create(**base, rounds=2, execution="per_client")
+    data = training_data(spec, prepare(spec).load())
+    saved = Checkpoints(tmp_path, spec.config_hash, "per_client")
+    first = [dataclasses.asdict(r) for r in train(spec, data, checkpoints=saved)]
+    resumed_spec = RunSpec.create(**base, rounds=4, execution="sharded")
+    assert resumed_spec.config_hash == spec.config_hash  # the mode is not the run's identity
+    resumed = Checkpoints(tmp_path, spec.config_hash, "sharded")
+    with caplog.at_level("INFO"):
+        rest = [
+            dataclasses.asdict(r)
+            for r in train(resumed_spec, data, checkpoints=resumed, kept_rounds=2)
+        ]
+    assert [r["round"] for r in rest] == [3, 4]  # resumed after round 2, not from round 1
+    lines = [r.getMessage() for r in caplog.records if "fl.execution=per_client" in r.getMessage()]
+    assert len(lines) == 1 and "resuming it with fl.execution=sharded" in lines[0]
+    straight = _records(RunSpec.create(**base, rounds=4, execution="per_client"), data)
+    _assert_close(first + rest, straight, examples=len(data.test_y))
+
+
+def test_an_empty_shard_changes_nothing(digits):
+    """More shards than clients (as ``fl.shards`` can ask): empty shards add zeros."""
+    from fedbench.seeding import sample_clients
+    from fedbench.training.client_store import client_store
+    from fedbench.training.loop import initial_state
+    from fedbench.training.runtime import tff_worker
+    from fedbench.training.train import learning_process, loop_settings, round_inputs
+
+    spec = RunSpec.create(num_clients=6, clients_per_round=3, algorithm="scaffold")
+    with tff_worker(), client_store(digits.clients) as store:
+        process, model = learning_process(spec, digits.example_shape, digits.num_classes, store)
+        state = initial_state(process, model)
+        sampled = sample_clients(spec.seed, 1, 6, 3)
+        outputs = []
+        for shards in (3, 5):  # 5 shards for 3 clients: two are empty
+            inputs = round_inputs(store, loop_settings(spec), shards)(sampled, 1)
+            assert sum(len(i["clients"]) == 0 for i in inputs) == (shards - 3)
+            outputs.append(process.next(state, inputs))
+        weights = [process.get_model_weights(o.state).trainable for o in outputs]
+        for a, b in zip(*weights, strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+        for k in sampled:
+            for a, b in zip(outputs[0].state.clients[k], outputs[1].state.clients[k], strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

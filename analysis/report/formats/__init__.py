@@ -14,6 +14,9 @@ FORMATS: dict[str, Callable[[Table], str]] = {
     "latex": latex.render,
 }
 
+#: Formats that print the table's footnotes (``csv`` holds the numbers only).
+NOTED_FORMATS = frozenset({"md", "latex"})
+
 
 def render(table: Table, fmt: str) -> str:
     """The table in ``fmt`` (a key of :data:`FORMATS`)."""
