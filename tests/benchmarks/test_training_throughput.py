@@ -100,7 +100,7 @@ def test_fedbench_round_many_clients(benchmark, synthetic, per_round, execution)
     benchmark.extra_info["case"] = EXECUTIONS[execution]
     spec = dataclasses.replace(
         _synthetic_spec(per_round),
-        fl=dataclasses.replace(_synthetic_spec(per_round).fl, execution=execution),
+        fl=_synthetic_spec(per_round).fl.replace(execution=execution),
     )
     _timed_rounds(benchmark, train(spec, synthetic), ROUNDS[per_round])
 
@@ -329,7 +329,7 @@ def test_fedbench_round_fmnist_cnn(benchmark, fmnist, execution):
     benchmark.group = FMNIST_GROUP
     benchmark.extra_info["case"] = EXECUTIONS[execution]
     spec = _fmnist_spec()
-    spec = dataclasses.replace(spec, fl=dataclasses.replace(spec.fl, execution=execution))
+    spec = dataclasses.replace(spec, fl=spec.fl.replace(execution=execution))
     _timed_rounds(benchmark, train(spec, fmnist), FMNIST_ROUNDS)
 
 
