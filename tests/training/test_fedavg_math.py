@@ -25,10 +25,17 @@ def _one_step_update(x, y):
     return -LR * x.T @ p_minus_y / len(y), -LR * p_minus_y.mean(axis=0)
 
 
-def _train_linear(clients, lr, *, rounds, clients_per_round, test=None):
+@pytest.fixture(params=["sharded", "per_client"])
+def execution(request):
+    """Both ways a round trains its clients (fl.execution) must do this arithmetic."""
+    return request.param
+
+
+def _train_linear(clients, lr, *, rounds, clients_per_round, execution, test=None):
     """Train the zero-initialised linear model with FedAvg: one full batch per client
-    and epoch (batch 8 >= every client's size), no shuffling, seed 0."""
+    and epoch (batch 8 >= every client's size), no shuffling, seed 0; two shards."""
     spec = RunSpec.create(
+        execution=execution,
         client_lr=lr,
         rounds=rounds,
         num_clients=clients.num_clients,
@@ -41,7 +48,9 @@ def _train_linear(clients, lr, *, rounds, clients_per_round, test=None):
     # The loop itself, to read the global weights it copies into the model.
     with tff_worker(), client_store(clients) as store:
         process, model = learning_process(spec, (FEATURES,), CLASSES, store)
-        records = list(run_rounds(process, model, round_inputs(store, settings), data, settings))
+        shards = 2 if execution == "sharded" else 0
+        inputs = round_inputs(store, settings, shards)
+        records = list(run_rounds(process, model, inputs, data, settings))
     return records, model
 
 
@@ -55,7 +64,7 @@ def two_clients():
 
 
 @pytest.mark.tff
-def test_one_round_equals_the_example_weighted_average_of_local_steps(two_clients):
+def test_one_round_equals_the_example_weighted_average_of_local_steps(two_clients, execution):
     xs, ys = two_clients.train_x, two_clients.train_y
     updates = [_one_step_update(x, y) for x, y in zip(xs, ys, strict=True)]
     n = np.array([len(y) for y in ys], dtype=float)
@@ -67,7 +76,9 @@ def test_one_round_equals_the_example_weighted_average_of_local_steps(two_client
     expected_drift = np.dot(n, [np.linalg.norm(f - mean) for f in flat]) / n.sum()
     expected_drift /= np.linalg.norm(mean)
 
-    (record,), model = _train_linear(two_clients, LR, rounds=1, clients_per_round=2)
+    (record,), model = _train_linear(
+        two_clients, LR, rounds=1, clients_per_round=2, execution=execution
+    )
 
     kernel, bias = model.get_weights()  # the loop copied the new global weights in
     np.testing.assert_allclose(kernel, expected_w, rtol=1e-5, atol=1e-6)
@@ -79,7 +90,7 @@ def test_one_round_equals_the_example_weighted_average_of_local_steps(two_client
 
 
 @pytest.mark.tff
-def test_a_client_update_tff_drops_for_being_non_finite_ends_the_run_as_diverged():
+def test_a_client_update_tff_drops_for_being_non_finite_ends_the_run_as_diverged(execution):
     # One step at lr 1e37 from W = 0: the gradient X^T (P - Y) / n has entries of order
     # |x|, so client 0 (features ~100) moves W by ~1e39 > float32's max 3.4e38: its update
     # is inf, and TFF silently gives it weight 0. Client 1 (features ~0.01) moves by
@@ -89,13 +100,13 @@ def test_a_client_update_tff_drops_for_being_non_finite_ends_the_run_as_diverged
     xs = [rng.normal(size=(5, FEATURES)).astype(np.float32) * s for s in (100.0, 0.01)]
     ys = [rng.integers(0, CLASSES, size=5) for _ in xs]
     clients = ClientArrays(train_x=xs, train_y=ys)
-    records, _ = _train_linear(clients, 1e37, rounds=3, clients_per_round=2)
+    records, _ = _train_linear(clients, 1e37, rounds=3, clients_per_round=2, execution=execution)
     assert len(records) == 1 and records[0].diverged
     assert records[0].train_loss == pytest.approx(np.log(CLASSES), rel=1e-5)
 
 
 @pytest.mark.tff
-def test_a_round_whose_sampled_clients_hold_nothing_has_no_train_loss():
+def test_a_round_whose_sampled_clients_hold_nothing_has_no_train_loss(execution):
     # Client 0 is empty; with one client per round, the rounds that sample it train on
     # nothing: TFF reports a loss of 0 there, which is no measurement (NaN), and the
     # global model is left as it was, so the run goes on.
@@ -107,7 +118,9 @@ def test_a_round_whose_sampled_clients_hold_nothing_has_no_train_loss():
     )
     empty_rounds = [r for r in range(1, 7) if sample_clients(0, r, 2, 1).tolist() == [0]]
     assert 0 < len(empty_rounds) < 6  # seed 0 samples both kinds of round
-    records, _ = _train_linear(clients, LR, rounds=6, clients_per_round=1, test=(x, y))
+    records, _ = _train_linear(
+        clients, LR, rounds=6, clients_per_round=1, execution=execution, test=(x, y)
+    )
     assert len(records) == 6 and not any(r.diverged for r in records)
     for r in records:
         empty = r.round in empty_rounds
