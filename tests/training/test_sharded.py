@@ -69,10 +69,9 @@ def test_the_sharded_rows_equal_the_per_client_rows(algorithm):
     reference_spec = _spec(algorithm, execution="per_client")
     data = training_data(reference_spec, prepare(reference_spec).load())
     reference = _records(reference_spec, data)
-    # Two shards of two clients each; and three shards, one of them short.
-    for shards in (2, 3):
-        sharded = _records(_spec(algorithm, execution="sharded", shards=shards), data)
-        _assert_close(sharded, reference, examples=len(data.test_y))
+    # Three shards of 2, 1 and 1 clients: unequal shards (equal ones: the one-per-client test).
+    sharded = _records(_spec(algorithm, execution="sharded", shards=3), data)
+    _assert_close(sharded, reference, examples=len(data.test_y))
     assert all(math.isfinite(r["client_drift"]) for r in reference)
 
 
