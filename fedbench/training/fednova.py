@@ -56,6 +56,25 @@ def normalizing_factor(steps: tf.Tensor, momentum: float) -> tf.Tensor:
     return (steps - rho * (1.0 - tf.pow(rho, steps)) / (1.0 - rho)) / (1.0 - rho)
 
 
+#: The clients' two sums that give tau_eff = sum_i n_i a_i / sum_i n_i.
+SUMS_TYPE = tff.StructType([("weighted_factor", np.float32), ("weight", np.float32)])
+
+
+def server_update_computation(types: ModelTypes, server_lr: float) -> tff.Computation:
+    """FedNova's server step: ``x <- x - server_lr * tau_eff * mean`` of the normalized updates.
+
+    ``(model, mean_normalized, sums) -> ModelWeights``, ``sums`` of :data:`SUMS_TYPE`.
+    """
+
+    @tff.tensorflow.computation(types.weights, types.trainable, SUMS_TYPE)
+    def server_update(model: object, mean_normalized: object, sums: object) -> object:
+        tau_eff = tf.math.divide_no_nan(sums["weighted_factor"], sums["weight"])
+        trainable = local.applied(list(model.trainable), list(mean_normalized), server_lr * tau_eff)
+        return tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
+
+    return server_update
+
+
 def fednova(
     model_fn: Callable[[], tff.learning.models.VariableModel],
     settings: OptimizerSettings,
@@ -85,8 +104,6 @@ def fednova(
     types = ModelTypes.of(model_fn)
     server_lr, momentum = settings.server_lr, settings.client_momentum
     aggregation = DriftMeasuringFactory().create(types.trainable, tff.TensorType(np.float32))
-    # tau_eff = sum_i n_i a_i / sum_i n_i, from the clients' two sums.
-    sums_type = tff.StructType([("weighted_factor", np.float32), ("weight", np.float32)])
 
     @tff.tensorflow.computation(types.weights, clients.input_type)
     def client_update(weights: object, client_input: object) -> collections.OrderedDict:
@@ -103,11 +120,7 @@ def fednova(
             metrics=result[local.METRICS],
         )
 
-    @tff.tensorflow.computation(types.weights, types.trainable, sums_type)
-    def server_update(model: object, mean_normalized: object, sums: object) -> object:
-        tau_eff = tf.math.divide_no_nan(sums["weighted_factor"], sums["weight"])
-        trainable = local.applied(list(model.trainable), list(mean_normalized), server_lr * tau_eff)
-        return tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
+    server_update = server_update_computation(types, server_lr)
 
     initialize_fn = initialize_computation(model_fn, aggregation)
 

@@ -135,14 +135,7 @@ def scaffold(
             metrics=result[local.METRICS],
         )
 
-    @tff.tensorflow.computation(types.weights, control_type, types.trainable, control_type)
-    def server_update(
-        model: object, c: object, mean_delta: object, control_sum: object
-    ) -> collections.OrderedDict:
-        trainable = local.applied(list(model.trainable), list(mean_delta), server_lr)
-        weights = tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
-        new_c = [g + inverse_clients * s for g, s in zip(c, control_sum, strict=True)]
-        return collections.OrderedDict([(MODEL, weights), (CONTROL, new_c)])
+    server_update = server_update_computation(types, server_lr, inverse_clients)
 
     initialize_fn = initialize_computation(model_fn, aggregation, (CONTROL,))
 
@@ -175,6 +168,28 @@ def scaffold(
         clients.num_clients,
         **start_hooks(control_start, fresh_weights, zero_control),
     )
+
+
+def server_update_computation(
+    types: ModelTypes, server_lr: float, inverse_clients: float
+) -> tff.Computation:
+    """SCAFFOLD's server step: ``x <- x - server_lr * mean``, ``c <- c + sum Δc_i / N``.
+
+    ``(model, c, mean_delta, control_sum) -> OrderedDict(model, control)``; a mean that is
+    not finite leaves the model as it was (:func:`fedbench.training.local_training.applied`).
+    """
+    control_type = types.trainable
+
+    @tff.tensorflow.computation(types.weights, control_type, types.trainable, control_type)
+    def server_update(
+        model: object, c: object, mean_delta: object, control_sum: object
+    ) -> collections.OrderedDict:
+        trainable = local.applied(list(model.trainable), list(mean_delta), server_lr)
+        weights = tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
+        new_c = [g + inverse_clients * s for g, s in zip(c, control_sum, strict=True)]
+        return collections.OrderedDict([(MODEL, weights), (CONTROL, new_c)])
+
+    return server_update
 
 
 def start_hooks(

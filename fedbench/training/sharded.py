@@ -34,7 +34,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from fedbench.records import record
-from fedbench.training import local_training as local
+from fedbench.training import fednova, scaffold
 from fedbench.training.algorithms import SERVER_OPTIMIZERS, build_process
 from fedbench.training.client_store import ClientStore
 from fedbench.training.composed import (
@@ -292,12 +292,7 @@ def sharded_scaffold(
         control_type,
     )
 
-    @tff.tensorflow.computation(types.weights, control_type, types.trainable, control_type)
-    def server_update(model: Any, c: Any, mean: Any, control_sum: Any) -> Any:
-        trainable = local.applied(list(model.trainable), list(mean), server_lr)
-        weights = tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
-        new_c = [g + inverse_clients * s for g, s in zip(c, control_sum, strict=True)]
-        return collections.OrderedDict([(MODEL, weights), (CONTROL, new_c)])
+    server_update = scaffold.server_update_computation(types, server_lr, inverse_clients)
 
     initialize_fn = initialize_computation(model_fn, aggregation, (CONTROL,))
     shard_type = train_shard.type_signature.parameter[1]
@@ -372,11 +367,7 @@ def sharded_fednova(
     rule = _fednova_rule(settings.client_momentum)
     train_shard = _shard_computation(keras_fn, settings, store, batch_size, rule, types.weights)
 
-    @tff.tensorflow.computation(types.weights, types.trainable, np.float32, np.float32)
-    def server_update(model: Any, mean: Any, weighted_factor: Any, weight: Any) -> Any:
-        tau_eff = tf.math.divide_no_nan(weighted_factor, weight)
-        trainable = local.applied(list(model.trainable), list(mean), server_lr * tau_eff)
-        return tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
+    server_update = fednova.server_update_computation(types, server_lr)
 
     initialize_fn = initialize_computation(model_fn, aggregation)
 
@@ -386,10 +377,13 @@ def sharded_fednova(
     def next_fn(state: Any, shards: Any) -> Any:
         out = tff.federated_map(train_shard, (tff.federated_broadcast(state[MODEL]), shards))
         mean, drift = _mean_and_drift(out, types.trainable)
-        factor = tff.federated_sum(out[SUMS].weighted_factor)
-        model = tff.federated_map(
-            server_update, (state[MODEL], mean, factor, tff.federated_sum(out[WEIGHT]))
+        sums = tff.federated_zip(
+            collections.OrderedDict(
+                weighted_factor=tff.federated_sum(out[SUMS].weighted_factor),
+                weight=tff.federated_sum(out[WEIGHT]),
+            )
         )
+        model = tff.federated_map(server_update, (state[MODEL], mean, sums))
         new_state = tff.federated_zip(
             collections.OrderedDict([(MODEL, model), (AGGREGATOR, state[AGGREGATOR])])
         )
