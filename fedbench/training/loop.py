@@ -154,6 +154,24 @@ def initial_state(
     )
 
 
+def global_weights(
+    process: tff.learning.templates.LearningProcess,
+    state: tff.learning.templates.LearningAlgorithmState,
+) -> tff.learning.models.ModelWeights:
+    """The global model's weights in ``state``.
+
+    A ``tff.learning`` state that ``process.next`` returned holds them as
+    ``global_model_weights`` (numpy arrays): they are read there, since
+    ``process.get_model_weights`` is a TFF computation that returns that very field at
+    the cost of a call to the worker (about a third of a small model's round). Any
+    other state asks the process.
+    """
+    held = getattr(state, "global_model_weights", None)
+    if isinstance(held, tff.learning.models.ModelWeights):
+        return held
+    return process.get_model_weights(state)
+
+
 def step(
     process: tff.learning.templates.LearningProcess,
     state: tff.learning.templates.LearningAlgorithmState,
@@ -368,7 +386,7 @@ def _one_round(
     )
     output, train_seconds = step(process, state, client_input(sampled, round_num))
     metrics = round_metrics(output)
-    weights = process.get_model_weights(output.state)
+    weights = global_weights(process, output.state)
     dropped = dropped_updates(output, clients, sampled, settings.local_epochs)
     if dropped:
         log.warning(

@@ -61,6 +61,30 @@ def _weights(*trainable, non_trainable=()):
 FINITE = RoundMetrics(train_examples=8, train_loss=0.5, train_accuracy=0.5, client_drift=0.1)
 
 
+def test_global_weights_are_read_from_a_tff_learning_state_without_asking_the_process():
+    held = _weights([1.0, 2.0], non_trainable=[3.0])
+    state = SimpleNamespace(global_model_weights=held)
+
+    class NoCalls:
+        def get_model_weights(self, state):
+            raise AssertionError("a TFF call for weights the state holds")
+
+    assert loop.global_weights(NoCalls(), state) is held
+
+
+def test_global_weights_of_another_state_come_from_the_process():
+    held = _weights([4.0])
+    asked = []
+
+    class Process:
+        def get_model_weights(self, state):
+            asked.append(state)
+            return held
+
+    state = {"model": "elsewhere"}
+    assert loop.global_weights(Process(), state) is held and asked == [state]
+
+
 def test_round_metrics_reads_tffs_means_and_the_drift():
     metrics = round_metrics(_output(np.int64(12), np.float32(0.75), np.float32(0.5), 2.0))
     assert metrics == RoundMetrics(
