@@ -87,10 +87,20 @@ def test_unequal_epochs_are_drawn_in_min_to_max_from_seed_round_and_client_alone
     )
 
 
-def test_a_minimum_equal_to_local_epochs_is_no_draw():
-    settings = WorkSettings(local_epochs=3, local_epochs_min=3)
-    got = work.assign(0, 1, SAMPLED, settings)
-    assert (got.epochs == 3).all()
+@pytest.mark.parametrize(
+    "settings",
+    [
+        WorkSettings(local_epochs=3, local_epochs_min=3),
+        WorkSettings(local_epochs=3, stragglers=0.0, straggler_work=PARTIAL),
+    ],
+)
+def test_no_stragglers_and_a_minimum_equal_to_local_epochs_plan_the_defaults_work(settings):
+    default = WorkSettings(local_epochs=3)
+    for round_num in (1, 2, 3):
+        got = work.assign(0, round_num, SAMPLED, settings)
+        expected = work.assign(0, round_num, SAMPLED, default)
+        np.testing.assert_array_equal(got.clients, expected.clients)
+        np.testing.assert_array_equal(got.epochs, expected.epochs)
 
 
 def test_partial_stragglers_with_unequal_epochs_do_at_most_their_own_draw():
