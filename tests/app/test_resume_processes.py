@@ -205,3 +205,32 @@ def test_a_parallel_sweep_over_round_counts_trains_once(tmp_path):
     settings = R.load_settings(tmp_path / "results")
     last = settings.sort_values(R.ROUND).groupby(R.ROUNDS).last()
     assert last[R.ROUND].to_dict() == {3: 3, 6: 6} and last[R.EVALUATED].all()
+
+
+def test_a_run_with_stragglers_and_unequal_epochs_killed_resumes_the_same_draws(
+    tmp_path_factory,
+):
+    # Stragglers (partial work) and each client's epochs are drawn from (seed, round,
+    # client): after kill -9 the resumed rounds take the uninterrupted run's work.
+    rounds = 40
+    setting = [
+        "algorithm=fedprox",
+        "fl.clients_per_round=4",
+        "fl.stragglers=0.5",
+        "fl.straggler_work=partial",
+        "fl.local_epochs=2",
+        "fl.local_epochs_min=1",
+        f"fl.rounds={rounds}",
+        "fl.checkpoint_every=5",
+    ]
+    reference = tmp_path_factory.mktemp("work_uninterrupted")
+    done = fedbench(*setting, f"results_dir={reference}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    killed = tmp_path_factory.mktemp("work_killed")
+    _kill_after_round_20_then_resume(killed, [*setting, f"results_dir={killed}"], rounds)
+    columns = [*TRAJECTORY, R.LOCAL_STEPS_MEAN, R.LOCAL_STEPS_STD]
+    ours = R.at_rounds(R.load_runs(killed), rounds)[columns].sort_values(R.ROUND)
+    theirs = R.at_rounds(R.load_runs(reference), rounds)[columns].sort_values(R.ROUND)
+    pd.testing.assert_frame_equal(
+        ours.reset_index(drop=True), theirs.reset_index(drop=True), check_exact=True
+    )
