@@ -33,9 +33,9 @@ def uninterrupted(tmp_path_factory):
     return R.load_runs(results)
 
 
-def rows_of(frame, rounds):
+def rows_of(frame, rounds, columns=TRAJECTORY):
     cut = R.at_rounds(frame, rounds)
-    return cut[TRAJECTORY].sort_values(R.ROUND).reset_index(drop=True)
+    return cut[columns].sort_values(R.ROUND).reset_index(drop=True)
 
 
 def _kill_after_round_20_then_resume(results, args, rounds):
@@ -109,14 +109,19 @@ def test_a_scaffold_run_with_partial_participation_killed_resumes_its_client_sta
         f"fl.rounds={rounds}",
         "fl.checkpoint_every=5",
     ]
-    reference = tmp_path_factory.mktemp("scaffold_uninterrupted")
+    _killed_rows_equal_uninterrupted(tmp_path_factory, "scaffold", setting, rounds)
+
+
+def _killed_rows_equal_uninterrupted(tmp_path_factory, name, setting, rounds, columns=TRAJECTORY):
+    """Run ``setting`` whole and killed at round 20 then resumed: the same ``columns``."""
+    reference = tmp_path_factory.mktemp(f"{name}_uninterrupted")
     done = fedbench(*setting, f"results_dir={reference}")
     assert done.returncode == 0, done.stderr[-3000:]
-    killed = tmp_path_factory.mktemp("scaffold_killed")
+    killed = tmp_path_factory.mktemp(f"{name}_killed")
     _kill_after_round_20_then_resume(killed, [*setting, f"results_dir={killed}"], rounds)
     pd.testing.assert_frame_equal(
-        rows_of(R.load_runs(killed), rounds),
-        rows_of(R.load_runs(reference), rounds),
+        rows_of(R.load_runs(killed), rounds, columns),
+        rows_of(R.load_runs(reference), rounds, columns),
         check_exact=True,
     )
 
@@ -223,14 +228,5 @@ def test_a_run_with_stragglers_and_unequal_epochs_killed_resumes_the_same_draws(
         f"fl.rounds={rounds}",
         "fl.checkpoint_every=5",
     ]
-    reference = tmp_path_factory.mktemp("work_uninterrupted")
-    done = fedbench(*setting, f"results_dir={reference}")
-    assert done.returncode == 0, done.stderr[-3000:]
-    killed = tmp_path_factory.mktemp("work_killed")
-    _kill_after_round_20_then_resume(killed, [*setting, f"results_dir={killed}"], rounds)
     columns = [*TRAJECTORY, R.LOCAL_STEPS_MEAN, R.LOCAL_STEPS_STD]
-    ours = R.at_rounds(R.load_runs(killed), rounds)[columns].sort_values(R.ROUND)
-    theirs = R.at_rounds(R.load_runs(reference), rounds)[columns].sort_values(R.ROUND)
-    pd.testing.assert_frame_equal(
-        ours.reset_index(drop=True), theirs.reset_index(drop=True), check_exact=True
-    )
+    _killed_rows_equal_uninterrupted(tmp_path_factory, "work", setting, rounds, columns)
