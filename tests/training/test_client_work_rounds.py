@@ -132,6 +132,7 @@ def test_clients_train_exactly_the_epochs_drawn(execution, keys):
         assert len(plan.clients) == 5  # partial work drops nobody
         fewer |= bool((plan.epochs < 4).any())
         assert record.train_examples == int(plan.epochs @ sizes[plan.clients])
+        assert not record.diverged  # TFF's weights total what the drawn epochs trained
         steps = client_work.local_steps(plan.epochs, sizes[plan.clients], 4)
         assert record.local_steps_mean == pytest.approx(steps.mean())
         assert record.local_steps_std == pytest.approx(steps.std())
