@@ -29,6 +29,7 @@ from fedbench.rules import (
     at_least,
     one_of,
 )
+from fedbench.training.client_work import DROP, PARTIAL, WorkSettings, check_work
 
 #: ``FLKey.legacy`` when every value of the key is part of the identity.
 ALWAYS = object()
@@ -192,6 +193,31 @@ _KEYS = (
         "fl.execution=sharded: shards per round (0: one per TensorFlow thread).",
         identity=False,
     ),
+    # issue 34, clients' work (fedbench.training.client_work)
+    FLKey(
+        "stragglers",
+        UNIT_FLOAT,
+        0.0,
+        "Share of each round's sampled clients that straggle, drawn from the seed "
+        "(FedProx's systems heterogeneity; 0: none).",
+        legacy=0.0,
+    ),
+    FLKey(
+        "straggler_work",
+        one_of(DROP, PARTIAL),
+        DROP,
+        "What stragglers do: drop (train nothing, left out of the round) or partial "
+        "(a random 1..E of their E local epochs, drawn from the seed).",
+        legacy=DROP,
+    ),
+    FLKey(
+        "local_epochs_min",
+        POSITIVE_INT.or_null("every client trains fl.local_epochs"),
+        None,
+        "Fewest local epochs: each client draws its epochs in [fl.local_epochs_min, "
+        "fl.local_epochs] every round from the seed (FedNova's unequal local work).",
+        legacy=None,
+    ),
 )
 
 #: Every ``fl`` key by name, in the order of the docs, ``--help`` and the result columns.
@@ -291,7 +317,10 @@ class FLSettings:
         return {k: v for k, v in self._values.items() if FL_KEYS[k].in_identity(v)}
 
     def check(self) -> None:
-        """Check every value against its key's rule, then ``clients_per_round <= num_clients``.
+        """Check every value against its key's rule, then how the values fit together.
+
+        ``clients_per_round <= num_clients``; the client-work keys
+        (:func:`fedbench.training.client_work.check_work`).
 
         Raises
         ------
@@ -310,6 +339,12 @@ class FLSettings:
                     "lower fl.clients_per_round or raise fl.num_clients",
                 )
             )
+        check_work(work_settings(self), self.clients_per_round)
+
+
+def work_settings(fl: FLSettings) -> WorkSettings:
+    """The client-work keys of ``fl`` (:mod:`fedbench.training.client_work`)."""
+    return WorkSettings(fl.local_epochs, fl.local_epochs_min, fl.stragglers, fl.straggler_work)
 
 
 def _settings(values: Mapping[str, Any]) -> FLSettings:

@@ -23,6 +23,10 @@ HOLDOUT = "client_holdout"
 LABEL_SWAPS = "label_swaps"
 #: The network SCAFFOLD's control variates start from (``algorithm.control_start=network``).
 CONTROL_INIT = "control_init"
+#: Which of a round's sampled clients straggle, and a partial straggler's epochs (issue 34).
+STRAGGLERS = "stragglers"
+#: A client's local epochs of a round drawn in [``fl.local_epochs_min``, ``fl.local_epochs``].
+LOCAL_EPOCHS = "local_epochs"
 
 
 def _stream_key(stream: str) -> int:

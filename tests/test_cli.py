@@ -36,6 +36,15 @@ def _snapshot(folder: Path) -> dict:
         ),
         (["calibrate=iid"], "calibrate='iid' is invalid"),
         (["partition=concept_shift", "partition.swaps=6"], "partition.swaps=6 is invalid"),
+        # issue 34, clients' work: every new key, and keys that contradict each other
+        (["-m", "fl.stragglers=0,1.5"], "fl.stragglers=1.5 is invalid: allowed is a float in"),
+        (["fl.straggler_work=wait"], "fl.straggler_work='wait' is invalid"),
+        (["fl.local_epochs_min=0"], "fl.local_epochs_min=0 is invalid"),
+        (["fl.local_epochs_min=3"], "fl.local_epochs_min=3 is invalid: allowed is at most"),
+        (
+            ["fl.clients_per_round=1", "fl.stragglers=0.9"],
+            "fl.stragglers=0.9 is invalid: allowed is a share that leaves a client training",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_leaves_results_alone(results_dir, argv, fragment):

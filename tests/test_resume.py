@@ -310,3 +310,31 @@ def test_scaffold_with_the_network_start_resumes_exactly_and_records_its_start(
     # The default is left out of the run's identity (earlier runs keep their hash).
     assert '"control_start": "network"' in network_rows[R.CONFIG_JSON].iloc[0]
     assert "control_start" not in zero_rows[R.CONFIG_JSON].iloc[0]
+
+
+@pytest.mark.slow  # test_client_work: the draws are functions of (seed, round, client)
+def test_stragglers_and_unequal_epochs_resume_with_the_same_draws(tmp_path, monkeypatch):
+    # Which clients straggle and every client's epochs depend on (seed, round, client)
+    # alone: a run stopped in round 3 and resumed takes the uninterrupted run's work.
+    args = (
+        *RUN,
+        "algorithm=fedprox",
+        "fl.stragglers=0.5",
+        "fl.straggler_work=partial",
+        "fl.local_epochs=3",
+        "fl.local_epochs_min=2",
+        "fl.rounds=5",
+        "fl.checkpoint_every=4",
+    )
+    whole = make_config(tmp_path / "whole", *args)
+    assert experiment.run(whole) == R.Status.COMPLETED
+    stopped = make_config(tmp_path / "stopped", *args)
+    StepCounter(monkeypatch, stop_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run(stopped)
+    assert checkpoint_round(stopped) == 2
+    assert experiment.run(make_config(tmp_path / "stopped", *args)) == R.Status.COMPLETED
+    columns = [*TRAJECTORY, R.LOCAL_STEPS_MEAN, R.LOCAL_STEPS_STD]
+    got, expected = (read_run(p)[columns].reset_index(drop=True) for p in (stopped, whole))
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert got[R.LOCAL_STEPS_STD].gt(0).all()  # unequal work every round: the draws acted

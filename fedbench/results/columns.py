@@ -50,6 +50,9 @@ SERVER_LR = "server_lr"
 CLIENT_MOMENTUM = "client_momentum"
 WEIGHT_DECAY = "weight_decay"
 EVAL_EVERY = "eval_every"
+STRAGGLERS = "stragglers"
+STRAGGLER_WORK = "straggler_work"
+LOCAL_EPOCHS_MIN = "local_epochs_min"
 ALPHA = "alpha"
 CLASSES_PER_CLIENT = "classes_per_client"
 SHARDS_PER_CLIENT = "shards_per_client"
@@ -75,6 +78,9 @@ CLIENT_DRIFT = "client_drift"
 ROUND_SECONDS = "round_seconds"
 EXAMPLES_PER_SECOND = "examples_per_second"
 TRAIN_EXAMPLES = "train_examples"
+#: Mean and spread (population std) of the local steps of a round's clients that trained.
+LOCAL_STEPS_MEAN = "local_steps_mean"
+LOCAL_STEPS_STD = "local_steps_std"
 
 # --- heterogeneity of the partition actually used
 LABEL_EMD, LABEL_JSD, LABEL_HELLINGER, EFFECTIVE_CLASSES, SIZE_CV = LABEL_METRICS
@@ -119,6 +125,8 @@ _AFTER_PARAMS = [
     (ROUND_SECONDS, _FLOAT),
     (EXAMPLES_PER_SECOND, _FLOAT),
     (TRAIN_EXAMPLES, _INT),
+    (LOCAL_STEPS_MEAN, _FLOAT),
+    (LOCAL_STEPS_STD, _FLOAT),
     (LABEL_EMD, _FLOAT),
     (LABEL_JSD, _FLOAT),
     (LABEL_HELLINGER, _FLOAT),

@@ -223,7 +223,13 @@ class ClientStore:
         )
 
     def round_input(
-        self, sampled: np.ndarray, round_num: int, *, local_epochs: int, seed: int, shuffle: bool
+        self,
+        sampled: np.ndarray,
+        round_num: int,
+        *,
+        local_epochs: int | np.ndarray,
+        seed: int,
+        shuffle: bool,
     ) -> list[collections.OrderedDict]:
         """The sampled clients' inputs for round ``round_num``: their ids and example orders.
 
@@ -234,7 +240,8 @@ class ClientStore:
         round_num
             The round (1-based).
         local_epochs
-            Passes each client makes over its data (rows of ``order``).
+            Passes each client makes over its data (rows of ``order``): one number for
+            all, or one per client of ``sampled``.
         seed
             The run's seed.
         shuffle
@@ -244,14 +251,15 @@ class ClientStore:
         Returns
         -------
         list of collections.OrderedDict
-            ``OrderedDict(client=int32, order=int32[local_epochs, n_k])`` per sampled
+            ``OrderedDict(client=int32, order=int32[epochs_k, n_k])`` per sampled
             client, in the order of ``sampled``.
 
         """
         inputs = []
-        for k in sampled:
+        epochs = np.broadcast_to(np.asarray(local_epochs, dtype=np.int64), np.shape(sampled))
+        for k, own_epochs in zip(sampled, epochs, strict=True):
             rng = shuffle_rng(seed, round_num, k, shuffle=shuffle)
-            order = epoch_orders(int(self.sizes[k]), local_epochs, rng).astype(np.int32)
+            order = epoch_orders(int(self.sizes[k]), int(own_epochs), rng).astype(np.int32)
             inputs.append(collections.OrderedDict([(CLIENT, np.int32(k)), (ORDER, order)]))
         return inputs
 

@@ -16,13 +16,14 @@ from tqdm.auto import tqdm
 from fedbench import interrupts
 from fedbench.clients import ClientArrays, TrainingData
 from fedbench.seeding import sample_clients
-from fedbench.training import evaluation
+from fedbench.training import client_work, evaluation
 from fedbench.training.checkpoints import Restored
 
 log = logging.getLogger(__name__)
 
-#: What ``process.next`` takes for a round's clients, from ``(sampled, round_num)``.
-ClientInput = Callable[[np.ndarray, int], list]
+#: What ``process.next`` takes for a round's clients, from ``(clients, round_num, epochs)``:
+#: the clients that train and each one's local epochs (:mod:`fedbench.training.client_work`).
+ClientInput = Callable[[np.ndarray, int, np.ndarray], list]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,13 @@ class LoopSettings:
     eval_rounds: frozenset[int] = frozenset()
     #: Rounds between checkpoints (0: only when stopped and at the end).
     checkpoint_every: int = 0
+    #: Stragglers and unequal local epochs (``None``: every client ``local_epochs``).
+    work: client_work.WorkSettings | None = None
+
+    @property
+    def client_work(self) -> client_work.WorkSettings:
+        """What sampled clients do: :attr:`work`, or ``local_epochs`` each."""
+        return self.work or client_work.WorkSettings(self.local_epochs)
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,10 @@ class RoundRecord:
     time alone (evaluation excluded; round 1 includes TFF compiling the round).
     ``train_loss`` and ``train_accuracy`` are TFF's running means over every local
     step of the sampled clients (client models while training, not the new global
-    model); NaN when those clients hold no example.
+    model); NaN when those clients hold no example. ``local_steps_mean`` and
+    ``local_steps_std`` are the mean and (population) standard deviation of the local
+    steps the clients that trained took (``epochs * ceil(n / batch_size)`` each; dropped
+    stragglers take none and are not counted).
     """
 
     round: int
@@ -66,6 +77,8 @@ class RoundRecord:
     round_seconds: float
     examples_per_second: float
     train_examples: int
+    local_steps_mean: float
+    local_steps_std: float
     diverged: bool
 
 
@@ -77,7 +90,7 @@ def dropped_updates(
     output: tff.learning.templates.LearningProcessOutput,
     clients: ClientArrays,
     sampled: np.ndarray,
-    local_epochs: int,
+    local_epochs: int | np.ndarray,
 ) -> int:
     """Examples whose client's update TFF zeroed for not being finite (0 when none).
 
@@ -92,16 +105,18 @@ def dropped_updates(
     clients
         Every client's arrays.
     sampled
-        The clients of the round.
+        The clients that trained in the round.
     local_epochs
-        Passes each client made over its data.
+        Passes each client made over its data: one number for all, or one per client of
+        ``sampled``.
 
     Returns
     -------
     int
         The shortfall in examples, after allowing for float32 rounding of the weights.
     """
-    expected = local_epochs * sum(len(clients.train_y[k]) for k in sampled)
+    epochs = np.broadcast_to(np.asarray(local_epochs, dtype=np.int64), np.shape(sampled))
+    expected = int(sum(e * len(clients.train_y[k]) for k, e in zip(sampled, epochs, strict=True)))
     aggregated = float(output.metrics["aggregator"]["client_weight_total"])
     # TFF hands each weight over as float32, exact only below 2**24: allow its rounding.
     return max(0, round(expected - aggregated - expected * 2.0**-24))
@@ -305,6 +320,7 @@ def make_record(
     diverged: bool,
     round_seconds: float,
     train_seconds: float,
+    local_steps: np.ndarray | None = None,
 ) -> RoundRecord:
     """Assemble a round's :class:`RoundRecord`.
 
@@ -322,6 +338,9 @@ def make_record(
         The whole round's wall time.
     train_seconds
         Wall time of the TFF round alone; ``examples_per_second`` is NaN when it is not > 0.
+    local_steps
+        The local steps of each client that trained (their mean and spread are recorded;
+        ``None`` or empty: NaN).
 
     Returns
     -------
@@ -346,8 +365,18 @@ def make_record(
         round_seconds=round_seconds,
         examples_per_second=examples / train_seconds if train_seconds > 0 else math.nan,
         train_examples=examples,
+        local_steps_mean=_mean(local_steps),
+        local_steps_std=_std(local_steps),
         diverged=diverged,
     )
+
+
+def _mean(values: np.ndarray | None) -> float:
+    return float(np.mean(values)) if values is not None and len(values) else math.nan
+
+
+def _std(values: np.ndarray | None) -> float:
+    return float(np.std(values)) if values is not None and len(values) else math.nan
 
 
 def _log_round(record: RoundRecord, rounds: int) -> None:
@@ -384,10 +413,11 @@ def _one_round(
     sampled = sample_clients(
         settings.seed, round_num, clients.num_clients, settings.clients_per_round
     )
-    output, train_seconds = step(process, state, client_input(sampled, round_num))
+    work = client_work.assign(settings.seed, round_num, sampled, settings.client_work)
+    output, train_seconds = step(process, state, client_input(work.clients, round_num, work.epochs))
     metrics = round_metrics(output)
     weights = global_weights(process, output.state)
-    dropped = dropped_updates(output, clients, sampled, settings.local_epochs)
+    dropped = dropped_updates(output, clients, work.clients, work.epochs)
     if dropped:
         log.warning(
             "round %d: %d examples' worth of client updates were not finite; "
@@ -406,6 +436,9 @@ def _one_round(
         diverged=diverged,
         round_seconds=time.perf_counter() - started,
         train_seconds=train_seconds,
+        local_steps=client_work.local_steps(
+            work.epochs, [len(clients.train_y[k]) for k in work.clients], settings.batch_size
+        ),
     )
     return record, output.state
 

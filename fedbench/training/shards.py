@@ -40,7 +40,7 @@ def shard_input(
     round_num: int,
     *,
     directory: str,
-    local_epochs: int,
+    local_epochs: int | np.ndarray,
     seed: int,
     shuffle: bool,
 ) -> collections.OrderedDict:
@@ -57,7 +57,8 @@ def shard_input(
     round_num
         The round (1-based).
     local_epochs
-        Passes each client makes over its data.
+        Passes each client makes over its data: one number for all, or one per client
+        of ``clients``.
     seed
         The run's seed.
     shuffle
@@ -72,9 +73,10 @@ def shard_input(
 
     """
     own_sizes = np.asarray([sizes[k] for k in clients], dtype=np.int32)
+    epochs = np.broadcast_to(np.asarray(local_epochs, dtype=np.int32), own_sizes.shape)
     orders = [
-        epoch_orders(int(n), local_epochs, shuffle_rng(seed, round_num, k, shuffle=shuffle))
-        for k, n in zip(clients, own_sizes, strict=True)
+        epoch_orders(int(n), int(e), shuffle_rng(seed, round_num, k, shuffle=shuffle))
+        for k, n, e in zip(clients, own_sizes, epochs, strict=True)
     ]
     flat = np.concatenate([o.ravel() for o in orders]) if orders else np.zeros(0)
     return collections.OrderedDict(
@@ -82,7 +84,7 @@ def shard_input(
             (DIRECTORY, directory),
             (CLIENTS, np.asarray(clients, dtype=np.int32)),
             (SIZES, own_sizes),
-            (EPOCHS, np.full(len(own_sizes), local_epochs, dtype=np.int32)),
+            (EPOCHS, np.array(epochs, dtype=np.int32)),
             (ORDER, flat.astype(np.int32)),
         ]
     )

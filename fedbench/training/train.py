@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from fedbench import records, seeding
+from fedbench import fl_keys, records, seeding
 from fedbench.clients import TrainingData
 from fedbench.errors import ResultsNotWritable
 from fedbench.spec import RunSpec
@@ -46,6 +46,7 @@ def loop_settings(spec: RunSpec, eval_rounds: Iterable[int] = ()) -> LoopSetting
         seed=spec.seed,
         eval_rounds=frozenset(eval_rounds),
         checkpoint_every=fl.checkpoint_every,
+        work=fl_keys.work_settings(fl),
     )
 
 
@@ -268,8 +269,11 @@ def train(
 
 def round_inputs(
     store: ClientStore, settings: LoopSettings, shards: int = 0
-) -> Callable[[np.ndarray, int], list[collections.OrderedDict]]:
-    """What a store-composed process takes each round, from ``(sampled, round_num)``.
+) -> Callable[..., list[collections.OrderedDict]]:
+    """What a store-composed process takes each round, from ``(clients, round_num, epochs)``.
+
+    ``epochs``, each client's local epochs, may be left out: every client then trains
+    ``settings.local_epochs``.
 
     Parameters
     ----------
@@ -282,26 +286,32 @@ def round_inputs(
         clients split into this many shards, one input each (the sharded path).
 
     """
-    if shards == 0:
-        return functools.partial(
-            store.round_input,
-            local_epochs=settings.local_epochs,
-            seed=settings.seed,
-            shuffle=settings.shuffle_clients,
-        )
 
-    def shard_inputs(sampled: np.ndarray, round_num: int) -> list[collections.OrderedDict]:
-        return [
-            shard_input(
-                clients,
-                store.sizes,
+    def client_inputs(
+        sampled: np.ndarray, round_num: int, epochs: np.ndarray | None = None
+    ) -> list[collections.OrderedDict]:
+        if epochs is None:
+            epochs = np.full(len(sampled), settings.local_epochs, dtype=np.int64)
+        if shards == 0:
+            return store.round_input(
+                sampled,
                 round_num,
-                directory=str(store.directory),
-                local_epochs=settings.local_epochs,
+                local_epochs=epochs,
                 seed=settings.seed,
                 shuffle=settings.shuffle_clients,
             )
-            for clients in split_clients(sampled, shards)
+        sampled, epochs = np.asarray(sampled, np.int64), np.asarray(epochs, np.int64)
+        return [
+            shard_input(
+                sampled[part],
+                store.sizes,
+                round_num,
+                directory=str(store.directory),
+                local_epochs=epochs[part],
+                seed=settings.seed,
+                shuffle=settings.shuffle_clients,
+            )
+            for part in split_clients(np.arange(len(sampled)), shards)
         ]
 
-    return shard_inputs
+    return client_inputs

@@ -33,9 +33,9 @@ def uninterrupted(tmp_path_factory):
     return R.load_runs(results)
 
 
-def rows_of(frame, rounds):
+def rows_of(frame, rounds, columns=TRAJECTORY):
     cut = R.at_rounds(frame, rounds)
-    return cut[TRAJECTORY].sort_values(R.ROUND).reset_index(drop=True)
+    return cut[columns].sort_values(R.ROUND).reset_index(drop=True)
 
 
 def _kill_after_round_20_then_resume(results, args, rounds):
@@ -109,14 +109,19 @@ def test_a_scaffold_run_with_partial_participation_killed_resumes_its_client_sta
         f"fl.rounds={rounds}",
         "fl.checkpoint_every=5",
     ]
-    reference = tmp_path_factory.mktemp("scaffold_uninterrupted")
+    _killed_rows_equal_uninterrupted(tmp_path_factory, "scaffold", setting, rounds)
+
+
+def _killed_rows_equal_uninterrupted(tmp_path_factory, name, setting, rounds, columns=TRAJECTORY):
+    """Run ``setting`` whole and killed at round 20 then resumed: the same ``columns``."""
+    reference = tmp_path_factory.mktemp(f"{name}_uninterrupted")
     done = fedbench(*setting, f"results_dir={reference}")
     assert done.returncode == 0, done.stderr[-3000:]
-    killed = tmp_path_factory.mktemp("scaffold_killed")
+    killed = tmp_path_factory.mktemp(f"{name}_killed")
     _kill_after_round_20_then_resume(killed, [*setting, f"results_dir={killed}"], rounds)
     pd.testing.assert_frame_equal(
-        rows_of(R.load_runs(killed), rounds),
-        rows_of(R.load_runs(reference), rounds),
+        rows_of(R.load_runs(killed), rounds, columns),
+        rows_of(R.load_runs(reference), rounds, columns),
         check_exact=True,
     )
 
@@ -205,3 +210,23 @@ def test_a_parallel_sweep_over_round_counts_trains_once(tmp_path):
     settings = R.load_settings(tmp_path / "results")
     last = settings.sort_values(R.ROUND).groupby(R.ROUNDS).last()
     assert last[R.ROUND].to_dict() == {3: 3, 6: 6} and last[R.EVALUATED].all()
+
+
+def test_a_run_with_stragglers_and_unequal_epochs_killed_resumes_the_same_draws(
+    tmp_path_factory,
+):
+    # Stragglers (partial work) and each client's epochs are drawn from (seed, round,
+    # client): after kill -9 the resumed rounds take the uninterrupted run's work.
+    rounds = 40
+    setting = [
+        "algorithm=fedprox",
+        "fl.clients_per_round=4",
+        "fl.stragglers=0.5",
+        "fl.straggler_work=partial",
+        "fl.local_epochs=2",
+        "fl.local_epochs_min=1",
+        f"fl.rounds={rounds}",
+        "fl.checkpoint_every=5",
+    ]
+    columns = [*TRAJECTORY, R.LOCAL_STEPS_MEAN, R.LOCAL_STEPS_STD]
+    _killed_rows_equal_uninterrupted(tmp_path_factory, "work", setting, rounds, columns)

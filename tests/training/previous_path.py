@@ -178,7 +178,8 @@ def previous_rounds(spec: RunSpec, data: TrainingData) -> Iterator[Iterator[Roun
     """The round records of ``spec`` on ``data`` through the previous path, in a TFF worker."""
     settings = loop_settings(spec)
 
-    def datasets(sampled: np.ndarray, round_num: int) -> list[tf.data.Dataset]:
+    def datasets(sampled: np.ndarray, round_num: int, epochs: np.ndarray) -> list[tf.data.Dataset]:
+        assert (epochs == settings.local_epochs).all(), "the previous path trains equal epochs"
         return client_datasets(data.clients, sampled, settings, round_num)
 
     with tff_worker():

@@ -142,7 +142,15 @@ def test_make_record_maps_an_evaluated_round():
     scores = Evaluation(
         test_loss=1.25, test_accuracy=0.5, client_accuracy_mean=0.75, client_accuracy_p10=0.25
     )
-    record = make_record(4, FINITE, scores, diverged=False, round_seconds=3.0, train_seconds=2.0)
+    record = make_record(
+        4,
+        FINITE,
+        scores,
+        diverged=False,
+        round_seconds=3.0,
+        train_seconds=2.0,
+        local_steps=np.array([2, 4]),
+    )
     assert record == RoundRecord(
         round=4,
         evaluated=True,
@@ -156,6 +164,8 @@ def test_make_record_maps_an_evaluated_round():
         round_seconds=3.0,
         examples_per_second=4.0,  # 8 examples over 2 s of TFF round
         train_examples=8,
+        local_steps_mean=3.0,  # (2 + 4) / 2
+        local_steps_std=1.0,  # sqrt(((2 - 3)^2 + (4 - 3)^2) / 2)
         diverged=False,
     )
 
@@ -166,6 +176,7 @@ def test_make_record_of_a_round_without_evaluation_has_nan_scores():
     for field in ("test_loss", "test_accuracy", "client_accuracy_mean", "client_accuracy_p10"):
         assert math.isnan(getattr(record, field)), field
     assert math.isnan(record.examples_per_second)  # no measurable TFF time
+    assert math.isnan(record.local_steps_mean) and math.isnan(record.local_steps_std)
     assert record.round == 2 and record.train_examples == 8 and record.client_drift == 0.1
 
 
