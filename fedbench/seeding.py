@@ -23,6 +23,10 @@ HOLDOUT = "client_holdout"
 LABEL_SWAPS = "label_swaps"
 #: The network SCAFFOLD's control variates start from (``algorithm.control_start=network``).
 CONTROL_INIT = "control_init"
+#: The clients that never train (``fl.heldout_clients``).
+HELDOUT_CLIENTS = "heldout_clients"
+#: A cyclic round's draw of clients from its block (``fl.participation=cyclic``).
+PARTICIPATION = "participation"
 
 
 def _stream_key(stream: str) -> int:
