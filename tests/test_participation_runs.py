@@ -174,3 +174,31 @@ def test_participation_keys_enter_the_identity_only_when_set():
     cyclic = RunSpec.create(participation="cyclic", participation_blocks=1, clients_per_round=5)
     assert {"participation", "participation_blocks"} <= set(cyclic.identity()["fl"])
     assert len({plain.config_hash, held.config_hash, cyclic.config_hash}) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.tff
+@pytest.mark.subprocess
+def test_the_participation_sweep_cut_down_runs_into_its_figure_and_report(tmp_path):
+    results = tmp_path / "results"
+    cut = ("fl.rounds=2", "fl.eval_every=1", "partition.alpha=1.0", "seed=0")
+    argv = ("-m", "-cd", "sweeps", "-cn", "participation", f"results_dir={results}", *cut)
+    done = fedbench(*argv, f"hydra.sweep.dir={tmp_path / 'logs'}", timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    frame = pd.read_parquet(R.runs_dir(results))
+    # three arms, one alpha, one seed: 3 runs of 2 evaluated rounds, both gaps in each
+    assert frame.groupby([R.PARTICIPATION, R.BLOCK_BY]).size().to_dict() == {
+        ("cyclic", "index"): 2,
+        ("cyclic", "label"): 2,
+        ("uniform", "index"): 2,
+    }
+    assert frame[GAPS].notna().all().all()
+    figure = fedbench(
+        "--results", str(results), "--only", "participation_gaps", module="analysis.figures"
+    )
+    assert figure.returncode == 0, figure.stderr[-2000:]
+    data = pd.read_csv(results / "figures" / "participation_gaps.csv")
+    assert len(data) == 2 * 3 * 2  # two gaps x three settings x two rounds
+    report = fedbench(str(results), "--cols", "participation,block_by", module="analysis.report")
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "cyclic" in report.stdout and "uniform" in report.stdout
