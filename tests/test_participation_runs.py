@@ -12,7 +12,7 @@ from fedbench.training.participation import participation
 from tests.cli_helpers import fedbench
 from tests.test_cli import _snapshot
 from tests.test_experiment import make_config, read_run
-from tests.test_resume import TRAJECTORY, StepCounter, checkpoint_round
+from tests.test_resume import TRAJECTORY, stopped_in_round_3_and_resumed
 
 #: 12 clients, 2 held out (round(0.2 * 12)), the other 10 in 2 cyclic blocks of 5 by
 #: dominant label, 3 sampled a round; a fifth of each client's examples held out.
@@ -88,17 +88,8 @@ def test_a_default_run_records_no_held_out_client_accuracy(tmp_path):
 @pytest.mark.slow
 def test_an_interrupted_cyclic_run_resumes_as_if_never_stopped(tmp_path, monkeypatch):
     args = (*CYCLIC, "fl.rounds=5", "fl.checkpoint_every=4")
-    whole = make_config(tmp_path / "whole", *args)
-    assert experiment.run(whole) == R.Status.COMPLETED
-
-    stopped = make_config(tmp_path / "stopped", *args)
-    StepCounter(monkeypatch, stop_at=3)  # Ctrl-C inside round 3's TFF call
-    with pytest.raises(KeyboardInterrupt):
-        experiment.run(stopped)
-    assert checkpoint_round(stopped) == 2
-    resumed = StepCounter(monkeypatch)
-    assert experiment.run(make_config(tmp_path / "stopped", *args)) == R.Status.COMPLETED
-    assert resumed.calls == 3  # rounds 3-5 only
+    whole, stopped, calls = stopped_in_round_3_and_resumed(tmp_path, monkeypatch, args)
+    assert calls == 3  # rounds 3-5 only
     columns = [*TRAJECTORY, *GAPS]
     pd.testing.assert_frame_equal(
         read_run(stopped)[columns].reset_index(drop=True),

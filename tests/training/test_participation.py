@@ -78,28 +78,45 @@ def test_cyclic_rounds_sample_only_their_block_and_the_blocks_cut_the_clients():
     assert chosen.cycle[0].tolist() == [0, 1, 2, 3, 4, 5]
 
 
-def test_label_blocks_hold_different_dominant_labels():
-    labels = np.repeat(np.arange(10), 30)
-    parts = fedbench.partition("pathological", labels, 10, seed=0, classes_per_client=1)
-    train_y = [labels[p] for p in parts]
+def _cyclic(num_clients, clients_per_round, blocks_, **changes):
+    """Checked settings of cyclic participation by label in ``blocks_`` blocks."""
     fl = FLSettings(
-        num_clients=10,
-        clients_per_round=2,
+        num_clients=num_clients,
+        clients_per_round=clients_per_round,
         participation="cyclic",
-        participation_blocks=2,
+        participation_blocks=blocks_,
         block_by="label",
+        **changes,
     )
-    chosen = participation(fl, 0, train_y)
+    fl.check()
+    return fl
+
+
+def test_label_blocks_hold_different_dominant_labels():
+    # Ten clients of one class each, the classes in shuffled client order.
+    order = [3, 7, 0, 9, 1, 5, 2, 8, 4, 6]
+    train_y = [np.full(30, c) for c in order]
+    fl = _cyclic(10, 2, 2)
     dominant = dominant_labels(train_y)
-    held = [set(dominant[b].tolist()) for b in chosen.cycle]
-    # One class per client, ordered by it and cut in two: labels 0-4, then 5-9.
-    assert held == [{0, 1, 2, 3, 4}, {5, 6, 7, 8, 9}]
-    # by index the same clients mix: each block's labels are those of its clients
+    by_label = participation(fl, 0, train_y)
+    # Ordered by class and cut in two: classes 0-4, then 5-9.
+    assert [set(dominant[b].tolist()) for b in by_label.cycle] == [{0, 1, 2, 3, 4}, {5, 6, 7, 8, 9}]
+    # By index the blocks are clients 0-4 and 5-9, whatever their classes.
     by_index = participation(fl.replace(block_by="index"), 0, train_y)
-    assert [set(dominant[b].tolist()) for b in by_index.cycle] == [
-        set(dominant[:5].tolist()),
-        set(dominant[5:].tolist()),
-    ]
+    assert [set(dominant[b].tolist()) for b in by_index.cycle] == [{3, 7, 0, 9, 1}, {5, 2, 8, 4, 6}]
+
+
+def test_label_blocks_of_a_pathological_split_share_no_dominant_label():
+    labels = np.repeat(np.arange(10), 30)
+    parts = fedbench.partition("pathological", labels, 20, seed=0, classes_per_client=2)
+    train_y = [labels[p] for p in parts]
+    chosen = participation(_cyclic(20, 2, 4), 0, train_y)
+    dominant = dominant_labels(train_y)
+    seen = [set(dominant[b].tolist()) for b in chosen.cycle]
+    # Sorted by dominant label, only a label on a block's edge may reach the next block.
+    for before, after in itertools.pairwise(seen):
+        assert len(before & after) <= 1 and max(before) <= min(after)
+    assert len(set().union(*seen)) > len(seen)
 
 
 def test_label_blocks_follow_the_labels_on_random_clients():
@@ -113,14 +130,7 @@ def test_label_blocks_follow_the_labels_on_random_clients():
 
 
 def test_a_rounds_sample_replays_without_the_rounds_before():
-    fl = FLSettings(
-        num_clients=20,
-        clients_per_round=4,
-        participation="cyclic",
-        participation_blocks=3,
-        block_by="label",
-        heldout_clients=0.25,
-    )
+    fl = _cyclic(20, 4, 3, heldout_clients=0.25)
     whole = participation(fl, 9, _labels(20))
     later = participation(fl, 9, _labels(20))  # a resumed job builds its own
     assert np.array_equal(later.sample(17), whole.sample(17))
