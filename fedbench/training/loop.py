@@ -473,13 +473,13 @@ def run_rounds(
     """
     if resume is None:
         resume = Restored(0, initial_state(process, initial_model))
-    if participation is None:
-        participation = uniform(data.clients.num_clients, settings.clients_per_round, settings.seed)
     start_round, state = resume.round + 1, resume.state
     if start_round < 1:
         raise ValueError(
             f"start_round must be at least 1 (resume after round 0 or later), got {start_round}"
         )
+    if participation is None:
+        participation = uniform(data.clients.num_clients, settings.clients_per_round, settings.seed)
     checkpoint = hooks.checkpoint
     bar = tqdm(
         range(start_round, settings.rounds + 1),
