@@ -19,10 +19,10 @@ from analysis.load import SETTING
 from fedbench import results as R
 
 NAME = "participation_gaps"
-#: The panels, left to right: column and axis label.
+#: The panels, left to right: column, title and what the gap subtracts.
 GAPS = (
-    (R.OUT_OF_SAMPLE_GAP, "out-of-sample gap\n(train − held-out accuracy)"),
-    (R.PARTICIPATION_GAP, "participation gap\n(held-out − held-out clients' accuracy)"),
+    (R.OUT_OF_SAMPLE_GAP, "out-of-sample gap", "participants: train − held-out examples"),
+    (R.PARTICIPATION_GAP, "participation gap", "participants' held-out − held-out clients"),
 )
 
 
@@ -33,13 +33,14 @@ def participation_gaps(inputs: Inputs) -> Drawn | Skipped:
     if runs.empty or R.PARTICIPATION_GAP not in runs or runs[R.PARTICIPATION_GAP].isna().all():
         return Skipped("no run recorded the participation gap (fl.heldout_clients > 0)")
     frames = []
-    for column, _ in GAPS:
+    for column, _, _ in GAPS:
         has = runs[runs[column].notna()]
         if len(has):
             frames.append(per_round(has, series, column).assign(gap=column))
     data = pd.concat(frames, ignore_index=True)
     fig, axes = plt.subplots(1, len(GAPS), figsize=(10, 4.2), sharex=True)
-    for ax, (column, label) in zip(axes, GAPS, strict=True):
+    fig.subplots_adjust(wspace=0.3)
+    for ax, (column, name, meaning) in zip(axes, GAPS, strict=True):
         panel = data[data["gap"] == column]
         for setting in sorted(panel[SETTING].unique(), key=lambda s: series[s].order):
             line = panel[panel[SETTING] == setting]
@@ -48,7 +49,8 @@ def participation_gaps(inputs: Inputs) -> Drawn | Skipped:
         ax.axhline(0, color="0.6", lw=0.8, ls="--")
         ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
         ax.set_xlabel("round")
-        ax.set_ylabel(label, fontsize=8)
+        ax.set_ylabel(f"{name} (accuracy)", fontsize=8)
+        ax.set_title(f"{name}: {meaning}", fontsize=9)
     legend(fig, [series[s] for s in data[SETTING].unique()])
     fig.suptitle("Who generalises to whom? (mean over seeds; > 0: accuracy lost)", fontsize=10)
     columns = ["gap", "label", R.ROUND, "mean", "std", "n", "ci95", SETTING]
