@@ -218,6 +218,39 @@ _KEYS = (
         "fl.local_epochs] every round from the seed (FedNova's unequal local work).",
         legacy=None,
     ),
+    # issue 34, "who takes part": which clients a round may sample (training/participation.py).
+    FLKey(
+        "participation",
+        one_of("uniform", "cyclic"),
+        "uniform",
+        "Which clients a round may sample: uniform (every client not held out) or cyclic "
+        "(fl.participation_blocks blocks; block r mod k in round r, Eichner et al. 2019).",
+        legacy="uniform",
+    ),
+    FLKey(
+        "participation_blocks",
+        POSITIVE_INT.or_null("fl.participation=uniform"),
+        None,
+        "fl.participation=cyclic: blocks the clients not held out are cut into, each holding "
+        "at least fl.clients_per_round clients.",
+        legacy=None,
+    ),
+    FLKey(
+        "block_by",
+        one_of("index", "label"),
+        "index",
+        "fl.participation=cyclic: blocks of consecutive client indices (index) or of clients "
+        "ordered by their most frequent label (label: availability follows the data).",
+        legacy="index",
+    ),
+    FLKey(
+        "heldout_clients",
+        UNIT_FLOAT,
+        0.0,
+        "Share of clients that never train, drawn from the seed; the global model is scored "
+        "on their data (heldout_client_accuracy, participation_gap).",
+        legacy=0.0,
+    ),
 )
 
 #: Every ``fl`` key by name, in the order of the docs, ``--help`` and the result columns.
@@ -340,11 +373,67 @@ class FLSettings:
                 )
             )
         check_work(work_settings(self), self.clients_per_round)
+        check_participation(self)
 
 
 def work_settings(fl: FLSettings) -> WorkSettings:
     """The client-work keys of ``fl`` (:mod:`fedbench.training.client_work`)."""
     return WorkSettings(fl.local_epochs, fl.local_epochs_min, fl.stragglers, fl.straggler_work)
+
+
+def heldout_count(num_clients: int, fraction: float) -> int:
+    """Clients ``fl.heldout_clients=fraction`` holds out: ``round(fraction * N)``, >= 1 if set."""
+    return max(1, round(fraction * num_clients)) if fraction > 0 else 0
+
+
+def check_participation(fl: FLSettings) -> None:
+    """Check the participation keys against each other and the client counts.
+
+    Raises
+    ------
+    ConfigError
+        Held-out clients leave fewer than ``fl.clients_per_round`` to sample; blocks
+        set without ``fl.participation=cyclic`` (or missing with it); a block smaller
+        than ``fl.clients_per_round``.
+
+    """
+    held = heldout_count(fl.num_clients, fl.heldout_clients)
+    left = fl.num_clients - held
+    if left < fl.clients_per_round:
+        raise ConfigError(
+            invalid(
+                "fl.heldout_clients",
+                fl.heldout_clients,
+                f"a share that leaves at least fl.clients_per_round={fl.clients_per_round} "
+                f"of fl.num_clients={fl.num_clients} clients to train ({held} held out)",
+                "lower fl.heldout_clients or fl.clients_per_round, or raise fl.num_clients",
+            )
+        )
+    if fl.participation != "cyclic":
+        for name, unset in (("participation_blocks", None), ("block_by", "index")):
+            value = getattr(fl, name)
+            if value != unset:
+                raise ConfigError(
+                    invalid(
+                        f"fl.{name}",
+                        value,
+                        f"{_yaml(unset)} with fl.participation={fl.participation}",
+                        f"set fl.participation=cyclic or drop fl.{name}",
+                    )
+                )
+        return
+    blocks, most = fl.participation_blocks, left // fl.clients_per_round
+    if blocks is None or blocks > most:
+        raise ConfigError(
+            invalid(
+                "fl.participation_blocks",
+                blocks,
+                f"an integer in [1, {most}] with fl.participation=cyclic: each block of the "
+                f"{left} clients that train holds at least fl.clients_per_round="
+                f"{fl.clients_per_round}",
+                f"e.g. fl.participation_blocks={max(1, min(2, most))}",
+            )
+        )
 
 
 def _settings(values: Mapping[str, Any]) -> FLSettings:

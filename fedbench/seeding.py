@@ -27,6 +27,10 @@ CONTROL_INIT = "control_init"
 STRAGGLERS = "stragglers"
 #: A client's local epochs of a round drawn in [``fl.local_epochs_min``, ``fl.local_epochs``].
 LOCAL_EPOCHS = "local_epochs"
+#: The clients that never train (``fl.heldout_clients``).
+HELDOUT_CLIENTS = "heldout_clients"
+#: A cyclic round's draw of clients from its block (``fl.participation=cyclic``).
+PARTICIPATION = "participation"
 
 
 def _stream_key(stream: str) -> int:

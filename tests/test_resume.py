@@ -288,16 +288,8 @@ def test_scaffold_with_the_network_start_resumes_exactly_and_records_its_start(
     # them restored (a resume from zeros, or from another W, would change the rows).
     scaffold = ("model=mlp", "model.hidden=16", "algorithm=scaffold", "fl.rounds=6")
     args = (*RUN, *scaffold, "algorithm.control_start=network", "fl.checkpoint_every=4")
-    whole = make_config(tmp_path / "whole", *args)
-    assert experiment.run(whole) == R.Status.COMPLETED
-    stopped = make_config(tmp_path / "stopped", *args)
-    StepCounter(monkeypatch, stop_at=3)  # Ctrl-C inside round 3's TFF call
-    with pytest.raises(KeyboardInterrupt):
-        experiment.run(stopped)
-    assert checkpoint_round(stopped) == 2
-    resumed = StepCounter(monkeypatch)
-    assert experiment.run(make_config(tmp_path / "stopped", *args)) == R.Status.COMPLETED
-    assert resumed.calls == 4  # rounds 3-6 only
+    whole, stopped, calls = stopped_in_round_3_and_resumed(tmp_path, monkeypatch, args)
+    assert calls == 4  # rounds 3-6 only
     pd.testing.assert_frame_equal(trajectory(stopped), trajectory(whole), check_exact=True)
 
     zeros = make_config(tmp_path / "zeros", *RUN, *scaffold)
@@ -338,3 +330,23 @@ def test_stragglers_and_unequal_epochs_resume_with_the_same_draws(tmp_path, monk
     got, expected = (read_run(p)[columns].reset_index(drop=True) for p in (stopped, whole))
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert got[R.LOCAL_STEPS_STD].gt(0).all()  # unequal work every round: the draws acted
+
+
+def stopped_in_round_3_and_resumed(tmp_path, monkeypatch, args):
+    """Run ``args`` whole, and again stopped by Ctrl-C in round 3 then resumed.
+
+    Returns
+    -------
+    (whole, stopped, resumed_calls)
+        The two prepared runs and the TFF rounds the resumed command trained.
+    """
+    whole = make_config(tmp_path / "whole", *args)
+    assert experiment.run(whole) == R.Status.COMPLETED
+    stopped = make_config(tmp_path / "stopped", *args)
+    StepCounter(monkeypatch, stop_at=3)  # Ctrl-C inside round 3's TFF call
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run(stopped)
+    assert checkpoint_round(stopped) == 2
+    resumed = StepCounter(monkeypatch)
+    assert experiment.run(make_config(tmp_path / "stopped", *args)) == R.Status.COMPLETED
+    return whole, stopped, resumed.calls

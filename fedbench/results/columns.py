@@ -53,6 +53,10 @@ EVAL_EVERY = "eval_every"
 STRAGGLERS = "stragglers"
 STRAGGLER_WORK = "straggler_work"
 LOCAL_EPOCHS_MIN = "local_epochs_min"
+PARTICIPATION = "participation"
+PARTICIPATION_BLOCKS = "participation_blocks"
+BLOCK_BY = "block_by"
+HELDOUT_CLIENTS = "heldout_clients"
 ALPHA = "alpha"
 CLASSES_PER_CLIENT = "classes_per_client"
 SHARDS_PER_CLIENT = "shards_per_client"
@@ -74,6 +78,10 @@ TEST_LOSS = "test_loss"
 TEST_ACCURACY = "test_accuracy"
 CLIENT_ACCURACY_MEAN = "client_accuracy_mean"
 CLIENT_ACCURACY_P10 = "client_accuracy_p10"
+#: The clients that never train (``fl.heldout_clients``) and the gaps of Yuan et al. (2022).
+HELDOUT_CLIENT_ACCURACY = "heldout_client_accuracy"
+PARTICIPATION_GAP = "participation_gap"
+OUT_OF_SAMPLE_GAP = "out_of_sample_gap"
 CLIENT_DRIFT = "client_drift"
 ROUND_SECONDS = "round_seconds"
 EXAMPLES_PER_SECOND = "examples_per_second"
@@ -121,6 +129,9 @@ _AFTER_PARAMS = [
     (TEST_ACCURACY, _FLOAT),
     (CLIENT_ACCURACY_MEAN, _FLOAT),
     (CLIENT_ACCURACY_P10, _FLOAT),
+    (HELDOUT_CLIENT_ACCURACY, _FLOAT),
+    (PARTICIPATION_GAP, _FLOAT),
+    (OUT_OF_SAMPLE_GAP, _FLOAT),
     (CLIENT_DRIFT, _FLOAT),
     (ROUND_SECONDS, _FLOAT),
     (EXAMPLES_PER_SECOND, _FLOAT),

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 import tensorflow as tf
+
+from fedbench.clients import ClientArrays
 
 _BATCH = 4096
 
@@ -44,3 +49,98 @@ def per_client_accuracy(
     hits = np.bincount(owner, weights=correct, minlength=len(ys))
     has_data = sizes > 0
     return hits[has_data] / sizes[has_data]
+
+
+@dataclass(frozen=True)
+class ClientScores:
+    """The global model's accuracy on the clients' data, and the two gaps of Yuan et al. (2022).
+
+    Attributes
+    ----------
+    client_accuracy_mean, client_accuracy_p10
+        Mean and 10th percentile, over the participating clients with held-out
+        examples, of the accuracy on each one's held-out examples.
+    heldout_client_accuracy
+        Mean, over the held-out clients (``fl.heldout_clients``) with examples, of the
+        accuracy on each one's examples, training and held-out alike (none was trained on).
+    participation_gap
+        ``client_accuracy_mean - heldout_client_accuracy``.
+    out_of_sample_gap
+        The same participating clients' mean accuracy on their training examples, minus
+        ``client_accuracy_mean``.
+
+    Each is NaN where its data is missing (no held-out examples, no held-out client).
+
+    """
+
+    client_accuracy_mean: float = math.nan
+    client_accuracy_p10: float = math.nan
+    heldout_client_accuracy: float = math.nan
+    participation_gap: float = math.nan
+    out_of_sample_gap: float = math.nan
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def client_scores(
+    model: tf.keras.Model, clients: ClientArrays, heldout: np.ndarray | None = None
+) -> ClientScores:
+    """Score ``model`` on the participating clients' and the held-out clients' data.
+
+    Parameters
+    ----------
+    model
+        The model holding the global weights.
+    clients
+        Every client's arrays.
+    heldout
+        The clients that never train; ``None`` or empty: every client participates.
+
+    Returns
+    -------
+    ClientScores
+
+    """
+    heldout = np.zeros(0, dtype=np.int64) if heldout is None else np.asarray(heldout)
+    taking_part = np.setdiff1d(np.arange(clients.num_clients), heldout)
+    away = _mean(
+        per_client_accuracy(
+            model,
+            [_all_examples(clients.train_x, clients.holdout_x, k) for k in heldout],
+            [_all_examples(clients.train_y, clients.holdout_y, k) for k in heldout],
+        )
+    )
+    if clients.holdout_y is None:
+        return ClientScores(heldout_client_accuracy=away)
+    scored = [k for k in taking_part if len(clients.holdout_y[k])]
+    unseen = per_client_accuracy(
+        model, [clients.holdout_x[k] for k in scored], [clients.holdout_y[k] for k in scored]
+    )
+    if not len(unseen):
+        return ClientScores(heldout_client_accuracy=away)
+    mean = float(np.mean(unseen))
+    seen = math.nan
+    if len(heldout):  # a generalisation study: one more pass, over the training data
+        seen = _mean(
+            per_client_accuracy(
+                model, [clients.train_x[k] for k in scored], [clients.train_y[k] for k in scored]
+            )
+        )
+    return ClientScores(
+        client_accuracy_mean=mean,
+        client_accuracy_p10=float(np.percentile(unseen, 10)),
+        heldout_client_accuracy=away,
+        participation_gap=mean - away,
+        out_of_sample_gap=seen - mean,
+    )
+
+
+def _all_examples(
+    train: list[np.ndarray], holdout: list[np.ndarray] | None, client: int
+) -> np.ndarray:
+    """A client's training and held-out arrays, one after the other."""
+    if holdout is None:
+        return train[client]
+    return np.concatenate([train[client], holdout[client]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -15,9 +16,9 @@ from tqdm.auto import tqdm
 
 from fedbench import interrupts
 from fedbench.clients import ClientArrays, TrainingData
-from fedbench.seeding import sample_clients
 from fedbench.training import client_work, evaluation
 from fedbench.training.checkpoints import Restored
+from fedbench.training.participation import Participation, uniform
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ class RoundRecord:
     test_accuracy: float
     client_accuracy_mean: float
     client_accuracy_p10: float
+    heldout_client_accuracy: float
+    participation_gap: float
+    out_of_sample_gap: float
     client_drift: float
     round_seconds: float
     examples_per_second: float
@@ -138,15 +142,19 @@ class RoundMetrics:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The global model's scores on the test set and on the clients' held-out data.
+    """The global model's scores on the test set and on the clients' data.
 
-    ``client_accuracy_mean`` and ``client_accuracy_p10`` are NaN without held-out data.
+    The per-client fields are :class:`fedbench.training.evaluation.ClientScores`' (NaN
+    where there is no data to score).
     """
 
     test_loss: float
     test_accuracy: float
     client_accuracy_mean: float = math.nan
     client_accuracy_p10: float = math.nan
+    heldout_client_accuracy: float = math.nan
+    participation_gap: float = math.nan
+    out_of_sample_gap: float = math.nan
 
 
 _NOT_EVALUATED = Evaluation(test_loss=math.nan, test_accuracy=math.nan)
@@ -276,8 +284,9 @@ def evaluate(
     clients: ClientArrays,
     test_x: np.ndarray,
     test_y: np.ndarray,
+    heldout: np.ndarray | None = None,
 ) -> Evaluation:
-    """Score the global ``weights`` on the test set and on each client's held-out data.
+    """Score the global ``weights`` on the test set and on the clients' data.
 
     Parameters
     ----------
@@ -289,27 +298,20 @@ def evaluate(
         Every client's arrays (``holdout_x``/``holdout_y`` for per-client accuracy).
     test_x, test_y
         The global test set.
+    heldout
+        The clients that never train (``fl.heldout_clients``); ``None``: none.
 
     Returns
     -------
     Evaluation
-        Test loss and accuracy; the mean and 10th percentile of the per-client held-out
-        accuracies over clients with held-out data (NaN when there is none).
+        Test loss and accuracy, and :func:`fedbench.training.evaluation.client_scores`.
 
     """
     weights.assign_weights_to(model)
     logits = evaluation.predict_logits(model, test_x)
     test_loss, test_accuracy = evaluation.loss_and_accuracy(logits, test_y)
-    if clients.holdout_y is not None:
-        accuracies = evaluation.per_client_accuracy(model, clients.holdout_x, clients.holdout_y)
-        if len(accuracies):
-            return Evaluation(
-                test_loss,
-                test_accuracy,
-                client_accuracy_mean=float(np.mean(accuracies)),
-                client_accuracy_p10=float(np.percentile(accuracies, 10)),
-            )
-    return Evaluation(test_loss, test_accuracy)
+    scores = evaluation.client_scores(model, clients, heldout)
+    return Evaluation(test_loss, test_accuracy, **dataclasses.asdict(scores))
 
 
 def make_record(
@@ -361,6 +363,9 @@ def make_record(
         test_accuracy=scores.test_accuracy,
         client_accuracy_mean=scores.client_accuracy_mean,
         client_accuracy_p10=scores.client_accuracy_p10,
+        heldout_client_accuracy=scores.heldout_client_accuracy,
+        participation_gap=scores.participation_gap,
+        out_of_sample_gap=scores.out_of_sample_gap,
         client_drift=metrics.client_drift,
         round_seconds=round_seconds,
         examples_per_second=examples / train_seconds if train_seconds > 0 else math.nan,
@@ -405,14 +410,13 @@ def _one_round(
     data: TrainingData,
     settings: LoopSettings,
     round_num: int,
+    participation: Participation,
 ) -> tuple[RoundRecord, tff.learning.templates.LearningAlgorithmState]:
     """Sample, train one TFF round, check, evaluate when due: the record and the new state."""
     interrupts.raise_if_interrupted()  # a signal whose exception a gc callback swallowed
     started = time.perf_counter()
     clients = data.clients
-    sampled = sample_clients(
-        settings.seed, round_num, clients.num_clients, settings.clients_per_round
-    )
+    sampled = participation.sample(round_num)
     work = client_work.assign(settings.seed, round_num, sampled, settings.client_work)
     output, train_seconds = step(process, state, client_input(work.clients, round_num, work.epochs))
     metrics = round_metrics(output)
@@ -428,7 +432,7 @@ def _one_round(
     diverged = check_divergence(metrics, weights, dropped)
     scores = None
     if not diverged and due_for_evaluation(round_num, settings):
-        scores = evaluate(model, weights, clients, data.test_x, data.test_y)
+        scores = evaluate(model, weights, clients, data.test_x, data.test_y, participation.heldout)
     record = make_record(
         round_num,
         metrics,
@@ -474,6 +478,7 @@ def run_rounds(
     *,
     resume: Restored | None = None,
     hooks: RoundHooks = RoundHooks(),
+    participation: Participation | None = None,
 ) -> Iterator[RoundRecord]:
     """Train the rounds after ``resume`` to ``settings.rounds``, one :class:`RoundRecord` each.
 
@@ -500,6 +505,10 @@ def run_rounds(
         ``None``: from round 1, at :func:`initial_state` (the weights of ``initial_model``).
     hooks
         The progress bar's label and the checkpoint.
+    participation
+        Which clients each round samples, and which never train
+        (:func:`fedbench.training.participation.participation`). ``None``: every round
+        draws ``settings.clients_per_round`` of all the clients uniformly.
 
     Yields
     ------
@@ -520,6 +529,8 @@ def run_rounds(
         raise ValueError(
             f"start_round must be at least 1 (resume after round 0 or later), got {start_round}"
         )
+    if participation is None:
+        participation = uniform(data.clients.num_clients, settings.clients_per_round, settings.seed)
     checkpoint = hooks.checkpoint
     bar = tqdm(
         range(start_round, settings.rounds + 1),
@@ -534,7 +545,14 @@ def run_rounds(
     try:
         for round_num in bar:
             record, state = _one_round(
-                process, state, initial_model, client_input, data, settings, round_num
+                process,
+                state,
+                initial_model,
+                client_input,
+                data,
+                settings,
+                round_num,
+                participation,
             )
             if record.evaluated:
                 bar.set_postfix(

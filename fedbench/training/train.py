@@ -23,6 +23,7 @@ from fedbench.training.checkpoints import Checkpoints
 from fedbench.training.client_store import ClientStore, client_store
 from fedbench.training.loop import LoopSettings, RoundHooks, RoundRecord, run_rounds
 from fedbench.training.optimizers import OptimizerSettings
+from fedbench.training.participation import participation
 from fedbench.training.runtime import tff_worker
 from fedbench.training.session import TrainingSession
 from fedbench.training.session import active as active_session
@@ -264,6 +265,7 @@ def train(
             settings,
             resume=restored,
             hooks=RoundHooks(label, save),
+            participation=participation(spec.fl, spec.seed, data.clients.train_y),
         )
 
 

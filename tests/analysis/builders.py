@@ -139,6 +139,8 @@ def write_sweep(results_dir, seeds=(0, 1, 2), rounds=12, algorithms=tuple(ALGORI
                     per_round={
                         R.CLIENT_ACCURACY_MEAN: curve,
                         R.CLIENT_ACCURACY_P10: [max(0.0, a - penalty) for a in curve],
+                        R.OUT_OF_SAMPLE_GAP: [0.02 + penalty / 4] * rounds,
+                        R.PARTICIPATION_GAP: [penalty / 2] * rounds,
                     },
                     **config,
                 )

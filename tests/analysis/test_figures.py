@@ -143,6 +143,27 @@ def test_fairness_plots_mean_against_p10_where_recorded(results_dir):
     assert data[f"{R.CLIENT_ACCURACY_P10}_count"] == 2
 
 
+def test_participation_gaps_plot_both_gaps_per_round_where_recorded(results_dir):
+    for seed, (sample, away) in enumerate(((0.1, 0.2), (0.3, 0.4))):
+        write(
+            results_dir,
+            [0.5, 0.85],
+            seed=seed,
+            per_round={
+                R.OUT_OF_SAMPLE_GAP: [0.0, sample],
+                R.PARTICIPATION_GAP: [float("nan"), away],
+            },
+        )
+    path = draw("participation_gaps", results_dir)
+    data = pd.read_csv(path.with_suffix(".csv")).set_index(["gap", R.ROUND])
+    # Round 2: out-of-sample 0.1, 0.3 -> 0.2; participation 0.2, 0.4 -> 0.3; two seeds each.
+    assert data.loc[(R.OUT_OF_SAMPLE_GAP, 2), "mean"] == pytest.approx(0.2)
+    assert data.loc[(R.PARTICIPATION_GAP, 2), "mean"] == pytest.approx(0.3)
+    assert data.loc[(R.PARTICIPATION_GAP, 2), "n"] == 2
+    assert (R.PARTICIPATION_GAP, 1) not in data.index  # not recorded there
+    assert data.loc[(R.OUT_OF_SAMPLE_GAP, 1), "mean"] == 0.0
+
+
 def _case(group, way, median, **extra):
     return {
         "group": group,

@@ -20,6 +20,7 @@ Y = {
     "convergence": "mean",
     "heterogeneity_predictors": "drop",
     "fairness": f"{R.CLIENT_ACCURACY_P10}_mean",
+    "participation_gaps": "mean",
 }
 
 

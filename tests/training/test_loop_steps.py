@@ -140,7 +140,13 @@ def test_evaluation_is_due_every_eval_every_rounds_and_on_the_last():
 
 def test_make_record_maps_an_evaluated_round():
     scores = Evaluation(
-        test_loss=1.25, test_accuracy=0.5, client_accuracy_mean=0.75, client_accuracy_p10=0.25
+        test_loss=1.25,
+        test_accuracy=0.5,
+        client_accuracy_mean=0.75,
+        client_accuracy_p10=0.25,
+        heldout_client_accuracy=0.625,
+        participation_gap=0.125,
+        out_of_sample_gap=0.0625,
     )
     record = make_record(
         4,
@@ -160,6 +166,9 @@ def test_make_record_maps_an_evaluated_round():
         test_accuracy=0.5,
         client_accuracy_mean=0.75,
         client_accuracy_p10=0.25,
+        heldout_client_accuracy=0.625,
+        participation_gap=0.125,
+        out_of_sample_gap=0.0625,
         client_drift=0.1,
         round_seconds=3.0,
         examples_per_second=4.0,  # 8 examples over 2 s of TFF round
@@ -173,7 +182,15 @@ def test_make_record_maps_an_evaluated_round():
 def test_make_record_of_a_round_without_evaluation_has_nan_scores():
     record = make_record(2, FINITE, None, diverged=True, round_seconds=1.0, train_seconds=0.0)
     assert not record.evaluated and record.diverged
-    for field in ("test_loss", "test_accuracy", "client_accuracy_mean", "client_accuracy_p10"):
+    for field in (
+        "test_loss",
+        "test_accuracy",
+        "client_accuracy_mean",
+        "client_accuracy_p10",
+        "heldout_client_accuracy",
+        "participation_gap",
+        "out_of_sample_gap",
+    ):
         assert math.isnan(getattr(record, field)), field
     assert math.isnan(record.examples_per_second)  # no measurable TFF time
     assert math.isnan(record.local_steps_mean) and math.isnan(record.local_steps_std)
