@@ -21,6 +21,8 @@ from fedbench.spec import RunSpec
 from fedbench.training.algorithms import build_round_process
 from fedbench.training.checkpoints import Checkpoints
 from fedbench.training.client_store import ClientStore, client_store
+from fedbench.training.client_table import table_dir
+from fedbench.training.composed import with_disk_table
 from fedbench.training.loop import LoopSettings, RoundHooks, RoundRecord, run_rounds
 from fedbench.training.optimizers import OptimizerSettings
 from fedbench.training.runtime import tff_worker
@@ -211,7 +213,8 @@ def train(
         The run's checkpoint: resumed from when it fits (rounds up to its round are
         not trained again and yield no record), saved every ``fl.checkpoint_every``
         rounds, at the end and when the iteration is stopped. ``None``: from round 1,
-        nothing saved.
+        nothing saved. A per-client state table (SCAFFOLD's) lives on disk beside it
+        (:mod:`fedbench.training.client_table`); without checkpoints, in memory.
     kept_rounds
         The rounds 1..``kept_rounds`` whose records the caller holds; only a
         checkpoint within them is resumed from.
@@ -240,9 +243,12 @@ def train(
         shards = shard_count(spec, threads) if spec.fl.execution == "sharded" else 0
         restored, save = None, None
         if checkpoints is not None:
+            process = with_disk_table(process, table_dir(checkpoints.path), checkpoints.hash)
             restored = checkpoints.load(process.initialize(), max_round=kept_rounds)
             if restored is not None:
                 log.info("run %s: resuming after round %d", checkpoints.hash, restored.round)
+            elif getattr(process, "table", None) is not None:
+                process.table.reset()  # from round 1: no client row written yet
 
             def save(round_num: int, state: tff.learning.templates.LearningAlgorithmState) -> None:
                 before_checkpoint(round_num)
