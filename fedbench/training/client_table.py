@@ -10,7 +10,7 @@ run's checkpoint, ``<results_dir>/checkpoints/<config_hash>.table/``:
   process's initial row (``initial_row``: zeros, or SCAFFOLD's network start), made when
   it is read, so ``control_start`` is exact for clients never sampled;
 - ``undo``: the undo journal, one entry per client written since the last checkpoint,
-  holding its row (and ``filled`` byte) as it was at that checkpoint;
+  holding its ``filled`` byte as it was at that checkpoint and, if it was 1, its row;
 - ``meta.json``: the run's hash, the layout and an id the checkpoint records.
 
 Rows are read and written with ``pread``/``pwrite``, not a memory map: a mapped page
@@ -346,7 +346,8 @@ class DiskTable:
             with open(self._undo, "ab") as journal:
                 for k in fresh:
                     filled, flat = self._read_raw(k)
-                    body = _HEAD.pack(round_num, k, filled) + flat.tobytes()
+                    # A row never written has no old value to keep: its head says so.
+                    body = _HEAD.pack(round_num, k, filled) + (flat.tobytes() if filled else b"")
                     journal.write(body + _CRC.pack(zlib.crc32(body)))
                 journal.flush()
                 os.fsync(journal.fileno())
@@ -359,15 +360,17 @@ class DiskTable:
 
     def _entries(self) -> list[tuple[int, int, int, bytes]]:
         """The undo journal's whole entries, in order (a torn last one is left out)."""
-        size = _HEAD.size + self.row_bytes + _CRC.size
         entries = []
         with open(self._undo, "rb") as journal:
-            while len(chunk := journal.read(size)) == size:
-                body, (crc,) = chunk[: -_CRC.size], _CRC.unpack(chunk[-_CRC.size :])
-                if zlib.crc32(body) != crc:
+            while len(head := journal.read(_HEAD.size)) == _HEAD.size:
+                round_num, client, filled = _HEAD.unpack(head)
+                size = (self.row_bytes if filled else 0) + _CRC.size
+                if filled not in (0, 1) or len(rest := journal.read(size)) != size:
                     break
-                round_num, client, filled = _HEAD.unpack(body[: _HEAD.size])
-                entries.append((round_num, client, filled, body[_HEAD.size :]))
+                data, (crc,) = rest[: -_CRC.size], _CRC.unpack(rest[-_CRC.size :])
+                if zlib.crc32(head + data) != crc:
+                    break
+                entries.append((round_num, client, filled, data))
         return entries
 
     def _undo_after(self, round_num: int) -> None:
@@ -376,7 +379,8 @@ class DiskTable:
         if entries:
             with open(self._rows, "r+b") as table, open(self._filled, "r+b") as filled_file:
                 for _, client, filled, data in reversed(entries):
-                    os.pwrite(table.fileno(), data, client * self.row_bytes)
+                    if filled:
+                        os.pwrite(table.fileno(), data, client * self.row_bytes)
                     os.pwrite(filled_file.fileno(), bytes([filled]), client)
             log.info(
                 "client table %s: %d rows written after round %d undone",

@@ -95,8 +95,13 @@ def test_the_rows_file_is_sparse_and_the_journal_holds_one_entry_per_client(tmp_
     assert rows.stat().st_size == 4096 * row_bytes
     view = _run(table, 2)
     table.settle(view)
-    # Rounds 1-2 wrote clients 0, 1, 2 (1 twice): 3 entries of head (24) + row + crc (4).
-    assert (table.directory / "undo").stat().st_size == 3 * (24 + row_bytes + 4)
+    # Rounds 1-2 wrote clients 0, 1, 2 (1 twice), none written before: 3 entries of a
+    # head (24 bytes) and a checksum (4), no old row.
+    assert (table.directory / "undo").stat().st_size == 3 * (24 + 4)
+    table.checkpointed()
+    table.settle(TableView(table, 3, {k: _row(3, k) for k in (0, 3)}))
+    # Round 3: client 0 had a row (24 + 32 + 4), client 3 had none (24 + 4).
+    assert (table.directory / "undo").stat().st_size == (24 + row_bytes + 4) + (24 + 4)
     assert table_bytes(4096, 8, 4, journal_rows=3) == 4096 * (row_bytes + 1) + 3 * 60
     assert table_bytes(4096, 8, 4) == 4096 * (row_bytes + 1) + 4096 * 60
 
@@ -143,6 +148,7 @@ print(table.describe()["id"], flush=True)
 """
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("kill_at", "checkpoint_round"),
     [

@@ -46,9 +46,7 @@ def test_pre_flight_refuses_a_table_larger_than_the_free_disk(tmp_path, monkeypa
     make_config(tmp_path / "r", *SCAFFOLD)  # exactly enough
 
 
-def test_the_command_exits_2_in_one_line_before_anything_is_written(
-    tmp_path, monkeypatch, capsys
-):
+def test_the_command_exits_2_in_one_line_before_anything_is_written(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(shutil, "disk_usage", _usage(1000))
     results = tmp_path / "results"
     quiet = ["hydra/job_logging=none", "hydra/hydra_logging=none"]
