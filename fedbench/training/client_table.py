@@ -204,8 +204,9 @@ class DiskTable:
 
     def reset(self) -> None:
         """Start the table at round 0 (no row written); a folder that does not fit is set aside."""
-        if self.directory.exists() and self._problem() is not None:
-            self.set_aside(self._problem() or "")
+        problem = self._problem() if self.directory.exists() else None
+        if problem is not None:
+            self.set_aside(problem)
         self.directory.mkdir(parents=True, exist_ok=True)
         for path, size in ((self._rows, 0), (self._rows, self.num_clients * self.row_bytes)):
             with open(path, "ab") as handle:  # to 0 and back: the old blocks are freed
@@ -300,6 +301,7 @@ class DiskTable:
             return
         if self.version == view.version - 1:
             self._write(view.version, view.pending)
+            view.pending = {}  # in the file now: the view reads them there
             return
         raise RuntimeError(
             f"the client table is at round {self.version}; a state of round {view.version} "

@@ -249,8 +249,6 @@ def train(
             restored = checkpoints.load(process.initialize(), max_round=kept_rounds)
             if restored is not None:
                 log.info("run %s: resuming after round %d", checkpoints.hash, restored.round)
-        if restored is None and table is not None:
-            table.reset()  # from round 1: no client row written yet
 
             def save(round_num: int, state: tff.learning.templates.LearningAlgorithmState) -> None:
                 before_checkpoint(round_num)
@@ -263,6 +261,8 @@ def train(
                         "fix that and run the same command again to resume"
                     ) from None
 
+        if restored is None and table is not None:
+            table.reset()  # from round 1: no client row written yet
         try:
             yield from run_rounds(
                 process,
