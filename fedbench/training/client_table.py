@@ -170,23 +170,11 @@ class DiskTable:
         self.version: int | None = None
         self._journaled: set[int] = set()
 
+        self._rows, self._filled, self._undo, self._meta = (
+            self.directory / name for name in ("rows", "filled", "undo", "meta.json")
+        )
+
     # -- the folder -----------------------------------------------------------------
-
-    @property
-    def _rows(self) -> Path:
-        return self.directory / "rows"
-
-    @property
-    def _filled(self) -> Path:
-        return self.directory / "filled"
-
-    @property
-    def _undo(self) -> Path:
-        return self.directory / "undo"
-
-    @property
-    def _meta(self) -> Path:
-        return self.directory / "meta.json"
 
     def layout(self) -> dict[str, Any]:
         """What a table of this run is: format, hash, clients, shapes, dtype."""
