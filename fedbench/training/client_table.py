@@ -30,9 +30,12 @@ after ``C``, latest first, whatever point a ``kill -9`` stopped at: between a jo
 write and the table write (the torn entry fails its checksum and its rows were not
 touched), between table writes, or between the checkpoint file and emptying the journal
 (no entry is after ``C`` then). Undoing is idempotent, so a kill during recovery is
-recovered from again. A checkpoint writes ``O(N)`` bytes (``filled``) and syncs, not
-``N x d``: the journal holds at most ``min(N, clients_per_round * checkpoint_every)``
-rows (see :func:`table_bytes`).
+recovered from again. A checkpoint writes nothing of size ``N x d``: it syncs what the
+rounds since the last one wrote, and the journal holds at most
+``min(N, clients_per_round * checkpoint_every)`` rows (see :func:`table_bytes`). An undo
+journal rather than a copy per checkpoint (``N x d`` each time) or hard links / reflinks
+(a link shares the blocks the next round overwrites in place; reflinks need a
+copy-on-write file system): its cost is the rows a round writes, on any file system.
 
 A table that does not match the run (another run's hash, another layout, another id
 than its checkpoint's, an unreadable ``meta.json``) is set aside to ``<...>.table.rejected``

@@ -91,9 +91,10 @@ def test_3400_clients_of_cnn_emnist_keep_their_table_on_disk_in_under_3_gb(tmp_p
     folder = table_dir(checkpoint_path(results, hash_))
     rows = folder / "rows"
     assert rows.stat().st_size == dense  # every row has its place ...
-    # ... and disk blocks only where a sampled client's row was written: at most 3 x 20.
-    written = ROUNDS * PER_ROUND * (d * 4 + 4096)
-    assert rows.stat().st_blocks * 512 <= written
+    # ... and disk blocks only where a sampled client's row was written: at most 3 x 20
+    # rows, and 1% for the file system's own blocks (measured: 0.004%).
+    written = ROUNDS * PER_ROUND * d * 4
+    assert rows.stat().st_blocks * 512 <= 1.01 * written
     assert (folder / "undo").stat().st_size == 0  # emptied by the last checkpoint
     # The checkpoint holds the server state (model, c, the aggregator's), not the table.
     assert checkpoint_path(results, hash_).stat().st_size < 4 * d * 4
