@@ -26,6 +26,7 @@ from fedbench.errors import ConfigError, PartitionError
 from fedbench.heterogeneity import heterogeneity
 from fedbench.partitioning import UnassignedExamplesWarning, get_strategy, partition
 from fedbench.spec import RunSpec, as_config_error, cli_key
+from fedbench.training.table_space import check_table_fits
 
 #: Each data argument a strategy can take (``Strategy.data``), from the dataset.
 DATA_ARGUMENTS = {
@@ -129,7 +130,9 @@ def prepare(spec: RunSpec, *, training: bool = True) -> PreparedRun:
         dataset = load_dataset(spec)
         _partitions[key] = _partition(spec, dataset)
     if training:  # the loaders keep recent datasets in memory: a second load is cheap
-        check_model_fits(spec.model.name, (dataset or load_dataset(spec)).example_shape)
+        loaded = dataset or load_dataset(spec)
+        check_model_fits(spec.model.name, loaded.example_shape)
+        check_table_fits(spec, loaded.example_shape, loaded.num_classes)
     matched = None
     if spec.calibrate is not None:
         matched = calibrated(spec, dataset or load_dataset(spec), _partitions[key].parts)

@@ -12,6 +12,12 @@ state layout from a model or algorithm change or another fedbench version, round
 beyond the rows the run has kept, a truncated or corrupt file) is never mixed in: it
 is moved aside to ``<config_hash>.npz.rejected`` with one log line, and the run
 starts from round 1.
+
+A state whose client table is on disk (:mod:`fedbench.training.client_table`) is saved
+without the table: the checkpoint records the table's id and layout, the table is synced
+before the file is written and its undo journal emptied after; loading brings the table
+back to the checkpoint's round. A table that does not fit is set aside with the
+checkpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from fedbench import atomic
+from fedbench.training.client_table import TableView, table_dir
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,17 @@ CHECKPOINTS_SUBDIR = "checkpoints"
 #: The version of what a checkpoint holds; a file of another version is set aside.
 FORMAT_VERSION = 1
 _META = "meta"
+
+
+def _disk_table(state: Any) -> TableView | None:
+    """The view of ``state``'s client table when it is on disk, else ``None``."""
+    clients = getattr(state, "clients", None)
+    return clients if isinstance(clients, TableView) else None
+
+
+def _saved_part(state: Any) -> Any:
+    """What the checkpoint file holds of ``state``: all but a table on disk."""
+    return state._replace(clients=()) if _disk_table(state) is not None else state
 
 
 def checkpoint_path(results_dir: str | os.PathLike, hash_: str) -> Path:
@@ -95,17 +114,26 @@ class Checkpoints:
             The checkpoint file.
 
         """
-        leaves = [np.asarray(leaf) for leaf in tf.nest.flatten(state)]
+        view = _disk_table(state)
+        saved = _saved_part(state)
+        leaves = [np.asarray(leaf) for leaf in tf.nest.flatten(saved)]
         meta = {
             "format": FORMAT_VERSION,
             "config_hash": self.hash,
             "round": int(round_num),
-            "layout": state_layout(state),
+            "layout": state_layout(saved),
             "execution": self.execution,
         }
+        if view is not None:
+            view.table.settle(view)  # the round's pending rows into the file, journaled
+            view.table.sync()
+            meta["table"] = view.table.describe()
         arrays = {f"leaf_{i}": leaf for i, leaf in enumerate(leaves)}
         arrays[_META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        return atomic.write_atomic(self.path, lambda handle: np.savez(handle, **arrays))
+        path = atomic.write_atomic(self.path, lambda handle: np.savez(handle, **arrays))
+        if view is not None:
+            view.table.checkpointed()
+        return path
 
     def load(self, template: Any, *, max_round: int) -> Restored | None:
         """The saved state, if there is one that fits; a file that does not is set aside.
@@ -133,6 +161,10 @@ class Checkpoints:
             self._reject(f"it cannot be read ({type(error).__name__}: {error})")
             return None
         problem = self._mismatch(meta, template, max_round)
+        view = _disk_table(template)
+        if not problem and view is not None:
+            table_problem = view.table.restore(int(meta["round"]), meta.get("table") or {})
+            problem = table_problem and f"its client table cannot serve ({table_problem})"
         if problem:
             self._reject(problem)
             return None
@@ -145,16 +177,21 @@ class Checkpoints:
                 saved_under,
                 self.execution,
             )
-        structure = tf.nest.flatten(template)
+        saved_part = _saved_part(template)
+        structure = tf.nest.flatten(saved_part)
         restored = [
             np.asarray(saved, dtype=np.asarray(like).dtype).reshape(np.shape(like))
             for saved, like in zip(leaves, structure, strict=True)
         ]
-        return Restored(int(meta["round"]), tf.nest.pack_sequence_as(template, restored))
+        state = tf.nest.pack_sequence_as(saved_part, restored)
+        if view is not None:
+            state = state._replace(clients=view.table.view())
+        return Restored(int(meta["round"]), state)
 
     def discard(self) -> None:
-        """Remove the checkpoint (nothing to resume from, e.g. after divergence)."""
+        """Remove the checkpoint and its client table (nothing to resume, e.g. after divergence)."""
         self.path.unlink(missing_ok=True)
+        shutil.rmtree(table_dir(self.path), ignore_errors=True)
 
     def _read(self) -> tuple[dict[str, Any], list[np.ndarray]]:
         with np.load(self.path, allow_pickle=False) as archive:
@@ -169,7 +206,7 @@ class Checkpoints:
             return f"it has format {meta.get('format')}, this fedbench reads {FORMAT_VERSION}"
         if meta.get("config_hash") != self.hash:
             return f"it belongs to run {meta.get('config_hash')}"
-        if meta["layout"] != state_layout(template):
+        if meta["layout"] != state_layout(_saved_part(template)):
             return "its state does not match this run's model and algorithm"
         if not 1 <= meta["round"] <= max_round:
             held = f"rounds 1-{max_round} only" if max_round else "no round"

@@ -26,18 +26,28 @@ returns a new table in which only their rows are replaced: the old state stays w
 sampled client, not a copy of the table. The table is part of the state that
 :mod:`fedbench.training.checkpoints` saves, so its layout (clients, model shapes) is
 checked on resume like the rest.
+
+With a :class:`fedbench.training.client_table.DiskTable` (``table``, which
+:func:`with_disk_table` sets for a run that checkpoints), the table is on disk instead:
+the state holds a :class:`~fedbench.training.client_table.TableView`, a round reads its
+sampled clients' rows from the file and returns its new rows pending in the new state's
+view, and the checkpoint records the table's id instead of copying it.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
+
+from fedbench.training.client_table import DiskTable, Row, TableView
 
 #: Fields of a client's input when the process keeps client state.
 DATA, STATE = "data", "state"
@@ -49,7 +59,7 @@ class ComposedState(NamedTuple):
     """A composed process's state: the server's, and one row per client (``()`` if none)."""
 
     server: Any
-    clients: tuple[tuple[np.ndarray, ...], ...]
+    clients: tuple[tuple[np.ndarray, ...], ...] | TableView
 
 
 def model_weights(value: Any) -> tff.learning.models.ModelWeights:
@@ -105,6 +115,8 @@ class ComposedProcess:
         Whether ``next_fn``'s CLIENTS are shards of the round's clients
         (:mod:`fedbench.training.sharded`): each takes its clients' rows stacked, and
         returns their new rows stacked.
+    table
+        The client table on disk (:func:`with_disk_table`); ``None``: in memory.
 
     """
 
@@ -115,6 +127,7 @@ class ComposedProcess:
     initial_row: Callable[[int], tuple[np.ndarray, ...]] | None = None
     initial_server: Callable[[], Mapping[str, Sequence[np.ndarray]]] | None = None
     sharded: bool = False
+    table: DiskTable | None = None
 
     def initialize(self) -> ComposedState:
         """The initial state: the server's, and every client's initial row."""
@@ -123,6 +136,8 @@ class ComposedProcess:
             server = collections.OrderedDict(server)
             server.update({k: list(v) for k, v in self.initial_server().items()})
         table = ()
+        if self.table is not None:
+            return ComposedState(server, TableView(self.table, 0))
         if self.client_state is not None:
             if self.initial_row is None:
                 zeros = tuple(np.zeros_like(np.asarray(leaf)) for leaf in self.client_state)
@@ -162,12 +177,13 @@ class ComposedProcess:
             for round_input, k in zip(round_inputs, clients, strict=True)
         ]
         server, metrics, new_rows = self.next_fn(state.server, inputs)
-        table = list(state.clients)
         # TFF returns a CLIENTS value in the order of its inputs: row i is client clients[i].
-        for k, row in zip(clients, new_rows, strict=True):
-            table[k] = tuple(np.asarray(value) for value in tf.nest.flatten(row))
+        rows = {
+            k: tuple(np.asarray(value) for value in tf.nest.flatten(row))
+            for k, row in zip(clients, new_rows, strict=True)
+        }
         return tff.learning.templates.LearningProcessOutput(
-            ComposedState(server, tuple(table)), metrics
+            ComposedState(server, _replaced(state.clients, rows)), metrics
         )
 
     def _next_sharded(
@@ -183,13 +199,13 @@ class ComposedProcess:
             for shard, clients in zip(shards, members, strict=True)
         ]
         server, metrics, new_rows = self.next_fn(state.server, inputs)
-        table = list(state.clients)
-        for clients, rows in zip(members, new_rows, strict=True):
-            leaves = [np.asarray(leaf) for leaf in tf.nest.flatten(rows)]
+        rows = {}
+        for clients, stacked in zip(members, new_rows, strict=True):
+            leaves = [np.asarray(leaf) for leaf in tf.nest.flatten(stacked)]
             for i, k in enumerate(clients):
-                table[k] = tuple(leaf[i].copy() for leaf in leaves)  # not a view of the shard's
+                rows[k] = tuple(leaf[i].copy() for leaf in leaves)  # not a view of the shard's
         return tff.learning.templates.LearningProcessOutput(
-            ComposedState(server, tuple(table)), metrics
+            ComposedState(server, _replaced(state.clients, rows)), metrics
         )
 
     def _zero_row(self) -> list[np.ndarray]:
@@ -210,6 +226,39 @@ class ComposedProcess:
         server = collections.OrderedDict(state.server)
         server[MODEL] = model_weights(weights)
         return ComposedState(server, state.clients)
+
+
+def _replaced(clients: tuple[Row, ...] | TableView, rows: dict[int, Row]) -> Any:
+    """The client table after a round wrote ``rows`` (client -> its new row).
+
+    In memory: a new tuple (the old one stays whole). On disk: the view of the next round,
+    ``rows`` pending, the file first brought to the view's round.
+    """
+    if isinstance(clients, TableView):
+        clients.table.settle(clients)
+        return TableView(clients.table, clients.version + 1, rows)
+    table = list(clients)
+    for k, row in rows.items():
+        table[k] = row
+    return tuple(table)
+
+
+def with_disk_table(process: Any, directory: str | Path, config_hash: str) -> Any:
+    """``process`` with its client table on disk in ``directory`` (else ``process`` as it is).
+
+    Only a :class:`ComposedProcess` keeping client state has a table; the folder is opened
+    when the run resets or restores it (:class:`fedbench.training.client_table.DiskTable`).
+    """
+    if not isinstance(process, ComposedProcess) or process.client_state is None:
+        return process
+    table = DiskTable(
+        directory,
+        config_hash,
+        [np.asarray(leaf) for leaf in process.client_state],
+        process.initial_row,
+        num_clients=process.num_clients,
+    )
+    return dataclasses.replace(process, table=table)
 
 
 def _stacked(rows: list[list[np.ndarray]], zero: list[np.ndarray]) -> list[np.ndarray]:

@@ -19,8 +19,10 @@ from fedbench.clients import TrainingData
 from fedbench.errors import ResultsNotWritable
 from fedbench.spec import RunSpec
 from fedbench.training.algorithms import build_round_process
-from fedbench.training.checkpoints import Checkpoints
+from fedbench.training.checkpoints import Checkpoints, checkpoint_path
 from fedbench.training.client_store import ClientStore, client_store
+from fedbench.training.client_table import table_dir
+from fedbench.training.composed import with_disk_table
 from fedbench.training.loop import LoopSettings, RoundHooks, RoundRecord, run_rounds
 from fedbench.training.optimizers import OptimizerSettings
 from fedbench.training.participation import participation
@@ -213,7 +215,9 @@ def train(
         The run's checkpoint: resumed from when it fits (rounds up to its round are
         not trained again and yield no record), saved every ``fl.checkpoint_every``
         rounds, at the end and when the iteration is stopped. ``None``: from round 1,
-        nothing saved.
+        nothing saved. A per-client state table (SCAFFOLD's) lives on disk beside it
+        (:mod:`fedbench.training.client_table`); without checkpoints, in a scratch
+        folder there, removed at the end.
     kept_rounds
         The rounds 1..``kept_rounds`` whose records the caller holds; only a
         checkpoint within them is resumed from.
@@ -241,6 +245,8 @@ def train(
         )
         shards = shard_count(spec, threads) if spec.fl.execution == "sharded" else 0
         restored, save = None, None
+        process = with_disk_table(process, *_table_home(spec, checkpoints))
+        table = getattr(process, "table", None)
         if checkpoints is not None:
             restored = checkpoints.load(process.initialize(), max_round=kept_rounds)
             if restored is not None:
@@ -257,16 +263,30 @@ def train(
                         "fix that and run the same command again to resume"
                     ) from None
 
-        yield from run_rounds(
-            process,
-            init_model,
-            round_inputs(store, settings, shards),
-            data,
-            settings,
-            resume=restored,
-            hooks=RoundHooks(label, save),
-            participation=participation(spec.fl, spec.seed, data.clients.train_y),
-        )
+        if restored is None and table is not None:
+            table.reset()  # from round 1: no client row written yet
+        try:
+            yield from run_rounds(
+                process,
+                init_model,
+                round_inputs(store, settings, shards),
+                data,
+                settings,
+                resume=restored,
+                hooks=RoundHooks(label, save),
+                participation=participation(spec.fl, spec.seed, data.clients.train_y),
+            )
+        finally:
+            if table is not None and checkpoints is None:
+                table.remove()  # a scratch table: nothing resumes from it
+
+
+def _table_home(spec: RunSpec, checkpoints: Checkpoints | None) -> tuple[Path, str]:
+    """Where a run's client table lives: beside its checkpoint, else a scratch folder there."""
+    if checkpoints is not None:
+        return table_dir(checkpoints.path), checkpoints.hash
+    scratch = checkpoint_path(spec.results_dir, f"{spec.config_hash}.scratch")
+    return table_dir(scratch), spec.config_hash
 
 
 def round_inputs(

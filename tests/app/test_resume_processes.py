@@ -4,6 +4,7 @@ Each compares the resumed run's rows with one uninterrupted run of the same comm
 """
 
 import contextlib
+import json
 import signal
 import subprocess
 import sys
@@ -25,6 +26,26 @@ pytestmark = [pytest.mark.subprocess, pytest.mark.tff, pytest.mark.slow]
 ROUNDS = 800
 
 
+SCAFFOLD_ROUNDS = 100
+SCAFFOLD = [
+    "algorithm=scaffold",
+    "fl.execution=sharded",
+    "partition=dirichlet",
+    "partition.alpha=0.3",
+    "fl.clients_per_round=3",
+    f"fl.rounds={SCAFFOLD_ROUNDS}",
+    "fl.checkpoint_every=5",
+]
+
+
+@pytest.fixture(scope="module")
+def scaffold_uninterrupted(tmp_path_factory):
+    reference = tmp_path_factory.mktemp("scaffold_uninterrupted")
+    done = fedbench(*SCAFFOLD, f"results_dir={reference}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return R.load_runs(reference)
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     results = tmp_path_factory.mktemp("uninterrupted")
@@ -38,9 +59,11 @@ def rows_of(frame, rounds, columns=TRAJECTORY):
     return cut[columns].sort_values(R.ROUND).reset_index(drop=True)
 
 
-def _kill_after_round_20_then_resume(results, args, rounds):
+def _kill_after_round_20_then_resume(results, args, rounds, between=None):
     """Start ``fedbench <args>``, kill -9 it once round 20 or later is stored, run it again.
 
+    ``between(results)``, if given, is called before the re-run; when it returns a text,
+    the re-run must log it and train from round 1 instead of resuming.
     Returns the round the killed run kept and what the re-run logged.
     """
     child = subprocess.Popen(
@@ -76,11 +99,16 @@ def _kill_after_round_20_then_resume(results, args, rounds):
     # Written "running" at its checkpoints; its process is gone: it reads killed, not failed.
     assert kept % 5 == 0 and kept < rounds and (killed[R.STATUS] == R.Status.KILLED).all()
 
+    expected = between(results) if between is not None else None
     done = fedbench(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     logged = done.stdout + done.stderr  # Hydra logs to stdout
-    assert f"resuming after round {kept}" in logged
     trained = [line for line in logged.splitlines() if f"/{rounds}: train_loss" in line]
+    if expected is not None:
+        assert expected in logged and "resuming after round" not in logged
+        assert len(trained) == rounds  # from round 1
+        return kept, logged
+    assert f"resuming after round {kept}" in logged
     assert len(trained) == rounds - kept  # only the rounds after the checkpoint
     return kept, logged
 
@@ -94,22 +122,32 @@ def test_a_run_killed_with_sigkill_resumes_at_its_last_checkpoint(tmp_path, unin
     )
 
 
+def _another_table(results):
+    """Put another table in the killed run's place (its id is not its checkpoint's)."""
+    (meta,) = (results / "checkpoints").glob("*.table/meta.json")
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "id": "another"}))
+    return "not the table its checkpoint was saved with"
+
+
+@pytest.mark.parametrize("between", [None, _another_table], ids=["resumed", "table_replaced"])
 def test_a_scaffold_run_with_partial_participation_killed_resumes_its_client_states(
-    tmp_path_factory,
+    tmp_path_factory, scaffold_uninterrupted, between
 ):
     # 3 of 10 clients a round on a label-skewed split: every client's control variate
     # c_i differs, and most are carried across rounds in which their client is not
-    # sampled, so rows equal to an uninterrupted run's need every c_i restored exactly.
-    rounds = 100
-    setting = [
-        "algorithm=scaffold",
-        "partition=dirichlet",
-        "partition.alpha=0.3",
-        "fl.clients_per_round=3",
-        f"fl.rounds={rounds}",
-        "fl.checkpoint_every=5",
-    ]
-    _killed_rows_equal_uninterrupted(tmp_path_factory, "scaffold", setting, rounds)
+    # sampled, so rows equal to an uninterrupted run's need every c_i restored exactly
+    # from the table on disk (a kill -9 lands between its writes and a checkpoint). A
+    # table that is not the run's is set aside, and the run trains again from round 1.
+    killed = tmp_path_factory.mktemp("scaffold_killed")
+    args = [*SCAFFOLD, f"results_dir={killed}"]
+    _kill_after_round_20_then_resume(killed, args, SCAFFOLD_ROUNDS, between)
+    pd.testing.assert_frame_equal(
+        rows_of(R.load_runs(killed), SCAFFOLD_ROUNDS),
+        rows_of(scaffold_uninterrupted, SCAFFOLD_ROUNDS),
+        check_exact=True,
+    )
+    aside = list((killed / "checkpoints").glob("*.table.rejected"))
+    assert len(aside) == (between is not None)
 
 
 def _killed_rows_equal_uninterrupted(tmp_path_factory, name, setting, rounds, columns=TRAJECTORY):

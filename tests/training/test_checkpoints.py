@@ -167,3 +167,66 @@ def test_a_checkpoint_whose_client_table_does_not_fit_the_run_is_set_aside(resul
     # A table where the run keeps none (another algorithm's state) is set aside the same way.
     Checkpoints(results_dir, "g").save(3, _composed())
     assert Checkpoints(results_dir, "g").load(_state(), max_round=3) is None
+
+
+def _on_disk(results_dir, hash_="h", clients=1000):
+    """A composed state whose client table (rows of 3x2 and 2 float32) is on disk."""
+    from fedbench.training.client_table import DiskTable, table_dir
+    from fedbench.training.composed import ComposedState
+
+    row = [np.zeros((3, 2), np.float32), np.zeros(2, np.float32)]
+    table = DiskTable(
+        table_dir(checkpoint_path(results_dir, hash_)), hash_, row, num_clients=clients
+    )
+    return table, ComposedState(_composed().server, None)
+
+
+def _row(value):
+    return (np.full((3, 2), value, np.float32), np.full(2, value, np.float32))
+
+
+def test_a_client_table_on_disk_stays_out_of_the_checkpoint_and_returns_at_its_round(
+    results_dir,
+):
+    from fedbench.training.client_table import TableView
+
+    table, state = _on_disk(results_dir)
+    table.reset()
+    after_1 = state._replace(clients=TableView(table, 1, {5: _row(1.5)}))
+    checkpoints = Checkpoints(results_dir, "h")
+    checkpoints.save(1, after_1)
+    # The file holds the server state only: 1,000 rows of 8 float32 would be 32,000 bytes.
+    assert checkpoints.path.stat().st_size < 8_000
+    # Round 2 writes clients 5 and 7, then the process is killed (no checkpoint).
+    table.settle(TableView(table, 2, {5: _row(2.5), 7: _row(2.75)}))
+
+    again, template = _on_disk(results_dir)
+    restored = Checkpoints(results_dir, "h").load(
+        template._replace(clients=TableView(again, 0)), max_round=2
+    )
+    assert restored.round == 1
+    rows = restored.state.clients
+    assert [float(rows[k][0][0, 0]) for k in (5, 7, 0)] == [1.5, 0.0, 0.0]
+    for got, want in zip(_leaves(restored.state.server), _leaves(after_1.server), strict=True):
+        assert np.array_equal(got, want)
+
+
+def test_a_checkpoint_whose_table_on_disk_is_another_is_set_aside_with_it(results_dir, caplog):
+    from fedbench.training.client_table import TableView
+
+    table, state = _on_disk(results_dir)
+    table.reset()
+    Checkpoints(results_dir, "h").save(1, state._replace(clients=TableView(table, 1, {})))
+    table.reset()  # another table in its place (a new id)
+    again, template = _on_disk(results_dir)
+    with caplog.at_level(logging.WARNING):
+        restored = Checkpoints(results_dir, "h").load(
+            template._replace(clients=TableView(again, 0)), max_round=1
+        )
+    assert restored is None
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 2  # the table, then the checkpoint
+    assert "not the table its checkpoint was saved with" in lines[0]
+    assert "client table cannot serve" in lines[1]
+    assert checkpoint_path(results_dir, "h").with_suffix(".npz.rejected").is_file()
+    assert checkpoint_path(results_dir, "h").with_suffix(".table.rejected").is_dir()
