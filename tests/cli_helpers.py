@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
-from fedbench.app import cli
-from fedbench.app.prepare import PreparedRun
+from fedbench.app.commands import cli
+from fedbench.app.preflight.prepare import PreparedRun
 
 REPO = Path(__file__).resolve().parents[1]
 
