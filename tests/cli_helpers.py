@@ -55,7 +55,7 @@ def run_command(
     """
     jobs: list[PreparedRun] = []
 
-    def job(prepared: PreparedRun) -> object:
+    def job(prepared: PreparedRun, session: object = None) -> object:
         jobs.append(prepared)
         return run(prepared) if run else None
 

@@ -177,8 +177,12 @@ def config_schema() -> type:
     )
 
 
-def register_schemas() -> None:
+def register_schemas(*, training: bool = True) -> None:
     """Store the schemas, every option, the sweeper's config and the ``--help`` resolver in Hydra.
+
+    ``training``: whether the command trains, for the single run's pre-flight callback
+    (``hydra.callbacks.preflight.training``, from the ``fedbench_command`` node that
+    ``conf/config.yaml`` lists first).
 
     ``fedbench_schema`` is the primary config's schema; ``schema/<group>/<option>``
     the option schemas that ``conf/<group>/<option>.yaml`` files list first;
@@ -189,6 +193,11 @@ def register_schemas() -> None:
     OmegaConf.register_new_resolver("fedbench_groups", config_groups_help, replace=True)
     store = ConfigStore.instance()
     store.store(name="fedbench_schema", node=config_schema())
+    store.store(
+        name="fedbench_command",
+        node={"hydra": {"callbacks": {"preflight": {"training": training}}}},
+        package="_global_",
+    )
     for group, schemas in group_schemas().items():
         for option, schema in schemas.items():
             store.store(group=f"schema/{group}", name=option, node=schema)

@@ -10,7 +10,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fedbench import results as R
 from fedbench.app.launchers.threads import job_threads
@@ -23,6 +23,9 @@ from fedbench.results import trajectory
 from fedbench.results.provenance import provenance
 from fedbench.results.tensorboard import EventLog
 from fedbench.spec import RunSpec
+
+if TYPE_CHECKING:  # TensorFlow only when a run trains
+    from fedbench.training.session import TrainingSession
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ def config_columns(spec: RunSpec) -> dict[str, Any]:
     return row
 
 
-def run(prepared: PreparedRun) -> str:
+def run(prepared: PreparedRun, session: TrainingSession | None = None) -> str:
     """Run one prepared job: answer it from the stored trajectory, or train what is missing.
 
     A run is a trajectory: the job asks it for ``fl.rounds`` and, when its sweep asks
@@ -53,7 +56,9 @@ def run(prepared: PreparedRun) -> str:
     rows answer and what is left to train are :mod:`fedbench.results.trajectory`'s
     (:func:`~fedbench.results.trajectory.holds`,
     :func:`~fedbench.results.trajectory.next_training`); this function claims the run,
-    trains what they say under the claim and writes the rows.
+    trains what they say under the claim and writes the rows. ``session``: the TFF
+    worker and learning processes that the jobs of this process share (``None``: the
+    job starts its own).
 
     Returns
     -------
@@ -88,7 +93,7 @@ def run(prepared: PreparedRun) -> str:
             training = trajectory.next_training(progress, asks)
             if training is None:
                 break
-            trained = _train_and_write(prepared, progress, asks, training.replay_to)
+            trained = _train_and_write(prepared, progress, asks, training.replay_to, session)
             if training.replay_to is None:
                 status = trained
             elif status == R.Status.SKIPPED:  # a replay evaluated rounds: the job trained
@@ -181,7 +186,11 @@ def _write(rows: list[dict[str, Any]], results_dir: str, hash_: str) -> Path:
 
 
 def _train_and_write(
-    prepared: PreparedRun, progress: R.Progress | None, asks: list[int], replay_to: int | None
+    prepared: PreparedRun,
+    progress: R.Progress | None,
+    asks: list[int],
+    replay_to: int | None,
+    session: TrainingSession | None,
 ) -> str:
     """Train the rounds the stored trajectory lacks and write every row of the run.
 
@@ -204,6 +213,8 @@ def _train_and_write(
         Train rounds 1..``replay_to`` again from the initial state, without touching the
         checkpoint, to evaluate rounds the trajectory holds unevaluated
         (:class:`fedbench.results.trajectory.Training`); ``None``: train on.
+    session
+        The training session of this process's jobs, if they share one.
 
     Returns
     -------
@@ -256,6 +267,7 @@ def _train_and_write(
         training,
         worker_log=worker_log,
         threads=job_threads(spec, prepared.launch.threads),
+        session=session,
         eval_rounds=eval_rounds,
         checkpoints=checkpoints,
         kept_rounds=last_round,

@@ -7,8 +7,10 @@ Loky (and Python's ``multiprocessing``) does not stop its workers when their par
 dies, and ``PR_SET_PDEATHSIG`` fires when the *thread* that spawned a worker ends
 (loky respawns workers from its manager thread), so a job here watches instead:
 
-- :func:`job_in_child` wraps each job run in a launcher's child. In a direct child
-  of the command (a joblib worker) it starts, once per process, a watchdog thread
+- :func:`job_process` wraps each job. It tells a launcher's child from the command's
+  own process by the :class:`CommandProcess` the job was handed (not by the
+  environment). In a direct child of the command (a joblib worker) it starts, once per
+  process, a watchdog thread
   that polls the parent's pid; when the parent is gone it sends the process SIGTERM,
   so the running job saves its rows and checkpoint, stops its TFF worker and frees
   its run's claim, and ends the process (at once when no job runs).
@@ -19,6 +21,9 @@ dies, and ``PR_SET_PDEATHSIG`` fires when the *thread* that spawned a worker end
 submitit's jobs are not direct children: they are meant to outlive the command
 (a cluster's jobs do), and notice a lost parent only at their next round
 (:func:`fedbench.interrupts.watch_parent`).
+
+What this module keeps is the child process's own (one watchdog thread, whether a job
+runs, the training session its jobs share), never a command's.
 """
 
 from __future__ import annotations
@@ -27,10 +32,13 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from fedbench.interrupts import (
     Terminated,
@@ -41,8 +49,6 @@ from fedbench.interrupts import (
 )
 from fedbench.results.lock import claim_holder, claimed_elsewhere
 
-#: Names the process that runs the command; a job elsewhere runs in a launcher's child.
-COMMAND_PID_VAR = "FEDBENCH_COMMAND_PID"
 #: How often a launcher's child looks whether its parent is still there.
 WATCH_SECONDS = 0.5
 #: How long a stopped job may take to save its state and stop its TFF worker.
@@ -52,37 +58,59 @@ _in_job = threading.Event()
 _watchdog: threading.Thread | None = None
 
 
-def in_launcher_child() -> bool:
-    """Whether this process runs jobs for a command running in another process."""
-    return os.environ.get(COMMAND_PID_VAR, str(os.getpid())) != str(os.getpid())
+@dataclass(frozen=True)
+class CommandProcess:
+    """The process that runs a command, as its jobs are told it (pickled with them)."""
+
+    host: str
+    pid: int
+
+    @classmethod
+    def this(cls) -> CommandProcess:
+        """The process calling it."""
+        return cls(socket.gethostname(), os.getpid())
+
+    def is_parent(self) -> bool:
+        """Whether this process is a direct child of the command's (a joblib worker)."""
+        return self.host == socket.gethostname() and self.pid == os.getppid()
 
 
 @contextlib.contextmanager
-def job_in_child() -> Iterator[None]:
-    """Run one job of a launcher's child so that it ends with the sweep (see the module).
+def job_process(command: CommandProcess, *, training: bool) -> Iterator[Any]:
+    """Run one job so that, in a launcher's child, it ends with the sweep (see the module).
 
     In the command's own process this only re-raises a signal swallowed meanwhile.
+
+    Yields
+    ------
+    TrainingSession or None
+        The session that the training jobs of a direct child share (``None``: the
+        command's own process, whose command holds its session; a submitit job, which
+        trains alone; a command that does not train).
+
     """
-    if not in_launcher_child():
+    if command == CommandProcess.this():
         raise_if_interrupted()  # a signal swallowed while the last job ended
-        yield
+        yield None
         return
     watch_parent()  # any launcher's child: ends at its next round once its parent is gone
     _progress_bars_lock_within_process()
-    if str(os.getppid()) != os.environ[COMMAND_PID_VAR]:  # submitit's: may outlive the sweep
+    if not command.is_parent():  # submitit's: may outlive the sweep
         raise_if_interrupted()
-        yield
+        yield None
         return
     _start_watchdog(os.getppid())
-    from fedbench.training.session import keep_for_process  # no TensorFlow until a job trains
+    session = None
+    if training:
+        from fedbench.training.session import keep_for_process
 
-    keep_for_process()  # the jobs this worker runs one after another share a TFF worker
+        session = keep_for_process()  # the jobs this worker runs one after another share it
     logging.raiseExceptions = False  # a full disk: the parent says so in one line
     _in_job.set()
     try:
         with catching_signals(raise_again=False):
             raise_if_interrupted()  # a signal swallowed while the last job ended
-            yield
+            yield session
     except BaseException as error:
         stop = _signal_behind(error)
         if stop is None:

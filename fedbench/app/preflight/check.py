@@ -1,9 +1,9 @@
 """Pre-flight: a job's composed config becomes a checked, prepared run before anything trains.
 
-The command sets what a job needs (:func:`set_command`); Hydra calls
-:func:`check_job` through fedbench's sweeper for every job of a multirun before
+:func:`check_job` runs through fedbench's sweeper for every job of a multirun before
 launching any, and through :class:`PreflightCallback` for a single run before its
-output folder is made. The prepared run is kept for the job in this process.
+output folder is made. Both hand the checked specs, and what they prepared, to the
+command's task function (:meth:`fedbench.app.job.task.Job.take`).
 """
 
 from __future__ import annotations
@@ -18,24 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 from fedbench.app.config import launch_args
 from fedbench.app.config.hydra_errors import check_group_selections, unknown
 from fedbench.app.config.schemas import GROUPS, PLUGIN_CLASS, Config, fl_schema, group_schemas
-from fedbench.app.preflight.prepare import PreparedRun, prepare, remember
+from fedbench.app.job.task import Job
+from fedbench.app.preflight.prepare import Preparations, PreparedRun
 from fedbench.errors import ConfigError, invalid
 from fedbench.interrupts import raise_if_interrupted
 from fedbench.spec import RunSpec
-
-#: Whether the current command trains (its jobs' models are checked against the data).
-_training = True
-
-
-def set_command(*, training: bool) -> None:
-    """Say whether the command that runs the jobs trains (``fedbench``) or not (``-partition``)."""
-    global _training
-    _training = training
-
-
-def command_trains() -> bool:
-    """Whether the current command trains (:func:`set_command`)."""
-    return _training
 
 
 def check_known_keys(config: Mapping[str, Any]) -> None:
@@ -54,13 +41,16 @@ def check_known_keys(config: Mapping[str, Any]) -> None:
 
 
 def prepare_job(
-    config: Mapping[str, Any], overrides: Sequence[str], *, training: bool | None = None
+    config: Mapping[str, Any],
+    overrides: Sequence[str],
+    *,
+    training: bool,
+    preparations: Preparations,
 ) -> PreparedRun:
     """Check one job's resolved config (plain containers, no ``hydra``) and prepare its run.
 
-    ``training`` says whether the job trains (default: what :func:`set_command` said
-    in this process). :func:`check_job` keeps the result for the job; a job that
-    prepares itself in another process uses it at once.
+    ``training`` says whether the job trains; the run is prepared through
+    ``preparations``, the command's.
 
     Raises
     ------
@@ -70,18 +60,16 @@ def prepare_job(
     """
     check_group_selections(overrides)
     check_known_keys(config)
-    trains = _training if training is None else training
-    return prepare(RunSpec.from_config(config), training=trains)
+    return preparations.prepare(RunSpec.from_config(config), training=training)
 
 
-def check_job(config: DictConfig) -> PreparedRun:
-    """Check a composed job config (with its ``hydra`` node) and keep its prepared run."""
+def check_job(config: DictConfig, *, training: bool, preparations: Preparations) -> PreparedRun:
+    """Check a composed job config (with its ``hydra`` node) and prepare its run."""
     overrides = list(config.hydra.overrides.task)
     job_keys = [key for key in config if key != "hydra"]
     plain = OmegaConf.to_container(OmegaConf.masked_copy(config, job_keys), resolve=True)
     launch_args.check_unset(plain)  # set by the sweeper on the jobs it launches, not here
-    prepared = prepare_job(plain, overrides)
-    remember(overrides, prepared)
+    prepared = prepare_job(plain, overrides, training=training, preparations=preparations)
     raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed while the job was prepared
     return prepared
 
@@ -103,14 +91,32 @@ class PreflightCallback(Callback):
 
     A multirun is checked by fedbench's sweeper; another sweeper would launch jobs
     unchecked, so the callback refuses it before anything runs.
+
+    Parameters
+    ----------
+    training
+        Whether the command trains (``hydra.callbacks.preflight.training``, which the
+        command sets: :func:`fedbench.app.config.schemas.register_schemas`).
+
     """
+
+    def __init__(self, training: bool = True) -> None:
+        self.training = training
+        self.preparations = Preparations()
+        self.checked: dict[tuple[str, ...], RunSpec] = {}
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Check the run's config; a problem ends the command before anything is written."""
         try:
-            check_job(config)
+            prepared = check_job(config, training=self.training, preparations=self.preparations)
         except Exception as error:
             raise PreflightFailed(error) from error
+        self.checked[tuple(config.hydra.overrides.task)] = prepared.spec
+
+    def on_job_start(self, config: DictConfig, *, task_function: Any, **kwargs: Any) -> None:
+        """Hand the single run's checked spec and prepared run to the command's job."""
+        if self.checked and isinstance(task_function, Job):
+            task_function.take(self.checked, self.preparations)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Refuse a sweeper that would launch jobs without fedbench's pre-flight."""

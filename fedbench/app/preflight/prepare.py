@@ -1,17 +1,16 @@
 """From a run spec to its partition, checked against the data.
 
-:func:`prepare` is the only place a job's data is partitioned. Jobs checked by
-pre-flight in this process keep what it prepared (:func:`remember`, :func:`recall`),
-so the job itself does not compose, normalise or partition again; jobs sharing a
-partition (same data, strategy, clients and seed) share one. What is kept is the
-clients' indices and the measured heterogeneity, never the dataset itself, which
-the job loads again from the loaders' cache when it runs.
+:func:`prepare` is the only place a job's data is partitioned. A command keeps what its
+pre-flight prepared in a :class:`Preparations`, through which its jobs in the same
+process prepare too, so they do not partition again; jobs sharing a partition (same
+data, strategy, clients and seed) share one. What is kept is the clients' indices and
+the measured heterogeneity, never the dataset itself, which the job loads again from
+the loaders' cache when it runs.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -65,10 +64,6 @@ class PreparedRun:
         )
 
 
-_partitions: dict[str, Partition] = {}
-_prepared: dict[tuple[str, ...], PreparedRun] = {}
-
-
 def load_dataset(spec: RunSpec) -> FederatedDataset:
     """Load ``spec``'s dataset (:func:`fedbench.data.load_dataset`)."""
     return data.load_dataset(spec.dataset.name, spec.dataset.options)
@@ -100,8 +95,10 @@ def _partition(spec: RunSpec, dataset: FederatedDataset) -> Partition:
     return Partition(parts, heterogeneity(dataset.train.y, parts, dataset.num_classes))
 
 
-def prepare(spec: RunSpec, *, training: bool = True) -> PreparedRun:
-    """Partition ``spec``'s data and check what needs the data (memoised per partition key).
+def prepare(
+    spec: RunSpec, *, training: bool = True, partitions: dict[str, Partition] | None = None
+) -> PreparedRun:
+    """Partition ``spec``'s data and check what needs the data.
 
     Parameters
     ----------
@@ -109,6 +106,9 @@ def prepare(spec: RunSpec, *, training: bool = True) -> PreparedRun:
         A checked run spec.
     training
         Also check that the model takes the dataset's examples.
+    partitions
+        Partitions already drawn, by :meth:`RunSpec.partition_key`; the one drawn here
+        is added (default: none kept).
 
     Returns
     -------
@@ -123,17 +123,18 @@ def prepare(spec: RunSpec, *, training: bool = True) -> PreparedRun:
         A data file is missing or corrupt.
 
     """
+    partitions = {} if partitions is None else partitions
     key = spec.partition_key()
     dataset = None
-    if key not in _partitions:
+    if key not in partitions:
         dataset = load_dataset(spec)
-        _partitions[key] = _partition(spec, dataset)
+        partitions[key] = _partition(spec, dataset)
     if training:  # the loaders keep recent datasets in memory: a second load is cheap
         check_model_fits(spec.model.name, (dataset or load_dataset(spec)).example_shape)
     matched = None
     if spec.calibrate is not None:
-        matched = calibrated(spec, dataset or load_dataset(spec), _partitions[key].parts)
-    return PreparedRun(spec, _partitions[key], matched)
+        matched = calibrated(spec, dataset or load_dataset(spec), partitions[key].parts)
+    return PreparedRun(spec, partitions[key], matched)
 
 
 def calibrated(spec: RunSpec, dataset: FederatedDataset, parts: list[np.ndarray]) -> Calibration:
@@ -158,17 +159,22 @@ def calibrated(spec: RunSpec, dataset: FederatedDataset, parts: list[np.ndarray]
         raise ConfigError(error.keyed(calibration_key)) from None
 
 
-def remember(overrides: Sequence[str], prepared: PreparedRun) -> None:
-    """Keep a job's prepared run for the job with these task overrides (in this process)."""
-    _prepared[tuple(overrides)] = prepared
+class Preparations:
+    """What one command prepared: each checked run and each partition, for its jobs here.
 
+    The command's pre-flight prepares every job through it, and a job run in the same
+    process (the basic launcher, a single run) prepares through it again and gets the
+    very run pre-flight prepared. A launcher's child starts with an empty one: its job
+    partitions its data itself, from the checked spec it was handed.
+    """
 
-def recall(overrides: Sequence[str]) -> PreparedRun | None:
-    """The prepared run kept for the job with these task overrides, if pre-flight made one."""
-    return _prepared.pop(tuple(overrides), None)
+    def __init__(self) -> None:
+        self._partitions: dict[str, Partition] = {}
+        self._runs: dict[tuple[str, bool], PreparedRun] = {}
 
-
-def forget_all() -> None:
-    """Drop every kept preparation and partition (a new command in the same process)."""
-    _prepared.clear()
-    _partitions.clear()
+    def prepare(self, spec: RunSpec, *, training: bool) -> PreparedRun:
+        """``spec``'s prepared run (:func:`prepare`), made once per spec."""
+        key = (repr(spec), training)
+        if key not in self._runs:
+            self._runs[key] = prepare(spec, training=training, partitions=self._partitions)
+        return self._runs[key]

@@ -1,11 +1,11 @@
-"""What a command's jobs came to: one outcome per job, and the sweep's summary.
+"""What a sweep's jobs came to: the outcome of a job that did not report one, the summary.
 
-A job returns its :class:`JobOutcome` (as a dict, so that any launcher can ship it
-back). After every multirun, whatever the launcher, fedbench's sweeper prints one
-line per status, the wall time, where results landed and each failed job's error,
-and writes the same as ``sweep-summary.json`` in the sweep's log folder. A job whose
-outcome never came back (killed, timed out, lost by its launcher) is read from its
-result file, or counted as failed.
+Each job returns its :class:`~fedbench.app.job.outcome.JobOutcome`. After every
+multirun, whatever the launcher, fedbench's sweeper prints one line per status, the
+wall time, where results landed and each failed job's error, and writes the same as
+``sweep-summary.json`` in the sweep's log folder. A job whose outcome never came back
+(killed, timed out, lost by its launcher) is read from its result file, or counted as
+failed.
 """
 
 from __future__ import annotations
@@ -13,67 +13,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from fedbench import atomic
+from fedbench.app.job.outcome import JobOutcome
 from fedbench.results.status import FINISHED_STATUSES, UNFINISHED_STATUSES, Status
 
 SUMMARY_FILE = "sweep-summary.json"
-
-
-class SweepStopped(BaseException):
-    """A job's result could not be written: no further job may train runs it cannot save.
-
-    A ``BaseException``, so that Hydra's launchers do not record it as one failed job
-    and go on. ``run`` is the ``config_hash`` of the run that could not be saved, if known.
-    """
-
-    def __init__(self, message: str, run: str | None = None) -> None:
-        super().__init__(message, run)  # both in args: a launcher pickles it back
-        self.run = run
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """One job's outcome.
-
-    Attributes
-    ----------
-    overrides
-        The job's command-line overrides (what tells jobs apart).
-    run
-        The run's ``config_hash``.
-    status
-        ``completed``, ``diverged``, ``failed``, ``interrupted`` (stopped from outside,
-        e.g. ``scancel``: the same command resumes it), ``killed`` (its process ended
-        without a word), ``cancelled`` (a Slurm job cancelled before it started),
-        ``skipped`` (finished before, or by another process), ``running elsewhere`` or
-        ``reported`` (``fedbench-partition``).
-    error
-        The one-line error of a failed job, or what stopped an interrupted one.
-
-    """
-
-    overrides: tuple[str, ...]
-    run: str
-    status: str
-    error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The outcome as plain containers (what a job returns to its launcher)."""
-        return {**asdict(self), "overrides": list(self.overrides)}
-
-    @classmethod
-    def of(cls, value: Any) -> JobOutcome | None:
-        """The outcome a job returned, or ``None`` if the value is not one."""
-        if isinstance(value, dict) and {"overrides", "run", "status"} <= set(value):
-            return cls(tuple(value["overrides"]), value["run"], value["status"], value.get("error"))
-        return None
 
 
 def lost_outcome(overrides: Sequence[str], run: str, status: str | None, why: str) -> JobOutcome:

@@ -6,8 +6,9 @@ exactly as the basic sweeper does, composes each job's config, builds its
 every job passes does the basic sweeper launch them, through whichever launcher is
 configured. Hydra composes each selection of config groups once
 (:class:`~fedbench.app.config.composition.MemoConfigLoader`), for pre-flight, the basic
-sweeper's own validation and an in-process launcher alike, and in-process jobs
-reuse their prepared partition (:func:`fedbench.app.preflight.prepare.recall`).
+sweeper's own validation and an in-process launcher alike. The checked specs travel to
+the jobs in the command's task function (:class:`fedbench.app.job.task.Job`), and what
+the sweep comes to goes to the command's state (:class:`~fedbench.app.job.task.CommandState`).
 """
 
 from __future__ import annotations
@@ -33,13 +34,13 @@ from fedbench import results as R
 from fedbench.app.config.composition import MemoConfigLoader
 from fedbench.app.config.hydra_internals import skip_batch_validation
 from fedbench.app.config.launch_args import LaunchArgs
+from fedbench.app.job.outcome import JobOutcome, SweepStopped
+from fedbench.app.job.task import Job
 from fedbench.app.launchers.children import stop_children
 from fedbench.app.launchers.threads import launcher_threads
-from fedbench.app.preflight.check import check_job, command_trains
+from fedbench.app.preflight.check import check_job
 from fedbench.app.sweep import round_groups
 from fedbench.app.sweep.summary import (
-    JobOutcome,
-    SweepStopped,
     cancelled_outcome,
     lost_outcome,
     relaunched_outcome,
@@ -75,6 +76,7 @@ class CheckingSweeper(Sweeper):
         self.launcher: Any = None
         self.loader: MemoConfigLoader | None = None
         self.inner: Sweeper | None = None
+        self.job: Job | None = None
         self.launch_args: dict[tuple[str, ...], LaunchArgs] = {}
         #: The jobs launched once more after the launcher lost them, with why.
         self.relaunched: list[JobOutcome] = []
@@ -83,6 +85,9 @@ class CheckingSweeper(Sweeper):
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
         """Set up the basic sweeper (and through it the launcher) over a memoising loader."""
+        if not isinstance(task_function, Job):
+            raise TypeError(f"fedbench's sweeper runs fedbench's jobs, not {task_function!r}")
+        self.job = task_function
         self.config = config
         self.loader = MemoConfigLoader(hydra_context.config_loader)
         self.hydra_context = HydraContext(
@@ -116,12 +121,20 @@ class CheckingSweeper(Sweeper):
         summary, once the jobs training in the launcher's children have saved their
         state (:func:`fedbench.app.launchers.children.stop_children`).
         """
-        global _launched
         assert self.inner is not None and self.loader is not None and self.config is not None
+        assert self.job is not None
+        state = self.job.state
         started, since = time.monotonic(), time.time()
         self.relaunched = []
         jobs = self.jobs(arguments)
-        runs = [check_job(self.loader.composed(self.config, job)) for job in jobs]
+        runs = [
+            check_job(
+                self.loader.composed(self.config, job),
+                training=state.training,
+                preparations=state.preparations,
+            )
+            for job in jobs
+        ]
         launcher = OmegaConf.to_container(self.config.hydra.launcher, resolve=True)
         check_launcher(
             launcher, OmegaConf.select(self.config, "hydra.runtime.choices")["hydra/launcher"]
@@ -135,16 +148,23 @@ class CheckingSweeper(Sweeper):
         # A training command launches one job per run; a partition report, every job.
         answering = (
             round_groups.answering_jobs([run.spec for run in runs])
-            if command_trains()
+            if state.training
             else list(range(len(jobs)))
         )
         launching = [job for index, job in enumerate(jobs) if answering[index] == index]
-        self.launch_args = _launch_args(jobs, runs, launcher_threads(launcher, len(launching)))
+        self.launch_args = _launch_args(
+            jobs, runs, launcher_threads(launcher, len(launching)), training=state.training
+        )
+        # The checked specs travel to the jobs in the task function, as data.
+        self.job.take(
+            {tuple(job): run.spec for job, run in zip(jobs, runs, strict=True)},
+            state.preparations,
+        )
         launching_only = _LaunchingOnly(
             self.launcher, launching, self.launch_args, _slurm_job_folder(launcher)
         )
         self.inner.launcher = launching_only
-        _launched = True
+        state.launched = True
         returns: list[Any] = []
         cancelled: dict[tuple[str, ...], str] = {}
         lost = "its launcher did not report it"
@@ -176,6 +196,7 @@ class CheckingSweeper(Sweeper):
                     runs[0].spec.results_dir,
                     self.relaunched,
                 )
+                state.summary = summary
                 _finish(summary, self.config)
         return returns
 
@@ -221,12 +242,6 @@ class CheckingSweeper(Sweeper):
 
 #: errno values that mean results cannot be written where they should land.
 _UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
-_launched = False
-
-
-def launched() -> bool:
-    """Whether this process's sweeper has handed jobs to a launcher."""
-    return _launched
 
 
 def _stopped(stopped: SweepStopped, runs: list[Any], since: float) -> tuple[str, dict[str, str]]:
@@ -259,13 +274,14 @@ def _wait_for_claims(runs: list[Any], poll_seconds: float = 2.0) -> None:
 
 
 def _launch_args(
-    jobs: list[list[str]], runs: list[Any], threads: int
+    jobs: list[list[str]], runs: list[Any], threads: int, *, training: bool
 ) -> dict[tuple[str, ...], LaunchArgs]:
     """What the sweeper tells each job: its run's shorter round counts, the thread budget.
 
-    A partition report evaluates nothing: its jobs get the thread budget only.
+    A partition report (``training`` false) evaluates nothing: its jobs get the thread
+    budget only.
     """
-    groups = round_groups.round_groups(run.spec for run in runs) if command_trains() else {}
+    groups = round_groups.round_groups(run.spec for run in runs) if training else {}
     return {
         tuple(job): LaunchArgs(round_groups.eval_rounds(run.spec, groups), threads)
         for job, run in zip(jobs, runs, strict=True)
@@ -419,30 +435,13 @@ def _file_status(spec: Any) -> str | None:
     return None if progress is None else progress.status_at(spec.fl.rounds)
 
 
-_last_summary: dict[str, Any] | None = None
-
-
 def _finish(summary: dict[str, Any], config: DictConfig) -> None:
-    """Print the summary, write ``sweep-summary.json`` and keep it for the command's exit."""
-    global _last_summary
-    _last_summary = summary
+    """Print the summary and write ``sweep-summary.json``."""
     for line in summary_lines(summary):
         print(line, file=sys.stderr)
     with contextlib.suppress(OSError):  # a full disk was already reported by the jobs
         path = write_summary(summary, config.hydra.sweep.dir)
         print(f"  summary: {path}", file=sys.stderr)
-
-
-def last_summary() -> dict[str, Any] | None:
-    """The summary of the last sweep of this process, if one ran."""
-    return _last_summary
-
-
-def forget_summary() -> None:
-    """Forget the last sweep's summary (a new command in the same process)."""
-    global _last_summary, _launched
-    _last_summary = None
-    _launched = False
 
 
 def check_launcher(launcher: dict[str, Any], choice: str = "submitit_slurm") -> None:

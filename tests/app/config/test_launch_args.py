@@ -42,10 +42,8 @@ def test_a_launched_job_gets_its_eval_rounds_and_thread_budget_with_an_empty_env
         (1, 2, LaunchArgs(eval_rounds=(1,), threads=3)),
     ]
     assert [job_threads(p.spec, p.launch.threads) for p, _ in seen] == [3, 3]
-    # The job's environment holds the command's debug switch and its pid, nothing else.
-    assert {frozenset(env) for _, env in seen} == {
-        frozenset({"FEDBENCH_TRACEBACK", "FEDBENCH_COMMAND_PID"})
-    }
+    # The job's environment holds the command's debug switch, nothing else.
+    assert {frozenset(env) for _, env in seen} == {frozenset({"FEDBENCH_TRACEBACK"})}
     # Not part of the run: the summary names each job by the command's overrides alone.
     summary = json.loads(next((tmp_path / "logs").rglob("sweep-summary.json")).read_text())
     assert not [o for job in summary["outcomes"] for o in job["overrides"] if "launch." in o]
@@ -101,15 +99,13 @@ def test_the_sweepers_overrides_are_told_apart_from_the_commands():
 
 
 #: Where fedbench may set environment variables, and which: none a job setting. Hydra's
-#: and TensorFlow's own switches, the command's pid (launched.COMMAND_PID_VAR: whether a
-#: process is a launcher's child, the same for every job of a command), put back by the
-#: command when it ends (``restored_key``), and the data cache that ``python -m
-#: fedbench.data`` sets for the loaders it calls, then restores.
+#: and TensorFlow's own switches (Hydra's put back by the command when it ends), and the
+#: data cache that ``python -m fedbench.data`` sets for the loaders it calls, then
+#: restores. Whether a process is a launcher's child is told by the job's own data
+#: (:class:`fedbench.app.launchers.children.CommandProcess`), not the environment.
 ALLOWED = {
     "app/commands/cli.py: 'TF_CPP_MIN_LOG_LEVEL'",
     "app/commands/cli.py: 'HYDRA_FULL_ERROR'",
-    "app/commands/cli.py: COMMAND_PID_VAR",
-    "app/commands/cli.py: restored_key",
     "data/__main__.py: 'TF_CPP_MIN_LOG_LEVEL'",
     "data/__main__.py: cache.ENV_VAR",
 }
@@ -150,17 +146,20 @@ def test_fedbench_sets_no_job_setting_in_the_environment():
 
 
 def test_a_command_leaves_argv_and_the_environment_as_it_found_them(tmp_path, monkeypatch):
-    monkeypatch.delenv("FEDBENCH_COMMAND_PID", raising=False)
     monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
     monkeypatch.setenv("FEDBENCH_TRACEBACK", "1")
-    before = list(sys.argv)
+    before, env_before = list(sys.argv), dict(os.environ)
     seen = []
 
-    def job(prepared):  # during the command: what Hydra and launched jobs read
-        seen.append((os.environ["HYDRA_FULL_ERROR"], os.environ["FEDBENCH_COMMAND_PID"]))
+    def job(prepared, session):  # during the command: what Hydra and launched jobs read
+        seen.append((os.environ["HYDRA_FULL_ERROR"], dict(os.environ)))
 
     argv = ["fl.rounds=1", *SMALL, f"results_dir={tmp_path / 'r'}", *hydra_folders(tmp_path)]
     cli.main(job, training=True, kept_on_interrupt="", argv=argv)  # not run_command's mocks
-    assert seen == [("1", str(os.getpid()))]
+    # Hydra's full errors on during the command, and nothing else of fedbench's.
+    assert [full for full, _ in seen] == ["1"]
+    assert {k: v for k, v in seen[0][1].items() if k != "HYDRA_FULL_ERROR"} == {
+        k: v for k, v in env_before.items() if k != "HYDRA_FULL_ERROR"
+    }
     assert sys.argv == before
-    assert os.environ["HYDRA_FULL_ERROR"] == "0" and "FEDBENCH_COMMAND_PID" not in os.environ
+    assert dict(os.environ) == env_before

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from fedbench import results as R
 from fedbench.app.config.schemas import CONF_DIR, register_schemas
 from fedbench.app.job import experiment
-from fedbench.app.preflight.prepare import PreparedRun, forget_all, prepare
+from fedbench.app.preflight.prepare import PreparedRun, prepare
 from fedbench.partitioning import UnassignedExamplesWarning
 from fedbench.spec import RunSpec
 
@@ -22,7 +22,6 @@ def make_config(results_dir, *overrides) -> PreparedRun:
     """The prepared run of ``fedbench results_dir=... <overrides>``, composed as the CLI does."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[f"results_dir={results_dir}", *overrides])
-    forget_all()
     return prepare(RunSpec.from_config(OmegaConf.to_container(cfg, resolve=True)))
 
 

@@ -425,3 +425,16 @@ def test_two_sweeps_at_once_share_their_runs_and_train_each_once(tmp_path, small
     assert len(trained) == 4 * rounds  # each of the four runs' rounds trained once
     frame = R.load_runs(tmp_path / "r")
     assert frame[R.CONFIG_HASH].nunique() == 4 and (frame[R.STATUS] == R.Status.COMPLETED).all()
+
+
+def test_a_slurm_job_gets_the_same_inputs_as_the_basic_launchers_job(
+    small_jobs, tmp_path, monkeypatch
+):
+    # The one path of tests/app/job/test_task.py, on a real cluster: the job's checked
+    # spec travels in the pickled task function of its Slurm job.
+    from tests.app.job.test_task import assert_same_inputs, received_through
+
+    alone = received_through([], tmp_path / "basic", monkeypatch)
+    slurm = received_through(small_jobs, tmp_path / "slurm", monkeypatch)
+    assert_same_inputs(slurm, tmp_path / "slurm", in_this_process=False)
+    assert [slurm[seed]["parts"] for seed in (0, 1)] == [alone[seed]["parts"] for seed in (0, 1)]

@@ -71,8 +71,7 @@ def test_a_job_checked_by_pre_flight_gets_the_very_run_pre_flight_prepared(tmp_p
         made.append(real(spec, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(prepare, "prepare", recording)
-    monkeypatch.setattr("fedbench.app.preflight.check.prepare", recording)
+    monkeypatch.setattr(prepare, "prepare", recording)  # what the command's Preparations call
     jobs = run_command(["-m", "seed=0,1", f"results_dir={tmp_path / 'r'}"], tmp_path / "logs")
     assert [id(job) for job in jobs] == [id(run) for run in made]
 

@@ -8,8 +8,8 @@ import pytest
 
 from fedbench import results as R
 from fedbench.app.job import experiment
+from fedbench.app.job.outcome import SweepStopped
 from fedbench.app.launchers.threads import launcher_threads
-from fedbench.app.sweep.summary import SweepStopped
 from fedbench.errors import FedbenchError
 from fedbench.spec import RunSpec
 from tests.cli_helpers import run_command
