@@ -11,7 +11,7 @@ from pathlib import Path
 from unittest import mock
 
 from fedbench.app.commands import cli
-from fedbench.app.preflight.prepare import PreparedRun
+from fedbench.app.job.prepare import PreparedRun
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -30,9 +30,9 @@ from fedbench.app.commands.warning_line import one_line_warnings
 from fedbench.app.config.hydra_errors import one_line
 from fedbench.app.config.schemas import CONF_DIR, register_schemas
 from fedbench.app.job.outcome import JobOutcome, SweepStopped
+from fedbench.app.job.prepare import PreparedRun
 from fedbench.app.job.task import CommandState, Job, RunFunction
 from fedbench.app.preflight.check import PreflightFailed
-from fedbench.app.preflight.prepare import PreparedRun
 from fedbench.app.sweep.plugin import register_sweeper
 from fedbench.errors import FedbenchError
 from fedbench.interrupts import Terminated, exit_code, stop_name

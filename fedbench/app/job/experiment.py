@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fedbench import results as R
+from fedbench.app.job.prepare import PreparedRun
 from fedbench.app.launchers.threads import job_threads
-from fedbench.app.preflight.prepare import PreparedRun
 from fedbench.clients import training_data
 from fedbench.errors import ResultsNotWritable
 from fedbench.fl_keys import column_keys

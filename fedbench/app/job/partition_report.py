@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from fedbench import results as R
 from fedbench.app.job.partition_tables import client_table, plot_label_heatmap, summary_line
-from fedbench.app.preflight.prepare import PreparedRun
+from fedbench.app.job.prepare import PreparedRun
 from fedbench.clients import (
     build_clients,
     client_feature_metrics,

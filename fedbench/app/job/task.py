@@ -15,7 +15,7 @@ pre-flight decided travels in it as data:
 
 Every job then goes through :func:`run_job` with a :class:`JobInput`, whatever its
 launcher. In the command's process the job prepares through the command's
-:class:`~fedbench.app.preflight.prepare.Preparations` (it gets the run pre-flight
+:class:`~fedbench.app.job.prepare.Preparations` (it gets the run pre-flight
 prepared); in a child it partitions its data again from the checked spec.
 """
 
@@ -35,9 +35,9 @@ from omegaconf import DictConfig, OmegaConf
 from fedbench import results as R
 from fedbench.app.config.launch_args import LaunchArgs, without_launch_args
 from fedbench.app.job.outcome import JobOutcome, SweepStopped
+from fedbench.app.job.prepare import Preparations, PreparedRun
 from fedbench.app.launchers import slurm_job
 from fedbench.app.launchers.children import CommandProcess, job_process
-from fedbench.app.preflight.prepare import Preparations, PreparedRun
 from fedbench.errors import FedbenchError, ResultsNotWritable
 from fedbench.interrupts import Terminated, stop_name
 from fedbench.plugins import load_plugins

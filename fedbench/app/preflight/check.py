@@ -18,8 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from fedbench.app.config import launch_args
 from fedbench.app.config.hydra_errors import check_group_selections, unknown
 from fedbench.app.config.schemas import GROUPS, PLUGIN_CLASS, Config, fl_schema, group_schemas
+from fedbench.app.job.prepare import Preparations, PreparedRun
 from fedbench.app.job.task import Job
-from fedbench.app.preflight.prepare import Preparations, PreparedRun
 from fedbench.errors import ConfigError, invalid
 from fedbench.interrupts import raise_if_interrupted
 from fedbench.spec import RunSpec

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from fedbench.app.job import partition_report
-from fedbench.app.preflight.prepare import prepare
+from fedbench.app.job.prepare import prepare
 from tests.app.job.test_experiment import make_config
 from tests.cli_helpers import fedbench
 

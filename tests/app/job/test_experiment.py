@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from fedbench import results as R
 from fedbench.app.config.schemas import CONF_DIR, register_schemas
 from fedbench.app.job import experiment
-from fedbench.app.preflight.prepare import PreparedRun, prepare
+from fedbench.app.job.prepare import PreparedRun, prepare
 from fedbench.partitioning import UnassignedExamplesWarning
 from fedbench.spec import RunSpec
 

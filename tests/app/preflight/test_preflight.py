@@ -6,8 +6,7 @@ import pytest
 from hydra._internal.config_loader_impl import ConfigLoaderImpl  # only to count compositions
 
 from fedbench import results as R
-from fedbench.app.job import experiment
-from fedbench.app.preflight import prepare
+from fedbench.app.job import experiment, prepare
 from fedbench.spec import RunSpec
 from tests.cli_helpers import run_command
 

@@ -75,7 +75,7 @@ def test_a_run_is_not_started_without_room_for_its_result(tmp_path, monkeypatch)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 30, 1 << 30, 200_000))
     monkeypatch.setattr(experiment, "_train_and_write", pytest.fail)
     spec = RunSpec.create(results_dir=str(tmp_path))
-    from fedbench.app.preflight.prepare import prepare
+    from fedbench.app.job.prepare import prepare
 
     with pytest.raises(FedbenchError, match=r"was not started: .* has 195 KiB free"):
         experiment.run(prepare(spec))
