@@ -78,6 +78,16 @@ def assert_same_inputs(received: dict[int, dict], tmp_path: Path, *, in_this_pro
         assert got["session"] is None  # a partition report trains nothing: no session
 
 
+def received_in_a_child(launcher: list[str], tmp_path: Path, monkeypatch) -> dict[int, dict]:
+    """What ``launcher``'s children received, checked against the basic launcher's jobs."""
+    basic = received_through([], tmp_path / "basic", monkeypatch)
+    child = received_through(launcher, tmp_path / "child", monkeypatch)
+    assert_same_inputs(child, tmp_path / "child", in_this_process=False)
+    # The same partition, drawn in the child from the checked spec alone.
+    assert [child[seed]["parts"] for seed in (0, 1)] == [basic[seed]["parts"] for seed in (0, 1)]
+    return child
+
+
 def test_the_basic_launcher_runs_each_job_through_run_job_with_its_checked_spec(
     tmp_path, monkeypatch
 ):
@@ -95,11 +105,7 @@ def test_the_basic_launcher_runs_each_job_through_run_job_with_its_checked_spec(
 def test_a_launchers_child_gets_the_same_inputs_as_the_basic_launchers_job(
     launcher, tmp_path, monkeypatch
 ):
-    basic = received_through([], tmp_path / "basic", monkeypatch)
-    child = received_through(launcher, tmp_path / "child", monkeypatch)
-    assert_same_inputs(child, tmp_path / "child", in_this_process=False)
-    # The same partition, drawn in the child from the checked spec alone.
-    assert [child[seed]["parts"] for seed in (0, 1)] == [basic[seed]["parts"] for seed in (0, 1)]
+    child = received_in_a_child(launcher, tmp_path, monkeypatch)
     # Two jobs at once: each gets half of this machine's cores (launcher_threads).
     half = max(1, len(os.sched_getaffinity(0)) // 2)
     assert {got["launch"] for got in child.values()} == {LaunchArgs(threads=half)}
