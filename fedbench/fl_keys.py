@@ -3,7 +3,7 @@
 An ``fl`` key is declared once, here or by a plugin (:func:`register`): its type and
 allowed values (a :class:`fedbench.rules.Rule`), default, help, whether it is part of a
 run's identity, and whether it is a result column. Everything else is derived from
-:data:`FL_KEYS`: the Hydra schema and ``--help`` (:mod:`fedbench.app.schemas`), the
+:data:`FL_KEYS`: the Hydra schema and ``--help`` (:mod:`fedbench.app.config.schemas`), the
 checks of :class:`FLSettings`, the run's identity and ``config_hash``
 (:meth:`fedbench.spec.RunSpec.identity`), the result columns
 (:mod:`fedbench.results.columns`), the analysis' settings (:mod:`analysis.load`), the

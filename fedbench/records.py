@@ -4,7 +4,7 @@ A :class:`Model` or :class:`Algorithm` record is everything fedbench knows about
 ``model=`` or ``algorithm=`` option: its options (each an :class:`Option` with its
 default, its rule and its help), its name in tables, its builder, and for an algorithm
 the server step it learns with and what it keeps per client. The Hydra schemas
-(:mod:`fedbench.app.schemas`), ``--help``, the run spec's checks and defaults
+(:mod:`fedbench.app.config.schemas`), ``--help``, the run spec's checks and defaults
 (:mod:`fedbench.spec`), the result columns (:mod:`fedbench.results.columns`) and the
 training (:mod:`fedbench.training`) are derived from them; :func:`register_model` and
 :func:`register_algorithm` add one (a plugin's, see ``docs/extending.md``).

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
-from fedbench.app import cli
-from fedbench.app.prepare import PreparedRun
+from fedbench.app.commands import cli
+from fedbench.app.job.prepare import PreparedRun
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,7 +55,7 @@ def run_command(
     """
     jobs: list[PreparedRun] = []
 
-    def job(prepared: PreparedRun) -> object:
+    def job(prepared: PreparedRun, session: object = None) -> object:
         jobs.append(prepared)
         return run(prepared) if run else None
 

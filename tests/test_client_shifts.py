@@ -7,8 +7,8 @@ import pytest
 from fedbench.clients import build_clients, training_data
 from fedbench.partitioning.concept_shift import client_swaps
 from fedbench.partitioning.shift import ClientShift, rotate_images
+from tests.app.job.test_experiment import make_config
 from tests.partitioning.helpers import strictly_decreasing
-from tests.test_experiment import make_config
 
 FOUR = ("fl.num_clients=4", "fl.clients_per_round=4")
 

@@ -100,7 +100,7 @@ LAUNCH_ONLY = ("results_dir=", "hydra/launcher=", "hydra.launcher.")
 
 
 def _sweep_only(args: list[str]) -> bool:
-    """``-m -cd sweeps -cn <name>`` alone: tests/test_config.py checks every sweep file."""
+    """``-m -cd sweeps -cn <name>`` alone: tests/app/config/test_config.py checks each sweep."""
     return len(args) == 5 and args[:4] == ["-m", "-cd", "sweeps", "-cn"]
 
 

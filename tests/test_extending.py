@@ -10,7 +10,7 @@ import pytest
 from hydra.core.config_store import ConfigStore
 
 from fedbench import results as R
-from fedbench.app import experiment, partition_report
+from fedbench.app.job import experiment, partition_report
 from fedbench.errors import FedbenchError
 from fedbench.partitioning import STRATEGIES
 from fedbench.records import ALGORITHMS, MODELS

@@ -15,8 +15,8 @@ import pytest
 from analysis import load
 from fedbench import fl_keys
 from fedbench import results as R
-from fedbench.app.experiment import config_columns
-from fedbench.app.schemas import config_groups_help, fl_schema, register_schemas
+from fedbench.app.config.schemas import config_groups_help, fl_schema, register_schemas
+from fedbench.app.job.experiment import config_columns
 from fedbench.errors import FedbenchError
 from fedbench.fl_keys import FL_KEYS, FLKey, FLSettings
 from fedbench.records import ALGORITHMS, register_algorithm

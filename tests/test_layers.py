@@ -40,7 +40,7 @@ def test_the_run_spec_and_the_data_need_no_hydra_nor_tensorflow():
 @pytest.mark.subprocess
 def test_the_partition_command_does_not_load_tensorflow(tmp_path):
     code = (
-        "import sys\nfrom fedbench.app.cli import partition_main\n"
+        "import sys\nfrom fedbench.app.commands.cli import partition_main\n"
         f"sys.argv = ['fedbench-partition', 'results_dir={tmp_path}']\n"
         "try:\n    partition_main()\nexcept SystemExit:\n    pass"
     )
@@ -133,8 +133,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_package_imports_without_a_circle():
     graph = import_graph()
     # The graph sees what it must: a module-level import and one inside a function.
-    assert "fedbench.app.sweeper" in graph["fedbench.app.cli"]
-    assert "fedbench.app.experiment" in graph["fedbench.app.cli"]  # imported in _train
+    assert "fedbench.app.sweep.plugin" in graph["fedbench.app.commands.cli"]
+    assert "fedbench.app.job.experiment" in graph["fedbench.app.commands.cli"]  # imported in _train
     cycle = find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle)
 
@@ -168,7 +168,7 @@ def test_the_graph_holds_the_analysis_package_too():
 
 def test_the_sweeper_does_not_import_the_job_runner():
     # The sweeper launches jobs; what they run (TFF, training) is the job's own business.
-    assert "fedbench.app.experiment" not in graph_closure("fedbench.app.sweeper")
+    assert "fedbench.app.job.experiment" not in graph_closure("fedbench.app.sweep.sweeper")
 
 
 def graph_closure(module: str) -> set[str]:

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fedbench import results as R
-from fedbench.app.experiment import config_columns
+from fedbench.app.job.experiment import config_columns
 from fedbench.spec import RunSpec
 
 

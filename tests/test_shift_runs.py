@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from fedbench import results as R
-from fedbench.app import experiment
+from fedbench.app.job import experiment
 from fedbench.clients import training_data
-from tests.test_experiment import make_config, read_run
+from tests.app.job.test_experiment import make_config, read_run
 
 pytestmark = pytest.mark.tff
 

@@ -5,7 +5,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from fedbench.app.schemas import CONF_DIR, register_schemas
+from fedbench.app.config.schemas import CONF_DIR, register_schemas
 from fedbench.errors import ConfigError
 from fedbench.spec import RunSpec
 

@@ -14,11 +14,11 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.util import tensor_util
 
 from fedbench import results as R
-from fedbench.app import experiment
+from fedbench.app.job import experiment
 from fedbench.results import tensorboard as tb
 from fedbench.spec import RunSpec
-from tests.test_experiment import make_config, read_run
-from tests.test_resume import StepCounter
+from tests.app.job.test_experiment import make_config, read_run
+from tests.app.job.test_resume import StepCounter
 
 SESSION_START = hparams_metadata.SESSION_START_INFO_TAG
 

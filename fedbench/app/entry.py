@@ -23,7 +23,7 @@ def _run(command: str) -> None:
     try:
         with catching_signals():
             try:
-                from fedbench.app import cli  # Hydra, pandas, ...: seconds of imports
+                from fedbench.app.commands import cli  # Hydra, pandas, ...: seconds of imports
 
                 raise_if_interrupted()  # a signal swallowed during the imports
                 getattr(cli, command)()

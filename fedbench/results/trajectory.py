@@ -19,7 +19,7 @@ the largest request; a setting's own status is:
 Whatever stopped it, the same command resumes it.
 
 The rules a job follows to answer its round counts are here too, for
-:func:`fedbench.app.experiment.run` to call: whether the stored rows already answer a
+:func:`fedbench.app.job.experiment.run` to call: whether the stored rows already answer a
 round count (:func:`holds`), what is left to train (:func:`next_training`: train on
 from the checkpoint, or replay rounds trained but never evaluated), which rounds to
 evaluate (:func:`rounds_to_evaluate`), how a trained round enters the rows

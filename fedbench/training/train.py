@@ -191,6 +191,7 @@ def train(
     checkpoints: Checkpoints | None = None,
     kept_rounds: int = 0,
     before_checkpoint: Callable[[int], None] = lambda round_num: None,
+    session: TrainingSession | None = None,
 ) -> Iterator[RoundRecord]:
     """Train ``spec``'s model and algorithm on ``data`` through TFF, one record per round.
 
@@ -224,6 +225,9 @@ def train(
     before_checkpoint
         Called with the round before each checkpoint is saved (to save the records
         through that round first, so a checkpoint never gets ahead of its records).
+    session
+        The TFF worker and learning processes shared with other jobs of this process
+        (default: the active one, :func:`fedbench.training.session.active`, if any).
 
     Yields
     ------
@@ -234,7 +238,7 @@ def train(
     label = f"{spec.dataset.name}/{spec.partition.name}/{spec.model.name}/{spec.algorithm.name}"
     limit_threads(threads)
     settings = loop_settings(spec, eval_rounds)
-    session = active_session()
+    session = active_session() if session is None else session
     if session is None:
         worker = tff_worker(worker_log, threads=threads)
     else:

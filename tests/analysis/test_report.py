@@ -249,7 +249,7 @@ def test_niid_bench_layout_orders_algorithm_columns_as_the_algorithm_records(res
 
 def test_runs_differing_only_in_an_algorithm_option_or_weight_decay_are_other_settings():
     from analysis.load import SETTING, with_settings
-    from fedbench.app.experiment import config_columns
+    from fedbench.app.job.experiment import config_columns
     from fedbench.spec import RunSpec
 
     specs = [

@@ -81,7 +81,7 @@ def digits_spec() -> RunSpec:
 
 
 def partitioned(spec: RunSpec) -> PartitionedData:
-    """``spec``'s dataset and partition (as :func:`fedbench.app.prepare.prepare` builds them)."""
+    """``spec``'s dataset and partition, as :func:`fedbench.app.job.prepare.prepare` makes."""
     dataset = load_dataset(spec.dataset.name, spec.dataset.options)
     writers = {"writer_ids": dataset.train.writers} if spec.partition.name == "natural" else {}
     parts = partition(

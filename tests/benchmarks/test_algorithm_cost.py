@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fedbench.app.prepare import prepare
+from fedbench.app.job.prepare import prepare
 from fedbench.clients import TrainingData, training_data
 from fedbench.errors import DataError
 from fedbench.spec import RunSpec

@@ -47,7 +47,7 @@ FMNIST = Path("/usr/share/datasets/fashion-mnist")  # where dataset=fmnist looks
 
 @pytest.fixture(scope="module", params=sorted(CASES))
 def run(request, tmp_path_factory):
-    from fedbench.app.prepare import prepare
+    from fedbench.app.job.prepare import prepare
 
     case = request.param
     results = tmp_path_factory.mktemp(case)

@@ -5,7 +5,7 @@ Run with ``make bench`` or
 Both cases compose every job of the NIID-Bench FMNIST grid (``sweeps/niid_bench_fmnist``,
 180 jobs, 7 selections of config groups) in the same run, from the same master config:
 ``whole`` as Hydra's loader does for each job, ``per_selection`` as fedbench's sweeper
-does (:class:`fedbench.app.composition.MemoConfigLoader`, a fresh one per round so that
+does (:class:`fedbench.app.config.composition.MemoConfigLoader`, a fresh one per round so that
 each round composes its selections again). Read them as a ratio.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from fedbench.app.composition import MemoConfigLoader
-from fedbench.app.sweeper import CheckingSweeper
+from fedbench.app.config.composition import MemoConfigLoader
+from fedbench.app.sweep.sweeper import CheckingSweeper
 from tests.cli_helpers import REPO, run_command
 
 

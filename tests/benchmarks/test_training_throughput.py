@@ -36,7 +36,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from fedbench.app.prepare import prepare
+from fedbench.app.job.prepare import prepare
 from fedbench.clients import TrainingData, build_client_arrays, training_data
 from fedbench.data.digits import load_digits
 from fedbench.partitioning import partition

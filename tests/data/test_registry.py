@@ -21,7 +21,7 @@ def check_dataset(name, options):
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
 def test_check_yaml_schema_and_loader_share_keys_and_defaults(name):
-    from fedbench.app.schemas import dataset_schema
+    from fedbench.app.config.schemas import dataset_schema
 
     spec = DATASETS[name]
     schema = {f.name: f.default for f in dataclasses.fields(dataset_schema(name))}
@@ -38,7 +38,7 @@ def test_check_yaml_schema_and_loader_share_keys_and_defaults(name):
 def test_hydra_composes_every_dataset(name):
     from hydra import compose, initialize_config_dir
 
-    from fedbench.app.schemas import register_schemas
+    from fedbench.app.config.schemas import register_schemas
 
     register_schemas()
     with initialize_config_dir(config_dir=str(CONF.parent), version_base=None):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from fedbench import results as R
-from fedbench.app import experiment
+from fedbench.app.job import experiment
 from fedbench.data import load_dataset
 from fedbench.errors import DataError
 from fedbench.partitioning import partition
-from tests.test_experiment import make_config, read_run
+from tests.app.job.test_experiment import make_config, read_run
 from tests.training.keras_fedavg import keras_fedavg
 
 pytestmark = [pytest.mark.slow, pytest.mark.tff]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fedbench.app.prepare import prepare
+from fedbench.app.job.prepare import prepare
 from fedbench.clients import training_data
 from fedbench.records import ALGORITHMS
 from fedbench.spec import RunSpec

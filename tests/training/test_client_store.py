@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fedbench import seeding
-from fedbench.app.prepare import prepare
+from fedbench.app.job.prepare import prepare
 from fedbench.clients import ClientArrays, TrainingData, training_data
 from fedbench.errors import ResultsNotWritable
 from fedbench.spec import RunSpec

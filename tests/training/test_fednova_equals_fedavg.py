@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fedbench.app.prepare import prepare
+from fedbench.app.job.prepare import prepare
 from fedbench.clients import training_data
 from fedbench.spec import RunSpec
 from fedbench.training.train import train

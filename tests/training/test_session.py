@@ -7,7 +7,7 @@ import dataclasses
 import psutil
 import pytest
 
-from fedbench.app.prepare import prepare
+from fedbench.app.job.prepare import prepare
 from fedbench.clients import training_data
 from fedbench.spec import RunSpec
 from fedbench.training import session as sessions

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pytest
 
-from fedbench.app.prepare import prepare
+from fedbench.app.job.prepare import prepare
 from fedbench.clients import ClientArrays, TrainingData, training_data
 from fedbench.spec import RunSpec
 from fedbench.training.shards import shard_input, split_clients

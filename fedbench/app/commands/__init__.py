@@ -1,0 +1,1 @@
+"""The two commands, ``fedbench`` and ``fedbench-partition``: Hydra app, errors, exit status."""

@@ -1,0 +1,1 @@
+"""One job: train a prepared run and write its rows, or report its partition."""

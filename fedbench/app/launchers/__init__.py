@@ -1,0 +1,1 @@
+"""Where jobs run: a launcher's child processes, submitit and Slurm."""
