@@ -4,15 +4,15 @@ import pandas as pd
 import pytest
 
 from fedbench import results as R
-from fedbench.app import experiment
+from fedbench.app.job import experiment
 from fedbench.clients import training_data
 from fedbench.spec import RunSpec
 from fedbench.training import train as train_module
 from fedbench.training.participation import participation
+from tests.app.commands.test_cli import _snapshot
+from tests.app.job.test_experiment import make_config, read_run
+from tests.app.job.test_resume import TRAJECTORY, stopped_in_round_3_and_resumed
 from tests.cli_helpers import fedbench
-from tests.test_cli import _snapshot
-from tests.test_experiment import make_config, read_run
-from tests.test_resume import TRAJECTORY, stopped_in_round_3_and_resumed
 
 #: 12 clients, 2 held out (round(0.2 * 12)), the other 10 in 2 cyclic blocks of 5 by
 #: dominant label, 3 sampled a round; a fifth of each client's examples held out.

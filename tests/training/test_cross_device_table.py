@@ -20,7 +20,7 @@ from fedbench import results as R
 from fedbench.training.checkpoints import checkpoint_path
 from fedbench.training.client_table import table_dir
 from fedbench.training.table_space import trainable_parameters
-from tests.app.test_launchers import REPO
+from tests.app.launchers.test_launchers import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.tff, pytest.mark.subprocess]
 

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from fedbench.app import cli
+from fedbench.app.commands import cli
 from fedbench.errors import ConfigError
 from fedbench.training import table_space
-from tests.test_experiment import make_config
+from tests.app.job.test_experiment import make_config
 
 # digits: 8x8 images, 10 classes; model=linear is one dense layer: d = 64 * 10 + 10 = 650.
 D = 64 * 10 + 10
