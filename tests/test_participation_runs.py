@@ -37,9 +37,9 @@ def _recording_sampled(monkeypatch):
     def round_inputs(*args, **kwargs):
         inputs = real(*args, **kwargs)
 
-        def recorded(sampled, round_num):
+        def recorded(sampled, round_num, *epochs):
             seen.append((round_num, sampled.tolist()))
-            return inputs(sampled, round_num)
+            return inputs(sampled, round_num, *epochs)
 
         return recorded
 

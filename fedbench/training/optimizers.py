@@ -18,6 +18,9 @@ class OptimizerSettings:
     client_momentum: float
     server_lr: float
     weight_decay: float
+    #: Clients that may train (``fl.num_clients`` less ``fl.heldout_clients``): SCAFFOLD's
+    #: N in ``c <- c + sum dc_i / N``; 0: every client of the store.
+    population: int = 0
 
 
 class WeightDecay(tff.learning.optimizers.Optimizer):

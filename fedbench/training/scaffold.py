@@ -110,7 +110,7 @@ def scaffold(
     types = ModelTypes.of(model_fn)
     control_type = types.trainable
     client_lr, server_lr = settings.client_lr, settings.server_lr
-    inverse_clients = 1.0 / clients.num_clients
+    inverse_clients = 1.0 / (settings.population or clients.num_clients)  # held-out never train
     aggregation = DriftMeasuringFactory().create(types.trainable, tff.TensorType(np.float32))
     broadcast_type = tff.StructType([(MODEL, types.weights), (CONTROL, control_type)])
     client_input_type = tff.StructType([(DATA, clients.input_type), (STATE, control_type)])

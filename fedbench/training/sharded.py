@@ -278,7 +278,7 @@ def sharded_scaffold(
     types = ModelTypes.of(model_fn)
     control_type = types.trainable
     server_lr = settings.server_lr
-    inverse_clients = 1.0 / store.num_clients
+    inverse_clients = 1.0 / (settings.population or store.num_clients)  # held-out never train
     aggregation = DriftMeasuringFactory().create(types.trainable, tff.TensorType(np.float32))
     rows_type = tff.StructType([tff.TensorType(t.dtype, [None, *t.shape]) for t in control_type])
     train_shard = _shard_computation(

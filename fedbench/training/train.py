@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import logging
 import os
@@ -53,10 +54,19 @@ def loop_settings(spec: RunSpec, eval_rounds: Iterable[int] = ()) -> LoopSetting
     )
 
 
-def optimizer_settings(spec: RunSpec) -> OptimizerSettings:
-    """The client and server optimizer settings of ``spec`` (its server step resolved)."""
+def optimizer_settings(spec: RunSpec, num_clients: int | None = None) -> OptimizerSettings:
+    """The client and server optimizer settings of ``spec`` (its server step resolved).
+
+    ``population`` is the clients that may train: ``num_clients`` (the store's; default
+    ``fl.num_clients``) less those ``fl.heldout_clients`` keeps out, as
+    :func:`fedbench.training.participation.participation` counts them.
+    """
     fl = spec.fl
-    return OptimizerSettings(fl.client_lr, fl.client_momentum, fl.server_lr, fl.weight_decay)
+    clients = fl.num_clients if num_clients is None else num_clients
+    population = clients - fl_keys.heldout_count(clients, fl.heldout_clients)
+    return OptimizerSettings(
+        fl.client_lr, fl.client_momentum, fl.server_lr, fl.weight_decay, population
+    )
 
 
 def learning_process(
@@ -99,7 +109,7 @@ def learning_process(
                 algorithm,
                 model_fn,
                 keras_fn,
-                optimizer_settings(spec),
+                optimizer_settings(spec, store.num_clients),
                 store,
                 batch_size,
                 fresh_weights,
@@ -115,7 +125,7 @@ def learning_process(
         process = build_round_process(
             algorithm,
             model_fn,
-            optimizer_settings(spec),
+            optimizer_settings(spec, store.num_clients),
             store.client_inputs(batch_size),
             functools.partial(store.compose, batch_size=batch_size),
             fresh_weights,
@@ -135,18 +145,19 @@ def process_key(
     The model, the algorithm and its options, the ``fl`` values compiled into the
     computations (batch size, client and server steps, momentum, weight decay), the
     input shapes and the store's feature type; and, for an algorithm that keeps state
-    per client, the number of clients (SCAFFOLD's ``1/N``). Not the seed, the
-    partition or the store's directory: they reach the process as inputs.
+    per client, the number of clients and of those that train (SCAFFOLD's ``1/N``). Not
+    the seed, the partition or the store's directory: they reach the process as inputs.
     """
     algorithm = spec.algorithm
     per_client_state = records.ALGORITHMS[algorithm.name].client_state is not None
+    settings = optimizer_settings(spec, store.num_clients)  # population: SCAFFOLD's N alone
     return (
         spec.model.name,
         tuple(sorted(spec.model.options.items())),
         algorithm.name,
         tuple(sorted(algorithm.options.items())),
         spec.fl.batch_size,
-        optimizer_settings(spec),
+        settings if per_client_state else dataclasses.replace(settings, population=0),
         tuple(example_shape),
         num_classes,
         store.compact,

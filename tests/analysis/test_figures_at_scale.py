@@ -72,7 +72,20 @@ def _styles(fig):
     return out
 
 
-@pytest.mark.parametrize("name", list(figures.FIGURES))
+#: Figures of one study's own runs, which the 24-setting sweep above does not hold; each
+#: is drawn from its study's rows by its own test module.
+OWN_STUDY = {"fedprox_systems": "tests/analysis/test_fedprox_systems.py"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.skip(reason=f"its study's rows: {OWN_STUDY[n]}"))
+        if n in OWN_STUDY
+        else n
+        for n in figures.FIGURES
+    ],
+)
 def test_every_figure_draws_and_tells_every_setting_apart(inputs, big, tmp_path, name):
     result = figures.FIGURES[name](inputs)
     assert not isinstance(result, figures.Skipped), result

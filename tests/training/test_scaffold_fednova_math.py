@@ -128,6 +128,22 @@ def test_scaffold_round_with_all_clients_then_one_client_not_sampled(two_clients
         _close(states[2].server["control"][j], c1[j] + (c0_new[j] - c_own[0][j]) / 2)
 
 
+@pytest.mark.parametrize("execution", ["sharded", "per_client"])
+def test_scaffold_divides_by_the_clients_that_train_not_the_held_out_ones(two_clients, execution):
+    # A third client, held out by fl.heldout_clients (1 of 3), never trains: SCAFFOLD's
+    # N in c <- c + sum dc_i / N is the 2 clients that may train, as with no third client.
+    xs, ys = two_clients.train_x, two_clients.train_y
+    three = ClientArrays(train_x=[*xs, xs[0]], train_y=[*ys, ys[0]])
+    states, _ = _rounds(
+        three, "scaffold", [[0, 1]], batch_size=2, heldout_clients=0.34, execution=execution
+    )
+    zero = (np.zeros((FEATURES, CLASSES)), np.zeros(CLASSES))
+    (d0, k0), (d1, k1) = (_local_sgd(*zero, x, y, 2) for x, y in zip(xs, ys, strict=True))
+    for j in (0, 1):
+        mean_of_two = (d0[j] / (k0 * LR) + d1[j] / (k1 * LR)) / 2
+        _close(states[1].server["control"][j], mean_of_two)
+
+
 def test_scaffold_leaves_out_a_client_whose_update_is_not_finite(two_clients):
     # Client 0's features hold a NaN: its update is not finite, so it weighs 0, keeps its
     # c_i (zero) and adds nothing to c; the model moves by client 1's update alone.
