@@ -46,8 +46,11 @@ run: setup
 	$(PY) -m analysis.figures --results results
 	$(PY) -m analysis.report results $(REPORT_ARGS)
 
+# Two pytest workers (pytest-xdist): a test spends much of its time waiting on child
+# processes and TFF's worker, so two share the 2-core machines this is sized for; about
+# half the wall time of one worker. Each test's processes and ports are its own.
 test: setup
-	$(PY) -m pytest -m "not slow and not benchmark" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist worksteal -m "not slow and not benchmark" $(PYTEST_ARGS)
 
 # The edit loop: no TFF training but one smoke run, no child processes, one pytest worker per
 # core (pytest-xdist; worksteal evens out the long sweep checks).
