@@ -318,14 +318,8 @@ def test_stragglers_and_unequal_epochs_resume_with_the_same_draws(tmp_path, monk
         "fl.rounds=5",
         "fl.checkpoint_every=4",
     )
-    whole = make_config(tmp_path / "whole", *args)
-    assert experiment.run(whole) == R.Status.COMPLETED
-    stopped = make_config(tmp_path / "stopped", *args)
-    StepCounter(monkeypatch, stop_at=3)
-    with pytest.raises(KeyboardInterrupt):
-        experiment.run(stopped)
-    assert checkpoint_round(stopped) == 2
-    assert experiment.run(make_config(tmp_path / "stopped", *args)) == R.Status.COMPLETED
+    whole, stopped, calls = stopped_in_round_3_and_resumed(tmp_path, monkeypatch, args)
+    assert calls == 3  # rounds 3 to 5, from the checkpoint of round 2
     columns = [*TRAJECTORY, R.LOCAL_STEPS_MEAN, R.LOCAL_STEPS_STD]
     got, expected = (read_run(p)[columns].reset_index(drop=True) for p in (stopped, whole))
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
