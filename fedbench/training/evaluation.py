@@ -80,8 +80,9 @@ class ClientScores:
     out_of_sample_gap: float = math.nan
 
 
-def _mean(values: np.ndarray) -> float:
-    return float(np.mean(values)) if len(values) else math.nan
+def mean_or_nan(values: np.ndarray | None) -> float:
+    """The mean of ``values``; NaN for none (``None`` or empty)."""
+    return float(np.mean(values)) if values is not None and len(values) else math.nan
 
 
 def client_scores(
@@ -105,7 +106,7 @@ def client_scores(
     """
     heldout = np.zeros(0, dtype=np.int64) if heldout is None else np.asarray(heldout)
     taking_part = np.setdiff1d(np.arange(clients.num_clients), heldout)
-    away = _mean(
+    away = mean_or_nan(
         per_client_accuracy(
             model,
             [_all_examples(clients.train_x, clients.holdout_x, k) for k in heldout],
@@ -123,7 +124,7 @@ def client_scores(
     mean = float(np.mean(unseen))
     seen = math.nan
     if len(heldout):  # a generalisation study: one more pass, over the training data
-        seen = _mean(
+        seen = mean_or_nan(
             per_client_accuracy(
                 model, [clients.train_x[k] for k in scored], [clients.train_y[k] for k in scored]
             )

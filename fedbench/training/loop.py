@@ -370,14 +370,10 @@ def make_record(
         round_seconds=round_seconds,
         examples_per_second=examples / train_seconds if train_seconds > 0 else math.nan,
         train_examples=examples,
-        local_steps_mean=_mean(local_steps),
+        local_steps_mean=evaluation.mean_or_nan(local_steps),
         local_steps_std=_std(local_steps),
         diverged=diverged,
     )
-
-
-def _mean(values: np.ndarray | None) -> float:
-    return float(np.mean(values)) if values is not None and len(values) else math.nan
 
 
 def _std(values: np.ndarray | None) -> float:
