@@ -12,7 +12,7 @@ PYTHON311 := $(shell for p in python3.11 python3 python; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null && { command -v $$p; break; }; done)
 PYTEST_ARGS ?=
 
-.PHONY: setup bench-setup run test test-fast test-all test-slurm bench figures lint format clean-venv
+.PHONY: setup bench-setup run findings test test-fast test-all test-slurm bench figures lint format clean-venv
 .DEFAULT_GOAL := run
 
 setup:
@@ -45,6 +45,16 @@ run: setup
 	$(VENV)/bin/fedbench-partition -m -cd sweeps -cn $(SWEEP) plot=true
 	$(PY) -m analysis.figures --results results
 	$(PY) -m analysis.report results $(REPORT_ARGS)
+
+FINDINGS_DIR ?= results/findings
+FINDINGS_ARGS ?=
+
+# What fedbench finds: run (or resume: finished runs are skipped) every study sweep of
+# analysis/findings/studies.py into $(FINDINGS_DIR)/<study>/, then write docs/findings.md
+# and its figures (docs/findings/) from that Parquet alone. FINDINGS_ARGS="--only
+# which_heterogeneity" runs one study; without --run the page is rewritten, nothing trains.
+findings: setup
+	$(PY) -m analysis.findings --run --results $(FINDINGS_DIR) --out docs/findings.md $(FINDINGS_ARGS)
 
 # Two pytest workers (pytest-xdist): a test spends much of its time waiting on child
 # processes and TFF's worker, so two share the 2-core machines this is sized for; about

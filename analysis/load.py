@@ -103,7 +103,10 @@ def with_settings(frame: pd.DataFrame) -> pd.DataFrame:
         f"partition.{c}" for c in R.partition_columns()
     }
     covered |= {"dataset.name", "partition.name", "model.name", "algorithm.name"}
-    covered |= {c for c in options.columns if c.split(".", 1)[-1] in frame.columns}
+    # An algorithm's option has a column of its own (``mu``); a dataset's or model's
+    # option never does, even where its key is another column's name (the synthetic
+    # dataset's ``dataset.alpha`` is not the partition's ``alpha``).
+    covered |= {f"algorithm.{c}" for c in R.algorithm_columns()}
     extra = [c for c in options.columns if c not in covered and c not in frame.columns]
     frame = pd.concat([frame, options[extra]], axis=1)
     keys = [c for c in setting_columns(frame) if c != R.ROUNDS]

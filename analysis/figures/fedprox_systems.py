@@ -68,7 +68,7 @@ def study(runs: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def _order(label: str) -> tuple:
+def heterogeneity_order(label: str) -> tuple:
     """IID first, then Synthetic(a,b) by a."""
     if label == "IID":
         return (0, 0.0)
@@ -101,7 +101,7 @@ def fedprox_systems(inputs: Inputs) -> list[Drawn] | Skipped:
         data["col"] = data[HETEROGENEITY]
         data = data.sort_values(
             [STRAGGLERS, HETEROGENEITY, METHOD, R.ROUND],
-            key=lambda s: s.map(_order) if s.name == HETEROGENEITY else s,
+            key=lambda s: s.map(heterogeneity_order) if s.name == HETEROGENEITY else s,
         )
 
         def draw(data: pd.DataFrame, ax, label: str = label) -> None:

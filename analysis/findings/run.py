@@ -1,0 +1,95 @@
+"""``make findings``' first half: run (or resume) every study's sweep.
+
+Each sweep runs as its own ``fedbench -m`` process, so a finished run is skipped
+(fedbench's sweeper resumes a results folder: nothing finished trains again) and an
+interrupted one continues from its checkpoint. Ctrl-C reaches the running sweep, which
+stops its jobs and TFF's worker; the runner waits for it before it stops too.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from analysis.findings.studies import FEMNIST_SUBDIR, FEMNIST_TARBALL, Study
+
+#: Seconds a sweep gets to stop after Ctrl-C before it is killed.
+STOP_SECONDS = 120
+
+
+def unpack_femnist(root: Path, tarball: Path = FEMNIST_TARBALL) -> Path | None:
+    """The FEMNIST subset's ``train/`` and ``test/`` under ``root``, unpacked once.
+
+    Returns ``None`` when it is not unpacked and ``tarball`` is missing.
+    """
+    target = root / FEMNIST_SUBDIR
+    if (target / "train").is_dir() and (target / "test").is_dir():
+        return target
+    if not tarball.is_file():
+        return None
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball) as archive:
+        for member in archive.getmembers():
+            parts = Path(member.name).parts  # data/femnist/data/{train,test}/<file>.json
+            if len(parts) > 3 and parts[3] in ("train", "test") and member.isfile():
+                member.name = str(Path(*parts[3:]))
+                archive.extract(member, target, filter="data")
+    return target
+
+
+def run_sweep(study: Study, root: Path, extra: Sequence[str] = ()) -> int:
+    """Run (or resume) ``study``'s sweep into ``root``; its exit status."""
+    command = [
+        sys.executable,
+        "-m",
+        "fedbench",
+        "-m",
+        "-cd",
+        "sweeps",
+        "-cn",
+        study.name,
+        *study.overrides(root),
+        *extra,
+    ]
+    child = subprocess.Popen(command)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
+
+
+def run_studies(
+    studies: Sequence[Study],
+    root: Path,
+    extra: Sequence[str] = (),
+    say: Callable[[str], None] = print,
+) -> dict[str, int]:
+    """Run every study's sweep in turn; the exit status of each (``-1``: skipped, no data)."""
+    statuses = {}
+    for study in studies:
+        if study.needs_femnist and unpack_femnist(root) is None:
+            say(
+                f"findings: skipping {study.name}: no FEMNIST subset; place "
+                f"{FEMNIST_TARBALL} (or its train/ and test/ under {root / FEMNIST_SUBDIR})"
+            )
+            statuses[study.name] = -1
+            continue
+        say(f"findings: {study.command(root)}")
+        start = time.monotonic()
+        statuses[study.name] = run_sweep(study, root, extra)
+        say(
+            f"findings: {study.name} exited {statuses[study.name]} after "
+            f"{time.monotonic() - start:.0f} s"
+        )
+    return statuses
