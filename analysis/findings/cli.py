@@ -17,6 +17,7 @@ from analysis.findings.page import build_sections, render_page
 from analysis.findings.run import run_studies
 from analysis.findings.studies import BY_NAME, STUDIES
 from fedbench.errors import invalid
+from fedbench.interrupts import Terminated, exit_code, stop_name
 
 PROG = "python -m analysis.findings"
 #: Every table ``--table`` prints, and the study whose section holds it.
@@ -77,7 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = {}
     if args.run:
         studies = [BY_NAME[n] for n in only] if only else list(STUDIES)
-        statuses = run_studies(studies, args.results, args.override)
+        try:
+            statuses = run_studies(studies, args.results, args.override)
+        except (KeyboardInterrupt, Terminated) as stop:
+            say = f"findings: stopped by {stop_name(stop)}; `make findings` resumes"
+            print(say, file=sys.stderr)
+            return exit_code(stop)
         failed = {name: code for name, code in statuses.items() if code > 0}
     sections = build_sections(args.results)
     if args.table is not None:

@@ -11,6 +11,7 @@ results folder gives the same page.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,30 @@ def load(study: Study, root: Path) -> pd.DataFrame:
     return finished_settings(folder)
 
 
+def sweep_finished(study: Study, root: Path) -> bool:
+    """Whether the study's newest sweep ended with every job finished.
+
+    fedbench's sweeper writes ``logs/multirun/<time>/sweep-summary.json`` when a sweep
+    ends (also when it is stopped); the newest one counts.
+    """
+    summaries = sorted((study.results(root) / "logs" / "multirun").glob("*/sweep-summary.json"))
+    if not summaries:
+        return False
+    summary = json.loads(summaries[-1].read_text())
+    unfinished = ("failed", "interrupted", "killed", "running", "cancelled")
+    return not any(summary.get(key) for key in unfinished)
+
+
+def _state(study: Study, root: Path) -> str:
+    """A warning line when the study's sweep has not finished, else nothing."""
+    if sweep_finished(study, root):
+        return ""
+    return (
+        "**Unfinished:** the sweep has not finished (or is running); the numbers below are "
+        "its finished runs only. `make findings` resumes it."
+    )
+
+
 def _setup(runs: pd.DataFrame) -> str:
     """One line: what the runs share (data, model, clients, rounds) and how many there are."""
     first = runs.iloc[0]
@@ -146,6 +171,7 @@ def which_heterogeneity(root: Path) -> Section:
             table, "accuracy drop against IID (points), mean ± 95% interval over seeds"
         )
     section.body += [
+        _state(section.study, root),
         _setup(runs) + " A cell is the drop of final test accuracy against the IID run of the same "
         "algorithm and seed, in points, averaged over seeds with its 95% interval; "
         "the first row is each algorithm's IID accuracy.",
@@ -214,6 +240,7 @@ def natural_vs_matched(root: Path) -> Section:
         table, "FEMNIST subset: natural split against splits matched to it"
     )
     section.body += [
+        _state(section.study, root),
         _setup(runs) + " The Dirichlet split is calibrated to the writers' `label_emd` and the "
         "feature-noise split to their `feature_frechet` (sweeps/natural_vs_matched.yaml); "
         "the difference is paired by seed, in points.",
@@ -246,6 +273,7 @@ def niid_bench_quick(root: Path) -> Section:
     section.tables["niid_bench"] = table.data
     folder = NIID_BENCH_QUICK.results(root)
     section.body += [
+        _state(section.study, root),
         _setup(runs)
         + " Best test accuracy over rounds (%), mean ± std over seeds, as NIID-Bench's "
         "tables read; a smoke test of the reproduction, not the paper's budget "
@@ -284,6 +312,7 @@ def participation(root: Path) -> Section:
     ]
     section.figures.update(_registry_figures("participation_gaps", runs))
     section.body += [
+        _state(section.study, root),
         _setup(runs)
         + " At the last evaluated round, mean ± 95% interval over seeds, in percent and "
         "points (definitions: docs/results.md).",
@@ -333,6 +362,7 @@ def fedprox_systems(root: Path) -> Section:
         rows.append([heterogeneity, f"{stragglers:.0%}", *cells])
     section.figures.update(_registry_figures("fedprox_systems", runs))
     section.body += [
+        _state(section.study, root),
         _setup(runs) + " Final test accuracy (%); intervals over seeds where there are several.",
         _commands(FEDPROX_SYSTEMS, root, ["fedprox_systems"]),
         "![test accuracy per round](findings/fedprox_systems_test_accuracy.png)",

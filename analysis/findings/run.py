@@ -2,8 +2,10 @@
 
 Each sweep runs as its own ``fedbench -m`` process, so a finished run is skipped
 (fedbench's sweeper resumes a results folder: nothing finished trains again) and an
-interrupted one continues from its checkpoint. Ctrl-C reaches the running sweep, which
-stops its jobs and TFF's worker; the runner waits for it before it stops too.
+interrupted one continues from its checkpoint. Ctrl-C or SIGTERM (SIGHUP) to the runner
+is passed on to the running sweep, which saves its runs as far as they trained and stops
+TFF's worker; the runner waits for it (killing it after :data:`STOP_SECONDS`) and stops
+with the signal's exit status.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from analysis.findings.studies import FEMNIST_SUBDIR, FEMNIST_TARBALL, Study
+from fedbench.interrupts import Terminated, catching_signals
 
 #: Seconds a sweep gets to stop after Ctrl-C before it is killed.
 STOP_SECONDS = 120
@@ -59,8 +62,8 @@ def run_sweep(study: Study, root: Path, extra: Sequence[str] = ()) -> int:
     child = subprocess.Popen(command)
     try:
         return child.wait()
-    except KeyboardInterrupt:
-        child.send_signal(signal.SIGINT)
+    except (KeyboardInterrupt, Terminated) as stop:
+        child.send_signal(signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM)
         try:
             child.wait(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:
@@ -75,7 +78,21 @@ def run_studies(
     extra: Sequence[str] = (),
     say: Callable[[str], None] = print,
 ) -> dict[str, int]:
-    """Run every study's sweep in turn; the exit status of each (``-1``: skipped, no data)."""
+    """Run every study's sweep in turn; the exit status of each (``-1``: skipped, no data).
+
+    Raises
+    ------
+    KeyboardInterrupt, fedbench.interrupts.Terminated
+        Ctrl-C or SIGTERM, once the running sweep has stopped.
+
+    """
+    with catching_signals(raise_again=False):
+        return _run_each(studies, root, extra, say)
+
+
+def _run_each(
+    studies: Sequence[Study], root: Path, extra: Sequence[str], say: Callable[[str], None]
+) -> dict[str, int]:
     statuses = {}
     for study in studies:
         if study.needs_femnist and unpack_femnist(root) is None:

@@ -24,6 +24,7 @@ from scipy import stats as sps
 from analysis.findings import claims as C
 from analysis.findings.page import build_sections
 from analysis.findings.studies import FEMNIST_SUBDIR
+from fedbench import results as R
 from tests.cli_helpers import REPO
 from tests.conftest import FEMNIST_TARBALL
 
@@ -327,3 +328,58 @@ def test_the_femnist_subset_unpacks_to_its_train_and_test_folders(tmp_path):
     assert len(list((target / "test").glob("*.json"))) == 35
     assert unpack_femnist(tmp_path, tmp_path / "absent.tar.gz") == target  # unpacked once
     assert unpack_femnist(tmp_path / "other", tmp_path / "absent.tar.gz") is None
+
+
+ONE_JOB = [
+    "--only",
+    "which_heterogeneity",
+    "--override=hydra.sweeper.params.seed=0",
+    "--override=hydra.sweeper.params.algorithm=fedavg",
+    "--override=hydra.sweeper.params.which_heterogeneity_skew=label_dirichlet_01",
+    "--override=fl.eval_every=1",
+]
+
+
+def test_sigterm_stops_the_running_sweep_and_make_findings_resumes_it(tmp_path):
+    import psutil
+
+    args = [sys.executable, "-m", "analysis.findings", "--results", str(tmp_path)]
+    args += ["--out", str(tmp_path / "page.md"), "--run", *ONE_JOB]
+    runner = subprocess.Popen(
+        [*args, "--override=fl.rounds=400"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    for line in runner.stdout:  # the sweep's log, then the runner's lines
+        lines.append(line)
+        if "round 3/400" in line:
+            break
+    started = psutil.Process(runner.pid).children(recursive=True)
+    assert any("worker_binary" in " ".join(p.cmdline()) for p in started)
+    runner.terminate()
+    rest = runner.stdout.read()
+    assert runner.wait(timeout=180) == 143, "".join(lines) + rest
+    assert "stopped by SIGTERM" in rest
+    assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    stopped = pd.read_parquet(next((tmp_path / "which_heterogeneity" / "runs").glob("*.parquet")))
+    assert set(stopped["status"]) == {"interrupted"}
+    k = int(stopped["round"].max())
+    assert k >= 2  # round 3 was logged; its rows may not have reached the file yet
+    findings(tmp_path, tmp_path / "page.md")  # the page of what is there, no --run
+    assert "**Unfinished:**" in (tmp_path / "page.md").read_text()
+    done = subprocess.run(
+        [*args, f"--override=fl.rounds={k + 2}"], cwd=REPO, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    resumed = re.findall(r"resuming after round (\d+)", done.stdout)
+    assert [int(r) for r in resumed] in ([k], [k - 1]), done.stdout[-3000:]
+    rows = pd.read_parquet(next((tmp_path / "which_heterogeneity" / "runs").glob("*.parquet")))
+    assert rows["round"].tolist() == list(range(1, k + 3))
+    settings = R.load_settings(tmp_path / "which_heterogeneity")
+    status = settings.groupby(R.ROUNDS)[R.STATUS].agg(set).to_dict()
+    # k + 2 rounds answered; the 400 asked first stays interrupted (not failed) to resume.
+    assert status == {k + 2: {"completed"}, 400: {"interrupted"}}
+    assert "**Unfinished:**" not in (tmp_path / "page.md").read_text()
