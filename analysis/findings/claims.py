@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis.findings.drops import KIND, SKEW
+from analysis.findings.drops import KIND, SKEW, algorithm_order
 from fedbench import results as R
 
 #: Values a ranking can be by (the test recomputes each from the Parquet).
@@ -146,7 +146,8 @@ def costliest(table: pd.DataFrame) -> list[Claim]:
     """Per algorithm, the skew that costs it most; one sentence when it is the same for all."""
     rankings = [
         _ranking(rows, SKEW, "drop_mean", MEAN_DROP, {R.ALGORITHM: algorithm}, True)
-        for algorithm, rows in table.groupby(R.ALGORITHM, sort=False)
+        for algorithm in algorithm_order(table)
+        for rows in [table[table[R.ALGORITHM] == algorithm]]
     ]
     if not rankings:
         return []

@@ -20,7 +20,7 @@ DPI = 110
 
 
 def _cell(mean: float, ci: float, scale: float, digits: int) -> str:
-    text = f"{scale * mean:.{digits}f}"
+    text = f"{round(scale * mean, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.0"
     return text if pd.isna(ci) else f"{text}\n± {scale * ci:.{digits}f}"
 
 
