@@ -24,8 +24,9 @@ from pathlib import Path  # noqa: E402
 import psutil  # noqa: E402
 import pytest  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FEMNIST_TARBALL = SHARED / "data" / "femnist-leaf-subset" / "femnist-leaf-subset.tar.gz"
+from analysis.findings.studies import FEMNIST_TARBALL  # noqa: E402  (../shared's subset)
+
+SHARED = FEMNIST_TARBALL.parents[2]
 
 
 def worker_children() -> list[psutil.Process]:

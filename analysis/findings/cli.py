@@ -75,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _error(invalid("--only", name, f"one of {list(BY_NAME)}", "pick from that list"))
     if args.table is not None and args.table not in TABLES:
         return _error(invalid("--table", args.table, f"one of {list(TABLES)}", "pick one"))
-    failed = {}
+    statuses: dict[str, int | None] = {}
+    failed: dict[str, int | None] = {}
     if args.run:
         studies = [BY_NAME[n] for n in only] if only else list(STUDIES)
         try:
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             say = f"findings: stopped by {stop_name(stop)}; `make findings` resumes"
             print(say, file=sys.stderr)
             return exit_code(stop)
-        failed = {name: code for name, code in statuses.items() if code > 0}
+        failed = {name: code for name, code in statuses.items() if code not in (0, None)}
     sections = build_sections(args.results)
     if args.table is not None:
         section = next(s for s in sections if s.study.name == TABLES[args.table])
@@ -101,4 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"findings: wrote {args.out} and {figures}/")
     for name, code in failed.items():
         print(f"findings: the sweep {name} exited {code}; its section shows what finished")
-    return 1 if failed else 0
+    skipped = [name for name, code in statuses.items() if code is None]
+    for name in skipped:
+        print(f"findings: {name} did not run (its data is missing); its section says so")
+    return 1 if failed or skipped else 0

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from analysis.findings.claims import fixed
 from analysis.findings.drops import SKEW, algorithm_order
 from fedbench import results as R
 
@@ -20,8 +21,8 @@ DPI = 110
 
 
 def _cell(mean: float, ci: float, scale: float, digits: int) -> str:
-    text = f"{round(scale * mean, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.0"
-    return text if pd.isna(ci) else f"{text}\n± {scale * ci:.{digits}f}"
+    text = fixed(mean, digits, scale)
+    return text if pd.isna(ci) else f"{text}\n± {fixed(ci, digits, scale)}"
 
 
 def drop_heatmap(table: pd.DataFrame, title: str) -> plt.Figure:

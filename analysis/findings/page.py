@@ -1,8 +1,9 @@
 """The findings page: every study's numbers, figures and sentences from its Parquet alone.
 
-:func:`build` reads each study's results folder (:mod:`analysis.findings.studies`) and
-returns the page's :class:`Section` s; :func:`render` joins them into Markdown. Tables
-print means with 95% t-intervals over seeds; every table names the command that prints
+:func:`build_sections` reads each study's results folder (:mod:`analysis.findings.studies`)
+and returns the page's :class:`Section` s; :func:`render_page` joins them into Markdown.
+Tables print means with 95% t-intervals over seeds (NIID-Bench's layout: the standard
+deviation, as that paper's tables); every table names the command that prints
 its numbers (``python -m analysis.findings --table NAME``), every section the command
 that runs its sweep, and every sentence that ranks is a generated
 :class:`~analysis.findings.claims.Claim`. Nothing here reads a clock: an unchanged
@@ -57,6 +58,8 @@ class Section:
         The generated sentences among ``body``.
     headline
         Those of them the page lists at its top (default: the first two).
+    finished
+        Whether its sweep has finished (headlines of an unfinished one say so).
     figures
         File name -> matplotlib figure, written beside the page.
     tables
@@ -68,6 +71,7 @@ class Section:
     body: list[str] = field(default_factory=list)
     claims: list[C.Claim] = field(default_factory=list)
     headline: list[C.Claim] = field(default_factory=list)
+    finished: bool = False
     figures: dict[str, object] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
@@ -81,8 +85,8 @@ def mean_ci(mean: float, ci: float, scale: float = 100.0, digits: int = 1) -> st
     """``12.3 ± 4.5`` (``scale``-d), ``12.3`` without an interval, ``–`` without a mean."""
     if pd.isna(mean):
         return "–"
-    text = f"{round(scale * mean, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.0"
-    return text if pd.isna(ci) else f"{text} ± {scale * ci:.{digits}f}"
+    text = C.fixed(mean, digits, scale)
+    return text if pd.isna(ci) else f"{text} ± {C.fixed(ci, digits, scale)}"
 
 
 def load(study: Study, root: Path) -> pd.DataFrame:
@@ -94,22 +98,33 @@ def load(study: Study, root: Path) -> pd.DataFrame:
 
 
 def sweep_finished(study: Study, root: Path) -> bool:
-    """Whether the study's newest sweep ended with every job finished.
+    """Whether the study's last sweep ended with every job finished.
 
     fedbench's sweeper writes ``logs/multirun/<time>/sweep-summary.json`` when a sweep
-    ends (also when it is stopped); the newest one counts.
+    ends, listing its unfinished jobs (also when Ctrl-C stops it). The newest summary
+    counts, unless a result file was written after it (a sweep running now, or one
+    killed before it could write its summary). A sweep file changed since its last run
+    (more seeds, say) is not seen here: run ``make findings`` after changing one.
     """
-    summaries = sorted((study.results(root) / "logs" / "multirun").glob("*/sweep-summary.json"))
+    folder = study.results(root)
+    summaries = sorted(
+        (folder / "logs" / "multirun").glob("*/sweep-summary.json"),
+        key=lambda p: p.stat().st_mtime,
+    )
     if not summaries:
         return False
-    summary = json.loads(summaries[-1].read_text())
-    unfinished = ("failed", "interrupted", "killed", "running", "cancelled")
-    return not any(summary.get(key) for key in unfinished)
+    newest = summaries[-1]
+    written = [p.stat().st_mtime for p in (folder / "runs").glob("*.parquet")]
+    if written and max(written) > newest.stat().st_mtime:
+        return False
+    summary = json.loads(newest.read_text())
+    return not any(summary.get(str(status)) for status in R.UNFINISHED_STATUSES)
 
 
-def _state(study: Study, root: Path) -> str:
+def _state(section: Section, root: Path) -> str:
     """A warning line when the study's sweep has not finished, else nothing."""
-    if sweep_finished(study, root):
+    section.finished = sweep_finished(section.study, root)
+    if section.finished:
         return ""
     return (
         "**Unfinished:** the sweep has not finished (or is running); the numbers below are "
@@ -136,8 +151,11 @@ def _commands(study: Study, root: Path, tables: list[str]) -> str:
 
 
 def _not_run(section: Section, root: Path) -> Section:
+    started = any((section.study.results(root) / "runs").glob("*.parquet"))
     section.body += [
-        "Not run yet. Run it (or `make findings`), then regenerate this page:",
+        "**Unfinished:** no run has finished yet. `make findings` resumes it:"
+        if started
+        else "Not run yet. Run it (or `make findings`), then regenerate this page:",
         _commands(section.study, root, []),
     ]
     return section
@@ -161,8 +179,8 @@ def which_heterogeneity(root: Path) -> Section:
         cells = _cells(group, algorithms, "drop_mean", "drop_ci")
         rows.append([group["kind"].iloc[0], skew, *cells])
     strongest = table.drop_duplicates(R.PARTITION)[D.SKEW].tolist()
-    overall, costliest, kinds = C.overall(table), C.costliest(table), C.kinds(table)
-    claims = [*overall, *costliest, *kinds, *C.least_and_most_hurt(table, strongest)]
+    overall, costliest, kinds = C.overall(table, drops), C.costliest(table), C.kinds(table)
+    claims = [*overall, *costliest, *kinds, *C.least_and_most_hurt(table, drops, strongest)]
     predictor_claims = C.predictors(rhos)
     section.claims = [*claims, *predictor_claims]
     section.headline = [*overall, *kinds, *(costliest if len(costliest) == 1 else [])]
@@ -171,7 +189,7 @@ def which_heterogeneity(root: Path) -> Section:
             table, "accuracy drop against IID (points), mean ± 95% interval over seeds"
         )
     section.body += [
-        _state(section.study, root),
+        _state(section, root),
         _setup(runs) + " A cell is the drop of final test accuracy against the IID run of the same "
         "algorithm and seed, in points, averaged over seeds with its 95% interval; "
         "the first row is each algorithm's IID accuracy.",
@@ -240,7 +258,7 @@ def natural_vs_matched(root: Path) -> Section:
         table, "FEMNIST subset: natural split against splits matched to it"
     )
     section.body += [
-        _state(section.study, root),
+        _state(section, root),
         _setup(runs) + " The Dirichlet split is calibrated to the writers' `label_emd` and the "
         "feature-noise split to their `feature_frechet` (sweeps/natural_vs_matched.yaml); "
         "the difference is paired by seed, in points.",
@@ -273,7 +291,7 @@ def niid_bench_quick(root: Path) -> Section:
     section.tables["niid_bench"] = table.data
     folder = NIID_BENCH_QUICK.results(root)
     section.body += [
-        _state(section.study, root),
+        _state(section, root),
         _setup(runs)
         + " Best test accuracy over rounds (%), mean ± std over seeds, as NIID-Bench's "
         "tables read; a smoke test of the reproduction, not the paper's budget "
@@ -312,7 +330,7 @@ def participation(root: Path) -> Section:
     ]
     section.figures.update(_registry_figures("participation_gaps", runs))
     section.body += [
-        _state(section.study, root),
+        _state(section, root),
         _setup(runs)
         + " At the last evaluated round, mean ± 95% interval over seeds, in percent and "
         "points (definitions: docs/results.md).",
@@ -362,7 +380,7 @@ def fedprox_systems(root: Path) -> Section:
         rows.append([heterogeneity, f"{stragglers:.0%}", *cells])
     section.figures.update(_registry_figures("fedprox_systems", runs))
     section.body += [
-        _state(section.study, root),
+        _state(section, root),
         _setup(runs) + " Final test accuracy (%); intervals over seeds where there are several.",
         _commands(FEDPROX_SYSTEMS, root, ["fedprox_systems"]),
         "![test accuracy per round](findings/fedprox_systems_test_accuracy.png)",
@@ -394,7 +412,11 @@ def build_sections(root: Path) -> list[Section]:
 
 def render_page(sections: list[Section], root: Path) -> str:
     """The whole page as Markdown: the headline sentences, then every study's section."""
-    headline = [c.text for s in sections for c in (s.headline or s.claims[:2])]
+    headline = [
+        ("" if s.finished else f"*{s.study.name}, unfinished:* ") + c.text
+        for s in sections
+        for c in (s.headline or s.claims[:2])
+    ]
     out = [
         f"# {TITLE}",
         "<!-- Generated by `make findings` (python -m analysis.findings) from the Parquet "

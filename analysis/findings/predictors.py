@@ -79,16 +79,3 @@ def rho_table(per_seed: pd.DataFrame) -> pd.DataFrame:
     table = table.sort_values(["_a", "_m"], kind="stable").drop(columns=["_a", "_m"])
     columns = [R.ALGORITHM, "metric", "rho_mean", "rho_std", "rho_ci", "n"]
     return table[columns].reset_index(drop=True)
-
-
-def best_predictors(table: pd.DataFrame) -> pd.DataFrame:
-    """Per algorithm, the metric with the largest mean ``|rho|`` (its sign kept).
-
-    Ties keep fedbench's metric order. Returns the rows of :func:`rho_table`, one per
-    algorithm.
-    """
-    ranked = table.assign(_abs=table["rho_mean"].abs())
-    ranked = ranked.sort_values("_abs", ascending=False, kind="stable")
-    best = ranked.drop_duplicates(R.ALGORITHM).drop(columns="_abs")
-    order = {a: i for i, a in enumerate(algorithm_order(table))}
-    return best.sort_values(R.ALGORITHM, key=lambda s: s.map(order)).reset_index(drop=True)

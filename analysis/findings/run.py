@@ -10,10 +10,13 @@ with the signal's exit status.
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,20 +31,26 @@ STOP_SECONDS = 120
 def unpack_femnist(root: Path, tarball: Path = FEMNIST_TARBALL) -> Path | None:
     """The FEMNIST subset's ``train/`` and ``test/`` under ``root``, unpacked once.
 
-    Returns ``None`` when it is not unpacked and ``tarball`` is missing.
+    The files go to a temporary folder beside the target first, renamed into place when
+    complete, so an unpacking cut short is never taken for the data. Returns ``None``
+    when it is not unpacked and ``tarball`` is missing.
     """
     target = root / FEMNIST_SUBDIR
     if (target / "train").is_dir() and (target / "test").is_dir():
         return target
     if not tarball.is_file():
         return None
-    target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(tarball) as archive:
-        for member in archive.getmembers():
-            parts = Path(member.name).parts  # data/femnist/data/{train,test}/<file>.json
-            if len(parts) > 3 and parts[3] in ("train", "test") and member.isfile():
-                member.name = str(Path(*parts[3:]))
-                archive.extract(member, target, filter="data")
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".{FEMNIST_SUBDIR}-") as staging:
+        with tarfile.open(tarball) as archive:
+            for member in archive.getmembers():
+                parts = Path(member.name).parts  # data/femnist/data/{train,test}/<file>.json
+                if len(parts) > 3 and parts[3] in ("train", "test") and member.isfile():
+                    member.name = str(Path(*parts[3:]))
+                    archive.extract(member, staging, filter="data")
+        shutil.rmtree(target, ignore_errors=True)  # a partial copy placed by hand
+        os.replace(staging, target)
+        Path(staging).mkdir()  # for TemporaryDirectory's clean-up
     return target
 
 
@@ -59,7 +68,9 @@ def run_sweep(study: Study, root: Path, extra: Sequence[str] = ()) -> int:
         *study.overrides(root),
         *extra,
     ]
-    child = subprocess.Popen(command)
+    # Its own process group: a sweep that does not stop in time is killed with every
+    # process it started (TFF's worker, a launcher's workers), not only itself.
+    child = subprocess.Popen(command, start_new_session=True)
     try:
         return child.wait()
     except (KeyboardInterrupt, Terminated) as stop:
@@ -67,7 +78,7 @@ def run_sweep(study: Study, root: Path, extra: Sequence[str] = ()) -> int:
         try:
             child.wait(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:
-            child.kill()
+            os.killpg(child.pid, signal.SIGKILL)
             child.wait()
         raise
 
@@ -77,8 +88,8 @@ def run_studies(
     root: Path,
     extra: Sequence[str] = (),
     say: Callable[[str], None] = print,
-) -> dict[str, int]:
-    """Run every study's sweep in turn; the exit status of each (``-1``: skipped, no data).
+) -> dict[str, int | None]:
+    """Run every study's sweep in turn; the exit status of each (``None``: skipped, no data).
 
     Raises
     ------
@@ -92,15 +103,15 @@ def run_studies(
 
 def _run_each(
     studies: Sequence[Study], root: Path, extra: Sequence[str], say: Callable[[str], None]
-) -> dict[str, int]:
-    statuses = {}
+) -> dict[str, int | None]:
+    statuses: dict[str, int | None] = {}
     for study in studies:
         if study.needs_femnist and unpack_femnist(root) is None:
             say(
                 f"findings: skipping {study.name}: no FEMNIST subset; place "
                 f"{FEMNIST_TARBALL} (or its train/ and test/ under {root / FEMNIST_SUBDIR})"
             )
-            statuses[study.name] = -1
+            statuses[study.name] = None
             continue
         say(f"findings: {study.command(root)}")
         start = time.monotonic()

@@ -10,8 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-#: The FEMNIST subset's tarball beside the repository (``../shared``), unpacked on first use.
-FEMNIST_TARBALL = Path("../shared/data/femnist-leaf-subset/femnist-leaf-subset.tar.gz")
+#: The checkout's folder (``analysis/`` is installed from it in place).
+CHECKOUT = Path(__file__).resolve().parents[2]
+#: The FEMNIST subset's tarball in ``../shared`` beside the checkout, unpacked on first use.
+FEMNIST_TARBALL = (
+    CHECKOUT.parent / "shared" / "data" / "femnist-leaf-subset" / "femnist-leaf-subset.tar.gz"
+)
 #: The folder under the findings directory that the tarball's ``train/`` and ``test/`` go to.
 FEMNIST_SUBDIR = "femnist"
 

@@ -11,7 +11,7 @@ import pandas as pd
 from analysis import aggregate as A
 from analysis.figures import fedprox_systems as F
 from analysis.figures.stats import interval
-from analysis.findings.claims import Claim, Ranking, points
+from analysis.findings.claims import Claim, Ranking, names, points
 from fedbench import results as R
 
 ARM = "arm"
@@ -62,10 +62,12 @@ def participation_claims(table: pd.DataFrame) -> list[Claim]:
         ordered = rows.sort_values([column, ARM], ascending=[False, True], kind="stable")
         items = tuple(zip(ordered[ARM], ordered[column].astype(float), strict=True))
         ranking = Ranking(ARM, R.PARTICIPATION_GAP, {R.ALPHA: f"{alpha:g}"}, items, True)
+        largest, smallest = ranking.tied(), ranking.tied(last=True)
         text = (
             f"With Dir(α={alpha:g}) labels, the participation gap is largest under "
-            f"**{ranking.first}** ({points(items[0][1])} points) and smallest under "
-            f"**{ranking.last}** ({points(items[-1][1])} points)."
+            f"{names(largest)} ({points(items[0][1])} points) and smallest under "
+            f"{names(smallest)} ({points(items[-1][1])} points); the intervals over "
+            f"seeds are in the table."
         )
         claims.append(Claim(text, (ranking,)))
     return claims

@@ -34,6 +34,7 @@ def write(
     metrics=None,
     per_round=None,
     rounds=None,
+    dataset_options=None,
     **config,
 ):
     """One run: round r has test accuracy accuracies[r - 1] (None: not evaluated).
@@ -41,12 +42,13 @@ def write(
     ``config`` overrides BASE and sets partition parameters (alpha=0.5, ...);
     ``metrics`` sets heterogeneity columns; ``per_round`` maps a column to a list of
     per-round values (client_drift, client_accuracy_p10, ...); ``rounds`` the requested
-    round count (default: one per accuracy; more for a run that stopped short).
+    round count (default: one per accuracy; more for a run that stopped short);
+    ``dataset_options`` the dataset's options in ``config_json`` (``{"alpha": 1.0}``).
     """
     rounds = rounds or len(accuracies)
     setting = {**BASE, R.PARTITION: partition, **config}
     identity = {
-        "dataset": {"name": setting[R.DATASET]},
+        "dataset": {"name": setting[R.DATASET], **(dataset_options or {})},
         "partition": {
             "name": partition,
             **{k: v for k, v in config.items() if k in R.partition_columns()},

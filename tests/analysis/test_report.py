@@ -309,3 +309,20 @@ def test_a_killed_run_is_named_below_the_table_and_on_stderr_with_csv(tmp_path, 
     assert code == 0 and err == "" and out.rstrip().endswith(note)
     code, out, err = run([tmp_path, "--format", "csv"], capsys)
     assert code == 0 and note not in out and err == f"fedbench-report: {note}\n"
+
+
+def test_a_dataset_option_named_like_a_partition_column_tells_settings_apart(results_dir):
+    # The synthetic dataset's alpha (its config_json) is not the partition's alpha column:
+    # Synthetic(0,0) and Synthetic(1,1) split by writer are two settings, not one.
+    for alpha, accuracy in ((0.0, 0.8), (1.0, 0.6)):
+        write(
+            results_dir,
+            [accuracy],
+            partition="natural",
+            dataset="synthetic",
+            dataset_options={"alpha": alpha, "beta": alpha},
+        )
+    frame = load.finished_settings(results_dir)
+    assert frame[load.SETTING].nunique() == 2
+    assert sorted(frame["dataset.alpha"]) == [0.0, 1.0]
+    assert frame[R.ALPHA].isna().all()  # the partition's alpha stays its own column

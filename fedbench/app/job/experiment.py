@@ -301,10 +301,13 @@ def _train_and_write(
                 status = trajectory.final_status(
                     rows, requested[-1], diverged or stored_diverged, stopped
                 )
+                own = max(asks)
+                answered = max((r[R.ROUND] for r in rows), default=0) >= own
                 if status == R.Status.FAILED and error is None and progress is not None:
-                    # This job answered its own (smaller) request; a larger one that an
-                    # earlier job left unfinished keeps its status (interrupted, ...).
-                    status = R.Status(progress.status)
+                    if own < requested[-1] and answered:
+                        # This job answered its own, smaller request; a larger one an
+                        # earlier job left unfinished keeps its status (interrupted, ...).
+                        status = R.Status(progress.status)
                 path = save_rows(status, error if status in R.UNFINISHED_STATUSES else None)
                 log.info("run %s %s: %d rows -> %s", hash_, status, len(rows), path)
         finally:
