@@ -201,8 +201,8 @@ class ComposedProcess:
         members = [[int(k) for k in shard["clients"]] for shard in shards]
         sampled = [k for clients in members for k in clients]
         on_disk = isinstance(state.clients, TableView)
-        if on_disk:
-            folder = state.clients.table.staging(state.clients.version + 1)
+        if on_disk:  # absolute: the worker, shared by a sweep's jobs, has its own cwd
+            folder = state.clients.table.staging(state.clients.version + 1).absolute()
             shutil.rmtree(folder, ignore_errors=True)  # a round tried before and not kept
             folder.mkdir(parents=True)
         else:
