@@ -224,8 +224,8 @@ class ComposedProcess:
             for k in sampled:
                 staged_rows.staged_path(folder, k, staged_rows.BEFORE).unlink()
             rows: Mapping[int, Row] = staged_rows.StagedRows(folder, sampled, shapes, dtype)
-            if not on_disk:
-                rows = {k: tuple(leaf.copy() for leaf in rows[k]) for k in sampled}
+            if not on_disk:  # read back before the folder goes
+                rows = dict(rows)
         finally:
             if not on_disk:
                 shutil.rmtree(folder, ignore_errors=True)

@@ -27,10 +27,10 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 
+from fedbench.training.client_table import Row
+
 #: The suffixes of a client's staged row: its row before the round and after it.
 BEFORE, AFTER = ".in", ".out"
-
-Row = tuple[np.ndarray, ...]
 
 
 def staged_path(folder: str | Path, client: int, suffix: str) -> Path:
