@@ -258,9 +258,15 @@ def feature_heterogeneity(
     y = np.concatenate(
         [np.empty(0, np.int64), *(np.asarray(v)[p] for v, p in zip(labels, picks, strict=True))]
     )
-    flat = [np.asarray(x)[p].reshape(len(p), -1) for x, p in zip(features, picks, strict=True)]
-    plan, dim = _feature_plan(next((x.shape[1] for x in flat if len(x)), 0))
-    summary = np.concatenate([np.empty((0, plan.shape[1])), *(_summarised(x, plan) for x in flat)])
+    width = next((int(np.prod(np.shape(x)[1:])) for x in features if len(x)), 0)
+    plan, dim = _feature_plan(width)
+    # One client's sampled rows at a time: a copy of every client's at once is the
+    # size of the training set.
+    summaries = (
+        _summarised(np.asarray(x)[p].reshape(len(p), -1), plan)
+        for x, p in zip(features, picks, strict=True)
+    )
+    summary = np.concatenate([np.empty((0, plan.shape[1])), *summaries])
     return _feature_metrics(summary, dim, sizes, y.astype(np.int64))
 
 

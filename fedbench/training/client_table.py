@@ -11,14 +11,19 @@ run's checkpoint, ``<results_dir>/checkpoints/<config_hash>.table/``:
   it is read, so ``control_start`` is exact for clients never sampled;
 - ``undo``: the undo journal, one entry per client written since the last checkpoint,
   holding its ``filled`` byte as it was at that checkpoint and, if it was 1, its row;
-- ``meta.json``: the run's hash, the layout and an id the checkpoint records.
+- ``meta.json``: the run's hash, the layout and an id the checkpoint records;
+- ``staging/<round>/``: a round's rows staged for the TFF worker
+  (:mod:`fedbench.training.staged_rows`): its clients' rows before the round and their
+  new rows, until the rows are written to ``rows``. Scratch: a round's folder goes
+  when its rows are written, and every one when the table is reset or restored.
 
 Rows are read and written with ``pread``/``pwrite``, not a memory map: a mapped page
 counts in the process's resident memory for as long as it stays mapped, a written page in
 the page cache does not.
 
 **Exact resume.** A round's new rows travel in the state it returns (a
-:class:`TableView` of the round, the rows pending) and reach the file when that state is
+:class:`TableView` of the round, the rows pending: in memory, or in their staging
+folder, read one at a time as they are written) and reach the file when that state is
 used: when the next round starts from it or when it is checkpointed. So the round loop's
 states stay whole (the loop checkpoints the state of the last round it yielded when it is
 stopped, while the next round may have run), and the table on disk is always the table
@@ -44,6 +49,7 @@ with one log line and a new one is made.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -67,6 +73,11 @@ FORMAT_VERSION = 1
 #: An undo entry's head: round, client, the client's ``filled`` byte before the round.
 _HEAD = struct.Struct("<qqB7x")
 _CRC = struct.Struct("<I")
+#: Bytes a staged row file holds besides its row, at most (its ``TensorProto`` header).
+STAGED_HEADER_BYTES = 64
+#: Rounds' worth of staged rows on disk at once, at most: during a round, the previous
+#: round's new rows (pending), and this round's rows before and after.
+STAGED_ROUNDS = 3
 
 Row = tuple[np.ndarray, ...]
 
@@ -78,9 +89,14 @@ def table_dir(checkpoint: str | os.PathLike) -> Path:
 
 
 def table_bytes(
-    num_clients: int, row_elements: int, itemsize: int, journal_rows: int | None = None
+    num_clients: int,
+    row_elements: int,
+    itemsize: int,
+    journal_rows: int | None = None,
+    staged_rows: int = 0,
+    staged_overhead: int = 0,
 ) -> int:
-    """Disk bytes a table can take at most: every row written, and a full undo journal.
+    """Disk bytes a table can take at most: every row written, a full undo journal, staging.
 
     Parameters
     ----------
@@ -93,16 +109,22 @@ def table_bytes(
     journal_rows
         Rows the undo journal holds at most (``clients_per_round * checkpoint_every``);
         ``None``: ``N``, as when checkpoints are only written at the end.
+    staged_rows
+        Row files the staging folders hold at most at once.
+    staged_overhead
+        Bytes a staged row file holds besides the row.
 
     Returns
     -------
     int
-        ``N * (d * itemsize + 1)`` for the rows and ``filled``, plus the journal.
+        ``N * (d * itemsize + 1)`` for the rows and ``filled``, plus the journal and
+        the staged rows.
 
     """
     journal = num_clients if journal_rows is None else min(num_clients, journal_rows)
     row = row_elements * itemsize
-    return num_clients * (row + 1) + journal * (_HEAD.size + row + _CRC.size)
+    staged = staged_rows * (row + staged_overhead)
+    return num_clients * (row + 1) + journal * (_HEAD.size + row + _CRC.size) + staged
 
 
 @dataclass
@@ -173,8 +195,8 @@ class DiskTable:
         self.version: int | None = None
         self._journaled: set[int] = set()
 
-        self._rows, self._filled, self._undo, self._meta = (
-            self.directory / name for name in ("rows", "filled", "undo", "meta.json")
+        self._rows, self._filled, self._undo, self._meta, self._staging = (
+            self.directory / name for name in ("rows", "filled", "undo", "meta.json", "staging")
         )
 
     # -- the folder -----------------------------------------------------------------
@@ -205,6 +227,7 @@ class DiskTable:
         with open(self._filled, "wb") as handle:
             handle.truncate(self.num_clients)
         open(self._undo, "wb").close()
+        shutil.rmtree(self._staging, ignore_errors=True)
         self.id = uuid.uuid4().hex
         atomic.write_atomic(self._meta, lambda h: json.dump(self.describe(), h), mode="w")
         self.version, self._journaled = 0, set()
@@ -228,6 +251,7 @@ class DiskTable:
             return problem
         self.id = saved["id"]
         self._undo_after(round_num)
+        shutil.rmtree(self._staging, ignore_errors=True)  # rows of rounds not kept
         self.version, self._journaled = round_num, set()
         return None
 
@@ -269,6 +293,10 @@ class DiskTable:
 
     # -- rows -------------------------------------------------------------------------
 
+    def staging(self, round_num: int) -> Path:
+        """The folder where round ``round_num``'s rows are staged (module docstring)."""
+        return self._staging / str(round_num)
+
     def view(self) -> TableView:
         """The view of the table at its current round."""
         if self.version is None:
@@ -293,6 +321,9 @@ class DiskTable:
         if self.version == view.version - 1:
             self._write(view.version, view.pending)
             view.pending = {}  # in the file now: the view reads them there
+            shutil.rmtree(self.staging(view.version), ignore_errors=True)
+            with contextlib.suppress(OSError):  # no other round staged: no folder left
+                self._staging.rmdir()
             return
         raise RuntimeError(
             f"the client table is at round {self.version}; a state of round {view.version} "

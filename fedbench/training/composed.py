@@ -32,12 +32,19 @@ With a :class:`fedbench.training.client_table.DiskTable` (``table``, which
 the state holds a :class:`~fedbench.training.client_table.TableView`, a round reads its
 sampled clients' rows from the file and returns its new rows pending in the new state's
 view, and the checkpoint records the table's id instead of copying it.
+
+A sharded process (``sharded``) exchanges its clients' rows with the shards through
+files (:mod:`fedbench.training.staged_rows`), in the table's staging folder of the
+round, or for a table in memory in a temporary folder read back after the round: the
+rows never cross TFF.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +54,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from fedbench.training import staged_rows
 from fedbench.training.client_table import DiskTable, Row, TableView
 
 #: Fields of a client's input when the process keeps client state.
@@ -113,8 +121,8 @@ class ComposedProcess:
         ``initialize_fn``'s; ``None``: none.
     sharded
         Whether ``next_fn``'s CLIENTS are shards of the round's clients
-        (:mod:`fedbench.training.sharded`): each takes its clients' rows stacked, and
-        returns their new rows stacked.
+        (:mod:`fedbench.training.sharded`): each takes the folder where its clients'
+        rows are staged, writes their new rows there and returns how many it wrote.
     table
         The client table on disk (:func:`with_disk_table`); ``None``: in memory.
 
@@ -189,27 +197,49 @@ class ComposedProcess:
     def _next_sharded(
         self, state: ComposedState, shards: Sequence[Any]
     ) -> tff.learning.templates.LearningProcessOutput:
-        """:meth:`next` over shard inputs: each shard's clients' rows stacked in and out."""
+        """:meth:`next` over shard inputs, the clients' rows staged in files (module doc)."""
         members = [[int(k) for k in shard["clients"]] for shard in shards]
-        zero = self._zero_row()
-        inputs = [
-            collections.OrderedDict(
-                [(DATA, shard), (STATE, _stacked([self._row(state, k) for k in clients], zero))]
-            )
-            for shard, clients in zip(shards, members, strict=True)
-        ]
-        server, metrics, new_rows = self.next_fn(state.server, inputs)
-        rows = {}
-        for clients, stacked in zip(members, new_rows, strict=True):
-            leaves = [np.asarray(leaf) for leaf in tf.nest.flatten(stacked)]
-            for i, k in enumerate(clients):
-                rows[k] = tuple(leaf[i].copy() for leaf in leaves)  # not a view of the shard's
+        sampled = [k for clients in members for k in clients]
+        on_disk = isinstance(state.clients, TableView)
+        if on_disk:  # absolute: the worker, shared by a sweep's jobs, has its own cwd
+            folder = state.clients.table.staging(state.clients.version + 1).absolute()
+            shutil.rmtree(folder, ignore_errors=True)  # a round tried before and not kept
+            folder.mkdir(parents=True)
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="fedbench-rows-"))
+        try:
+            shapes, dtype = self._row_layout()
+            for k in sampled:  # one row in memory at a time
+                path = staged_rows.staged_path(folder, k, staged_rows.BEFORE)
+                staged_rows.write_row(path, self._row(state, k), dtype)
+            inputs = [
+                collections.OrderedDict([(DATA, shard), (STATE, str(folder))]) for shard in shards
+            ]
+            server, metrics, written = self.next_fn(state.server, inputs)
+            counts = [int(n) for n in written]
+            if counts != [len(clients) for clients in members]:
+                raise RuntimeError(
+                    f"the shards wrote {counts} client rows, not {[len(c) for c in members]}"
+                )
+            for k in sampled:
+                staged_rows.staged_path(folder, k, staged_rows.BEFORE).unlink()
+            rows: Mapping[int, Row] = staged_rows.StagedRows(folder, sampled, shapes, dtype)
+            if not on_disk:  # read back before the folder goes
+                rows = dict(rows)
+        finally:
+            if not on_disk:
+                shutil.rmtree(folder, ignore_errors=True)
         return tff.learning.templates.LearningProcessOutput(
             ComposedState(server, _replaced(state.clients, rows)), metrics
         )
 
-    def _zero_row(self) -> list[np.ndarray]:
-        return [np.zeros_like(np.asarray(leaf)) for leaf in self.client_state or ()]
+    def _row_layout(self) -> tuple[list[tuple[int, ...]], np.dtype]:
+        """The shapes of a client row's leaves and their dtype (one for all)."""
+        leaves = [np.asarray(leaf) for leaf in self.client_state or ()]
+        dtypes = {leaf.dtype for leaf in leaves}
+        if len(dtypes) != 1:
+            raise ValueError(f"a client row has one dtype, not {sorted(map(str, dtypes))}")
+        return [leaf.shape for leaf in leaves], dtypes.pop()
 
     @staticmethod
     def _row(state: ComposedState, client: int) -> list[np.ndarray]:
@@ -228,7 +258,7 @@ class ComposedProcess:
         return ComposedState(server, state.clients)
 
 
-def _replaced(clients: tuple[Row, ...] | TableView, rows: dict[int, Row]) -> Any:
+def _replaced(clients: tuple[Row, ...] | TableView, rows: Mapping[int, Row]) -> Any:
     """The client table after a round wrote ``rows`` (client -> its new row).
 
     In memory: a new tuple (the old one stays whole). On disk: the view of the next round,
@@ -238,8 +268,8 @@ def _replaced(clients: tuple[Row, ...] | TableView, rows: dict[int, Row]) -> Any
         clients.table.settle(clients)
         return TableView(clients.table, clients.version + 1, rows)
     table = list(clients)
-    for k, row in rows.items():
-        table[k] = row
+    for k in rows:
+        table[k] = rows[k]
     return tuple(table)
 
 
@@ -259,13 +289,6 @@ def with_disk_table(process: Any, directory: str | Path, config_hash: str) -> An
         num_clients=process.num_clients,
     )
     return dataclasses.replace(process, table=table)
-
-
-def _stacked(rows: list[list[np.ndarray]], zero: list[np.ndarray]) -> list[np.ndarray]:
-    """Rows stacked leaf by leaf (``[0, ...]``-shaped leaves for no row)."""
-    if not rows:
-        return [np.zeros((0, *leaf.shape), leaf.dtype) for leaf in zero]
-    return [np.stack(leaves) for leaves in zip(*rows, strict=True)]
 
 
 @dataclass(frozen=True)

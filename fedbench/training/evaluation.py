@@ -10,14 +10,54 @@ import tensorflow as tf
 
 from fedbench.clients import ClientArrays
 
-_BATCH = 4096
+#: Examples in one evaluation batch, at most.
+MAX_BATCH = 4096
+#: Bytes one batch's widest layer output may take: a wide model is evaluated in smaller
+#: batches, so its activations (a few such outputs alive at once) stay well under 1 GB.
+ACTIVATION_BUDGET = 64 * 2**20
+
+
+def widest_output_bytes(model: tf.keras.Model) -> int:
+    """Bytes of one example's widest layer output in ``model`` (0 when no shape is known).
+
+    Read from the layers' output shapes, the batch axis left out; a layer whose output
+    is not built yet (a model called on no input) counts for nothing.
+    """
+    widest = 0
+    for layer in model.layers:
+        try:
+            outputs = tf.nest.flatten(layer.output)
+        except (AttributeError, ValueError):  # not connected to an input yet
+            continue
+        for output in outputs:
+            shape = output.shape[1:]
+            if shape.is_fully_defined():
+                widest = max(widest, shape.num_elements() * output.dtype.size)
+    return widest
+
+
+def batch_size(model: tf.keras.Model) -> int:
+    """Examples per evaluation batch for ``model``: a power of two up to :data:`MAX_BATCH`.
+
+    The largest one whose widest layer output (:func:`widest_output_bytes`) fits
+    :data:`ACTIVATION_BUDGET`, never below 1. Models whose every layer output holds at
+    most 4,096 float32 values per example (``linear``, ``mlp``, ``cnn`` on 28 x 28
+    images) keep :data:`MAX_BATCH`; ``cnn_emnist`` (24 x 24 x 64 values after its second
+    convolution, 147 kB an example) takes 256.
+    """
+    widest = widest_output_bytes(model)
+    if widest == 0:
+        return MAX_BATCH
+    fits = max(ACTIVATION_BUDGET // widest, 1)
+    return min(MAX_BATCH, 1 << (int(fits).bit_length() - 1))
 
 
 def predict_logits(model: tf.keras.Model, x: np.ndarray) -> np.ndarray:
-    """Return the model's logits for ``x`` in batches (inference mode: dropout off)."""
+    """Return the model's logits for ``x`` in batches of :func:`batch_size` (dropout off)."""
     if len(x) == 0:
         return np.zeros((0, model.output_shape[-1]), np.float32)
-    chunks = [model(x[i : i + _BATCH], training=False).numpy() for i in range(0, len(x), _BATCH)]
+    batch = batch_size(model)
+    chunks = [model(x[i : i + batch], training=False).numpy() for i in range(0, len(x), batch)]
     return np.concatenate(chunks)
 
 

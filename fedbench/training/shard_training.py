@@ -17,7 +17,10 @@ the server combines across shards exactly as it would combine clients:
 - ``metrics``: the clients' unfinalized metrics summed (they are sums themselves:
   TFF's ``sum_then_finalize`` over shards equals it over clients);
 - ``sums``: the algorithm's further sums (FedNova's ``sum w_k a_k``, SCAFFOLD's
-  ``sum Δc_k``), and ``rows``: each client's new state row, stacked in shard order.
+  ``sum Δc_k``), and ``rows``: how many new state rows the shard wrote. A process
+  keeping state per client stages its clients' rows in files
+  (:mod:`fedbench.training.staged_rows`): the shard reads each client's row there and
+  writes its new row beside it, so rows never cross TFF.
 
 Per client the steps are those of TFF's model-delta client work with
 ``LoopImplementation.DATASET_ITERATOR`` (forward pass, gradient, optimizer step,
@@ -37,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from fedbench.training import tff_model
+from fedbench.training import staged_rows, tff_model
 from fedbench.training.client_data import X, Y, gather_batch
 from fedbench.training.local_training import all_finite
 
@@ -175,6 +178,7 @@ def build_shard_training(
     batch_size: int,
     compact: bool,
     rule: ClientRule,
+    row_specs: tuple[tf.TensorSpec, ...] = (),
 ) -> Callable[..., collections.OrderedDict]:
     """A ``tf.function`` training a shard's clients one after another (see the module doc).
 
@@ -195,14 +199,18 @@ def build_shard_training(
         Whether the store holds features as uint8 codes.
     rule
         The algorithm's local-training options and what it makes of each client.
+    row_specs
+        The leaves of a client's state row (empty: the algorithm keeps no client state).
 
     Returns
     -------
     callable
-        ``train(initial_weights, shard, rows=None, broadcast=None)`` ->
+        ``train(initial_weights, shard, staging=None, broadcast=None)`` ->
         ``OrderedDict(weighted_update, weight, updates, weights, metrics, sums,
-        rows)``; ``rows`` in and out are one tensor per state leaf, stacked over the
-        shard's clients.
+        rows)``; ``staging`` is the folder of the round's staged rows (a string tensor;
+        ``None`` without client state), where each client's row is read and its new
+        row written (:mod:`fedbench.training.staged_rows`); ``rows`` is the number of
+        rows written (int32).
 
     """
     model = keras_fn()
@@ -264,7 +272,7 @@ def build_shard_training(
     def train(
         initial_weights: tff.learning.models.ModelWeights,
         shard: Any,
-        rows: Any = None,
+        staging: Any = None,
         broadcast: Any = None,
     ) -> collections.OrderedDict:
         clients, sizes = shard[CLIENTS], shard[SIZES]
@@ -277,14 +285,12 @@ def build_shard_training(
         sums = rule.sums_zero(list(trainable))
         updates = tf.TensorArray(tf.float32, size=count, element_shape=[_size(specs)])
         client_weights = tf.TensorArray(tf.float32, size=count, element_shape=[])
-        row_leaves = [] if rows is None else list(tf.nest.flatten(rows))
-        new_rows = [
-            tf.TensorArray(leaf.dtype, size=count, element_shape=leaf.shape[1:])
-            for leaf in row_leaves
-        ]
+        written = tf.zeros([], tf.int32)
         for i in tf.range(count):
             features, labels = read_client(clients[i], shard[DIRECTORY])
-            own = None if rows is None else [leaf[i] for leaf in row_leaves]
+            own = None
+            if staging is not None:
+                own = staged_rows.read_staged(staging, clients[i], row_specs)
             correction = None if rule.correction is None else rule.correction(own, broadcast)
             span = order[offsets[i] : offsets[i] + sizes[i] * epochs[i]]
             result, own_metrics = local_training(
@@ -298,8 +304,10 @@ def build_shard_training(
             sums = tf.nest.map_structure(tf.add, sums, given.sums)
             updates = updates.write(i, _flat(given.update))
             client_weights = client_weights.write(i, given.weight)
-            if given.row is not None:
-                new_rows = [ta.write(i, v) for ta, v in zip(new_rows, given.row, strict=True)]
+            if staging is not None and given.row is not None:
+                saved = staged_rows.write_staged(staging, clients[i], given.row)
+                with tf.control_dependencies([saved]):
+                    written = tf.identity(written + 1)
         return collections.OrderedDict(
             [
                 (WEIGHTED_UPDATE, weighted),
@@ -308,7 +316,7 @@ def build_shard_training(
                 (WEIGHTS, client_weights.stack()),
                 (METRICS, metrics),
                 (SUMS, sums),
-                (ROWS, [ta.stack() for ta in new_rows]),
+                (ROWS, written),
             ]
         )
 

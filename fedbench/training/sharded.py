@@ -75,12 +75,18 @@ def _shard_computation(
     batch_size: int,
     rule: ClientRule,
     weights_type: tff.types.Type,
-    state_type: tff.types.Type | None = None,
+    row_type: tff.types.StructType | None = None,
     broadcast_type: tff.types.Type | None = None,
 ) -> tff.Computation:
-    """The TF computation training one shard: ``(weights[, broadcast], input) -> sums``."""
+    """The TF computation training one shard: ``(weights[, broadcast], input) -> sums``.
 
-    def train(weights: Any, shard: Any, rows: Any = None, broadcast: Any = None) -> Any:
+    With client state (``row_type``, the type of one client's row), a shard's input
+    holds, beside its clients, the folder of the round's staged rows
+    (:mod:`fedbench.training.staged_rows`).
+    """
+    row_specs = tuple(tf.TensorSpec(t.shape, t.dtype) for t in row_type or ())
+
+    def train(weights: Any, shard: Any, staging: Any = None, broadcast: Any = None) -> Any:
         train_shard = build_shard_training(
             keras_fn,
             client_sgd(settings),
@@ -88,23 +94,24 @@ def _shard_computation(
             batch_size=batch_size,
             compact=store.compact,
             rule=rule,
+            row_specs=row_specs,
         )
-        return train_shard(model_weights(weights), shard, rows, broadcast)
+        return train_shard(model_weights(weights), shard, staging, broadcast)
 
-    if state_type is None:
+    if row_type is None:
 
         @tff.tensorflow.computation(weights_type, shard_input_type())
         def plain(weights: Any, shard: Any) -> Any:
             return train(weights, shard)
 
         return plain
-    shard_type = tff.StructType([(DATA, shard_input_type()), (STATE, state_type)])
+    shard_type = tff.StructType([(DATA, shard_input_type()), (STATE, tff.TensorType(np.str_))])
 
     @tff.tensorflow.computation(
         tff.StructType([(MODEL, weights_type), (CONTROL, broadcast_type)]), shard_type
     )
     def with_state(server: Any, shard: Any) -> Any:
-        return train(server[MODEL], shard[DATA], list(shard[STATE]), list(server[CONTROL]))
+        return train(server[MODEL], shard[DATA], shard[STATE], list(server[CONTROL]))
 
     return with_state
 
@@ -272,7 +279,8 @@ def sharded_scaffold(
     Returns
     -------
     ComposedProcess
-        Sharded: ``next`` takes shard inputs; the sampled clients' ``c_i`` travel stacked.
+        Sharded: ``next`` takes shard inputs; the sampled clients' ``c_i`` are staged in
+        files the shards read and write (:mod:`fedbench.training.staged_rows`).
 
     """
     types = ModelTypes.of(model_fn)
@@ -280,7 +288,6 @@ def sharded_scaffold(
     server_lr = settings.server_lr
     inverse_clients = 1.0 / (settings.population or store.num_clients)  # held-out never train
     aggregation = DriftMeasuringFactory().create(types.trainable, tff.TensorType(np.float32))
-    rows_type = tff.StructType([tff.TensorType(t.dtype, [None, *t.shape]) for t in control_type])
     train_shard = _shard_computation(
         keras_fn,
         settings,
@@ -288,7 +295,7 @@ def sharded_scaffold(
         batch_size,
         _scaffold_rule(settings.client_lr),
         types.weights,
-        rows_type,
+        control_type,
         control_type,
     )
 

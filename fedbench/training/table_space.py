@@ -2,10 +2,10 @@
 
 A run of an algorithm keeping state per client (:attr:`fedbench.records.Algorithm.client_state`)
 keeps its table beside its checkpoint (:mod:`fedbench.training.client_table`): at most
-:func:`fedbench.training.client_table.table_bytes` bytes, every row written and the undo
-journal full. The check compares that with the free space of ``results_dir``'s file
-system, counting what this run's own table already holds there as free (a resumed run
-reuses it).
+:func:`fedbench.training.client_table.table_bytes` bytes, every row written, the undo
+journal full and three rounds' rows staged for the shards. The check compares that
+with the free space of ``results_dir``'s file system, counting what this run's own
+table already holds there as free (a resumed run reuses it).
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ import numpy as np
 from fedbench import records
 from fedbench.errors import ConfigError, invalid
 from fedbench.spec import RunSpec
-from fedbench.training.client_table import table_bytes, table_dir
+from fedbench.training.client_table import (
+    STAGED_HEADER_BYTES,
+    STAGED_ROUNDS,
+    table_bytes,
+    table_dir,
+)
 
 #: Bytes of one element of a row (SCAFFOLD's control variates are float32).
 ITEMSIZE = 4
@@ -48,7 +53,14 @@ def table_need(spec: RunSpec, example_shape: tuple[int, ...], num_classes: int) 
     width = trainable_parameters(spec.model.name, options, tuple(example_shape), num_classes)
     every = spec.fl.checkpoint_every
     journal = spec.fl.clients_per_round * every if every > 0 else None
-    return table_bytes(spec.fl.num_clients, width, ITEMSIZE, journal)
+    return table_bytes(
+        spec.fl.num_clients,
+        width,
+        ITEMSIZE,
+        journal,
+        staged_rows=STAGED_ROUNDS * spec.fl.clients_per_round,
+        staged_overhead=STAGED_HEADER_BYTES,
+    )
 
 
 def _free_bytes(path: Path) -> int:

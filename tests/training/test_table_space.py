@@ -21,21 +21,26 @@ def _usage(free):
     return lambda path: usage(10**12, 10**12 - free, free)
 
 
-def test_the_need_is_every_row_and_a_full_journal(tmp_path):
+def test_the_need_is_every_row_a_full_journal_and_the_staged_rows(tmp_path):
     spec = make_config(tmp_path, *SCAFFOLD, "fl.checkpoint_every=2").spec
     row = 4 * D
     # 20 rows and their filled bytes; the journal holds 5 clients x 2 rounds = 10 entries,
-    # each a 24-byte head, a row and a 4-byte checksum.
-    assert table_space.table_need(spec, (8, 8), 10) == 20 * (row + 1) + 10 * (24 + row + 4)
+    # each a 24-byte head, a row and a 4-byte checksum; 3 rounds of 5 staged row files,
+    # each a row and a header of at most 64 bytes.
+    staged = 3 * 5 * (row + 64)
+    need = 20 * (row + 1) + 10 * (24 + row + 4) + staged
+    assert table_space.table_need(spec, (8, 8), 10) == need
     # Checkpoints only at the end: the journal can hold every row.
     spec = make_config(tmp_path, *SCAFFOLD, "fl.checkpoint_every=0").spec
-    assert table_space.table_need(spec, (8, 8), 10) == 20 * (row + 1) + 20 * (24 + row + 4)
+    need = 20 * (row + 1) + 20 * (24 + row + 4) + staged
+    assert table_space.table_need(spec, (8, 8), 10) == need
     # FedAvg keeps no table.
     assert table_space.table_need(make_config(tmp_path).spec, (8, 8), 10) == 0
 
 
 def test_pre_flight_refuses_a_table_larger_than_the_free_disk(tmp_path, monkeypatch):
-    need = 20 * (4 * D + 1) + 20 * (24 + 4 * D + 4)  # checkpoint_every=10 > 20 / 5 rounds
+    # checkpoint_every=10 > 20 / 5 rounds: a full journal; 3 x 5 staged rows
+    need = 20 * (4 * D + 1) + 20 * (24 + 4 * D + 4) + 15 * (4 * D + 64)
     monkeypatch.setattr(shutil, "disk_usage", _usage(need - 1))
     with pytest.raises(ConfigError) as refused:
         make_config(tmp_path / "r", *SCAFFOLD)
