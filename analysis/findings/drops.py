@@ -64,7 +64,17 @@ def run_accuracies(runs: pd.DataFrame, metric: str = "final") -> pd.DataFrame:
 def paired_drops(accuracies: pd.DataFrame) -> pd.DataFrame:
     """Every non-IID run with the accuracy of its IID twin (same context and seed) and its drop.
 
-    Runs without an IID twin are left out.
+    Parameters
+    ----------
+    accuracies
+        Rows of :func:`run_accuracies`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The non-IID rows with ``iid_accuracy`` (the twin's) and ``drop`` (``iid_accuracy -
+        accuracy``); runs without an IID twin are left out.
+
     """
     keys = [CONTEXT, R.SEED]
     iid = accuracies[accuracies[R.PARTITION] == IID]

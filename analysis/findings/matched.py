@@ -25,8 +25,17 @@ MATCHED_ON = {"dirichlet": R.LABEL_EMD, "feature_noise": R.FEATURE_FRECHET, "iid
 def differences(accuracies: pd.DataFrame) -> pd.DataFrame:
     """Every non-natural run with the accuracy of its natural twin (same context and seed).
 
-    ``accuracies`` is :func:`analysis.findings.drops.run_accuracies`; adds ``natural_accuracy``
-    and ``difference`` (the run's accuracy minus its twin's).
+    Parameters
+    ----------
+    accuracies
+        Rows of :func:`analysis.findings.drops.run_accuracies`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The other splits' rows with ``natural_accuracy`` (the twin's) and ``difference``
+        (the run's accuracy minus its twin's); runs without a natural twin left out.
+
     """
     keys = [CONTEXT, R.SEED]
     natural = accuracies[accuracies[R.PARTITION] == NATURAL]

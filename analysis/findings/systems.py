@@ -44,7 +44,20 @@ def _mean_ci(groups, columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def participation_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (alpha, arm): test and held-out-client accuracy and both gaps, mean ± 95% interval."""
+    """Per (alpha, arm): test and held-out-client accuracy and both gaps, mean ± 95% interval.
+
+    Parameters
+    ----------
+    runs
+        Rows of :func:`analysis.load.finished_settings` of the participation sweep.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``alpha``, ``arm`` (:func:`arm`), ``<column>_mean`` and ``<column>_ci`` for each
+        of :data:`GAPS` at each run's last evaluated round, and ``n`` (seeds).
+
+    """
     last = last_evaluated(runs).copy()
     last[ARM] = last.apply(arm, axis=1)
     table = _mean_ci(last.groupby([R.ALPHA, ARM], sort=True), GAPS)
@@ -74,7 +87,21 @@ def participation_claims(table: pd.DataFrame) -> list[Claim]:
 
 
 def fedprox_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (heterogeneity, stragglers, method): final test accuracy and training loss."""
+    """Per (heterogeneity, stragglers, method): final test accuracy and training loss.
+
+    Parameters
+    ----------
+    runs
+        Rows of :func:`analysis.load.finished_settings` of the FedProx systems sweep.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The keys of :func:`analysis.figures.fedprox_systems.study`, ``<measure>_mean``
+        and ``<measure>_ci`` of the final test accuracy and training loss, and ``n``
+        (seeds); data arms IID first, then Synthetic(a,b) by a. Empty without such runs.
+
+    """
     rows = F.study(runs)
     if rows.empty:
         return pd.DataFrame()
