@@ -61,6 +61,31 @@ def run_accuracies(runs: pd.DataFrame, metric: str = "final") -> pd.DataFrame:
     return summaries.reset_index(drop=True)
 
 
+def with_twin(accuracies: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Every run not split by ``reference`` beside the accuracy of its ``reference`` twin.
+
+    Parameters
+    ----------
+    accuracies
+        Rows of :func:`run_accuracies`.
+    reference
+        The partition the others are paired with (``iid``, ``natural``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The other partitions' rows with ``<reference>_accuracy``: that of the run with
+        the same context and seed split by ``reference``; runs without one left out.
+
+    """
+    keys = [CONTEXT, R.SEED]
+    column = f"{reference}_accuracy"
+    twin = accuracies[accuracies[R.PARTITION] == reference]
+    twins = twin.drop_duplicates(keys).set_index(keys)[ACCURACY].rename(column)
+    others = accuracies[accuracies[R.PARTITION] != reference].join(twins, on=keys)
+    return others[others[column].notna()].copy()
+
+
 def paired_drops(accuracies: pd.DataFrame) -> pd.DataFrame:
     """Every non-IID run with the accuracy of its IID twin (same context and seed) and its drop.
 
@@ -76,11 +101,7 @@ def paired_drops(accuracies: pd.DataFrame) -> pd.DataFrame:
         accuracy``); runs without an IID twin are left out.
 
     """
-    keys = [CONTEXT, R.SEED]
-    iid = accuracies[accuracies[R.PARTITION] == IID]
-    twins = iid.drop_duplicates(keys).set_index(keys)[ACCURACY].rename(IID_ACCURACY)
-    others = accuracies[accuracies[R.PARTITION] != IID].join(twins, on=keys)
-    others = others[others[IID_ACCURACY].notna()].copy()
+    others = with_twin(accuracies, IID)
     others[DROP] = others[IID_ACCURACY] - others[ACCURACY]
     return others.reset_index(drop=True)
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis.figures.stats import interval
 from analysis.findings.claims import Claim, Ranking, points
-from analysis.findings.drops import ACCURACY, CONTEXT
+from analysis.findings.drops import ACCURACY, with_twin
 from fedbench import results as R
 
 NATURAL = "natural"
@@ -37,11 +37,7 @@ def differences(accuracies: pd.DataFrame) -> pd.DataFrame:
         (the run's accuracy minus its twin's); runs without a natural twin left out.
 
     """
-    keys = [CONTEXT, R.SEED]
-    natural = accuracies[accuracies[R.PARTITION] == NATURAL]
-    twins = natural.drop_duplicates(keys).set_index(keys)[ACCURACY].rename("natural_accuracy")
-    others = accuracies[accuracies[R.PARTITION] != NATURAL].join(twins, on=keys)
-    others = others[others["natural_accuracy"].notna()].copy()
+    others = with_twin(accuracies, NATURAL)
     others[DIFFERENCE] = others[ACCURACY] - others["natural_accuracy"]
     return others.reset_index(drop=True)
 

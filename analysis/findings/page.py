@@ -42,6 +42,8 @@ from fedbench import results as R
 
 TITLE = "What fedbench finds"
 TABLE_COMMAND = "python -m analysis.findings --results {root} --table {name}"
+#: The report flags that print NIID-Bench's table (its section's command).
+NIID_REPORT = "--layout niid-bench --metric best"
 
 
 @dataclass
@@ -144,10 +146,16 @@ def _setup(runs: pd.DataFrame) -> str:
     )
 
 
-def _commands(study: Study, root: Path, tables: list[str]) -> str:
-    lines = [f"# run or resume the sweep ({study.name}.yaml)", study.command(root)]
+def _commands(study: Study, root: Path, tables: list[str], also: tuple[str, ...] = ()) -> str:
+    """The bash block: the study's sweep, then ``also`` and each table's ``--table`` line."""
+    lines = [f"# run or resume the sweep ({study.name}.yaml)", study.command(root), *also]
     lines += [TABLE_COMMAND.format(root=root, name=name) for name in tables]
     return "```bash\n" + "\n".join(lines) + "\n```"
+
+
+def _bullets(claims: list[C.Claim]) -> str:
+    """The sentences of ``claims`` as a Markdown list."""
+    return "\n".join(f"- {c.text}" for c in claims)
 
 
 def _not_run(section: Section, root: Path) -> Section:
@@ -196,7 +204,7 @@ def which_heterogeneity(root: Path) -> Section:
         _commands(WHICH_HETEROGENEITY, root, ["iid", "drops", "predictors"]),
         "![accuracy drop per skew and algorithm](findings/drops.png)" if not table.empty else "",
         markdown(header, rows),
-        "\n".join(f"- {c.text}" for c in claims),
+        _bullets(claims),
         "### Which metric predicts the drop",
         "Spearman's ρ between a partition's heterogeneity metric and the drop it caused, "
         "over the skewed settings of one algorithm and one seed; mean ± 95% interval "
@@ -223,7 +231,7 @@ def which_heterogeneity(root: Path) -> Section:
         section.body += [
             "![rank correlation of each metric with the drop](findings/predictors.png)",
             markdown(["algorithm", *metrics], rho_rows),
-            "\n".join(f"- {c.text}" for c in predictor_claims),
+            _bullets(predictor_claims),
         ]
     return section
 
@@ -276,7 +284,7 @@ def natural_vs_matched(root: Path) -> Section:
             ],
             rows,
         ),
-        "\n".join(f"- {c.text}" for c in section.claims),
+        _bullets(section.claims),
     ]
     return section
 
@@ -296,15 +304,7 @@ def niid_bench_quick(root: Path) -> Section:
         + " Best test accuracy over rounds (%), mean ± std over seeds, as NIID-Bench's "
         "tables read; a smoke test of the reproduction, not the paper's budget "
         "(docs/niid-bench.md).",
-        "```bash\n"
-        + "\n".join(
-            [
-                f"# run or resume the sweep ({NIID_BENCH_QUICK.name}.yaml)",
-                NIID_BENCH_QUICK.command(root),
-                f"fedbench-report {folder} --layout niid-bench --metric best",
-            ]
-        )
-        + "\n```",
+        _commands(NIID_BENCH_QUICK, root, [], (f"fedbench-report {folder} {NIID_REPORT}",)),
         render(table, "md").rstrip("\n"),
     ]
     return section
@@ -348,7 +348,7 @@ def participation(root: Path) -> Section:
             ],
             rows,
         ),
-        "\n".join(f"- {c.text}" for c in section.claims),
+        _bullets(section.claims),
     ]
     return section
 
@@ -385,7 +385,7 @@ def fedprox_systems(root: Path) -> Section:
         _commands(FEDPROX_SYSTEMS, root, ["fedprox_systems"]),
         "![test accuracy per round](findings/fedprox_systems_test_accuracy.png)",
         markdown(["data", "stragglers", *methods], rows),
-        "\n".join(f"- {c.text}" for c in section.claims),
+        _bullets(section.claims),
     ]
     return section
 
