@@ -5,11 +5,14 @@ Each sweep runs as its own ``fedbench -m`` process, so a finished run is skipped
 interrupted one continues from its checkpoint. Ctrl-C or SIGTERM (SIGHUP) to the runner
 is passed on to the running sweep, which saves its runs as far as they trained and stops
 TFF's worker; the runner waits for it (killing it after :data:`STOP_SECONDS`) and stops
-with the signal's exit status.
+with the signal's exit status. A runner killed outright (``kill -9``) takes its sweep
+with it: the sweep gets SIGTERM from the kernel.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -54,6 +57,16 @@ def unpack_femnist(root: Path, tarball: Path = FEMNIST_TARBALL) -> Path | None:
     return target
 
 
+def _end_with_runner() -> None:  # runs in the sweep's process between fork and exec
+    """SIGTERM the sweep when the runner dies (``kill -9``): it saves its runs and stops.
+
+    The sweep runs in its own session, so no terminal signal reaches it; Linux's
+    ``PR_SET_PDEATHSIG`` (1) delivers one when its parent dies. Plain libc calls only.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def run_sweep(study: Study, root: Path, extra: Sequence[str] = ()) -> int:
     """Run (or resume) ``study``'s sweep into ``root``; its exit status."""
     command = [
@@ -70,7 +83,7 @@ def run_sweep(study: Study, root: Path, extra: Sequence[str] = ()) -> int:
     ]
     # Its own process group: a sweep that does not stop in time is killed with every
     # process it started (TFF's worker, a launcher's workers), not only itself.
-    child = subprocess.Popen(command, start_new_session=True)
+    child = subprocess.Popen(command, start_new_session=True, preexec_fn=_end_with_runner)
     try:
         return child.wait()
     except (KeyboardInterrupt, Terminated) as stop:
