@@ -133,6 +133,27 @@ def _settle(context: object | None, timeout: float = _STOP_TIMEOUT_S) -> None:
         asyncio.run_coroutine_threadsafe(others_done(), loop).result(timeout)
 
 
+def _quiet_remote_executor(tff: Any, grpc: Any) -> type:
+    """TFF's ``RemoteExecutor``, whose disposal of a value does not fail on a closed channel.
+
+    A value's ``weakref.finalize`` sends its disposal to the worker (in batches). A Ctrl-C
+    or SIGTERM ends the wait for a round but not the round, which goes on in the
+    context's own thread; a disposal it sends while :meth:`Worker.close` closes the
+    channel fails with ``CANCELLED`` (one sent after it, with ``ValueError``), and
+    Python prints that finalizer's traceback as "Exception ignored". A value that cannot
+    be disposed belongs to a worker that is stopping or gone: nothing is left to free.
+    """
+
+    class QuietRemoteExecutor(tff.framework.RemoteExecutor):
+        def _dispose(self, value_ref: Any, value_executor_id: Any) -> None:
+            try:
+                super()._dispose(value_ref, value_executor_id)
+            except (grpc.RpcError, ValueError) as error:  # ValueError: channel already closed
+                log.debug("value not disposed on the worker: %s", type(error).__name__)
+
+    return QuietRemoteExecutor
+
+
 class Worker:
     """A started TFF worker process and the execution context that talks to it.
 
@@ -193,11 +214,12 @@ class Worker:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"TFF worker not ready after {_STARTUP_TIMEOUT_S:.0f} s")
             time.sleep(0.05)
+        remote_executor = _quiet_remote_executor(tff, grpc)
 
         def executor_fn(cardinalities: dict) -> tff.framework.RemoteExecutor:
             if process.poll() is not None:
                 raise RuntimeError(f"TFF worker died with exit code {process.returncode}")
-            executor = tff.framework.RemoteExecutor(stub)
+            executor = remote_executor(stub)
             cardinalities.setdefault(tff.CLIENTS, 0)
             executor.set_cardinalities(cardinalities)
             executors.append(executor)

@@ -13,7 +13,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from fedbench.interrupts import Terminated, raise_if_interrupted
-from fedbench.training.runtime import tff_worker
+from fedbench.training.runtime import Worker, tff_worker
 
 pytestmark = pytest.mark.tff
 
@@ -42,6 +42,28 @@ def test_worker_is_stopped_when_the_block_raises():
         _add_one(1)
         1 / 0  # noqa: B018
     assert _gone(worker.pid)
+
+
+def test_a_value_disposed_as_the_channel_closes_is_dropped_without_an_error():
+    # A signal ends the wait for a round, not the round: its thread goes on disposing
+    # values while close() stops the worker and shuts the channel. TFF's executor raises
+    # the failed RPC from that finalizer, and Python prints it as "Exception ignored".
+    from tensorflow_federated.proto.v0 import executor_pb2
+
+    worker = Worker.start()
+    try:
+        with worker.installed():
+            assert _add_one(1) == 2
+        executor = worker._executors[0]
+        worker.process.kill()
+        worker.process.wait()
+        pending = len(executor._dispose_request.value_ref)
+        for _ in range(executor._dispose_batch_size - pending):  # the last one sends them
+            executor._dispose(executor_pb2.ValueRef(id="gone"), executor._executor_id)
+        assert not executor._dispose_request.value_ref  # the batch went out, and failed
+    finally:
+        worker.close()
+    assert _gone(worker.process.pid)
 
 
 def _ignored_signals(pid: int) -> int:
@@ -92,7 +114,7 @@ _CHILD = textwrap.dedent(
     """
     import sys, time
     import tensorflow as tf, tensorflow_federated as tff
-    from fedbench.training.runtime import tff_worker
+    from fedbench.training.runtime import Worker, tff_worker
 
     @tff.tensorflow.computation(tf.int32)
     def add_one(x):
