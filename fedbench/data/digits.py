@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from fedbench import seeding
@@ -29,14 +31,13 @@ def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> FederatedDat
         8x8 images in ``[0, 1]`` (0 = background), 10 classes, no writers.
 
     """
-    from sklearn.datasets import load_digits as _sklearn_load_digits  # heavy: only when loading
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # heavy: only when loading
 
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(invalid("dataset.test_fraction", test_fraction, "a float in (0, 1)"))
-    bunch = _sklearn_load_digits()
-    x = (bunch.images / _MAX_PIXEL).astype(np.float32)
-    y = bunch.target.astype(np.int64)
+    images, target = _bundled()
+    x = (images / _MAX_PIXEL).astype(np.float32)  # new arrays: the caller's own
+    y = target.astype(np.int64)
     split_rng = seeding.int_seed(split_seed, seeding.DATA_SPLIT)
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_fraction, stratify=y, random_state=split_rng
@@ -47,3 +48,17 @@ def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> FederatedDat
         test=Split(x_test, y_test),
         num_classes=10,
     )
+
+
+@functools.cache
+def _bundled() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's images and labels, read once a process (a sweep checks every job's).
+
+    Read-only: :func:`load_digits` hands out new arrays made from them.
+    """
+    from sklearn.datasets import load_digits as _sklearn_load_digits
+
+    bunch = _sklearn_load_digits()
+    images, target = bunch.images, bunch.target
+    images.flags.writeable = target.flags.writeable = False
+    return images, target

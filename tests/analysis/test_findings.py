@@ -36,7 +36,7 @@ QUICK = {
     "which_heterogeneity": [
         "fl.rounds=2",
         "fl.eval_every=1",
-        "hydra.sweeper.params.seed='0,1,2'",
+        "hydra.sweeper.params.seed='0,1'",
         "hydra.sweeper.params.algorithm='fedavg,scaffold'",
         "hydra.sweeper.params.which_heterogeneity_skew='iid,label_dirichlet_01,label_classes_1,"
         "feature_noise_1'",
@@ -175,7 +175,7 @@ def test_every_drop_and_iid_accuracy_on_the_page_is_the_parquet_s(folder):
             else:
                 cell = drops[(drops["skew"] == row["skew"]) & (drops["algorithm"] == algorithm)]
                 values = cell["drop"]
-            assert len(values) == 3
+            assert len(values) == 2  # seeds
             assert_cell(row[algorithm], values.mean(), t_interval(values))
             checked += 1
     assert checked == 2 * 4  # IID and three skews, two algorithms

@@ -140,7 +140,8 @@ def test_a_warning_line_names_a_foreign_category():
     [
         ("SIGINT", "stopped by Ctrl-C", 130),
         ("SIGTERM", "stopped by SIGTERM", 143),
-        ("SIGHUP", "stopped by SIGHUP", 129),  # the ssh session went away
+        # The ssh session went away: the same handler as SIGTERM's, so in the slow tier.
+        pytest.param("SIGHUP", "stopped by SIGHUP", 129, marks=pytest.mark.slow),
     ],
 )
 def test_a_signal_during_training_stops_the_worker_and_keeps_the_rounds_so_far(

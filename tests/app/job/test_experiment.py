@@ -55,9 +55,9 @@ def test_iid_digits_learns_far_above_chance(results_dir):
     assert frame[R.EXAMPLES_PER_SECOND].gt(0).all()
 
 
-# linear starts from zeros, so there the seed acts through partition, sampling and
-# shuffling; cnn_emnist adds random initial weights and dropout masks.
-@pytest.mark.parametrize("model", ["linear", "cnn_emnist"])
+# The seed acts through partition, sampling, shuffling and the initial weights (mlp);
+# cnn_emnist adds dropout masks (slow tier: tests/training/test_layers.py has the masks).
+@pytest.mark.parametrize("model", ["mlp", pytest.param("cnn_emnist", marks=pytest.mark.slow)])
 def test_same_seed_same_metrics_and_another_seed_differs(tmp_path, model):
     metrics = [R.TRAIN_LOSS, R.TEST_ACCURACY, R.CLIENT_DRIFT]
     runs = []
