@@ -310,15 +310,23 @@ class ModelTypes:
     weights: tff.types.StructType
     trainable: tff.types.Type
     aggregate_metrics: Any
+    metric_finalizers: Any = None
 
     @classmethod
     def of(cls, model_fn: Any) -> ModelTypes:
         """The types of the model ``model_fn`` builds."""
         with tf.Graph().as_default():  # keeps the model's variables out of the caller's graph
             model = model_fn()
-            aggregate = tff.learning.metrics.sum_then_finalize(model.metric_finalizers())
+            finalizers = model.metric_finalizers()
+            aggregate = tff.learning.metrics.sum_then_finalize(finalizers)
         weights = tff.learning.models.weights_type_from_model(model)
-        return cls(weights, weights.trainable, aggregate)
+        return cls(weights, weights.trainable, aggregate, finalizers)
+
+    def finalize_metrics(self, summed: Any) -> collections.OrderedDict:
+        """Finalize summed unfinalized metrics as :attr:`aggregate_metrics` does (in TF)."""
+        return collections.OrderedDict(
+            (name, finalizer(summed[name])) for name, finalizer in self.metric_finalizers.items()
+        )
 
 
 def initial_server_state(model_fn: Any, zeros_like_trainable: Sequence[str] = ()) -> Any:

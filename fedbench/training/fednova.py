@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -68,11 +69,23 @@ def server_update_computation(types: ModelTypes, server_lr: float) -> tff.Comput
 
     @tff.tensorflow.computation(types.weights, types.trainable, SUMS_TYPE)
     def server_update(model: object, mean_normalized: object, sums: object) -> object:
-        tau_eff = tf.math.divide_no_nan(sums["weighted_factor"], sums["weight"])
-        trainable = local.applied(list(model.trainable), list(mean_normalized), server_lr * tau_eff)
-        return tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
+        return server_step(model, mean_normalized, sums, server_lr)
 
     return server_update
+
+
+def server_step(model: Any, mean_normalized: Any, sums: Any, server_lr: float) -> Any:
+    """FedNova's server step in TensorFlow (:func:`server_update_computation`'s body).
+
+    Returns
+    -------
+    tff.learning.models.ModelWeights
+        The new global weights.
+
+    """
+    tau_eff = tf.math.divide_no_nan(sums["weighted_factor"], sums["weight"])
+    trainable = local.applied(list(model.trainable), list(mean_normalized), server_lr * tau_eff)
+    return tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
 
 
 def fednova(

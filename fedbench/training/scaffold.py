@@ -184,12 +184,31 @@ def server_update_computation(
     def server_update(
         model: object, c: object, mean_delta: object, control_sum: object
     ) -> collections.OrderedDict:
-        trainable = local.applied(list(model.trainable), list(mean_delta), server_lr)
-        weights = tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
-        new_c = [g + inverse_clients * s for g, s in zip(c, control_sum, strict=True)]
-        return collections.OrderedDict([(MODEL, weights), (CONTROL, new_c)])
+        return server_step(model, c, mean_delta, control_sum, server_lr, inverse_clients)
 
     return server_update
+
+
+def server_step(
+    model: Any,
+    c: Any,
+    mean_delta: Any,
+    control_sum: Any,
+    server_lr: float,
+    inverse_clients: float,
+) -> collections.OrderedDict:
+    """SCAFFOLD's server step in TensorFlow (:func:`server_update_computation`'s body).
+
+    Returns
+    -------
+    collections.OrderedDict
+        ``model`` (``ModelWeights``) and ``control`` (the new ``c``).
+
+    """
+    trainable = local.applied(list(model.trainable), list(mean_delta), server_lr)
+    weights = tff.learning.models.ModelWeights(trainable, list(model.non_trainable))
+    new_c = [g + inverse_clients * s for g, s in zip(c, control_sum, strict=True)]
+    return collections.OrderedDict([(MODEL, weights), (CONTROL, new_c)])
 
 
 def start_hooks(

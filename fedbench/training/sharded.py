@@ -9,12 +9,19 @@ refuses to apply), measures ``client_drift`` from every client's update stacked 
 the sums (:func:`fedbench.training.drift.stacked_terms`), and takes the algorithm's
 server step:
 
-- FedAvg, FedAvgM, FedProx and FedAdam: TFF's own finalizer
-  (``build_apply_optimizer_finalizer``) with the algorithm's server optimizer, on the
-  state of ``tff.learning``'s process (``LearningAlgorithmState``);
+- FedAvg, FedAvgM, FedProx and FedAdam: the step of TFF's own finalizer
+  (``build_apply_optimizer_finalizer``: the algorithm's server optimizer, a non-finite
+  update rejected) on the state of ``tff.learning``'s process (``LearningAlgorithmState``);
 - SCAFFOLD and FedNova: their server updates, on the state of their composed processes,
   SCAFFOLD's control variates read from and written to the client table for the sampled
   clients only.
+
+Every TFF call costs about as much as a small model's whole client arithmetic, so a
+round makes few: the broadcast and the shards' training, one sum of everything the
+server needs from them, the mean and its broadcast, the shards' drift terms and their
+sum, and one server computation that takes the step and finalizes the metrics. The
+records equal those of the round composed from TFF's finalizer and metric aggregator,
+bit for bit (what the per-client path computes, to float32 rounding).
 
 The metrics are laid out as the per-client processes report them (``client_work.train``,
 ``aggregator.client_drift``, ``aggregator.client_weight_total``). Each algorithm's record
@@ -32,6 +39,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
+from tensorflow_federated.python.learning.templates.apply_optimizer_finalizer import (
+    reject_non_finite_update,
+)
 
 from fedbench.records import record
 from fedbench.training import fednova, scaffold
@@ -116,47 +126,80 @@ def _shard_computation(
     return with_state
 
 
-def _mean_and_drift(out: Any, trainable_type: tff.types.Type) -> tuple[Any, Any]:
-    """The round's mean update at SERVER and the drift measurements, from the shards' sums."""
+def _round_sums(out: Any, *, with_sums: bool = False) -> Any:
+    """The shards' sums the server needs, in one ``federated_sum`` at SERVER.
 
-    @tff.tensorflow.computation(trainable_type, np.float32)
-    def divide(weighted: Any, weight: Any) -> Any:
-        return [tf.math.divide(w, weight) for w in weighted]
+    ``weighted_update``, ``weight`` and the unfinalized ``metrics``; with ``with_sums``,
+    the algorithm's ``sums`` too. Each TFF call in a round costs about as much as a
+    small model's whole client arithmetic, so the round makes as few as it can.
+    """
+    fields = [(name, out[name]) for name in (WEIGHTED_UPDATE, WEIGHT, METRICS)]
+    if with_sums:
+        fields.append((SUMS, out[SUMS]))
+    return tff.federated_sum(tff.federated_zip(collections.OrderedDict(fields)))
 
+
+def _mean_and_drift_sums(out: Any, summed: Any) -> tuple[Any, Any]:
+    """The round's mean update at SERVER, and the drift terms summed over every client.
+
+    The mean is ``sum w u / sum w`` (a NaN at 0/0, as TFF's ``MeanFactory`` gives); each
+    shard measures its clients' distances to it (:func:`fedbench.training.drift.stacked_terms`).
+    """
+    summed_type = summed.type_signature.member
+
+    @tff.tensorflow.computation(summed_type)
+    def divide(sums: Any) -> Any:
+        return [tf.math.divide(w, sums[WEIGHT]) for w in sums[WEIGHTED_UPDATE]]
+
+    mean = tff.federated_map(divide, summed)
     updates_type = out[UPDATES].type_signature.member
     weights_type = out[WEIGHTS].type_signature.member
 
-    @tff.tensorflow.computation(updates_type, weights_type, trainable_type)
+    @tff.tensorflow.computation(updates_type, weights_type, mean.type_signature.member)
     def terms(updates: Any, weights: Any, average: Any) -> Any:
         return stacked_terms(updates, weights, average)
 
-    @tff.tensorflow.computation(terms.type_signature.result, trainable_type)
-    def finish(sums: Any, average: Any) -> Any:
-        return drift_measurements(sums, average)
-
-    mean = tff.federated_map(
-        divide, (tff.federated_sum(out[WEIGHTED_UPDATE]), tff.federated_sum(out[WEIGHT]))
+    at_shards = tff.federated_map(
+        terms, (out[UPDATES], out[WEIGHTS], tff.federated_broadcast(mean))
     )
-    summed = tff.federated_sum(
-        tff.federated_map(terms, (out[UPDATES], out[WEIGHTS], tff.federated_broadcast(mean)))
-    )
-    return mean, tff.federated_map(finish, (summed, mean))
+    return mean, tff.federated_sum(at_shards)
 
 
-def _metrics(types: ModelTypes, out: Any, drift: Any, finalizer: Any = None) -> Any:
-    """The round's metrics, as the per-client processes lay them out."""
-    aggregator = tff.federated_zip(
-        collections.OrderedDict(
-            client_drift=drift.client_drift, client_weight_total=drift.client_weight_total
-        )
+def _round_metrics(
+    types: ModelTypes, summed: Any, drift_sums: Any, mean: Any, **more: Any
+) -> collections.OrderedDict:
+    """In TensorFlow: the round's metrics, laid out as the per-client processes report them.
+
+    ``client_work.train`` (the clients' metrics finalized), ``aggregator`` (``client_drift``
+    and ``client_weight_total``), then ``more`` (TFF's finalizer measurements).
+    """
+    drift = drift_measurements(drift_sums, mean)
+    aggregator = collections.OrderedDict(
+        client_drift=drift["client_drift"], client_weight_total=drift["client_weight_total"]
     )
-    client_work = tff.federated_zip(
-        collections.OrderedDict(train=types.aggregate_metrics(out[METRICS]))
+    train = types.finalize_metrics(summed[METRICS])
+    return collections.OrderedDict(
+        client_work=collections.OrderedDict(train=train), aggregator=aggregator, **more
     )
-    fields = collections.OrderedDict(client_work=client_work, aggregator=aggregator)
-    if finalizer is not None:
-        fields["finalizer"] = finalizer
-    return tff.federated_zip(fields)
+
+
+def _apply_server_optimizer(optimizer: tff.learning.optimizers.Optimizer) -> Callable:
+    """TFF's ``build_apply_optimizer_finalizer`` step as a TensorFlow function.
+
+    ``(optimizer_state, trainable, update) -> (state, trainable, measurements)``: the
+    optimizer's step, or nothing at all when the update is not finite
+    (``reject_non_finite_update``, whose ``update_non_finite`` it measures).
+    """
+
+    @tf.function
+    def apply(state: Any, trainable: Any, update: Any) -> tuple[Any, Any, Any]:
+        new_state, new_weights = optimizer.next(state, trainable, update)
+        reject, measurements = reject_non_finite_update(new_state, update)
+        if reject:
+            return state, trainable, measurements
+        return new_state, new_weights, measurements
+
+    return apply
 
 
 def fedavg_rule(name: str, **options: float) -> ClientRule:
@@ -209,9 +252,7 @@ def sharded_tff_process(
 
     """
     types = ModelTypes.of(model_fn)
-    finalizer = tff.learning.templates.build_apply_optimizer_finalizer(
-        server_optimizer, types.weights
-    )
+    apply = _apply_server_optimizer(server_optimizer)
     train_shard = _shard_computation(keras_fn, settings, store, batch_size, rule, types.weights)
     state_type = reference.initialize.type_signature.result
 
@@ -219,19 +260,34 @@ def sharded_tff_process(
     def next_fn(state: Any, shards: Any) -> Any:
         weights = state.global_model_weights
         out = tff.federated_map(train_shard, (tff.federated_broadcast(weights), shards))
-        mean, drift = _mean_and_drift(out, types.trainable)
-        finalized = finalizer.next(state.finalizer, weights, mean)
-        new_state = tff.federated_zip(
-            tff.learning.templates.LearningAlgorithmState(
-                global_model_weights=finalized.result,
+        summed = _round_sums(out)
+        mean, drift_sums = _mean_and_drift_sums(out, summed)
+
+        @tff.tensorflow.computation(
+            state_type.member,
+            summed.type_signature.member,
+            drift_sums.type_signature.member,
+            mean.type_signature.member,
+        )
+        def server(state: Any, summed: Any, drift_sums: Any, mean: Any) -> Any:
+            weights = state.global_model_weights
+            optimizer_state, trainable, measurements = apply(
+                state.finalizer, list(weights.trainable), mean
+            )
+            new_state = tff.learning.templates.LearningAlgorithmState(
+                global_model_weights=tff.learning.models.ModelWeights(
+                    trainable, list(weights.non_trainable)
+                ),
                 distributor=state.distributor,
                 client_work=state.client_work,
                 aggregator=state.aggregator,
-                finalizer=finalized.state,
+                finalizer=optimizer_state,
             )
-        )
-        metrics = _metrics(types, out, drift, finalized.measurements)
-        return tff.learning.templates.LearningProcessOutput(new_state, metrics)
+            metrics = _round_metrics(types, summed, drift_sums, mean, finalizer=measurements)
+            return new_state, metrics
+
+        stepped = tff.federated_map(server, (state, summed, drift_sums, mean))
+        return tff.learning.templates.LearningProcessOutput(stepped[0], stepped[1])
 
     return tff.learning.templates.LearningProcess(
         reference.initialize,
@@ -299,32 +355,41 @@ def sharded_scaffold(
         control_type,
     )
 
-    server_update = scaffold.server_update_computation(types, server_lr, inverse_clients)
-
     initialize_fn = initialize_computation(model_fn, aggregation, (CONTROL,))
+    state_type = initialize_fn.type_signature.result
     shard_type = train_shard.type_signature.parameter[1]
 
-    @tff.federated_computation(
-        initialize_fn.type_signature.result, tff.FederatedType(shard_type, tff.CLIENTS)
-    )
+    @tff.federated_computation(state_type, tff.FederatedType(shard_type, tff.CLIENTS))
     def next_fn(state: Any, shards: Any) -> Any:
         shared = tff.federated_zip(
             collections.OrderedDict([(MODEL, state[MODEL]), (CONTROL, state[CONTROL])])
         )
         out = tff.federated_map(train_shard, (tff.federated_broadcast(shared), shards))
-        mean, drift = _mean_and_drift(out, types.trainable)
-        control_sum = tff.federated_sum(out[SUMS].control_delta)
-        server = tff.federated_map(server_update, (state[MODEL], state[CONTROL], mean, control_sum))
-        new_state = tff.federated_zip(
-            collections.OrderedDict(
+        summed = _round_sums(out, with_sums=True)
+        mean, drift_sums = _mean_and_drift_sums(out, summed)
+
+        @tff.tensorflow.computation(
+            state_type.member,
+            summed.type_signature.member,
+            drift_sums.type_signature.member,
+            mean.type_signature.member,
+        )
+        def server(state: Any, summed: Any, drift_sums: Any, mean: Any) -> Any:
+            control_sum = summed[SUMS]["control_delta"]
+            stepped = scaffold.server_step(
+                state[MODEL], state[CONTROL], mean, control_sum, server_lr, inverse_clients
+            )
+            new_state = collections.OrderedDict(
                 [
-                    (MODEL, server[MODEL]),
-                    (CONTROL, server[CONTROL]),
+                    (MODEL, stepped[MODEL]),
+                    (CONTROL, stepped[CONTROL]),
                     (AGGREGATOR, state[AGGREGATOR]),
                 ]
             )
-        )
-        return new_state, _metrics(types, out, drift), out[ROWS]
+            return new_state, _round_metrics(types, summed, drift_sums, mean)
+
+        stepped = tff.federated_map(server, (state, summed, drift_sums, mean))
+        return stepped[0], stepped[1], out[ROWS]
 
     zero_control = [np.zeros(t.shape, t.dtype.type) for t in control_type]
     return ComposedProcess(
@@ -374,27 +439,31 @@ def sharded_fednova(
     rule = _fednova_rule(settings.client_momentum)
     train_shard = _shard_computation(keras_fn, settings, store, batch_size, rule, types.weights)
 
-    server_update = fednova.server_update_computation(types, server_lr)
-
     initialize_fn = initialize_computation(model_fn, aggregation)
+    state_type = initialize_fn.type_signature.result
 
-    @tff.federated_computation(
-        initialize_fn.type_signature.result, tff.FederatedType(shard_input_type(), tff.CLIENTS)
-    )
+    @tff.federated_computation(state_type, tff.FederatedType(shard_input_type(), tff.CLIENTS))
     def next_fn(state: Any, shards: Any) -> Any:
         out = tff.federated_map(train_shard, (tff.federated_broadcast(state[MODEL]), shards))
-        mean, drift = _mean_and_drift(out, types.trainable)
-        sums = tff.federated_zip(
-            collections.OrderedDict(
-                weighted_factor=tff.federated_sum(out[SUMS].weighted_factor),
-                weight=tff.federated_sum(out[WEIGHT]),
+        summed = _round_sums(out, with_sums=True)
+        mean, drift_sums = _mean_and_drift_sums(out, summed)
+
+        @tff.tensorflow.computation(
+            state_type.member,
+            summed.type_signature.member,
+            drift_sums.type_signature.member,
+            mean.type_signature.member,
+        )
+        def server(state: Any, summed: Any, drift_sums: Any, mean: Any) -> Any:
+            sums = collections.OrderedDict(
+                weighted_factor=summed[SUMS]["weighted_factor"], weight=summed[WEIGHT]
             )
-        )
-        model = tff.federated_map(server_update, (state[MODEL], mean, sums))
-        new_state = tff.federated_zip(
-            collections.OrderedDict([(MODEL, model), (AGGREGATOR, state[AGGREGATOR])])
-        )
-        return new_state, _metrics(types, out, drift)
+            model = fednova.server_step(state[MODEL], mean, sums, server_lr)
+            new_state = collections.OrderedDict([(MODEL, model), (AGGREGATOR, state[AGGREGATOR])])
+            return new_state, _round_metrics(types, summed, drift_sums, mean)
+
+        stepped = tff.federated_map(server, (state, summed, drift_sums, mean))
+        return stepped[0], stepped[1]
 
     return ComposedProcess(initialize_fn, next_fn, sharded=True)
 
