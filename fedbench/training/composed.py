@@ -304,6 +304,9 @@ class ModelTypes:
     aggregate_metrics
         Federated computation: clients' local unfinalized metrics -> finalized metrics
         (``tff.learning.metrics.sum_then_finalize``, as TFF's client work aggregates them).
+    metric_finalizers
+        The model's ``metric_finalizers()``: metric name -> function of its summed
+        unfinalized values (:meth:`finalize_metrics` applies them inside a computation).
 
     """
 

@@ -202,6 +202,23 @@ def _apply_server_optimizer(optimizer: tff.learning.optimizers.Optimizer) -> Cal
     return apply
 
 
+def _server_side(state: Any, out: Any, step: Callable, *, with_sums: bool = False) -> Any:
+    """The round at SERVER: the shards' sums, the drift pass, then ``step`` in one computation.
+
+    ``step(state, summed, drift_sums, mean)``, TensorFlow, returns ``(new_state, metrics)``
+    (:func:`_round_metrics`); so does the SERVER value returned.
+    """
+    summed = _round_sums(out, with_sums=with_sums)
+    mean, drift_sums = _mean_and_drift_sums(out, summed)
+    values = (state, summed, drift_sums, mean)
+
+    @tff.tensorflow.computation(*(v.type_signature.member for v in values))
+    def server(state: Any, summed: Any, drift_sums: Any, mean: Any) -> Any:
+        return step(state, summed, drift_sums, mean)
+
+    return tff.federated_map(server, values)
+
+
 def fedavg_rule(name: str, **options: float) -> ClientRule:
     """The client rule of a ``tff.learning`` algorithm: FedAvg's, FedProx's ``mu`` set."""
     if name == "fedprox":
@@ -260,16 +277,8 @@ def sharded_tff_process(
     def next_fn(state: Any, shards: Any) -> Any:
         weights = state.global_model_weights
         out = tff.federated_map(train_shard, (tff.federated_broadcast(weights), shards))
-        summed = _round_sums(out)
-        mean, drift_sums = _mean_and_drift_sums(out, summed)
 
-        @tff.tensorflow.computation(
-            state_type.member,
-            summed.type_signature.member,
-            drift_sums.type_signature.member,
-            mean.type_signature.member,
-        )
-        def server(state: Any, summed: Any, drift_sums: Any, mean: Any) -> Any:
+        def step(state: Any, summed: Any, drift_sums: Any, mean: Any) -> Any:
             weights = state.global_model_weights
             optimizer_state, trainable, measurements = apply(
                 state.finalizer, list(weights.trainable), mean
@@ -286,7 +295,7 @@ def sharded_tff_process(
             metrics = _round_metrics(types, summed, drift_sums, mean, finalizer=measurements)
             return new_state, metrics
 
-        stepped = tff.federated_map(server, (state, summed, drift_sums, mean))
+        stepped = _server_side(state, out, step)
         return tff.learning.templates.LearningProcessOutput(stepped[0], stepped[1])
 
     return tff.learning.templates.LearningProcess(
@@ -365,16 +374,8 @@ def sharded_scaffold(
             collections.OrderedDict([(MODEL, state[MODEL]), (CONTROL, state[CONTROL])])
         )
         out = tff.federated_map(train_shard, (tff.federated_broadcast(shared), shards))
-        summed = _round_sums(out, with_sums=True)
-        mean, drift_sums = _mean_and_drift_sums(out, summed)
 
-        @tff.tensorflow.computation(
-            state_type.member,
-            summed.type_signature.member,
-            drift_sums.type_signature.member,
-            mean.type_signature.member,
-        )
-        def server(state: Any, summed: Any, drift_sums: Any, mean: Any) -> Any:
+        def step(state: Any, summed: Any, drift_sums: Any, mean: Any) -> Any:
             control_sum = summed[SUMS]["control_delta"]
             stepped = scaffold.server_step(
                 state[MODEL], state[CONTROL], mean, control_sum, server_lr, inverse_clients
@@ -388,7 +389,7 @@ def sharded_scaffold(
             )
             return new_state, _round_metrics(types, summed, drift_sums, mean)
 
-        stepped = tff.federated_map(server, (state, summed, drift_sums, mean))
+        stepped = _server_side(state, out, step, with_sums=True)
         return stepped[0], stepped[1], out[ROWS]
 
     zero_control = [np.zeros(t.shape, t.dtype.type) for t in control_type]
@@ -445,16 +446,8 @@ def sharded_fednova(
     @tff.federated_computation(state_type, tff.FederatedType(shard_input_type(), tff.CLIENTS))
     def next_fn(state: Any, shards: Any) -> Any:
         out = tff.federated_map(train_shard, (tff.federated_broadcast(state[MODEL]), shards))
-        summed = _round_sums(out, with_sums=True)
-        mean, drift_sums = _mean_and_drift_sums(out, summed)
 
-        @tff.tensorflow.computation(
-            state_type.member,
-            summed.type_signature.member,
-            drift_sums.type_signature.member,
-            mean.type_signature.member,
-        )
-        def server(state: Any, summed: Any, drift_sums: Any, mean: Any) -> Any:
+        def step(state: Any, summed: Any, drift_sums: Any, mean: Any) -> Any:
             sums = collections.OrderedDict(
                 weighted_factor=summed[SUMS]["weighted_factor"], weight=summed[WEIGHT]
             )
@@ -462,7 +455,7 @@ def sharded_fednova(
             new_state = collections.OrderedDict([(MODEL, model), (AGGREGATOR, state[AGGREGATOR])])
             return new_state, _round_metrics(types, summed, drift_sums, mean)
 
-        stepped = tff.federated_map(server, (state, summed, drift_sums, mean))
+        stepped = _server_side(state, out, step, with_sums=True)
         return stepped[0], stepped[1]
 
     return ComposedProcess(initialize_fn, next_fn, sharded=True)
