@@ -67,6 +67,23 @@ def check(tmp_path):
     return check_argv
 
 
+@pytest.fixture
+def shared_session(request):
+    """The runs of one test share a TFF worker and built processes, as a sweep's jobs do.
+
+    A run that ends with an exception closes the session and the next starts afresh
+    (:mod:`fedbench.training.session`). A test named in its module's ``OWN_WORKER`` runs
+    each job on its own worker, as a lone ``fedbench`` command does.
+    """
+    from fedbench.training import session
+
+    if request.node.originalname in getattr(request.module, "OWN_WORKER", ()):
+        yield None
+        return
+    with session.kept() as kept:
+        yield kept
+
+
 @pytest.fixture(scope="session")
 def checked_sweep(tmp_path_factory):
     """The checked jobs of ``fedbench -m -cd sweeps -cn <name> [overrides]``, once a session.

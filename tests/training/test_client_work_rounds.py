@@ -18,7 +18,7 @@ from fedbench.training.loop import RoundHooks, initial_state, run_rounds
 from fedbench.training.runtime import tff_worker
 from fedbench.training.train import learning_process, loop_settings, round_inputs
 
-pytestmark = pytest.mark.tff
+pytestmark = [pytest.mark.tff, pytest.mark.usefixtures("shared_session")]
 
 FEATURES, CLASSES, LR = 4, 3, 0.5
 TIMING = ("round_seconds", "examples_per_second")

@@ -24,7 +24,7 @@ from fedbench.spec import RunSpec
 from fedbench.training.shards import shard_input, split_clients
 from fedbench.training.train import train
 
-pytestmark = pytest.mark.tff
+pytestmark = [pytest.mark.tff, pytest.mark.usefixtures("shared_session")]
 
 ALGORITHMS = ["fedavg", "fedavgm", "fedprox", "fedadam", "scaffold", "fednova"]
 #: Relative tolerance of losses and drift (see the module docstring).

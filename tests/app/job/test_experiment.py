@@ -13,7 +13,7 @@ from fedbench.app.job.prepare import PreparedRun, prepare
 from fedbench.partitioning import UnassignedExamplesWarning
 from fedbench.spec import RunSpec
 
-pytestmark = pytest.mark.tff
+pytestmark = [pytest.mark.tff, pytest.mark.usefixtures("shared_session")]
 
 register_schemas()
 

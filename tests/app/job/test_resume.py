@@ -17,7 +17,12 @@ from fedbench.training import loop
 from fedbench.training.checkpoints import checkpoint_path
 from tests.app.job.test_experiment import make_config, read_run
 
-pytestmark = pytest.mark.tff
+pytestmark = [pytest.mark.tff, pytest.mark.usefixtures("shared_session")]
+
+
+#: Tests whose runs each start their own TFF worker, as a lone ``fedbench`` command does
+#: (the others share one a test: ``shared_session`` in tests/conftest.py).
+OWN_WORKER = {"test_an_interrupted_run_resumes_at_its_checkpoint_as_if_never_stopped"}
 
 #: What a round computed: equal for a resumed and an uninterrupted run of one seed.
 TRAJECTORY = [
