@@ -13,7 +13,7 @@ from fedbench.spec import RunSpec
 from fedbench.training.optimizers import OptimizerSettings, WeightDecay, client_sgd
 from fedbench.training.train import train
 
-pytestmark = pytest.mark.tff
+pytestmark = [pytest.mark.tff, pytest.mark.usefixtures("shared_session")]
 
 #: The default digits run (IID, 10 clients, linear model, client step 0.1), 20 rounds.
 ROUNDS = 20

@@ -16,7 +16,7 @@ from fedbench.training.tff_model import initial_keras_model
 from tests.training.test_scaffold_fednova_math import CLASSES, FEATURES, LR
 from tests.training.test_scaffold_fednova_math import _rounds as math_rounds
 
-pytestmark = pytest.mark.tff
+pytestmark = [pytest.mark.tff, pytest.mark.usefixtures("shared_session")]
 
 HIDDEN, SEED = 8, 0
 EPS = float(np.finfo(np.float32).eps)  # 2^-23, float32's spacing at 1
