@@ -313,7 +313,7 @@ class ModelTypes:
     weights: tff.types.StructType
     trainable: tff.types.Type
     aggregate_metrics: Any
-    metric_finalizers: Any = None
+    metric_finalizers: Any
 
     @classmethod
     def of(cls, model_fn: Any) -> ModelTypes:

@@ -126,17 +126,18 @@ def _shard_computation(
     return with_state
 
 
-def _round_sums(out: Any, *, with_sums: bool = False) -> Any:
+def _round_sums(out: Any) -> Any:
     """The shards' sums the server needs, in one ``federated_sum`` at SERVER.
 
-    ``weighted_update``, ``weight`` and the unfinalized ``metrics``; with ``with_sums``,
-    the algorithm's ``sums`` too. Each TFF call in a round costs about as much as a
-    small model's whole client arithmetic, so the round makes as few as it can.
+    ``weighted_update``, ``weight``, the unfinalized ``metrics`` and, for an algorithm
+    whose rule adds any (SCAFFOLD, FedNova), its ``sums``. Each TFF call in a round costs
+    about as much as a small model's whole client arithmetic, so the round makes few.
     """
-    fields = [(name, out[name]) for name in (WEIGHTED_UPDATE, WEIGHT, METRICS)]
-    if with_sums:
-        fields.append((SUMS, out[SUMS]))
-    return tff.federated_sum(tff.federated_zip(collections.OrderedDict(fields)))
+    names = [WEIGHTED_UPDATE, WEIGHT, METRICS]
+    if len(out[SUMS].type_signature.member):  # the FedAvg family's are empty
+        names.append(SUMS)
+    fields = collections.OrderedDict((name, out[name]) for name in names)
+    return tff.federated_sum(tff.federated_zip(fields))
 
 
 def _mean_and_drift_sums(out: Any, summed: Any) -> tuple[Any, Any]:
@@ -202,13 +203,13 @@ def _apply_server_optimizer(optimizer: tff.learning.optimizers.Optimizer) -> Cal
     return apply
 
 
-def _server_side(state: Any, out: Any, step: Callable, *, with_sums: bool = False) -> Any:
+def _server_side(state: Any, out: Any, step: Callable) -> Any:
     """The round at SERVER: the shards' sums, the drift pass, then ``step`` in one computation.
 
     ``step(state, summed, drift_sums, mean)``, TensorFlow, returns ``(new_state, metrics)``
     (:func:`_round_metrics`); so does the SERVER value returned.
     """
-    summed = _round_sums(out, with_sums=with_sums)
+    summed = _round_sums(out)
     mean, drift_sums = _mean_and_drift_sums(out, summed)
     values = (state, summed, drift_sums, mean)
 
@@ -389,7 +390,7 @@ def sharded_scaffold(
             )
             return new_state, _round_metrics(types, summed, drift_sums, mean)
 
-        stepped = _server_side(state, out, step, with_sums=True)
+        stepped = _server_side(state, out, step)
         return stepped[0], stepped[1], out[ROWS]
 
     zero_control = [np.zeros(t.shape, t.dtype.type) for t in control_type]
@@ -455,7 +456,7 @@ def sharded_fednova(
             new_state = collections.OrderedDict([(MODEL, model), (AGGREGATOR, state[AGGREGATOR])])
             return new_state, _round_metrics(types, summed, drift_sums, mean)
 
-        stepped = _server_side(state, out, step, with_sums=True)
+        stepped = _server_side(state, out, step)
         return stepped[0], stepped[1]
 
     return ComposedProcess(initialize_fn, next_fn, sharded=True)
