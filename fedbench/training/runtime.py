@@ -4,7 +4,8 @@ TFF 0.87's default execution context starts ``tensorflow_federated/data/worker_b
 the first time a computation runs and only stops it from a ``__del__``: it was seen
 outliving Python, holding the parent's stdout and stderr open (a caller reading
 them to EOF hangs). :func:`tff_worker` instead starts the worker itself, installs an
-execution context that talks to it over gRPC, and stops it when the block exits,
+execution context that talks to it over gRPC (in few requests:
+:mod:`fedbench.training.worker_executor`), and stops it when the block exits,
 whether it ends normally, by an exception, by Ctrl-C (SIGINT) or by SIGTERM. On
 Linux the worker also gets ``PR_SET_PDEATHSIG``, so it dies with the Python
 process even if that is killed with SIGKILL.
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fedbench.interrupts import catching_signals
+from fedbench.training.worker_executor import worker_executor_class
 
 log = logging.getLogger(__name__)
 
@@ -133,27 +135,6 @@ def _settle(context: object | None, timeout: float = _STOP_TIMEOUT_S) -> None:
         asyncio.run_coroutine_threadsafe(others_done(), loop).result(timeout)
 
 
-def _quiet_remote_executor(tff: Any, grpc: Any) -> type:
-    """TFF's ``RemoteExecutor``, whose disposal of a value does not fail on a closed channel.
-
-    A value's ``weakref.finalize`` sends its disposal to the worker (in batches). A Ctrl-C
-    or SIGTERM ends the wait for a round but not the round, which goes on in the
-    context's own thread; a disposal it sends while :meth:`Worker.close` closes the
-    channel fails with ``CANCELLED`` (one sent after it, with ``ValueError``), and
-    Python prints that finalizer's traceback as "Exception ignored". A value that cannot
-    be disposed belongs to a worker that is stopping or gone: nothing is left to free.
-    """
-
-    class QuietRemoteExecutor(tff.framework.RemoteExecutor):
-        def _dispose(self, value_ref: Any, value_executor_id: Any) -> None:
-            try:
-                super()._dispose(value_ref, value_executor_id)
-            except (grpc.RpcError, ValueError) as error:  # ValueError: channel already closed
-                log.debug("value not disposed on the worker: %s", type(error).__name__)
-
-    return QuietRemoteExecutor
-
-
 class Worker:
     """A started TFF worker process and the execution context that talks to it.
 
@@ -204,6 +185,8 @@ class Worker:
         return worker
 
     def _connect(self, grpc: Any, tff: Any, port: int) -> None:
+        from tensorflow_federated.python.common_libs import tracing
+
         process, executors = self.process, self._executors
         self._channel = grpc.insecure_channel(f"localhost:{port}", _GRPC_OPTIONS)
         stub = tff.framework.RemoteExecutorGrpcStub(self._channel)
@@ -214,7 +197,7 @@ class Worker:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"TFF worker not ready after {_STARTUP_TIMEOUT_S:.0f} s")
             time.sleep(0.05)
-        remote_executor = _quiet_remote_executor(tff, grpc)
+        remote_executor = worker_executor_class(tff, grpc)
 
         def executor_fn(cardinalities: dict) -> tff.framework.RemoteExecutor:
             if process.poll() is not None:
@@ -225,6 +208,9 @@ class Worker:
             executors.append(executor)
             return executor
 
+        # TFF wraps each step of a call in a tracing span that, by default, formats a
+        # debug log line nobody reads: ~150 per call, a tenth of a small round's time.
+        tracing.set_tracing_providers([])
         self.context = tff.framework.SyncExecutionContext(
             executor_fn=tff.framework.ResourceManagingExecutorFactory(executor_fn),
             compiler_fn=tff.backends.native.desugar_and_transform_to_native,
