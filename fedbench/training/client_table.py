@@ -88,6 +88,39 @@ def table_dir(checkpoint: str | os.PathLike) -> Path:
     return path.with_name(path.name.removesuffix(".npz") + ".table")
 
 
+#: Marks a scratch table's folder: ``<hash>.scratch-<host>-<pid>-<token>.table``.
+SCRATCH_MARK = ".scratch-"
+
+
+def scratch_table_dir(checkpoints_dir: str | os.PathLike, hash_: str) -> Path:
+    """A new folder name for the table of a run that keeps no checkpoint.
+
+    The name is the run's own (host, process, a random token): two runs of one
+    configuration at once, in two processes or two threads, never share a table. A
+    scratch table is removed when its run ends; the leftovers of runs on this host
+    whose process is gone (``kill -9``) are removed here. A scratch table of another
+    host (a shared results folder) is left alone: its process may be running.
+    """
+    folder = Path(checkpoints_dir)
+    host = os.uname().nodename.replace("-", "_")
+    for leftover in folder.glob(f"*{SCRATCH_MARK}{host}-*.table"):
+        pid = leftover.name.split(SCRATCH_MARK, 1)[1].split("-")[1]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+    token = uuid.uuid4().hex[:8]
+    return folder / f"{hash_}{SCRATCH_MARK}{host}-{os.getpid()}-{token}.table"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def table_bytes(
     num_clients: int,
     row_elements: int,

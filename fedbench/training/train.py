@@ -22,7 +22,7 @@ from fedbench.spec import RunSpec
 from fedbench.training.algorithms import build_round_process
 from fedbench.training.checkpoints import Checkpoints, checkpoint_path
 from fedbench.training.client_store import ClientStore, client_store
-from fedbench.training.client_table import table_dir
+from fedbench.training.client_table import scratch_table_dir, table_dir
 from fedbench.training.composed import with_disk_table
 from fedbench.training.loop import LoopSettings, RoundHooks, RoundRecord, run_rounds
 from fedbench.training.optimizers import OptimizerSettings
@@ -300,8 +300,8 @@ def _table_home(spec: RunSpec, checkpoints: Checkpoints | None) -> tuple[Path, s
     """Where a run's client table lives: beside its checkpoint, else a scratch folder there."""
     if checkpoints is not None:
         return table_dir(checkpoints.path), checkpoints.hash
-    scratch = checkpoint_path(spec.results_dir, f"{spec.config_hash}.scratch")
-    return table_dir(scratch), spec.config_hash
+    checkpoints_dir = checkpoint_path(spec.results_dir, spec.config_hash).parent
+    return scratch_table_dir(checkpoints_dir, spec.config_hash), spec.config_hash
 
 
 def round_inputs(

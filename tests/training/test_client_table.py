@@ -15,7 +15,13 @@ import sys
 import numpy as np
 import pytest
 
-from fedbench.training.client_table import DiskTable, TableView, table_bytes, table_dir
+from fedbench.training.client_table import (
+    DiskTable,
+    TableView,
+    scratch_table_dir,
+    table_bytes,
+    table_dir,
+)
 
 SHAPES = ((3, 2), (2,))  # one row: 8 float32
 CLIENTS = 6
@@ -229,3 +235,32 @@ def test_a_stale_view_cannot_be_read(tmp_path):
 
 def test_table_dir_sits_beside_the_checkpoint(tmp_path):
     assert table_dir(tmp_path / "checkpoints" / "abc.npz") == tmp_path / "checkpoints" / "abc.table"
+
+
+def _dead_pid():
+    """The id of a process that has exited (reaped), so no process has it for now."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_two_runs_of_one_configuration_get_their_own_scratch_tables(tmp_path):
+    first, second = scratch_table_dir(tmp_path, "abc"), scratch_table_dir(tmp_path, "abc")
+    assert first != second
+    assert first.parent == second.parent == tmp_path
+    assert first.name.startswith("abc.scratch-") and first.name.endswith(".table")
+    assert f"-{os.getpid()}-" in first.name
+
+
+def test_a_scratch_table_left_by_a_dead_process_of_this_host_is_removed(tmp_path):
+    host = os.uname().nodename.replace("-", "_")
+    dead = tmp_path / f"abc.scratch-{host}-{_dead_pid()}-0123abcd.table"
+    alive = tmp_path / f"abc.scratch-{host}-{os.getpid()}-0123abcd.table"
+    elsewhere = tmp_path / f"abc.scratch-otherhost-{_dead_pid()}-0123abcd.table"
+    kept_run = tmp_path / "abc.table"  # a checkpointed run's table: never scratch
+    for folder in (dead, alive, elsewhere, kept_run):
+        folder.mkdir()
+        (folder / "rows").write_bytes(b"x")
+    scratch_table_dir(tmp_path, "def")
+    assert not dead.exists()
+    assert alive.is_dir() and elsewhere.is_dir() and kept_run.is_dir()
