@@ -49,6 +49,10 @@ _on_stop: list[Callable[[int], None]] = []
 
 #: The parent process a launcher's job must outlive no longer than a round (see watch_parent).
 _parent_pid: int | None = None
+#: The blocks open now, oldest first: each with the handlers its own replaced.
+_blocks: list[dict[int, Any]] = []
+#: ``sys.unraisablehook`` before the outermost block.
+_outer_unraisable_hook: Callable[[Any], object] | None = None
 
 
 def watch_parent() -> None:
@@ -126,7 +130,7 @@ def catching_signals(
         number), as SIGTERM does.
 
     """
-    global _pending_interrupt, _depth, _raise_again
+    global _pending_interrupt, _depth, _raise_again, _outer_unraisable_hook
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -155,24 +159,42 @@ def catching_signals(
     if _depth == 0:
         _pending_interrupt = None
         _raise_again = raise_again
-        unraisable_hook = sys.unraisablehook
-        sys.unraisablehook = _quiet_for_signals(unraisable_hook)
+        _outer_unraisable_hook = sys.unraisablehook
+        sys.unraisablehook = _quiet_for_signals(_outer_unraisable_hook)
     _depth += 1
-    previous = {
+    replaced = {
         sig: signal.signal(sig, handler)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, *also)
         if signal.getsignal(sig) is not signal.SIG_IGN  # e.g. nohup: stay ignored
     }
+    _blocks.append(replaced)
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        _restore_handlers(replaced)
         _depth -= 1
         if _depth == 0:
             _pending_interrupt = None
             _raise_again = True
-            sys.unraisablehook = unraisable_hook
+            sys.unraisablehook = _outer_unraisable_hook
+
+
+def _restore_handlers(replaced: dict[int, Any]) -> None:
+    """Give back the handlers a closing block replaced, whatever order blocks close in.
+
+    Blocks close in the reverse order they opened, except around generators: two
+    ``train()`` iterations advanced in turn open A, then B, and may close A first. A
+    block whose handler is still the live one puts back the one it replaced; one whose
+    handler a later block replaced hands its predecessor to that block instead.
+    """
+    position = next(i for i, block in enumerate(_blocks) if block is replaced)
+    for sig, previous in replaced.items():
+        later = next((block for block in _blocks[position + 1 :] if sig in block), None)
+        if later is None:
+            signal.signal(sig, previous)
+        else:
+            later[sig] = previous
+    del _blocks[position]
 
 
 def exit_code(stop: KeyboardInterrupt | Terminated) -> int:

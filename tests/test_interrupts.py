@@ -112,3 +112,32 @@ def test_a_coroutine_left_unawaited_by_a_stop_is_not_reported():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def _blocks_of_two_generators():
+    """Two generators that each hold a block: advanced in turn, the first one closes first."""
+
+    def rounds():
+        with interrupts.catching_signals(also=(signal.SIGUSR2,)):
+            yield
+
+    first, second = rounds(), rounds()
+    next(first)
+    next(second)
+    return first, second
+
+
+def test_blocks_closed_out_of_order_leave_the_remaining_block_and_then_the_original_handlers(
+    monkeypatch,
+):
+    original_hook = sys.unraisablehook
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR2)}
+    first, second = _blocks_of_two_generators()
+    first.close()  # the older block closes while the newer one is still open
+    handler = signal.getsignal(signal.SIGUSR2)  # still the newer block's handler
+    assert callable(handler) and handler is not before[signal.SIGUSR2]
+    with pytest.raises(interrupts.Terminated):
+        handler(signal.SIGUSR2, None)
+    second.close()
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+    assert sys.unraisablehook is original_hook

@@ -200,3 +200,19 @@ def test_an_empty_shard_changes_nothing(digits):
         for k in sampled:
             for a, b in zip(outputs[0].state.clients[k], outputs[1].state.clients[k], strict=True):
                 np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_run_without_checkpoints_keeps_its_client_table_in_its_own_scratch_folder(tmp_path):
+    """Two runs of one configuration at once must not share it; it goes when the run ends."""
+    spec = dataclasses.replace(_spec("scaffold", execution="sharded"), results_dir=str(tmp_path))
+    data = training_data(spec, prepare(spec).load())
+    rounds = train(spec, data)
+    next(rounds)
+    scratch = list((tmp_path / "checkpoints").glob(f"{spec.config_hash}.scratch-*.table"))
+    assert len(scratch) == 1 and (scratch[0] / "meta.json").is_file()
+    other = train(spec, data)
+    next(other)  # the same configuration, running beside it
+    both = set((tmp_path / "checkpoints").glob(f"{spec.config_hash}.scratch-*.table"))
+    assert len(both) == 2 and scratch[0] in both
+    assert len(list(rounds)) == len(list(other)) == spec.fl.rounds - 1
+    assert list((tmp_path / "checkpoints").glob("*.table")) == []
