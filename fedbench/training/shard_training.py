@@ -232,13 +232,14 @@ def build_shard_training(
         start = tuple(tf.nest.flatten(initial.trainable))
         size = tf.shape(labels)[0]
         per_epoch = (size + batch_size - 1) // batch_size
+        steps = epochs * per_epoch
+        # Every step's slice of ``order``, computed at once: the loop below runs once per
+        # batch and costs what its operations cost, so it holds the step's arithmetic alone.
+        first, last = _batch_bounds(steps, per_epoch, size, batch_size)
         state = optimizer.initialize(specs)
-        metrics = tff_model.metrics_zero()
-        for step in tf.range(epochs * per_epoch):
-            epoch, batch = step // per_epoch, step % per_epoch
-            first = epoch * size + batch * batch_size
-            last = epoch * size + tf.minimum((batch + 1) * batch_size, size)
-            data = gather_batch(features, labels, order[first:last], compact=compact)
+        matches = loss_total = tf.zeros([], tf.float32)
+        for step in tf.range(steps):
+            data = gather_batch(features, labels, order[first[step] : last[step]], compact=compact)
             with tf.GradientTape() as tape:
                 logits = model(data[X], training=True)
                 data_loss = loss(data[Y], logits)
@@ -257,13 +258,14 @@ def build_shard_training(
                 )
             for variable, value in zip(trainable, updated, strict=True):
                 variable.assign(value)
-            metrics = tf.nest.map_structure(
-                tf.add, metrics, tff_model.batch_metrics(data[Y], logits, data_loss)
-            )
+            batch_matches, batch_loss_total = tff_model.batch_sums(data[Y], logits, data_loss)
+            matches += batch_matches
+            loss_total += batch_loss_total
+        metrics = tff_model.client_metrics(matches, loss_total, epochs * size, steps)
         delta = [tf.subtract(w0, w) for w0, w in zip(start, trainable, strict=True)]
-        steps = metrics["num_batches"][0]
         usable = tf.logical_and(all_finite(delta), steps > 0)
-        return LocalResult(delta, metrics["num_examples"][0], steps, usable), metrics
+        trained = metrics["num_examples"][0], metrics["num_batches"][0]
+        return LocalResult(delta, *trained, usable), metrics
 
     def masked(keep: tf.Tensor, values: collections.OrderedDict) -> collections.OrderedDict:
         return tf.nest.map_structure(lambda v: tf.where(keep, v, tf.zeros_like(v)), values)
@@ -321,6 +323,21 @@ def build_shard_training(
         )
 
     return train
+
+
+def _batch_bounds(
+    steps: tf.Tensor, per_epoch: tf.Tensor, size: tf.Tensor, batch_size: int
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Where each step's batch starts and ends in a client's concatenated epoch orders.
+
+    Step ``s`` trains batch ``s mod per_epoch`` of epoch ``s div per_epoch``; an epoch's
+    last batch may be smaller, and no batch straddles two epochs.
+    """
+    step = tf.range(steps)
+    epoch, batch = step // per_epoch, step % per_epoch
+    first = epoch * size + batch * batch_size
+    last = epoch * size + tf.minimum((batch + 1) * batch_size, size)
+    return first, last
 
 
 def _size(specs: tuple[tf.TensorSpec, ...]) -> int:

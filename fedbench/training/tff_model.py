@@ -60,42 +60,45 @@ def make_model_fn(
     return model_fn
 
 
-def metrics_zero() -> collections.OrderedDict:
-    """Unfinalized metrics at zero, laid out as TFF's Keras wrapper reports them."""
-    zero = tf.zeros([], tf.float32)
-    return collections.OrderedDict(
-        [
-            (ACCURACY, [zero, zero]),
-            ("loss", [zero, zero]),
-            ("num_examples", [tf.zeros([], tf.int64)]),
-            ("num_batches", [tf.zeros([], tf.int64)]),
-        ]
-    )
-
-
-def batch_metrics(
+def batch_sums(
     labels: tf.Tensor, logits: tf.Tensor, batch_loss: tf.Tensor
-) -> collections.OrderedDict:
-    """One batch's unfinalized metrics, as the wrapper's metric variables accumulate them.
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """One batch's share of the metrics: its correct predictions and its loss times its size.
 
-    The accuracy's ``[total, count]`` (matches and examples, float32), the loss's
-    ``[total, count]`` (the batch's mean loss times its size, and its size: Keras'
-    ``Mean`` weighted by the batch size), ``num_examples`` and ``num_batches`` (int64).
-    Added batch after batch they equal :meth:`report_local_unfinalized_metrics` of a
-    model from :func:`make_model_fn` after the same forward passes.
+    Both float32; summed batch after batch, they are the totals :func:`client_metrics`
+    takes (a batch's mean loss weighted by its size, as Keras' ``Mean`` metric weighs it).
     """
-    size = tf.shape(labels)[0]
     predicted = tf.cast(tf.argmax(logits, axis=-1), labels.dtype)
-    matches = tf.cast(tf.equal(labels, predicted), tf.float32)
-    examples = tf.cast(size, tf.float32)
+    matches = tf.reduce_sum(tf.cast(tf.equal(labels, predicted), tf.float32))
+    return matches, batch_loss * tf.cast(tf.shape(labels)[0], tf.float32)
+
+
+def client_metrics(
+    matches: tf.Tensor, loss_total: tf.Tensor, examples: tf.Tensor, batches: tf.Tensor
+) -> collections.OrderedDict:
+    """Unfinalized metrics laid out as TFF's Keras wrapper reports them.
+
+    Given the sums of :func:`batch_sums` over the batches trained, the examples (an
+    integer) and the batches: the accuracy's ``[total, count]`` and the loss's
+    ``[total, count]`` (float32), ``num_examples`` and ``num_batches`` (int64). They equal
+    :meth:`report_local_unfinalized_metrics` of a model from :func:`make_model_fn` after
+    the same forward passes (a count of examples is exact in float32 below 2**24).
+    """
+    count = tf.cast(examples, tf.float32)
     return collections.OrderedDict(
         [
-            (ACCURACY, [tf.reduce_sum(matches), examples]),
-            ("loss", [tf.reduce_sum(batch_loss * examples), examples]),
-            ("num_examples", [tf.cast(size, tf.int64)]),
-            ("num_batches", [tf.ones([], tf.int64)]),
+            (ACCURACY, [matches, count]),
+            ("loss", [loss_total, count]),
+            ("num_examples", [tf.cast(examples, tf.int64)]),
+            ("num_batches", [tf.cast(batches, tf.int64)]),
         ]
     )
+
+
+def metrics_zero() -> collections.OrderedDict:
+    """Unfinalized metrics at zero (no batch trained), in :func:`client_metrics`' layout."""
+    zero = tf.zeros([], tf.float32)
+    return client_metrics(zero, zero, tf.zeros([], tf.int64), tf.zeros([], tf.int64))
 
 
 def initial_keras_model(
