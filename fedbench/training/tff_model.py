@@ -2,8 +2,8 @@
 
 The loss (sparse categorical cross-entropy on logits) and the metric (sparse categorical
 accuracy) are fixed here, once: :func:`make_model_fn` hands them to TFF's Keras wrapper,
-and :func:`batch_metrics` sums the same quantities, in the wrapper's layout, for the
-sharded path's clients (which call the Keras model directly).
+and :func:`batch_sums` with :func:`client_metrics` give the same quantities, in the
+wrapper's layout, for the sharded path's clients (which call the Keras model directly).
 """
 
 from __future__ import annotations
