@@ -12,6 +12,7 @@ before each job, between rounds), raises a swallowed one again.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import sys
@@ -224,3 +225,17 @@ def stop_name(stop: BaseException) -> str:
     if isinstance(stop, Terminated) and isinstance(stop.code, int) and stop.code > 128:
         return signal.Signals(stop.code - 128).name
     return "Ctrl-C"
+
+
+#: Linux's ``prctl`` option that signals a process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: signal.Signals) -> None:
+    """Ask Linux to send ``sig`` to this process when its parent dies (``PR_SET_PDEATHSIG``).
+
+    For a child to call between ``fork`` and ``exec`` (a ``preexec_fn``): plain libc calls
+    only, and nothing raised (on a system without ``prctl`` it does nothing).
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)

@@ -4,6 +4,7 @@ import gc
 import os
 import signal
 import sys
+import textwrap
 
 import pytest
 
@@ -141,3 +142,40 @@ def test_blocks_closed_out_of_order_leave_the_remaining_block_and_then_the_origi
     second.close()
     assert {sig: signal.getsignal(sig) for sig in before} == before
     assert sys.unraisablehook is original_hook
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_child_asked_to_die_with_its_parent_gets_the_signal_when_the_parent_dies():
+    import subprocess
+    import time
+
+    # A parent that starts a sleeping child asking for SIGTERM on the parent's death,
+    # prints the child's id and exits at once: the child must not outlive it.
+    parent = textwrap.dedent(
+        """
+        import signal, subprocess, sys
+        from fedbench.interrupts import die_with_parent
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(60)"],
+            preexec_fn=lambda: die_with_parent(signal.SIGTERM),
+        )
+        print(child.pid, flush=True)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=True)
+    child = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running(child):
+        time.sleep(0.05)
+    survived = _running(child)
+    if survived:
+        os.kill(child, signal.SIGKILL)
+    assert not survived
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

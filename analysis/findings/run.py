@@ -11,8 +11,6 @@ with it: the sweep gets SIGTERM from the kernel.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -25,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from analysis.findings.studies import FEMNIST_SUBDIR, FEMNIST_TARBALL, Study
-from fedbench.interrupts import Terminated, catching_signals
+from fedbench.interrupts import Terminated, catching_signals, die_with_parent
 
 #: Seconds a sweep gets to stop after Ctrl-C before it is killed.
 STOP_SECONDS = 120
@@ -61,10 +59,9 @@ def _end_with_runner() -> None:  # runs in the sweep's process between fork and 
     """SIGTERM the sweep when the runner dies (``kill -9``): it saves its runs and stops.
 
     The sweep runs in its own session, so no terminal signal reaches it; Linux's
-    ``PR_SET_PDEATHSIG`` (1) delivers one when its parent dies. Plain libc calls only.
+    ``PR_SET_PDEATHSIG`` delivers one when its parent dies.
     """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    die_with_parent(signal.SIGTERM)
 
 
 def run_sweep(study: Study, root: Path, extra: Sequence[str] = ()) -> int:

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fedbench.interrupts import catching_signals
+from fedbench.interrupts import catching_signals, die_with_parent
 from fedbench.training.worker_executor import worker_executor_class
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,6 @@ _GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", 2_000_000_000),
     ("grpc.max_send_message_length", 2_000_000_000),
 ]
-_PR_SET_PDEATHSIG = 1
 #: The variables that set TensorFlow's (and OpenMP's) thread pools in the worker.
 _THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 
@@ -90,9 +89,9 @@ def _prepare_worker() -> None:  # runs in the child between fork and exec
     worker itself; a worker killed by them mid-round would fail the round instead.
     Plain libc calls only: this runs between ``fork`` and ``exec``.
     """
+    die_with_parent(signal.SIGKILL)
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         libc.signal(signal.SIGINT, ctypes.c_void_p(0))  # SIG_DFL
         for ignored in (signal.SIGTERM, signal.SIGUSR2):
             libc.signal(ignored, ctypes.c_void_p(1))  # SIG_IGN
