@@ -10,7 +10,7 @@ Importing the package loads numpy only; TensorFlow is imported by the modules th
 train (``fedbench.training``).
 """
 
-__version__ = "0.3.2"
+__version__ = "0.3.3"
 
 from fedbench import _starting
 
