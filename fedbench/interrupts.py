@@ -172,12 +172,14 @@ def catching_signals(
     try:
         yield
     finally:
-        _restore_handlers(replaced)
-        _depth -= 1
-        if _depth == 0:
-            _pending_interrupt = None
-            _raise_again = True
-            sys.unraisablehook = _outer_unraisable_hook
+        try:
+            _restore_handlers(replaced)
+        finally:
+            _depth -= 1
+            if _depth == 0:
+                _pending_interrupt = None
+                _raise_again = True
+                sys.unraisablehook = _outer_unraisable_hook
 
 
 def _restore_handlers(replaced: dict[int, Any]) -> None:
@@ -189,13 +191,17 @@ def _restore_handlers(replaced: dict[int, Any]) -> None:
     handler a later block replaced hands its predecessor to that block instead.
     """
     position = next(i for i, block in enumerate(_blocks) if block is replaced)
-    for sig, previous in replaced.items():
-        later = next((block for block in _blocks[position + 1 :] if sig in block), None)
-        if later is None:
-            signal.signal(sig, previous)
-        else:
-            later[sig] = previous
-    del _blocks[position]
+    try:
+        for sig, previous in replaced.items():
+            later = next((block for block in _blocks[position + 1 :] if sig in block), None)
+            if later is not None:
+                later[sig] = previous
+            elif threading.current_thread() is threading.main_thread():
+                signal.signal(sig, previous)
+            # else: a generator holding the block was closed on another thread (by the
+            # garbage collector), where no handler can be set; the block's stays.
+    finally:
+        del _blocks[position]
 
 
 def exit_code(stop: KeyboardInterrupt | Terminated) -> int:

@@ -179,3 +179,29 @@ def _running(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_block_closed_on_another_thread_still_ends_its_bookkeeping():
+    # The garbage collector may close a generator holding a block on any thread, where
+    # no signal handler can be set: the block must still end (hook back, depth 0).
+    import threading
+
+    original_hook = sys.unraisablehook
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    handlers = {sig: signal.getsignal(sig) for sig in signals}
+
+    def rounds():
+        with interrupts.catching_signals():
+            yield
+
+    held = rounds()
+    next(held)
+    closing = threading.Thread(target=held.close)
+    closing.start()
+    closing.join()
+    try:
+        assert sys.unraisablehook is original_hook
+        assert interrupts._depth == 0 and interrupts._blocks == []
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)

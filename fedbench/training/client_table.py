@@ -50,6 +50,7 @@ with one log line and a new one is made.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -88,37 +89,53 @@ def table_dir(checkpoint: str | os.PathLike) -> Path:
     return path.with_name(path.name.removesuffix(".npz") + ".table")
 
 
-#: Marks a scratch table's folder: ``<hash>.scratch-<host>-<pid>-<token>.table``.
+#: Marks a scratch table's folder, ``<hash>.scratch-<token>.table``, and its lock file.
 SCRATCH_MARK = ".scratch-"
 
 
-def scratch_table_dir(checkpoints_dir: str | os.PathLike, hash_: str) -> Path:
-    """A new folder name for the table of a run that keeps no checkpoint.
+@contextlib.contextmanager
+def scratch_table_dir(checkpoints_dir: str | os.PathLike, hash_: str) -> Iterator[Path]:
+    """A folder for the table of a run that keeps no checkpoint, for the block's span.
 
-    The name is the run's own (host, process, a random token): two runs of one
-    configuration at once, in two processes or two threads, never share a table. A
-    scratch table is removed when its run ends; the leftovers of runs on this host
-    whose process is gone (``kill -9``) are removed here. A scratch table of another
-    host (a shared results folder) is left alone: its process may be running.
+    The name is the run's own (a random token): two runs of one configuration at once,
+    in two processes or two threads, never share a table. The run holds an exclusive
+    ``flock`` on ``<name>.lock`` beside it while the block runs, and the folder and the
+    lock file go when it ends. A scratch folder whose lock nobody holds belongs to a run
+    that was killed (the kernel drops a dead process's locks, on this host or, on a
+    shared file system that supports them, another) and is removed here first; where
+    the file system has no locks, leftovers stay.
     """
     folder = Path(checkpoints_dir)
-    host = os.uname().nodename.replace("-", "_")
-    for leftover in folder.glob(f"*{SCRATCH_MARK}{host}-*.table"):
-        pid = leftover.name.split(SCRATCH_MARK, 1)[1].split("-")[1]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            shutil.rmtree(leftover, ignore_errors=True)
-    token = uuid.uuid4().hex[:8]
-    return folder / f"{hash_}{SCRATCH_MARK}{host}-{os.getpid()}-{token}.table"
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_scratch(folder)
+    name = f"{hash_}{SCRATCH_MARK}{uuid.uuid4().hex[:12]}"
+    # Locked under a name the clean-up does not match, then renamed: a lock file is
+    # never seen unlocked while its run lives.
+    unnamed = folder / f".{name}.locking"
+    with open(unnamed, "w") as lock:
+        with contextlib.suppress(OSError):
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock_path = unnamed.rename(folder / f"{name}.lock")
+        try:
+            yield folder / f"{name}.table"
+        finally:
+            shutil.rmtree(folder / f"{name}.table", ignore_errors=True)
+            lock_path.unlink(missing_ok=True)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _remove_abandoned_scratch(folder: Path) -> None:
+    for lock_path in folder.glob(f"*{SCRATCH_MARK}*.lock"):
+        try:
+            lock = open(lock_path)  # closed by the block below, after the removal
+        except OSError:
+            continue  # its run just ended
+        with lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # held: its run is alive (or the file system has no locks)
+            shutil.rmtree(lock_path.with_suffix(".table"), ignore_errors=True)
+            lock_path.unlink(missing_ok=True)
 
 
 def table_bytes(

@@ -273,13 +273,18 @@ def _replaced(clients: tuple[Row, ...] | TableView, rows: Mapping[int, Row]) -> 
     return tuple(table)
 
 
+def keeps_client_state(process: Any) -> bool:
+    """Whether ``process`` keeps a state row per client (SCAFFOLD's ``c_i``): it has a table."""
+    return isinstance(process, ComposedProcess) and process.client_state is not None
+
+
 def with_disk_table(process: Any, directory: str | Path, config_hash: str) -> Any:
     """``process`` with its client table on disk in ``directory`` (else ``process`` as it is).
 
     Only a :class:`ComposedProcess` keeping client state has a table; the folder is opened
     when the run resets or restores it (:class:`fedbench.training.client_table.DiskTable`).
     """
-    if not isinstance(process, ComposedProcess) or process.client_state is None:
+    if not keeps_client_state(process):
         return process
     table = DiskTable(
         directory,

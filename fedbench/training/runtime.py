@@ -71,6 +71,13 @@ def _release_tff_default_context() -> None:
 atexit.register(_release_tff_default_context)
 
 
+#: The contexts of the :meth:`Worker.installed` blocks open now, oldest first (each in a
+#: list of its own, so a block finds its entry by identity).
+_open_contexts: list[list[Any]] = []
+#: The TFF context current before the oldest open block.
+_context_before_blocks: Any = None
+
+
 def worker_binary_path() -> Path:
     """Return the path of TFF's ``worker_binary`` inside the installed package."""
     import tensorflow_federated
@@ -207,9 +214,16 @@ class Worker:
             executors.append(executor)
             return executor
 
-        # TFF wraps each step of a call in a tracing span that, by default, formats a
-        # debug log line nobody reads: ~150 per call, a tenth of a small round's time.
-        tracing.set_tracing_providers([])
+        # TFF wraps each step of a call in a tracing span that its default provider turns
+        # into a debug log line nobody reads: ~150 per call, a tenth of a small round's
+        # time. That provider goes (for the process); one a user added stays.
+        tracing.set_tracing_providers(
+            [
+                provider
+                for provider in tracing._global_tracing_providers
+                if not isinstance(provider, tracing.LoggingTracingProvider)
+            ]
+        )
         self.context = tff.framework.SyncExecutionContext(
             executor_fn=tff.framework.ResourceManagingExecutorFactory(executor_fn),
             compiler_fn=tff.backends.native.desugar_and_transform_to_native,
@@ -223,16 +237,29 @@ class Worker:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[subprocess.Popen]:
-        """Run the block's TFF computations on this worker; the previous context after it."""
+        """Run the block's TFF computations on this worker; the previous context after it.
+
+        Blocks may close in another order than they opened (two ``train()`` iterations
+        advanced in turn): the context after a block is the newest block still open's,
+        or the one before the oldest when none is.
+        """
         import tensorflow_federated as tff
 
+        global _context_before_blocks
         context_stack = tff.framework.get_context_stack()
-        previous_context = context_stack.current
+        if not _open_contexts:
+            _context_before_blocks = context_stack.current
+        entry = [self.context]  # a list: each block's own entry, found by identity
+        _open_contexts.append(entry)
         context_stack.set_default_context(self.context)
         try:
             yield self.process
         finally:
-            context_stack.set_default_context(previous_context)
+            del _open_contexts[next(i for i, e in enumerate(_open_contexts) if e is entry)]
+            newest = _open_contexts[-1][0] if _open_contexts else _context_before_blocks
+            context_stack.set_default_context(newest)
+            if not _open_contexts:
+                _context_before_blocks = None
 
     def close(self) -> None:
         """Stop the worker and release its connection (also after a failed start)."""

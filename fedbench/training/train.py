@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -23,7 +24,7 @@ from fedbench.training.algorithms import build_round_process
 from fedbench.training.checkpoints import Checkpoints, checkpoint_path
 from fedbench.training.client_store import ClientStore, client_store
 from fedbench.training.client_table import scratch_table_dir, table_dir
-from fedbench.training.composed import with_disk_table
+from fedbench.training.composed import keeps_client_state, with_disk_table
 from fedbench.training.loop import LoopSettings, RoundHooks, RoundRecord, run_rounds
 from fedbench.training.optimizers import OptimizerSettings
 from fedbench.training.participation import participation
@@ -254,13 +255,15 @@ def train(
         worker = tff_worker(worker_log, threads=threads)
     else:
         worker = session.worker(worker_log, threads)
-    with worker, client_store(data.clients) as store:
+    with worker, client_store(data.clients) as store, contextlib.ExitStack() as scratch:
         process, init_model = learning_process(
             spec, data.example_shape, data.num_classes, store, session
         )
         shards = shard_count(spec, threads) if spec.fl.execution == "sharded" else 0
         restored, save = None, None
-        process = with_disk_table(process, *_table_home(spec, checkpoints))
+        if keeps_client_state(process):
+            home = scratch.enter_context(_table_home(spec, checkpoints))
+            process = with_disk_table(process, *home)
         table = getattr(process, "table", None)
         if checkpoints is not None:
             restored = checkpoints.load(process.initialize(), max_round=kept_rounds)
@@ -280,28 +283,30 @@ def train(
 
         if restored is None and table is not None:
             table.reset()  # from round 1: no client row written yet
-        try:
-            yield from run_rounds(
-                process,
-                init_model,
-                round_inputs(store, settings, shards),
-                data,
-                settings,
-                resume=restored,
-                hooks=RoundHooks(label, save),
-                participation=participation(spec.fl, spec.seed, data.clients.train_y),
-            )
-        finally:
-            if table is not None and checkpoints is None:
-                table.remove()  # a scratch table: nothing resumes from it
+        yield from run_rounds(
+            process,
+            init_model,
+            round_inputs(store, settings, shards),
+            data,
+            settings,
+            resume=restored,
+            hooks=RoundHooks(label, save),
+            participation=participation(spec.fl, spec.seed, data.clients.train_y),
+        )
 
 
-def _table_home(spec: RunSpec, checkpoints: Checkpoints | None) -> tuple[Path, str]:
-    """Where a run's client table lives: beside its checkpoint, else a scratch folder there."""
+@contextlib.contextmanager
+def _table_home(spec: RunSpec, checkpoints: Checkpoints | None) -> Iterator[tuple[Path, str]]:
+    """Where a run's client table lives: beside its checkpoint, else a scratch folder there.
+
+    A scratch folder goes when the block ends: nothing resumes from it.
+    """
     if checkpoints is not None:
-        return table_dir(checkpoints.path), checkpoints.hash
+        yield table_dir(checkpoints.path), checkpoints.hash
+        return
     checkpoints_dir = checkpoint_path(spec.results_dir, spec.config_hash).parent
-    return scratch_table_dir(checkpoints_dir, spec.config_hash), spec.config_hash
+    with scratch_table_dir(checkpoints_dir, spec.config_hash) as scratch:
+        yield scratch, spec.config_hash
 
 
 def round_inputs(

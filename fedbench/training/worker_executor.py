@@ -27,6 +27,7 @@ same values; only how they reach the worker changes.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 from typing import Any
 
@@ -72,7 +73,7 @@ def worker_executor_class(tff: Any, grpc: Any) -> type:
             return None  # on no worker yet
 
         async def compute(self) -> Any:
-            return self.value
+            raise TypeError("a held value is sent with the call that uses it, not computed")
 
     class WorkerExecutor(tff.framework.RemoteExecutor):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -84,7 +85,7 @@ def worker_executor_class(tff: Any, grpc: Any) -> type:
         async def create_value(self, value: Any, type_spec: Any = None) -> Any:
             if isinstance(value, computation_impl.ConcreteComputation):
                 return await self._computation(value, type_spec)
-            if type_spec is None:
+            if type_spec is None or self._stream_structs:
                 return await super().create_value(value, type_spec)
             return HeldValue(value, type_spec)
 
@@ -93,13 +94,19 @@ def worker_executor_class(tff: Any, grpc: Any) -> type:
             # computation is one object for as long as the context's compiler caches it.
             kept = self._computations.get(id(comp))
             if kept is not None:
-                self._computations.move_to_end(id(comp))
+                with contextlib.suppress(KeyError):  # evicted meanwhile by another call
+                    self._computations.move_to_end(id(comp))
                 return kept[1]
             remote = await super().create_value(comp, type_spec)
             self._computations[id(comp)] = (comp, remote)
             if len(self._computations) > COMPUTATIONS_KEPT:
                 self._computations.popitem(last=False)
             return remote
+
+        def set_cardinalities(self, cardinalities: Any) -> None:
+            # A new executor on the worker: what the old one kept is gone with it.
+            self._computations.clear()
+            super().set_cardinalities(cardinalities)
 
         async def _sent(self, value: Any) -> Any:
             if isinstance(value, HeldValue):
@@ -124,8 +131,8 @@ def worker_executor_class(tff: Any, grpc: Any) -> type:
             return await super().create_selection(await self._sent(source), index)
 
         def close(self) -> None:
-            self._computations.clear()
             super().close()
+            self._computations.clear()
 
         def _dispose(self, value_ref: Any, value_executor_id: Any) -> None:
             try:

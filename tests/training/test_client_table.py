@@ -237,30 +237,31 @@ def test_table_dir_sits_beside_the_checkpoint(tmp_path):
     assert table_dir(tmp_path / "checkpoints" / "abc.npz") == tmp_path / "checkpoints" / "abc.table"
 
 
-def _dead_pid():
-    """The id of a process that has exited (reaped), so no process has it for now."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
 def test_two_runs_of_one_configuration_get_their_own_scratch_tables(tmp_path):
-    first, second = scratch_table_dir(tmp_path, "abc"), scratch_table_dir(tmp_path, "abc")
-    assert first != second
-    assert first.parent == second.parent == tmp_path
-    assert first.name.startswith("abc.scratch-") and first.name.endswith(".table")
-    assert f"-{os.getpid()}-" in first.name
+    with scratch_table_dir(tmp_path, "abc") as first, scratch_table_dir(tmp_path, "abc") as second:
+        assert first != second
+        assert first.parent == second.parent == tmp_path
+        assert first.name.startswith("abc.scratch-") and first.name.endswith(".table")
+        first.mkdir()
+        assert sorted(p.name for p in tmp_path.glob("*.lock")) == sorted(
+            [first.with_suffix(".lock").name, second.with_suffix(".lock").name]
+        )
+    assert list(tmp_path.iterdir()) == []  # both folders and their locks are gone
 
 
-def test_a_scratch_table_left_by_a_dead_process_of_this_host_is_removed(tmp_path):
-    host = os.uname().nodename.replace("-", "_")
-    dead = tmp_path / f"abc.scratch-{host}-{_dead_pid()}-0123abcd.table"
-    alive = tmp_path / f"abc.scratch-{host}-{os.getpid()}-0123abcd.table"
-    elsewhere = tmp_path / f"abc.scratch-otherhost-{_dead_pid()}-0123abcd.table"
-    kept_run = tmp_path / "abc.table"  # a checkpointed run's table: never scratch
-    for folder in (dead, alive, elsewhere, kept_run):
-        folder.mkdir()
-        (folder / "rows").write_bytes(b"x")
-    scratch_table_dir(tmp_path, "def")
-    assert not dead.exists()
-    assert alive.is_dir() and elsewhere.is_dir() and kept_run.is_dir()
+def test_a_scratch_table_whose_lock_nobody_holds_is_removed_and_a_held_one_kept(tmp_path):
+    # A run killed outright leaves its folder and its lock file, and the kernel dropped
+    # its lock; a running run holds its lock.
+    abandoned = tmp_path / "abc.scratch-0123456789ab.table"
+    abandoned.mkdir()
+    (abandoned / "rows").write_bytes(b"x")
+    abandoned.with_suffix(".lock").touch()
+    checkpointed = tmp_path / "abc.table"  # a run with checkpoints: never scratch
+    checkpointed.mkdir()
+    with scratch_table_dir(tmp_path, "abc") as running:
+        running.mkdir()
+        with scratch_table_dir(tmp_path, "def") as newcomer:
+            assert not abandoned.exists() and not abandoned.with_suffix(".lock").exists()
+            assert running.is_dir() and running.with_suffix(".lock").is_file()
+            assert checkpointed.is_dir()
+            assert newcomer.parent == tmp_path

@@ -79,3 +79,16 @@ def test_the_compiled_forward_pass_gives_the_eager_models_logits_bit_for_bit(nam
     np.testing.assert_array_equal(
         evaluation.predict_logits(model, x), model(x, training=False).numpy()
     )
+
+
+def test_a_models_compiled_forward_pass_goes_with_the_model():
+    import gc
+    import weakref
+
+    model = build_model("linear", (8, 8), 10)
+    evaluation.predict_logits(model, np.zeros((3, 8, 8), np.float32))
+    assert model in evaluation._FORWARD
+    held = weakref.ref(model)
+    del model
+    gc.collect()
+    assert held() is None  # the cache did not keep it alive

@@ -197,3 +197,22 @@ def test_leaving_the_block_waits_for_what_the_computation_thread_still_runs():
     assert pending.done() and pending.result() == "done"
     _settle(SimpleNamespace(_async_runner=runner))  # idle: returns at once
     _settle(None)  # no context (the worker never came up): nothing to wait for
+
+
+def test_worker_blocks_closed_out_of_order_leave_the_newest_open_blocks_context():
+    # Two train() iterations advanced in turn open their blocks A, B and may close A first.
+    stack = tff.framework.get_context_stack()
+    before = stack.current
+    first, second = Worker.start(), Worker.start()
+    try:
+        block_a, block_b = first.installed(), second.installed()
+        block_a.__enter__()
+        block_b.__enter__()
+        block_a.__exit__(None, None, None)
+        assert stack.current is second.context
+        assert _add_one(1) == 2  # on the second worker, still running
+        block_b.__exit__(None, None, None)
+        assert stack.current is before
+    finally:
+        first.close()
+        second.close()
