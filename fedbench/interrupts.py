@@ -237,11 +237,24 @@ def stop_name(stop: BaseException) -> str:
 _PR_SET_PDEATHSIG = 1
 
 
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+#: libc, loaded at import: a child between ``fork`` and ``exec`` must not load a library
+#: (another thread of its parent may have held the loader's lock when it forked).
+LIBC = _load_libc()
+
+
 def die_with_parent(sig: signal.Signals) -> None:
     """Ask Linux to send ``sig`` to this process when its parent dies (``PR_SET_PDEATHSIG``).
 
     For a child to call between ``fork`` and ``exec`` (a ``preexec_fn``): plain libc calls
     only, and nothing raised (on a system without ``prctl`` it does nothing).
     """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
+    if LIBC is not None:
+        with contextlib.suppress(AttributeError):
+            LIBC.prctl(_PR_SET_PDEATHSIG, sig)

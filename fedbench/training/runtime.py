@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fedbench.interrupts import catching_signals, die_with_parent
+from fedbench.interrupts import LIBC, catching_signals, die_with_parent
 from fedbench.training.worker_executor import worker_executor_class
 
 log = logging.getLogger(__name__)
@@ -97,11 +97,10 @@ def _prepare_worker() -> None:  # runs in the child between fork and exec
     Plain libc calls only: this runs between ``fork`` and ``exec``.
     """
     die_with_parent(signal.SIGKILL)
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.signal(signal.SIGINT, ctypes.c_void_p(0))  # SIG_DFL
+    if LIBC is not None:
+        LIBC.signal(signal.SIGINT, ctypes.c_void_p(0))  # SIG_DFL
         for ignored in (signal.SIGTERM, signal.SIGUSR2):
-            libc.signal(ignored, ctypes.c_void_p(1))  # SIG_IGN
+            LIBC.signal(ignored, ctypes.c_void_p(1))  # SIG_IGN
 
 
 def _stop(process: subprocess.Popen) -> None:
